@@ -1,0 +1,197 @@
+//! Compiles kernels/*.cu with nvcc into (a) a fatbin with machine code for sm_80,
+//! sm_86, sm_89 and sm_90 plus compute_80 PTX as the JIT fallback, and (b) plain PTX
+//! text (ISA 9.0, what ptxsim runs); keeps ptxas's resource report; and generates a
+//! table that embeds all three. Without nvcc it builds the CPU path only, says so in
+//! one cargo warning, and sets `cfg(sparse24_no_kernels)`.
+//!
+//! A kernel file whose first lines contain `// sparse24-arch: sm_90a` uses Hopper-only
+//! instructions: it gets sm_90a machine code only (that code runs on that chip only).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs, thread};
+
+const GENERIC_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
+
+fn find_nvcc(root: &Path) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = env::var_os("NVCC") {
+        candidates.push(PathBuf::from(p));
+    }
+    for var in ["CUDA_HOME", "CUDA_PATH"] {
+        if let Some(p) = env::var_os(var) {
+            candidates.push(PathBuf::from(p).join("bin/nvcc"));
+        }
+    }
+    if let Some(paths) = env::var_os("PATH") {
+        candidates.extend(env::split_paths(&paths).map(|p| p.join("nvcc")));
+    }
+    candidates.push(PathBuf::from("/usr/local/cuda/bin/nvcc"));
+    candidates.push(root.join(".cuda/nvidia/cu13/bin/nvcc"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+struct Compiled {
+    stem: String,
+    report: String,
+}
+
+fn compile(nvcc: &Path, src: &Path, out: &Path, include: &Path) -> Result<Compiled, String> {
+    let stem = src
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("bad kernel file name")?
+        .to_string();
+    let text = fs::read_to_string(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let hopper_only = text
+        .lines()
+        .take(20)
+        .any(|l| l.contains("sparse24-arch: sm_90a"));
+    let common = |cmd: &mut Command| {
+        cmd.arg("-std=c++17")
+            .arg("-O3")
+            .arg("-I")
+            .arg(include)
+            .arg("-lineinfo")
+            .arg(src);
+    };
+    // PTX text for the emulator (and as readable build output).
+    let ptx_path = out.join(format!("{stem}.ptx"));
+    let ptx_arch = if hopper_only {
+        "compute_90a"
+    } else {
+        "compute_80"
+    };
+    let mut cmd = Command::new(nvcc);
+    cmd.arg("-ptx").arg(format!("-arch={ptx_arch}"));
+    common(&mut cmd);
+    cmd.arg("-o").arg(&ptx_path);
+    run(cmd, &stem)?;
+    // The fatbin, with ptxas's resource report.
+    let fatbin_path = out.join(format!("{stem}.fatbin"));
+    let mut cmd = Command::new(nvcc);
+    cmd.arg("-fatbin").arg("-Xptxas").arg("-v");
+    if hopper_only {
+        cmd.arg("-gencode=arch=compute_90a,code=sm_90a");
+    } else {
+        for arch in GENERIC_ARCHS {
+            let num = &arch[3..];
+            cmd.arg(format!("-gencode=arch=compute_{num},code=sm_{num}"));
+        }
+        cmd.arg("-gencode=arch=compute_80,code=compute_80");
+    }
+    common(&mut cmd);
+    cmd.arg("-o").arg(&fatbin_path);
+    let report = run(cmd, &stem)?;
+    fs::write(out.join(format!("{stem}.ptxas.txt")), &report).map_err(|e| e.to_string())?;
+    Ok(Compiled { stem, report })
+}
+
+fn run(mut cmd: Command, stem: &str) -> Result<String, String> {
+    let output = cmd
+        .output()
+        .map_err(|e| format!("{stem}: cannot run nvcc: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!("{stem}: nvcc failed:\n{text}"));
+    }
+    Ok(text)
+}
+
+/// Sum of "N bytes spill stores" over the report.
+fn spill_bytes(report: &str) -> u64 {
+    report
+        .lines()
+        .filter_map(|l| {
+            let i = l.find(" bytes spill stores")?;
+            let head = &l[..i];
+            head.rsplit(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn main() {
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let kernels = root.join("kernels");
+    println!("cargo:rerun-if-changed=kernels");
+    for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "SPARSE24_NO_NVCC"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    println!("cargo::rustc-check-cfg=cfg(sparse24_no_kernels)");
+
+    let mut sources: Vec<PathBuf> = fs::read_dir(&kernels)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    sources.retain(|p| p.extension().is_some_and(|e| e == "cu"));
+    sources.sort();
+
+    let nvcc = if env::var_os("SPARSE24_NO_NVCC").is_some() {
+        None
+    } else {
+        find_nvcc(&root)
+    };
+    let Some(nvcc) = nvcc else {
+        println!(
+            "cargo:warning=sparse24: nvcc not found (NVCC, CUDA_HOME, PATH, /usr/local/cuda, .cuda/): \
+             building the CPU path only; GPU calls will return Error::KernelsNotCompiled. \
+             Run scripts/install-cuda-compiler.sh to get the pinned compiler."
+        );
+        println!("cargo:rustc-cfg=sparse24_no_kernels");
+        fs::write(
+            out.join("kernels.rs"),
+            "pub static MODULES: &[EmbeddedModule] = &[];\n",
+        )
+        .expect("write kernels.rs");
+        return;
+    };
+
+    // Compile the files in parallel: each nvcc call is single-threaded.
+    let results: Vec<Result<Compiled, String>> = thread::scope(|s| {
+        let handles: Vec<_> = sources
+            .iter()
+            .map(|src| {
+                let (nvcc, out, kernels) = (&nvcc, &out, &kernels);
+                s.spawn(move || compile(nvcc, src, out, kernels))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("nvcc thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut table = String::from("pub static MODULES: &[EmbeddedModule] = &[\n");
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => {
+                let spills = spill_bytes(&c.report);
+                if spills > 0 {
+                    println!(
+                        "cargo:warning=sparse24: kernel module {} spills {spills} bytes (ptxas -v)",
+                        c.stem
+                    );
+                }
+                let p = |ext: &str| out.join(format!("{}.{ext}", c.stem)).display().to_string();
+                table.push_str(&format!(
+                    "    EmbeddedModule {{ name: {:?}, ptx: include_str!({:?}), fatbin: include_bytes!({:?}), ptxas_report: include_str!({:?}) }},\n",
+                    c.stem, p("ptx"), p("fatbin"), p("ptxas.txt")
+                ));
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    if !failures.is_empty() {
+        panic!("kernel compilation failed:\n{}", failures.join("\n"));
+    }
+    table.push_str("];\n");
+    fs::write(out.join("kernels.rs"), table).expect("write kernels.rs");
+}

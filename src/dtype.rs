@@ -1,0 +1,96 @@
+//! The element types the formats and kernels accept (f32, f16, bf16).
+
+use half::{bf16, f16};
+
+/// Which element type a buffer holds; kernels are instantiated per dtype.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::BF16 => 2,
+        }
+    }
+    /// Short lowercase name, as used in kernel names and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+        }
+    }
+}
+
+/// An element type of a weight or activation matrix.
+pub trait Element:
+    Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + bytemuck::Pod + 'static
+{
+    const DTYPE: DType;
+    fn to_f32(self) -> f32;
+    fn to_f64(self) -> f64 {
+        self.to_f32() as f64
+    }
+    /// Round to nearest even from f32.
+    fn from_f32(v: f32) -> Self;
+    /// Round to nearest even from f64 (via f32 for the half types: double rounding
+    /// is harmless here because the f32 step is exact for every representable half).
+    fn from_f64(v: f64) -> Self;
+    fn is_nan(self) -> bool {
+        self.to_f32().is_nan()
+    }
+    /// Zero in value: +0.0 and -0.0.
+    fn is_zero(self) -> bool {
+        self.to_f32() == 0.0
+    }
+    /// Unit roundoff of the type (2^-24, 2^-11, 2^-8).
+    const EPS: f64;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+    const EPS: f64 = 5.960_464_477_539_063e-8;
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Element for f16 {
+    const DTYPE: DType = DType::F16;
+    const EPS: f64 = 4.882_812_5e-4;
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
+    }
+    fn from_f64(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+}
+
+impl Element for bf16 {
+    const DTYPE: DType = DType::BF16;
+    const EPS: f64 = 3.906_25e-3;
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    fn from_f32(v: f32) -> Self {
+        bf16::from_f32(v)
+    }
+    fn from_f64(v: f64) -> Self {
+        bf16::from_f64(v)
+    }
+}

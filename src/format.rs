@@ -1,0 +1,256 @@
+//! `Mask24` and `Sparse24<T>`: compress, decompress and validate the 2:4 format.
+//!
+//! The host type keeps the *logical* layout: values [rows, cols/2] row-major in
+//! ascending column order, and metadata [rows, cols/16] 16-bit words (see
+//! [`crate::pattern`]). Device layouts (fragment order, CUTLASS order) are derived
+//! from it by [`crate::layout`].
+
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::pattern::{self, Pattern, GROUP, WORD_COLS};
+
+/// Columns must be a multiple of this (one metadata word per 16 columns).
+pub const COL_MULTIPLE: usize = WORD_COLS;
+
+/// Checks a [rows, cols] shape against the format's granularity.
+pub fn check_shape(rows: usize, cols: usize) -> Result<()> {
+    if rows == 0 {
+        return Err(Error::Shape {
+            what: "rows",
+            value: rows,
+            requirement: "rows must be at least 1",
+        });
+    }
+    if cols == 0 || cols % COL_MULTIPLE != 0 {
+        return Err(Error::Shape {
+            what: "cols",
+            value: cols,
+            requirement: "cols (the reduction dimension `in`) must be a positive multiple of 16",
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected != actual {
+        return Err(Error::Length {
+            what,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// A 2:4 mask: one [`Pattern`] per group of four along each row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask24 {
+    rows: usize,
+    cols: usize,
+    patterns: Vec<Pattern>,
+}
+
+impl Mask24 {
+    /// A mask from per-group patterns, row-major, `cols / 4` per row.
+    pub fn new(rows: usize, cols: usize, patterns: Vec<Pattern>) -> Result<Mask24> {
+        check_shape(rows, cols)?;
+        check_len("mask patterns", rows * cols / GROUP, patterns.len())?;
+        Ok(Mask24 {
+            rows,
+            cols,
+            patterns,
+        })
+    }
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Patterns, row-major (`rows × cols/4`).
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+    /// Pattern of group `group` of row `row`.
+    pub fn pattern(&self, row: usize, group: usize) -> Pattern {
+        self.patterns[row * self.cols / GROUP + group]
+    }
+    /// Whether element (row, col) is kept.
+    pub fn keeps(&self, row: usize, col: usize) -> bool {
+        self.pattern(row, col / GROUP).keeps(col % GROUP)
+    }
+    /// Logical metadata words [rows, cols/16].
+    pub fn metadata(&self) -> Vec<u16> {
+        self.patterns
+            .chunks_exact(WORD_COLS / GROUP)
+            .map(|g| pattern::pack_word([g[0].code(), g[1].code(), g[2].code(), g[3].code()]))
+            .collect()
+    }
+    /// The dense 0/1 mask as booleans, row-major.
+    pub fn to_dense(&self) -> Vec<bool> {
+        self.patterns
+            .iter()
+            .flat_map(|p| (0..GROUP).map(move |i| p.keeps(i)))
+            .collect()
+    }
+    /// Zeroes the elements the mask drops.
+    pub fn apply<T: Element>(&self, dense: &[T]) -> Result<Vec<T>> {
+        check_len("dense matrix", self.rows * self.cols, dense.len())?;
+        Ok(dense
+            .iter()
+            .zip(self.to_dense())
+            .map(|(&v, keep)| if keep { v } else { T::default() })
+            .collect())
+    }
+}
+
+/// A 2:4-compressed matrix [rows, cols]: the kept values and their metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sparse24<T> {
+    rows: usize,
+    cols: usize,
+    values: Vec<T>,
+    meta: Vec<u16>,
+}
+
+impl<T: Element> Sparse24<T> {
+    /// Compresses a dense row-major matrix that is already 2:4 sparse. A group with
+    /// more than two nonzeros is refused (naming row and group); a NaN is refused; a
+    /// group with fewer than two nonzeros stores zeros at its lowest zero positions.
+    pub fn compress(dense: &[T], rows: usize, cols: usize) -> Result<Sparse24<T>> {
+        let mask = crate::prune::detect_mask(dense, rows, cols)?;
+        Sparse24::compress_masked(dense, &mask)
+    }
+
+    /// Keeps exactly the elements `mask` names, whatever the others hold.
+    pub fn compress_masked(dense: &[T], mask: &Mask24) -> Result<Sparse24<T>> {
+        let (rows, cols) = (mask.rows(), mask.cols());
+        check_len("dense matrix", rows * cols, dense.len())?;
+        let mut values = Vec::with_capacity(rows * cols / 2);
+        for (g, (p, quad)) in mask
+            .patterns()
+            .iter()
+            .zip(dense.chunks_exact(GROUP))
+            .enumerate()
+        {
+            for i in p.indices() {
+                if quad[i].is_nan() {
+                    let groups = cols / GROUP;
+                    return Err(Error::NaN {
+                        what: "weights",
+                        row: g / groups,
+                        col: (g % groups) * GROUP + i,
+                    });
+                }
+                values.push(quad[i]);
+            }
+        }
+        Ok(Sparse24 {
+            rows,
+            cols,
+            values,
+            meta: mask.metadata(),
+        })
+    }
+
+    /// Builds from imported parts, validating shape, lengths and every code.
+    pub fn from_parts(
+        rows: usize,
+        cols: usize,
+        values: Vec<T>,
+        meta: Vec<u16>,
+    ) -> Result<Sparse24<T>> {
+        let s = Sparse24 {
+            rows,
+            cols,
+            values,
+            meta,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks shape, lengths and that every 4-bit code is legal.
+    pub fn validate(&self) -> Result<()> {
+        check_shape(self.rows, self.cols)?;
+        check_len("values", self.rows * self.cols / 2, self.values.len())?;
+        check_len(
+            "metadata words",
+            self.rows * self.cols / WORD_COLS,
+            self.meta.len(),
+        )?;
+        let words_per_row = self.cols / WORD_COLS;
+        for (w, &word) in self.meta.iter().enumerate() {
+            for j in 0..WORD_COLS / GROUP {
+                let code = pattern::word_code(word, j);
+                if !pattern::is_legal_code(code) {
+                    return Err(Error::IllegalCode {
+                        row: w / words_per_row,
+                        group: (w % words_per_row) * 4 + j,
+                        code,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The exact inverse of compression: kept values in place, zeros elsewhere.
+    pub fn decompress(&self) -> Vec<T> {
+        let mut dense = vec![T::default(); self.rows * self.cols];
+        for (g, (quad, pair)) in dense
+            .chunks_exact_mut(GROUP)
+            .zip(self.values.chunks_exact(2))
+            .enumerate()
+        {
+            let p = self.group_pattern(g);
+            let [a, b] = p.indices();
+            quad[a] = pair[0];
+            quad[b] = pair[1];
+        }
+        dense
+    }
+
+    fn group_pattern(&self, flat_group: usize) -> Pattern {
+        let code = pattern::word_code(self.meta[flat_group / 4], flat_group % 4);
+        // Validated at construction: every code is legal.
+        Pattern::from_code(code).unwrap_or(Pattern::P01)
+    }
+
+    /// The mask this matrix keeps.
+    pub fn mask(&self) -> Mask24 {
+        let patterns = (0..self.rows * self.cols / GROUP)
+            .map(|g| self.group_pattern(g))
+            .collect();
+        Mask24 {
+            rows: self.rows,
+            cols: self.cols,
+            patterns,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Kept values [rows, cols/2], ascending column order within each row.
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+    /// Logical metadata words [rows, cols/16].
+    pub fn metadata(&self) -> &[u16] {
+        &self.meta
+    }
+    /// Bytes of values plus metadata (0.5625 of dense for 2-byte types).
+    pub fn bytes(&self) -> usize {
+        self.values.len() * std::mem::size_of::<T>() + self.meta.len() * 2
+    }
+    /// The kept value and its column for the `i`-th kept element of `row`.
+    pub fn kept(&self, row: usize, i: usize) -> (usize, T) {
+        let g = row * self.cols / GROUP + i / 2;
+        let col = (g % (self.cols / GROUP)) * GROUP + self.group_pattern(g).indices()[i % 2];
+        (col, self.values[row * self.cols / 2 + i])
+    }
+}

@@ -1,0 +1,81 @@
+//! Kernel launches as data. Host code computes a [`Launch`] in plain Rust (which
+//! kernel, grid, block, dynamic shared memory, arguments); an [`Executor`] runs it:
+//! cudarc on a real GPU ([`crate::cuda`]) or the PTX emulator ([`crate::sim`]). So the
+//! same host code, shapes and checks run on either. No cudarc type appears here.
+
+use crate::error::Result;
+
+/// One kernel argument, passed by value as the kernel's `.param` expects it.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Arg {
+    /// A device address (any pointer parameter).
+    Ptr(u64),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    F32(f32),
+}
+
+/// A kernel launch, fully described.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    /// The kernel source file stem (kernels/<module>.cu) that holds the kernel.
+    pub module: &'static str,
+    /// The `extern "C"` kernel name.
+    pub kernel: &'static str,
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub dynamic_shared_bytes: u32,
+    pub args: Vec<Arg>,
+}
+
+impl Launch {
+    /// Threads in the whole grid.
+    pub fn threads(&self) -> u64 {
+        self.grid
+            .iter()
+            .chain(&self.block)
+            .map(|&d| d as u64)
+            .product()
+    }
+}
+
+/// Ceiling division for grid sizes.
+pub fn blocks_for(n: usize, per_block: usize) -> u32 {
+    n.div_ceil(per_block).max(1) as u32
+}
+
+/// Something that owns device memory and runs launches on it.
+pub trait Executor {
+    /// An owned device allocation.
+    type Buffer;
+    /// Short name for messages ("cuda", "ptxsim").
+    fn name(&self) -> &'static str;
+    /// Copies host bytes into a new device allocation.
+    fn upload_bytes(&self, data: &[u8]) -> Result<Self::Buffer>;
+    /// A new zero-filled allocation.
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Self::Buffer>;
+    /// Copies a whole allocation back to the host (waits for queued work).
+    fn download_bytes(&self, buf: &Self::Buffer) -> Result<Vec<u8>>;
+    /// The device address of an allocation, for [`Arg::Ptr`].
+    fn ptr(&self, buf: &Self::Buffer) -> u64;
+    /// Enqueues (GPU) or runs (emulator) a launch.
+    fn launch(&self, launch: &Launch) -> Result<()>;
+
+    /// Typed upload.
+    fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<Self::Buffer> {
+        self.upload_bytes(bytemuck::cast_slice(data))
+    }
+    /// Typed download.
+    fn download<T: bytemuck::Pod + bytemuck::Zeroable>(
+        &self,
+        buf: &Self::Buffer,
+    ) -> Result<Vec<T>> {
+        let bytes = self.download_bytes(buf)?;
+        let n = bytes.len() / std::mem::size_of::<T>();
+        let mut out = vec![T::zeroed(); n];
+        bytemuck::cast_slice_mut::<T, u8>(&mut out)
+            .copy_from_slice(&bytes[..n * std::mem::size_of::<T>()]);
+        Ok(out)
+    }
+}

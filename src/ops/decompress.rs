@@ -1,0 +1,60 @@
+//! `decompress` on the device: logical 2:4 form → dense (kernels/decompress.cu).
+
+use super::check_aligned;
+use crate::dtype::{DType, Element};
+use crate::error::Result;
+use crate::format::{check_shape, Sparse24};
+use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::pattern::WORD_COLS;
+
+const THREADS: usize = 256;
+
+/// The launch that decompresses a [rows, cols] matrix of `dtype` whose values and
+/// metadata (logical layout) sit at `values` and `meta`, into `dense`.
+pub fn decompress_launch(
+    dtype: DType,
+    values: u64,
+    meta: u64,
+    dense: u64,
+    rows: usize,
+    cols: usize,
+) -> Result<Launch> {
+    check_shape(rows, cols)?;
+    check_aligned("values", values, 16)?;
+    check_aligned("metadata", meta, 2)?;
+    check_aligned("dense output", dense, 16)?;
+    let words = rows * cols / WORD_COLS;
+    Ok(Launch {
+        module: "decompress",
+        kernel: match dtype.size() {
+            2 => "decompress_b16",
+            _ => "decompress_b32",
+        },
+        grid: [blocks_for(words, THREADS), 1, 1],
+        block: [THREADS as u32, 1, 1],
+        dynamic_shared_bytes: 0,
+        args: vec![
+            Arg::Ptr(values),
+            Arg::Ptr(meta),
+            Arg::Ptr(dense),
+            Arg::U64(words as u64),
+        ],
+    })
+}
+
+/// Uploads `s`, decompresses it on `exec` and returns the dense matrix.
+pub fn decompress_on<E: Executor, T: Element>(exec: &E, s: &Sparse24<T>) -> Result<Vec<T>> {
+    let values = exec.upload(s.values())?;
+    let meta = exec.upload(s.metadata())?;
+    let dense = exec.alloc_zeroed(s.rows() * s.cols() * std::mem::size_of::<T>())?;
+    let launch = decompress_launch(
+        T::DTYPE,
+        exec.ptr(&values),
+        exec.ptr(&meta),
+        exec.ptr(&dense),
+        s.rows(),
+        s.cols(),
+    )?;
+    exec.launch(&launch)?;
+    exec.download(&dense)
+}

@@ -1,0 +1,14 @@
+//! Host code of the GPU kernels: each op validates its inputs, computes a
+//! [`crate::launch::Launch`] and hands it to any [`crate::launch::Executor`].
+
+pub mod decompress;
+
+use crate::error::{Error, Result};
+
+/// Rejects a device address that is not `align`-byte aligned.
+pub(crate) fn check_aligned(what: &'static str, addr: u64, align: usize) -> Result<()> {
+    if addr % align as u64 != 0 {
+        return Err(Error::Misaligned { what, addr, align });
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Mask selection on the CPU: magnitude, any score matrix (Wanda), and detection of
+//! an existing 2:4 pattern. Ties go to the lower index, the same rule the GPU kernels
+//! use, so CPU and GPU masks agree bit for bit.
+
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::pattern::{Pattern, GROUP};
+use rayon::prelude::*;
+
+/// The two best positions of a group by score: the first maximum, then the first
+/// maximum of the rest (so ties go to the lower index).
+pub fn top_two(scores: [f32; 4]) -> Pattern {
+    let mut best = 0;
+    for i in 1..4 {
+        if scores[i] > scores[best] {
+            best = i;
+        }
+    }
+    let mut second = usize::from(best == 0);
+    for i in 0..4 {
+        if i != best && scores[i] > scores[second] {
+            second = i;
+        }
+    }
+    let (a, b) = if best < second {
+        (best, second)
+    } else {
+        (second, best)
+    };
+    Pattern::from_indices(a, b).unwrap_or(Pattern::P01)
+}
+
+fn nan_error(what: &'static str, cols: usize, flat: usize) -> Error {
+    Error::NaN {
+        what,
+        row: flat / cols,
+        col: flat % cols,
+    }
+}
+
+fn mask_by<F>(rows: usize, cols: usize, what: &'static str, score: F) -> Result<Mask24>
+where
+    F: Fn(usize) -> f32 + Sync,
+{
+    check_shape(rows, cols)?;
+    let patterns = (0..rows * cols / GROUP)
+        .into_par_iter()
+        .map(|g| {
+            let mut s = [0f32; 4];
+            for (i, v) in s.iter_mut().enumerate() {
+                *v = score(g * GROUP + i);
+                if v.is_nan() {
+                    return Err(nan_error(what, cols, g * GROUP + i));
+                }
+            }
+            Ok(top_two(s))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Mask24::new(rows, cols, patterns)
+}
+
+/// Keeps the two largest |w| of every group of four.
+pub fn magnitude_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
+    check_shape(rows, cols)?;
+    check_len("weights", rows * cols, w.len())?;
+    mask_by(rows, cols, "weights", |i| w[i].to_f32().abs())
+}
+
+/// Keeps the two highest scores of every group of four (any score matrix).
+pub fn score_mask(scores: &[f32], rows: usize, cols: usize) -> Result<Mask24> {
+    check_shape(rows, cols)?;
+    check_len("scores", rows * cols, scores.len())?;
+    mask_by(rows, cols, "scores", |i| scores[i])
+}
+
+/// Wanda scores |W_ij|·‖x_j‖₂ from per-input-channel activation norms (len = cols).
+pub fn wanda_scores<T: Element>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    act_norms: &[f32],
+) -> Result<Vec<f32>> {
+    check_shape(rows, cols)?;
+    check_len("weights", rows * cols, w.len())?;
+    check_len("activation norms", cols, act_norms.len())?;
+    if let Some(j) = act_norms.iter().position(|v| v.is_nan()) {
+        return Err(Error::NaN {
+            what: "activation norms",
+            row: 0,
+            col: j,
+        });
+    }
+    Ok(w.iter()
+        .enumerate()
+        .map(|(i, v)| v.to_f32().abs() * act_norms[i % cols])
+        .collect())
+}
+
+/// Per-input-channel L2 norms of activations X [n, cols].
+pub fn activation_norms<T: Element>(x: &[T], n: usize, cols: usize) -> Result<Vec<f32>> {
+    check_len("activations", n * cols, x.len())?;
+    let mut sq = vec![0f64; cols];
+    for row in x.chunks_exact(cols) {
+        for (s, v) in sq.iter_mut().zip(row) {
+            *s += v.to_f64() * v.to_f64();
+        }
+    }
+    Ok(sq.into_iter().map(|s| s.sqrt() as f32).collect())
+}
+
+/// The Wanda mask: [`wanda_scores`] then [`score_mask`].
+pub fn wanda_mask<T: Element>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    act_norms: &[f32],
+) -> Result<Mask24> {
+    score_mask(&wanda_scores(w, rows, cols, act_norms)?, rows, cols)
+}
+
+/// The 2:4 pattern already present in sparse weights: errors on a group with more
+/// than two nonzeros (naming it) or a NaN; groups with fewer get the covering
+/// pattern of [`Pattern::covering`].
+pub fn detect_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
+    check_shape(rows, cols)?;
+    check_len("dense matrix", rows * cols, w.len())?;
+    let groups = cols / GROUP;
+    let patterns = w
+        .par_chunks_exact(GROUP)
+        .enumerate()
+        .map(|(g, quad)| {
+            let mut bits = 0u8;
+            for (i, v) in quad.iter().enumerate() {
+                if v.is_nan() {
+                    return Err(nan_error("weights", cols, g * GROUP + i));
+                }
+                if !v.is_zero() {
+                    bits |= 1 << i;
+                }
+            }
+            Pattern::covering(bits).ok_or(Error::NotTwoFour {
+                row: g / groups,
+                group: g % groups,
+                nonzeros: bits.count_ones() as usize,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Mask24::new(rows, cols, patterns)
+}
+
+/// Whether a dense matrix is 2:4 sparse; `Err` names the first violation.
+pub fn check_two_four<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<()> {
+    detect_mask(w, rows, cols).map(|_| ())
+}
+
+/// Magnitude-prunes and compresses in one call.
+pub fn prune_magnitude<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Sparse24<T>> {
+    Sparse24::compress_masked(w, &magnitude_mask(w, rows, cols)?)
+}

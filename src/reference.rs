@@ -1,0 +1,284 @@
+//! CPU reference kernels for the linear-layer form
+//! `Y[tokens, out] = act(alpha · X[tokens, in] · Wᵀ + beta · C[tokens, out] + bias[out])`.
+//!
+//! Two flavours: f64 accumulation (the yardstick every kernel is judged against) and
+//! f32 accumulation, multithreaded and cache-blocked (the CPU fallback path). The
+//! sparse versions read the compressed form directly, never a decompressed copy.
+
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::format::{check_len, Sparse24};
+use rayon::prelude::*;
+
+/// The activation applied last in the epilogue.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
+    /// GELU, tanh approximation.
+    Gelu,
+    /// x · sigmoid(x).
+    Silu,
+}
+
+impl Activation {
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Gelu => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Activation::Silu => x / (1.0 + (-x).exp()),
+        }
+    }
+    /// Code passed to kernels.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// The epilogue of a linear layer: scale, optional residual C and bias, activation.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a, T> {
+    pub alpha: f32,
+    pub beta: f32,
+    /// C [tokens, out], used when `beta != 0`.
+    pub c: Option<&'a [T]>,
+    /// bias [out].
+    pub bias: Option<&'a [T]>,
+    pub activation: Activation,
+}
+
+impl<T> Default for Epilogue<'_, T> {
+    fn default() -> Self {
+        Epilogue {
+            alpha: 1.0,
+            beta: 0.0,
+            c: None,
+            bias: None,
+            activation: Activation::None,
+        }
+    }
+}
+
+impl<T: Element> Epilogue<'_, T> {
+    fn check(&self, tokens: usize, out: usize) -> Result<()> {
+        if let Some(c) = self.c {
+            check_len("C", tokens * out, c.len())?;
+        } else if self.beta != 0.0 {
+            return Err(Error::InvalidArgument {
+                what: "beta",
+                why: "beta is nonzero but no C matrix was given".into(),
+            });
+        }
+        if let Some(b) = self.bias {
+            check_len("bias", out, b.len())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the epilogue to one accumulated dot product.
+    pub fn apply(&self, acc: f64, token: usize, o: usize, out: usize) -> f64 {
+        let mut y = self.alpha as f64 * acc;
+        if let Some(c) = self.c {
+            if self.beta != 0.0 {
+                y += self.beta as f64 * c[token * out + o].to_f64();
+            }
+        }
+        if let Some(b) = self.bias {
+            y += b[o].to_f64();
+        }
+        self.activation.apply(y)
+    }
+}
+
+fn check_x<T: Element>(x: &[T], tokens: usize, inn: usize) -> Result<()> {
+    if tokens == 0 {
+        return Err(Error::Shape {
+            what: "tokens",
+            value: 0,
+            requirement: "tokens must be at least 1",
+        });
+    }
+    check_len("X", tokens * inn, x.len())
+}
+
+/// Dense reference with f64 accumulation; W is [out, in] row-major. Returns f64.
+pub fn linear_dense_f64<T: Element>(
+    x: &[T],
+    tokens: usize,
+    w: &[T],
+    out: usize,
+    inn: usize,
+    epi: &Epilogue<T>,
+) -> Result<Vec<f64>> {
+    check_x(x, tokens, inn)?;
+    check_len("W", out * inn, w.len())?;
+    epi.check(tokens, out)?;
+    let mut y = vec![0f64; tokens * out];
+    y.par_chunks_mut(out).enumerate().for_each(|(t, yrow)| {
+        let xr = &x[t * inn..(t + 1) * inn];
+        for (o, yv) in yrow.iter_mut().enumerate() {
+            let wr = &w[o * inn..(o + 1) * inn];
+            let acc: f64 = xr
+                .iter()
+                .zip(wr)
+                .map(|(a, b)| a.to_f64() * b.to_f64())
+                .sum();
+            *yv = epi.apply(acc, t, o, out);
+        }
+    });
+    Ok(y)
+}
+
+/// Sparse reference with f64 accumulation, reading the compressed form.
+pub fn linear_sparse_f64<T: Element>(
+    x: &[T],
+    tokens: usize,
+    w: &Sparse24<T>,
+    epi: &Epilogue<T>,
+) -> Result<Vec<f64>> {
+    let (out, inn) = (w.rows(), w.cols());
+    check_x(x, tokens, inn)?;
+    epi.check(tokens, out)?;
+    let rows: Vec<Vec<(usize, f64)>> = (0..out)
+        .into_par_iter()
+        .map(|o| {
+            (0..inn / 2)
+                .map(|i| {
+                    let (col, v) = w.kept(o, i);
+                    (col, v.to_f64())
+                })
+                .collect()
+        })
+        .collect();
+    let mut y = vec![0f64; tokens * out];
+    y.par_chunks_mut(out).enumerate().for_each(|(t, yrow)| {
+        let xr = &x[t * inn..(t + 1) * inn];
+        for (o, yv) in yrow.iter_mut().enumerate() {
+            let acc: f64 = rows[o].iter().map(|&(c, v)| v * xr[c].to_f64()).sum();
+            *yv = epi.apply(acc, t, o, out);
+        }
+    });
+    Ok(y)
+}
+
+/// Tokens processed together by the fast kernels: X is transposed into [in][TB]
+/// panels so the innermost loop is a contiguous multiply-add over tokens.
+const TB: usize = 8;
+
+fn x_panels<T: Element>(x: &[T], tokens: usize, inn: usize) -> Vec<[f32; TB]> {
+    let panels = tokens.div_ceil(TB);
+    let mut p = vec![[0f32; TB]; panels * inn];
+    for t in 0..tokens {
+        let (pb, lane) = (t / TB, t % TB);
+        for (k, v) in x[t * inn..(t + 1) * inn].iter().enumerate() {
+            p[pb * inn + k][lane] = v.to_f32();
+        }
+    }
+    p
+}
+
+fn finish<T: Element>(acc: Vec<f32>, tokens: usize, out: usize, epi: &Epilogue<T>) -> Vec<T> {
+    // acc is [out][tokens_padded]; Y is [tokens, out].
+    let tp = tokens.div_ceil(TB) * TB;
+    let mut y = vec![T::default(); tokens * out];
+    y.par_chunks_mut(out).enumerate().for_each(|(t, yrow)| {
+        for (o, yv) in yrow.iter_mut().enumerate() {
+            *yv = T::from_f64(epi.apply(acc[o * tp + t] as f64, t, o, out));
+        }
+    });
+    y
+}
+
+/// Fast sparse linear layer on the CPU (f32 accumulation, multithreaded): the CPU
+/// fallback of the GPU kernel, same semantics, output in the input dtype.
+pub fn linear_sparse<T: Element>(
+    x: &[T],
+    tokens: usize,
+    w: &Sparse24<T>,
+    epi: &Epilogue<T>,
+) -> Result<Vec<T>> {
+    let (out, inn) = (w.rows(), w.cols());
+    check_x(x, tokens, inn)?;
+    epi.check(tokens, out)?;
+    let panels = x_panels(x, tokens, inn);
+    let np = tokens.div_ceil(TB);
+    let tp = np * TB;
+    let mut acc = vec![0f32; out * tp];
+    acc.par_chunks_mut(tp).enumerate().for_each(|(o, arow)| {
+        let kept: Vec<(usize, f32)> = (0..inn / 2)
+            .map(|i| {
+                let (c, v) = w.kept(o, i);
+                (c, v.to_f32())
+            })
+            .collect();
+        for pb in 0..np {
+            let panel = &panels[pb * inn..(pb + 1) * inn];
+            let mut a = [0f32; TB];
+            for &(c, v) in &kept {
+                let xp = &panel[c];
+                for l in 0..TB {
+                    a[l] += v * xp[l];
+                }
+            }
+            arow[pb * TB..(pb + 1) * TB].copy_from_slice(&a);
+        }
+    });
+    Ok(finish(acc, tokens, out, epi))
+}
+
+/// Fast dense linear layer on the CPU (f32 accumulation, multithreaded).
+pub fn linear_dense<T: Element>(
+    x: &[T],
+    tokens: usize,
+    w: &[T],
+    out: usize,
+    inn: usize,
+    epi: &Epilogue<T>,
+) -> Result<Vec<T>> {
+    check_x(x, tokens, inn)?;
+    check_len("W", out * inn, w.len())?;
+    epi.check(tokens, out)?;
+    let panels = x_panels(x, tokens, inn);
+    let np = tokens.div_ceil(TB);
+    let tp = np * TB;
+    let mut acc = vec![0f32; out * tp];
+    acc.par_chunks_mut(tp).enumerate().for_each(|(o, arow)| {
+        let wr: Vec<f32> = w[o * inn..(o + 1) * inn]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        for pb in 0..np {
+            let panel = &panels[pb * inn..(pb + 1) * inn];
+            let mut a = [0f32; TB];
+            for (xp, &v) in panel.iter().zip(&wr) {
+                for l in 0..TB {
+                    a[l] += v * xp[l];
+                }
+            }
+            arow[pb * TB..(pb + 1) * TB].copy_from_slice(&a);
+        }
+    });
+    Ok(finish(acc, tokens, out, epi))
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ with b the reference; NaN anywhere gives +∞ so it never passes.
+pub fn rel_error(a: &[f64], reference: &[f64]) -> f64 {
+    if a.len() != reference.len() || a.iter().chain(reference).any(|v| v.is_nan()) {
+        return f64::INFINITY;
+    }
+    let num: f64 = a
+        .iter()
+        .zip(reference)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    let den: f64 = reference.iter().map(|y| y * y).sum();
+    if den == 0.0 {
+        return if num == 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    (num / den).sqrt()
+}
