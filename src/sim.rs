@@ -1,0 +1,144 @@
+//! Execution on the PTX emulator: the same [`Launch`] values the GPU runs, executed
+//! by [`ptxsim`] on the CPU from the embedded PTX text, with its strict checks and
+//! counters.
+
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::launch::{Arg, Executor, Launch};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Runs launches on ptxsim; keeps the counters of the last launch.
+pub struct SimExecutor {
+    device: Arc<Mutex<ptxsim::Device>>,
+    modules: Mutex<HashMap<&'static str, Arc<ptxsim::Module>>>,
+    last_stats: Mutex<Option<ptxsim::LaunchStats>>,
+    only_ctas: Option<Vec<[u32; 3]>>,
+}
+
+/// A device allocation on the emulator, freed on drop.
+pub struct SimBuffer {
+    device: Arc<Mutex<ptxsim::Device>>,
+    ptr: u64,
+    len: usize,
+}
+
+impl Drop for SimBuffer {
+    fn drop(&mut self) {
+        if let Ok(mut d) = self.device.lock() {
+            let _ = d.free(self.ptr);
+        }
+    }
+}
+
+impl SimBuffer {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for SimExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Sim("emulator lock poisoned".into())
+}
+
+impl SimExecutor {
+    pub fn new() -> SimExecutor {
+        SimExecutor {
+            device: Arc::new(Mutex::new(ptxsim::Device::new())),
+            modules: Mutex::new(HashMap::new()),
+            last_stats: Mutex::new(None),
+            only_ctas: None,
+        }
+    }
+
+    /// Runs only these CTAs of each launch (for big grids in tests).
+    pub fn with_only_ctas(mut self, ctas: Vec<[u32; 3]>) -> SimExecutor {
+        self.only_ctas = Some(ctas);
+        self
+    }
+
+    /// Counters of the most recent launch.
+    pub fn last_stats(&self) -> Option<ptxsim::LaunchStats> {
+        self.last_stats.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn module(&self, name: &'static str) -> Result<Arc<ptxsim::Module>> {
+        let mut mods = self.modules.lock().map_err(|_| poisoned())?;
+        if let Some(m) = mods.get(name) {
+            return Ok(m.clone());
+        }
+        let em = kernels::module(name)?;
+        let m = Arc::new(ptxsim::Module::parse(em.ptx)?);
+        mods.insert(name, m.clone());
+        Ok(m)
+    }
+}
+
+impl Executor for SimExecutor {
+    type Buffer = SimBuffer;
+
+    fn name(&self) -> &'static str {
+        "ptxsim"
+    }
+
+    fn upload_bytes(&self, data: &[u8]) -> Result<SimBuffer> {
+        let buf = self.alloc_zeroed(data.len())?;
+        self.device.lock().map_err(|_| poisoned())?.write(buf.ptr, data)?;
+        Ok(buf)
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<SimBuffer> {
+        let mut d = self.device.lock().map_err(|_| poisoned())?;
+        let ptr = d.alloc(bytes.max(1))?;
+        d.write(ptr, &vec![0u8; bytes.max(1)])?;
+        Ok(SimBuffer {
+            device: self.device.clone(),
+            ptr,
+            len: bytes,
+        })
+    }
+
+    fn download_bytes(&self, buf: &SimBuffer) -> Result<Vec<u8>> {
+        Ok(self.device.lock().map_err(|_| poisoned())?.read(buf.ptr, buf.len)?)
+    }
+
+    fn ptr(&self, buf: &SimBuffer) -> u64 {
+        buf.ptr
+    }
+
+    fn launch(&self, l: &Launch) -> Result<()> {
+        let module = self.module(l.module)?;
+        let params: Vec<ptxsim::Param> = l
+            .args
+            .iter()
+            .map(|a| match *a {
+                Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),
+                Arg::U32(v) => ptxsim::Param::U32(v),
+                Arg::I32(v) => ptxsim::Param::I32(v),
+                Arg::F32(v) => ptxsim::Param::F32(v),
+            })
+            .collect();
+        let cfg = ptxsim::LaunchConfig {
+            grid: l.grid,
+            block: l.block,
+            dynamic_shared_bytes: l.dynamic_shared_bytes,
+            only_ctas: self.only_ctas.clone(),
+        };
+        let stats = self
+            .device
+            .lock()
+            .map_err(|_| poisoned())?
+            .launch(&module, l.kernel, &cfg, &params)?;
+        *self.last_stats.lock().map_err(|_| poisoned())? = Some(stats);
+        Ok(())
+    }
+}
