@@ -1,1 +1,28 @@
-//! placeholder
+//! `ptxsim`: a strict PTX emulator. It parses the PTX text nvcc emits (sm_80, and sm_90a
+//! modules minus Hopper-only instructions), and executes kernels on the CPU with PTX ISA
+//! semantics: per-thread PCs, warp-collective instructions that wait for their member mask,
+//! CTA barriers, bounds- and alignment-checked memory, and tensor-core mma / mma.sp.
+//!
+//! ```no_run
+//! use ptxsim::{Device, LaunchConfig, Module, Param};
+//! # fn main() -> Result<(), ptxsim::SimError> {
+//! let module = Module::parse(&std::fs::read_to_string("k.ptx").unwrap())?;
+//! let mut dev = Device::new();
+//! let buf = dev.alloc(1024)?;
+//! let stats = dev.launch(&module, "k", &LaunchConfig::linear(1, 256), &[Param::U64(buf)])?;
+//! println!("{}", stats.summary());
+//! # Ok(()) }
+//! ```
+
+mod decode;
+mod device;
+mod error;
+mod exec;
+mod ir;
+mod parse;
+mod stats;
+
+pub use device::{generic_windows, Device, LaunchConfig, Module, Param};
+pub use error::{ErrorKind, ExecError, SimError};
+pub use ir::OpClass;
+pub use stats::LaunchStats;

@@ -1,0 +1,392 @@
+//! Host API: simulated device memory, modules and launches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::decode::{self, Program};
+use crate::error::SimError;
+use crate::exec::{self, CtaParams};
+use crate::parse;
+use crate::stats::LaunchStats;
+
+/// Where the simulated global allocations start.
+pub(crate) const GLOBAL_BASE: u64 = 0x0000_7000_0000_0000;
+/// Generic-address window of shared memory (shared-space offset added).
+pub(crate) const SHARED_WIN: u64 = 0x0000_1000_0000_0000;
+/// Generic-address window of local memory.
+pub(crate) const LOCAL_WIN: u64 = 0x0000_2000_0000_0000;
+/// Generic (and param-space) address window of the kernel parameter buffer.
+pub(crate) const PARAM_WIN: u64 = 0x0000_3000_0000_0000;
+/// Generic-address window of the const bank.
+pub(crate) const CONST_WIN: u64 = 0x0000_4000_0000_0000;
+pub(crate) const WIN_SIZE: u64 = 0x0000_0100_0000_0000;
+
+static MODULE_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A parsed and decoded PTX module.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub(crate) prog: Program,
+    pub(crate) id: u64,
+}
+
+impl Module {
+    /// Parse PTX text (as emitted by nvcc).
+    pub fn parse(src: &str) -> Result<Module, SimError> {
+        let raw = parse::parse_module(src)?;
+        let prog = decode::build(raw)?;
+        Ok(Module {
+            prog,
+            id: MODULE_IDS.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+    /// Names of the `.entry` functions.
+    pub fn kernel_names(&self) -> Vec<String> {
+        self.prog
+            .funcs
+            .iter()
+            .filter(|f| f.is_entry && f.entry_pc != u32::MAX)
+            .map(|f| f.name.clone())
+            .collect()
+    }
+}
+
+/// Grid and block shape of a launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchConfig {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub dynamic_shared_bytes: u32,
+    /// Run just these CTAs (None: all of the grid).
+    pub only_ctas: Option<Vec<[u32; 3]>>,
+}
+
+impl LaunchConfig {
+    /// A 1-D launch.
+    pub fn linear(grid: u32, block: u32) -> LaunchConfig {
+        LaunchConfig {
+            grid: [grid, 1, 1],
+            block: [block, 1, 1],
+            dynamic_shared_bytes: 0,
+            only_ctas: None,
+        }
+    }
+}
+
+/// A kernel argument, matched positionally to the entry's `.param`s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    /// Raw bytes (struct parameters).
+    Bytes(Vec<u8>),
+}
+
+impl Param {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Param::U8(v) => vec![*v],
+            Param::U16(v) => v.to_le_bytes().to_vec(),
+            Param::U32(v) => v.to_le_bytes().to_vec(),
+            Param::U64(v) => v.to_le_bytes().to_vec(),
+            Param::I32(v) => v.to_le_bytes().to_vec(),
+            Param::I64(v) => v.to_le_bytes().to_vec(),
+            Param::F32(v) => v.to_le_bytes().to_vec(),
+            Param::F64(v) => v.to_le_bytes().to_vec(),
+            Param::Bytes(b) => b.clone(),
+        }
+    }
+}
+
+/// The simulated global memory: a set of allocations.
+#[derive(Debug, Default)]
+pub(crate) struct GlobalMem {
+    pub allocs: BTreeMap<u64, Vec<u8>>,
+    next: u64,
+}
+
+impl GlobalMem {
+    /// Find the allocation containing [addr, addr+len).
+    #[inline]
+    pub fn slice_mut(&mut self, addr: u64, len: u64) -> Option<&mut [u8]> {
+        let (base, v) = self.allocs.range_mut(..=addr).next_back()?;
+        let off = addr - *base;
+        if off.checked_add(len)? <= v.len() as u64 {
+            Some(&mut v[off as usize..(off + len) as usize])
+        } else {
+            None
+        }
+    }
+    #[inline]
+    pub fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        let (base, v) = self.allocs.range(..=addr).next_back()?;
+        let off = addr - *base;
+        if off.checked_add(len)? <= v.len() as u64 {
+            Some(&v[off as usize..(off + len) as usize])
+        } else {
+            None
+        }
+    }
+    /// Describe where an address lies relative to the allocations (for error messages).
+    pub fn describe(&self, addr: u64, len: u64) -> String {
+        match self.allocs.range(..=addr).next_back() {
+            Some((base, v)) if addr < base + v.len() as u64 => format!(
+                " (runs {} bytes past the end of the {}-byte allocation at {:#x})",
+                (addr + len).saturating_sub(base + v.len() as u64),
+                v.len(),
+                base
+            ),
+            Some((base, v)) => format!(
+                " (not inside any allocation; {} bytes after the {}-byte allocation at {:#x})",
+                addr - (base + v.len() as u64),
+                v.len(),
+                base
+            ),
+            None => " (not inside any allocation)".to_string(),
+        }
+    }
+    fn alloc(&mut self, bytes: usize) -> u64 {
+        if self.next == 0 {
+            self.next = GLOBAL_BASE;
+        }
+        let addr = self.next;
+        let size = (bytes.max(1) as u64).div_ceil(256) * 256;
+        // leave a 256-byte guard gap so running past the end never lands in a neighbour
+        self.next = addr + size + 256;
+        self.allocs.insert(addr, vec![0u8; bytes]);
+        addr
+    }
+}
+
+/// A simulated GPU: global memory plus a launcher.
+#[derive(Debug, Default)]
+pub struct Device {
+    pub(crate) mem: GlobalMem,
+    module_globals: HashMap<(u64, u32), u64>,
+    instruction_limit: Option<u64>,
+}
+
+impl Device {
+    pub fn new() -> Device {
+        Device::default()
+    }
+
+    /// Limit the thread-instructions a single CTA may execute (catches infinite loops).
+    /// Default: 10^10.
+    pub fn set_instruction_limit(&mut self, limit: Option<u64>) {
+        self.instruction_limit = limit;
+    }
+
+    /// Allocate `bytes` of zeroed global memory; the address is 256-byte aligned, never 0.
+    pub fn alloc(&mut self, bytes: usize) -> Result<u64, SimError> {
+        if bytes > (1usize << 40) {
+            return Err(SimError::Api(format!("allocation of {bytes} bytes is too large")));
+        }
+        Ok(self.mem.alloc(bytes))
+    }
+
+    /// Free an allocation (by its base address).
+    pub fn free(&mut self, ptr: u64) -> Result<(), SimError> {
+        match self.mem.allocs.remove(&ptr) {
+            Some(_) => Ok(()),
+            None => Err(SimError::Api(format!(
+                "free of {ptr:#x}, which is not the start of an allocation"
+            ))),
+        }
+    }
+
+    /// Copy host bytes to device memory; `ptr` may point inside an allocation.
+    pub fn write(&mut self, ptr: u64, data: &[u8]) -> Result<(), SimError> {
+        match self.mem.slice_mut(ptr, data.len() as u64) {
+            Some(s) => {
+                s.copy_from_slice(data);
+                Ok(())
+            }
+            None => Err(SimError::Api(format!(
+                "write of {} bytes at {ptr:#x} is out of bounds{}",
+                data.len(),
+                self.mem.describe(ptr, data.len() as u64)
+            ))),
+        }
+    }
+
+    /// Copy device memory to the host.
+    pub fn read(&self, ptr: u64, len: usize) -> Result<Vec<u8>, SimError> {
+        match self.mem.slice(ptr, len as u64) {
+            Some(s) => Ok(s.to_vec()),
+            None => Err(SimError::Api(format!(
+                "read of {len} bytes at {ptr:#x} is out of bounds{}",
+                self.mem.describe(ptr, len as u64)
+            ))),
+        }
+    }
+
+    /// Run a kernel. CTAs run one after another, in order (x fastest).
+    pub fn launch(
+        &mut self,
+        module: &Module,
+        kernel: &str,
+        cfg: &LaunchConfig,
+        params: &[Param],
+    ) -> Result<LaunchStats, SimError> {
+        let prog = &module.prog;
+        let fidx = prog
+            .funcs
+            .iter()
+            .position(|f| f.is_entry && f.name == kernel && f.entry_pc != u32::MAX)
+            .ok_or_else(|| SimError::Api(format!("no kernel named `{kernel}` in the module")))?;
+        let func = &prog.funcs[fidx];
+        if params.len() != func.params.len() {
+            return Err(SimError::Api(format!(
+                "kernel `{kernel}` takes {} parameters, {} given",
+                func.params.len(),
+                params.len()
+            )));
+        }
+        let mut pbuf = Vec::new();
+        for (i, (p, &(off, size))) in params.iter().zip(&func.params).enumerate() {
+            let b = p.bytes();
+            if b.len() != size as usize {
+                return Err(SimError::Api(format!(
+                    "kernel `{kernel}` parameter {i} is {size} bytes, argument {p:?} is {} bytes",
+                    b.len()
+                )));
+            }
+            let end = off as usize + b.len();
+            if pbuf.len() < end {
+                pbuf.resize(end, 0);
+            }
+            pbuf[off as usize..end].copy_from_slice(&b);
+        }
+        let nthreads = cfg.block[0] as u64 * cfg.block[1] as u64 * cfg.block[2] as u64;
+        if nthreads == 0 || nthreads > 1024 {
+            return Err(SimError::Api(format!(
+                "block {:?} has {nthreads} threads (must be 1..=1024)",
+                cfg.block
+            )));
+        }
+        if cfg.grid.contains(&0) {
+            return Err(SimError::Api(format!("grid {:?} is empty", cfg.grid)));
+        }
+        // module globals: allocated and initialised on first use on this device
+        let mut gaddr = Vec::with_capacity(prog.global_vars.len());
+        for (i, g) in prog.global_vars.iter().enumerate() {
+            let key = (module.id, i as u32);
+            let a = match self.module_globals.get(&key) {
+                Some(&a) => a,
+                None => {
+                    let a = self.mem.alloc(g.size as usize);
+                    if let Some(s) = self.mem.slice_mut(a, g.init.len() as u64) {
+                        s.copy_from_slice(&g.init);
+                    }
+                    self.module_globals.insert(key, a);
+                    a
+                }
+            };
+            gaddr.push(a);
+        }
+        // shared layout of this kernel: variables referenced by reachable functions
+        let mut reach = vec![false; prog.funcs.len()];
+        let mut stack = vec![fidx];
+        while let Some(f) = stack.pop() {
+            if reach[f] {
+                continue;
+            }
+            reach[f] = true;
+            for &c in &prog.func_calls[f] {
+                stack.push(c as usize);
+            }
+        }
+        let mut saddr = vec![0u32; prog.shared_vars.len()];
+        let mut off = 0u64;
+        let mut ext_align = 16u64;
+        let mut externs = Vec::new();
+        for (f, r) in reach.iter().enumerate() {
+            if !r {
+                continue;
+            }
+            for &v in &prog.func_shared[f] {
+                let sv = &prog.shared_vars[v as usize];
+                if sv.is_extern {
+                    ext_align = ext_align.max(sv.align as u64);
+                    externs.push(v);
+                    continue;
+                }
+                off = off.div_ceil(sv.align.max(1) as u64) * sv.align.max(1) as u64;
+                saddr[v as usize] = off as u32;
+                off += sv.size;
+            }
+        }
+        let static_bytes = off.div_ceil(ext_align) * ext_align;
+        for v in externs {
+            saddr[v as usize] = static_bytes as u32;
+        }
+        let shared_bytes = static_bytes + cfg.dynamic_shared_bytes as u64;
+        if shared_bytes > 227 * 1024 {
+            return Err(SimError::Api(format!(
+                "kernel `{kernel}` needs {shared_bytes} bytes of shared memory (static {static_bytes} + dynamic {}), more than 227 KiB",
+                cfg.dynamic_shared_bytes
+            )));
+        }
+        let ctas: Vec<[u32; 3]> = match &cfg.only_ctas {
+            Some(v) => {
+                for c in v {
+                    if c[0] >= cfg.grid[0] || c[1] >= cfg.grid[1] || c[2] >= cfg.grid[2] {
+                        return Err(SimError::Api(format!(
+                            "only_ctas entry {c:?} is outside the grid {:?}",
+                            cfg.grid
+                        )));
+                    }
+                }
+                v.clone()
+            }
+            None => {
+                let mut v = Vec::new();
+                for z in 0..cfg.grid[2] {
+                    for y in 0..cfg.grid[1] {
+                        for x in 0..cfg.grid[0] {
+                            v.push([x, y, z]);
+                        }
+                    }
+                }
+                v
+            }
+        };
+        let cp = CtaParams {
+            prog,
+            kernel,
+            entry: fidx,
+            ntid: cfg.block,
+            nctaid: cfg.grid,
+            params: &pbuf,
+            global_addrs: &gaddr,
+            shared_addrs: &saddr,
+            shared_bytes: shared_bytes as u32,
+            dynamic_bytes: cfg.dynamic_shared_bytes,
+            limit: self.instruction_limit.unwrap_or(10_000_000_000),
+        };
+        let mut stats = LaunchStats::default();
+        for c in ctas {
+            let s = exec::run_cta(&cp, &mut self.mem, c)?;
+            stats.merge(&s);
+        }
+        Ok(stats)
+    }
+}
+
+/// Windows of the generic address space, for tests and tools.
+pub fn generic_windows() -> [(&'static str, u64); 5] {
+    [
+        ("global", GLOBAL_BASE),
+        ("shared", SHARED_WIN),
+        ("local", LOCAL_WIN),
+        ("param", PARAM_WIN),
+        ("const", CONST_WIN),
+    ]
+}

@@ -1,0 +1,130 @@
+//! Error types. Execution errors carry the full location of the fault.
+
+use std::fmt;
+
+/// Everything that can go wrong when parsing PTX, using the host API, or executing a kernel.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SimError {
+    /// The PTX text could not be parsed.
+    #[error("PTX parse error at line {line}: {msg}")]
+    Parse { line: u32, msg: String },
+    /// A host-side API misuse (bad pointer, unknown kernel, parameter mismatch...).
+    #[error("{0}")]
+    Api(String),
+    /// A fault while executing a kernel, with its location.
+    #[error("{0}")]
+    Exec(Box<ExecError>),
+}
+
+impl SimError {
+    /// The execution error, if this is one.
+    pub fn exec(&self) -> Option<&ExecError> {
+        match self {
+            SimError::Exec(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An execution fault: what went wrong and where.
+#[derive(Debug, Clone)]
+pub struct ExecError {
+    /// Kernel (entry) name.
+    pub kernel: String,
+    /// PTX source line of the faulting instruction (1-based).
+    pub line: u32,
+    /// CTA index (%ctaid).
+    pub cta: [u32; 3],
+    /// Thread index within the CTA (%tid).
+    pub tid: [u32; 3],
+    /// Address involved, where relevant.
+    pub addr: Option<u64>,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel `{}`, PTX line {}, CTA ({},{},{}), thread ({},{},{})",
+            self.kernel,
+            self.line,
+            self.cta[0],
+            self.cta[1],
+            self.cta[2],
+            self.tid[0],
+            self.tid[1],
+            self.tid[2]
+        )?;
+        if let Some(a) = self.addr {
+            write!(f, ", address {a:#x}")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+/// The kinds of execution faults.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    /// An instruction or modifier the emulator does not implement (never a silent no-op).
+    #[error("unsupported instruction or modifier: {0} (not supported yet)")]
+    Unsupported(String),
+    /// Access outside any allocation / outside the shared window / outside the local frame.
+    #[error("out-of-bounds {space} access of {size} bytes{detail}")]
+    OutOfBounds { space: &'static str, size: u32, detail: String },
+    /// Address not aligned to what the access needs.
+    #[error("misaligned {space} access of {size} bytes (needs {align}-byte alignment)")]
+    Misaligned { space: &'static str, size: u32, align: u32 },
+    /// Illegal 2:4 sparsity metadata.
+    #[error("illegal 2:4 metadata: {0}")]
+    IllegalMetadata(String),
+    /// A warp-collective instruction reached by only part of its member mask.
+    #[error("partial warp collective: {0}")]
+    PartialCollective(String),
+    /// A CTA barrier that can never complete.
+    #[error("barrier deadlock: {0}")]
+    BarrierDeadlock(String),
+    /// Read of shared memory never written in this launch.
+    #[error("read of uninitialised shared memory ({size} bytes)")]
+    UninitShared { size: u32 },
+    /// Two threads touching the same shared bytes with no ordering between them.
+    #[error("shared-memory race: {0}")]
+    SharedRace(String),
+    /// Read of shared memory that an in-flight cp.async will write.
+    #[error("read of shared memory with a cp.async still in flight (missing cp.async.wait_group): {0}")]
+    CpAsyncInFlight(String),
+    /// A malformed operand found at execution time.
+    #[error("invalid operand: {0}")]
+    InvalidOperand(String),
+    /// `trap` executed.
+    #[error("trap executed")]
+    Trap,
+    /// The per-launch instruction budget ran out (probably an infinite loop).
+    #[error("instruction limit exceeded ({0} thread-instructions)")]
+    InstructionLimit(u64),
+}
+
+/// A fault raised below the scheduler, before the location is attached.
+#[derive(Debug, Clone)]
+pub(crate) struct Fault {
+    pub kind: ErrorKind,
+    pub addr: Option<u64>,
+}
+
+impl Fault {
+    pub fn new(kind: ErrorKind) -> Box<Fault> {
+        Box::new(Fault { kind, addr: None })
+    }
+    pub fn at(kind: ErrorKind, addr: u64) -> Box<Fault> {
+        Box::new(Fault {
+            kind,
+            addr: Some(addr),
+        })
+    }
+    pub fn unsupported(s: impl Into<String>) -> Box<Fault> {
+        Fault::new(ErrorKind::Unsupported(s.into()))
+    }
+}
+
+pub(crate) type FResult<T> = Result<T, Box<Fault>>;

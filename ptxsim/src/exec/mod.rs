@@ -1,0 +1,753 @@
+//! Execution: one CTA at a time; warps run their lanes in lockstep while the lanes share a
+//! PC, split on divergence and reconverge by always advancing the lowest-PC group.
+
+mod alu;
+pub(crate) mod float;
+mod mem;
+mod tensor;
+mod warp;
+
+use std::collections::VecDeque;
+
+use crate::decode::Program;
+use crate::device::{GlobalMem, PARAM_WIN};
+use crate::error::{ErrorKind, ExecError, FResult, Fault, SimError};
+use crate::ir::*;
+use crate::stats::{self, LaunchStats};
+
+/// Per-launch constants shared by every CTA.
+pub(crate) struct CtaParams<'a> {
+    pub prog: &'a Program,
+    pub kernel: &'a str,
+    pub entry: usize,
+    pub ntid: [u32; 3],
+    pub nctaid: [u32; 3],
+    pub params: &'a [u8],
+    pub global_addrs: &'a [u64],
+    pub shared_addrs: &'a [u32],
+    pub shared_bytes: u32,
+    pub dynamic_bytes: u32,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LS {
+    Run,
+    /// Waiting at a warp-collective instruction (at its pc).
+    Coll,
+    /// Waiting at CTA barrier n.
+    Bar(u8),
+    Exit,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    pub call_pc: u32,
+    pub base: u32,
+    pub top: u32,
+    pub func: u32,
+    pub saved: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Barrier {
+    arrived: u32,
+    expected: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccKind {
+    None,
+    Global,
+    Shared,
+}
+
+/// A pending cp.async copy: destination shared offset and the bytes read at issue.
+#[derive(Debug, Clone)]
+pub(crate) struct CpCopy {
+    pub dst: u32,
+    pub data: [u8; 16],
+    pub len: u8,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CpState {
+    pub open: Vec<CpCopy>,
+    pub groups: VecDeque<Vec<CpCopy>>,
+}
+
+pub(crate) struct Cta<'a> {
+    pub p: &'a CtaParams<'a>,
+    pub code: &'a [Inst],
+    pub mem: &'a mut GlobalMem,
+    pub ctaid: [u32; 3],
+    pub nthreads: usize,
+    pub nwarps: usize,
+    pub ns: usize,
+    pub regs: Vec<u64>,
+    pub pc: Vec<u32>,
+    pub st: Vec<LS>,
+    pub frames: Vec<Vec<Frame>>,
+    pub fbase: Vec<u32>,
+    pub ftop: Vec<u32>,
+    pub local: Vec<Vec<u8>>,
+    pub shared: Vec<u8>,
+    bars: [Barrier; 16],
+    pub cp: Vec<CpState>,
+    pub carry: Vec<u8>,
+    pub stats: LaunchStats,
+    pub acc: Vec<(u32, u64, u32)>,
+    pub acc_kind: AccKind,
+    pub executed: u64,
+    exited: usize,
+}
+
+pub(crate) fn run_cta(
+    p: &CtaParams,
+    mem: &mut GlobalMem,
+    ctaid: [u32; 3],
+) -> Result<LaunchStats, SimError> {
+    let prog = p.prog;
+    let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
+    let ns = prog.nslots as usize;
+    let entry = &prog.funcs[p.entry];
+    let fsize = entry.frame_size;
+    let mut c = Cta {
+        p,
+        code: &prog.code,
+        mem,
+        ctaid,
+        nthreads,
+        nwarps: nthreads.div_ceil(32),
+        ns,
+        regs: vec![0u64; nthreads * ns],
+        pc: vec![entry.entry_pc; nthreads],
+        st: vec![LS::Run; nthreads],
+        frames: vec![Vec::new(); nthreads],
+        fbase: vec![0; nthreads],
+        ftop: vec![fsize; nthreads],
+        local: vec![vec![0u8; fsize as usize]; nthreads],
+        shared: vec![0u8; p.shared_bytes as usize],
+        bars: [Barrier::default(); 16],
+        cp: vec![CpState::default(); nthreads],
+        carry: vec![0; nthreads],
+        stats: LaunchStats::default(),
+        acc: Vec::with_capacity(32),
+        acc_kind: AccKind::None,
+        executed: 0,
+        exited: 0,
+    };
+    c.stats.ctas = 1;
+    c.run()?;
+    Ok(c.stats)
+}
+
+impl<'a> Cta<'a> {
+    pub fn tid_of(&self, t: usize) -> [u32; 3] {
+        let [x, y, _] = self.p.ntid;
+        let t = t as u32;
+        [t % x, (t / x) % y, t / (x * y)]
+    }
+
+    pub fn error_at(&self, t: usize, pc: u32, f: Box<Fault>) -> SimError {
+        let line = self.code.get(pc as usize).map(|i| i.line).unwrap_or(0);
+        SimError::Exec(Box::new(ExecError {
+            kernel: self.p.kernel.to_string(),
+            line,
+            cta: self.ctaid,
+            tid: self.tid_of(t),
+            addr: f.addr,
+            kind: f.kind,
+        }))
+    }
+
+    fn run(&mut self) -> Result<(), SimError> {
+        loop {
+            let mut progress = false;
+            for w in 0..self.nwarps {
+                progress |= self.run_warp(w)?;
+            }
+            if self.exited == self.nthreads {
+                return Ok(());
+            }
+            if !progress {
+                return Err(self.deadlock());
+            }
+        }
+    }
+
+    fn warp_lanes(&self, w: usize) -> (usize, u32) {
+        let base = w * 32;
+        let n = (self.nthreads - base).min(32) as u32;
+        (base, n)
+    }
+
+    fn run_warp(&mut self, w: usize) -> Result<bool, SimError> {
+        let (base, n) = self.warp_lanes(w);
+        let mut progressed = false;
+        loop {
+            let mut pc = u32::MAX;
+            let mut mask = 0u32;
+            let mut running = 0u32;
+            for l in 0..n {
+                let t = base + l as usize;
+                if self.st[t] == LS::Run {
+                    running += 1;
+                    let p = self.pc[t];
+                    if p < pc {
+                        pc = p;
+                        mask = 1 << l;
+                    } else if p == pc {
+                        mask |= 1 << l;
+                    }
+                }
+            }
+            if mask == 0 {
+                if self.try_collectives(w)? {
+                    progressed = true;
+                    continue;
+                }
+                return Ok(progressed);
+            }
+            progressed = true;
+            let converged = running == mask.count_ones();
+            let mut pc = pc;
+            loop {
+                match self.step(w, pc, mask)? {
+                    Some(next) if converged => pc = next,
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub fn rd(&self, t: usize, s: Src) -> u64 {
+        match s {
+            Src::R(r) => self.regs[t * self.ns + r as usize],
+            Src::I(v) => v,
+            Src::Sp(sp) => self.special(t, sp),
+            Src::Sym(sym, off) => self.sym_value(t, sym).wrapping_add(off as u64),
+        }
+    }
+    #[inline]
+    pub fn wr(&mut self, t: usize, r: u32, v: u64) {
+        self.regs[t * self.ns + r as usize] = v;
+    }
+
+    pub fn sym_value(&self, t: usize, s: SymRef) -> u64 {
+        match s {
+            SymRef::Shared(i) => self.p.shared_addrs[i as usize] as u64,
+            SymRef::Global(i) => self.p.global_addrs[i as usize],
+            SymRef::Const(o) => o as u64,
+            SymRef::Frame(o) => (self.fbase[t] + o) as u64,
+            SymRef::KParam(o) => PARAM_WIN + o as u64,
+        }
+    }
+
+    fn special(&self, t: usize, s: Special) -> u64 {
+        let lane = (t % 32) as u32;
+        let tid = self.tid_of(t);
+        (match s {
+            Special::Tid(d) => tid[d as usize],
+            Special::Ntid(d) => self.p.ntid[d as usize],
+            Special::Ctaid(d) => self.ctaid[d as usize],
+            Special::Nctaid(d) => self.p.nctaid[d as usize],
+            Special::LaneId => lane,
+            Special::WarpId => (t / 32) as u32,
+            Special::NWarpId => self.nwarps as u32,
+            Special::SmId | Special::GridId => 0,
+            Special::NSmId => 1,
+            Special::Clock => self.executed as u32,
+            Special::Clock64 | Special::GlobalTimer => return self.executed,
+            Special::LaneMaskEq => 1u32 << lane,
+            Special::LaneMaskLt => (1u32 << lane) - 1,
+            Special::LaneMaskLe => ((1u64 << (lane + 1)) - 1) as u32,
+            Special::LaneMaskGt => !(((1u64 << (lane + 1)) - 1) as u32),
+            Special::LaneMaskGe => !((1u32 << lane) - 1),
+            Special::DynSmem => self.p.dynamic_bytes,
+            Special::TotalSmem => self.p.shared_bytes,
+        }) as u64
+    }
+
+    /// Execute the instruction at `pc` for the lanes in `mask` (all at that pc).
+    /// Returns Some(next pc) when every lane continues together at the same pc.
+    fn step(&mut self, w: usize, pc: u32, mask: u32) -> Result<Option<u32>, SimError> {
+        let code = self.code;
+        let inst = &code[pc as usize];
+        let base = w * 32;
+        let nl = mask.count_ones() as u64;
+        self.stats.thread_instructions += nl;
+        self.stats.warp_instructions += 1;
+        self.stats.by_class[inst.class as usize] += nl;
+        self.executed += nl;
+        if self.executed > self.p.limit {
+            let t = base + mask.trailing_zeros() as usize;
+            return Err(self.error_at(
+                t,
+                pc,
+                Fault::new(ErrorKind::InstructionLimit(self.p.limit)),
+            ));
+        }
+        let mut act = mask;
+        if let Some((g, neg)) = inst.guard {
+            let mut m = mask;
+            while m != 0 {
+                let l = m.trailing_zeros();
+                m &= m - 1;
+                let v = self.regs[(base + l as usize) * self.ns + g as usize] & 1 != 0;
+                if v == neg {
+                    act &= !(1 << l);
+                }
+            }
+        }
+        // lanes whose guard is false just move on
+        let skip = mask & !act;
+        let mut m = skip;
+        while m != 0 {
+            let l = m.trailing_zeros();
+            m &= m - 1;
+            self.pc[base + l as usize] = pc + 1;
+        }
+        let uniform_skip = if act == 0 { Some(pc + 1) } else { None };
+        match &inst.op {
+            Op::Bra { target } => {
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    self.pc[base + l as usize] = *target;
+                }
+                Ok(if act == mask {
+                    Some(*target)
+                } else if act == 0 {
+                    Some(pc + 1)
+                } else {
+                    None
+                })
+            }
+            Op::Exit => {
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    self.exit_thread(base + l as usize);
+                }
+                Ok(uniform_skip)
+            }
+            Op::Trap => {
+                if act != 0 {
+                    let t = base + act.trailing_zeros() as usize;
+                    return Err(self.error_at(t, pc, Fault::new(ErrorKind::Trap)));
+                }
+                Ok(uniform_skip)
+            }
+            Op::Ret => {
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    self.do_ret(base + l as usize);
+                }
+                Ok(uniform_skip)
+            }
+            Op::Call { func, args, rets } => {
+                let f = &self.p.prog.funcs[*func as usize];
+                if f.entry_pc == u32::MAX {
+                    let t = base + act.trailing_zeros() as usize;
+                    return Err(self.error_at(
+                        t,
+                        pc,
+                        Fault::unsupported(format!("call to external function `{}`", f.name)),
+                    ));
+                }
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    self.do_call(base + l as usize, pc, *func, args, rets);
+                }
+                let _ = rets;
+                Ok(if act == mask {
+                    Some(f.entry_pc)
+                } else if act == 0 {
+                    Some(pc + 1)
+                } else {
+                    None
+                })
+            }
+            Op::Bar { arrive, id, count } => {
+                if act == 0 {
+                    return Ok(Some(pc + 1));
+                }
+                let t0 = base + act.trailing_zeros() as usize;
+                let idv = self.rd(t0, *id);
+                if idv >= 16 {
+                    return Err(self.error_at(
+                        t0,
+                        pc,
+                        Fault::new(ErrorKind::InvalidOperand(format!("barrier id {idv} (must be < 16)"))),
+                    ));
+                }
+                let expected = match count {
+                    Some(c) => self.rd(t0, *c) as u32,
+                    None => self.nthreads as u32,
+                };
+                let b = &mut self.bars[idv as usize];
+                if b.arrived == 0 {
+                    b.expected = expected;
+                }
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    let t = base + l as usize;
+                    self.bars[idv as usize].arrived += 1;
+                    if *arrive {
+                        self.pc[t] = pc + 1;
+                    } else {
+                        self.st[t] = LS::Bar(idv as u8);
+                    }
+                }
+                let b = self.bars[idv as usize];
+                if b.arrived >= b.expected {
+                    self.bars[idv as usize].arrived = 0;
+                    for t in 0..self.nthreads {
+                        if self.st[t] == LS::Bar(idv as u8) {
+                            self.st[t] = LS::Run;
+                            self.pc[t] += 1;
+                        }
+                    }
+                }
+                Ok(None)
+            }
+            Op::Shfl { .. }
+            | Op::Vote { .. }
+            | Op::Redux { .. }
+            | Op::MatchAny { .. }
+            | Op::MatchAll { .. }
+            | Op::WarpSync { .. }
+            | Op::Ldmatrix { .. }
+            | Op::Stmatrix { .. }
+            | Op::Mma { .. }
+            | Op::MmaSp { .. } => {
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    self.st[base + l as usize] = LS::Coll;
+                }
+                Ok(uniform_skip)
+            }
+            Op::Activemask { d } => {
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    let t = base + l as usize;
+                    self.wr(t, *d, mask as u64);
+                    self.pc[t] = pc + 1;
+                }
+                Ok(Some(pc + 1))
+            }
+            _ => {
+                self.acc.clear();
+                self.acc_kind = AccKind::None;
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    let t = base + l as usize;
+                    if let Err(f) = self.exec_lane(inst, t, l) {
+                        return Err(self.error_at(t, pc, f));
+                    }
+                    self.pc[t] = pc + 1;
+                }
+                if !self.acc.is_empty() {
+                    self.account_access();
+                }
+                Ok(Some(pc + 1))
+            }
+        }
+    }
+
+    pub fn account_access(&mut self) {
+        match self.acc_kind {
+            AccKind::Shared => {
+                let (wf, min) = stats::shared_wavefronts(&self.acc);
+                self.stats.shared_requests += 1;
+                self.stats.shared_bank_conflicts += wf - min;
+            }
+            AccKind::Global => {
+                self.stats.global_requests += 1;
+                self.stats.global_sectors += stats::global_sectors(&self.acc);
+            }
+            AccKind::None => {}
+        }
+        self.acc.clear();
+        self.acc_kind = AccKind::None;
+    }
+
+    fn exit_thread(&mut self, t: usize) {
+        self.flush_cp(t, usize::MAX);
+        self.st[t] = LS::Exit;
+        self.exited += 1;
+    }
+
+    fn do_call(&mut self, t: usize, pc: u32, func: u32, args: &[(u32, u32)], _rets: &[(u32, u32)]) {
+        let prog = self.p.prog;
+        let f = &prog.funcs[func as usize];
+        let base = self.ftop[t].div_ceil(16) * 16;
+        let top = base + f.frame_size;
+        if self.local[t].len() < top as usize {
+            self.local[t].resize(top as usize, 0);
+        }
+        // copy arguments into the callee's parameter slots
+        for (i, &(aoff, asize)) in args.iter().enumerate() {
+            if let Some(&(poff, psize)) = f.params.get(i) {
+                let n = asize.min(psize) as usize;
+                let src = (self.fbase[t] + aoff) as usize;
+                let dst = (base + poff) as usize;
+                self.local[t].copy_within(src..src + n, dst);
+            }
+        }
+        // recursion: save the callee's registers if it is already active
+        let active = self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
+        let saved = if active {
+            let (a, b) = f.reg_range;
+            let rb = t * self.ns;
+            Some(self.regs[rb + a as usize..rb + b as usize].to_vec())
+        } else {
+            None
+        };
+        self.frames[t].push(Frame {
+            call_pc: pc,
+            base: self.fbase[t],
+            top: self.ftop[t],
+            func,
+            saved,
+        });
+        self.fbase[t] = base;
+        self.ftop[t] = top;
+        self.pc[t] = f.entry_pc;
+    }
+
+    fn do_ret(&mut self, t: usize) {
+        let Some(fr) = self.frames[t].pop() else {
+            self.exit_thread(t);
+            return;
+        };
+        let prog = self.p.prog;
+        let f = &prog.funcs[fr.func as usize];
+        if let Op::Call { rets, .. } = &self.code[fr.call_pc as usize].op {
+            for (i, &(roff, rsize)) in rets.iter().enumerate() {
+                if let Some(&(foff, fsize)) = f.rets.get(i) {
+                    let n = rsize.min(fsize) as usize;
+                    let src = (self.fbase[t] + foff) as usize;
+                    let dst = (fr.base + roff) as usize;
+                    self.local[t].copy_within(src..src + n, dst);
+                }
+            }
+        }
+        if let Some(saved) = fr.saved {
+            let (a, _) = f.reg_range;
+            let rb = t * self.ns + a as usize;
+            self.regs[rb..rb + saved.len()].copy_from_slice(&saved);
+        }
+        self.fbase[t] = fr.base;
+        self.ftop[t] = fr.top;
+        self.pc[t] = fr.call_pc + 1;
+    }
+
+    /// The member mask a collective at `pc` needs, as seen by lane `t`.
+    fn collective_mask(&self, t: usize, inst: &Inst, exist: u32) -> u32 {
+        match &inst.op {
+            Op::Shfl { mask, .. }
+            | Op::Vote { mask, .. }
+            | Op::Redux { mask, .. }
+            | Op::MatchAny { mask, .. }
+            | Op::MatchAll { mask, .. }
+            | Op::WarpSync { mask } => self.rd(t, *mask) as u32 & exist,
+            _ => exist,
+        }
+    }
+
+    /// Complete any collective whose member lanes have all arrived.
+    fn try_collectives(&mut self, w: usize) -> Result<bool, SimError> {
+        let (base, n) = self.warp_lanes(w);
+        let exist = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
+        let mut did = false;
+        for l in 0..n {
+            let t = base + l as usize;
+            if self.st[t] != LS::Coll {
+                continue;
+            }
+            let pc = self.pc[t];
+            let inst = &self.code[pc as usize];
+            let need = self.collective_mask(t, inst, exist);
+            if need & (1 << l) == 0 {
+                return Err(self.error_at(
+                    t,
+                    pc,
+                    Fault::new(ErrorKind::PartialCollective(format!(
+                        "lane {l} executes `{}` but is not in its member mask {need:#010x}",
+                        inst.text
+                    ))),
+                ));
+            }
+            let mut ready = true;
+            for k in 0..n {
+                if need & (1 << k) == 0 {
+                    continue;
+                }
+                let tk = base + k as usize;
+                match self.st[tk] {
+                    LS::Coll if self.pc[tk] == pc => {
+                        if self.collective_mask(tk, inst, exist) != need {
+                            return Err(self.error_at(
+                                tk,
+                                pc,
+                                Fault::new(ErrorKind::PartialCollective(format!(
+                                    "lanes {l} and {k} give different member masks to `{}`",
+                                    inst.text
+                                ))),
+                            ));
+                        }
+                    }
+                    LS::Exit => {
+                        return Err(self.error_at(
+                            t,
+                            pc,
+                            Fault::new(ErrorKind::PartialCollective(format!(
+                                "`{}` with member mask {need:#010x}: lane {k} has exited",
+                                inst.text
+                            ))),
+                        ))
+                    }
+                    _ => {
+                        ready = false;
+                        break;
+                    }
+                }
+            }
+            if !ready {
+                continue;
+            }
+            self.exec_collective(w, pc, need)?;
+            let mut m = need;
+            while m != 0 {
+                let k = m.trailing_zeros();
+                m &= m - 1;
+                let tk = base + k as usize;
+                self.st[tk] = LS::Run;
+                self.pc[tk] = pc + 1;
+            }
+            did = true;
+        }
+        Ok(did)
+    }
+
+    fn describe_lane(&self, t: usize) -> String {
+        let line = |pc: u32| self.code.get(pc as usize).map(|i| i.line).unwrap_or(0);
+        match self.st[t] {
+            LS::Exit => "exited".into(),
+            LS::Bar(b) => format!("waiting at barrier {b} (line {})", line(self.pc[t])),
+            LS::Coll => format!(
+                "waiting at `{}` (line {})",
+                self.code[self.pc[t] as usize].text,
+                line(self.pc[t])
+            ),
+            LS::Run => format!("running at line {}", line(self.pc[t])),
+        }
+    }
+
+    fn deadlock(&self) -> SimError {
+        // a partial collective first
+        for w in 0..self.nwarps {
+            let (base, n) = self.warp_lanes(w);
+            let exist = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
+            for l in 0..n {
+                let t = base + l as usize;
+                if self.st[t] != LS::Coll {
+                    continue;
+                }
+                let pc = self.pc[t];
+                let inst = &self.code[pc as usize];
+                let need = self.collective_mask(t, inst, exist);
+                let mut missing = Vec::new();
+                for k in 0..n {
+                    let tk = base + k as usize;
+                    if need & (1 << k) != 0 && !(self.st[tk] == LS::Coll && self.pc[tk] == pc) {
+                        missing.push(format!("lane {k} {}", self.describe_lane(tk)));
+                    }
+                }
+                return self.error_at(
+                    t,
+                    pc,
+                    Fault::new(ErrorKind::PartialCollective(format!(
+                        "`{}` with member mask {need:#010x} (warp {w}) never completes: {}",
+                        inst.text,
+                        missing.join("; ")
+                    ))),
+                );
+            }
+        }
+        for t in 0..self.nthreads {
+            if let LS::Bar(b) = self.st[t] {
+                let bar = self.bars[b as usize];
+                let exited = self.st.iter().filter(|s| **s == LS::Exit).count();
+                let other: Vec<String> = (0..self.nthreads)
+                    .filter(|&k| self.st[k] != LS::Bar(b) && self.st[k] != LS::Exit)
+                    .take(4)
+                    .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+                    .collect();
+                return self.error_at(
+                    t,
+                    self.pc[t],
+                    Fault::new(ErrorKind::BarrierDeadlock(format!(
+                        "barrier {b}: {} of {} expected threads arrived; {exited} threads exited{}{}",
+                        bar.arrived,
+                        bar.expected,
+                        if other.is_empty() { "" } else { "; others: " },
+                        other.join("; ")
+                    ))),
+                );
+            }
+        }
+        SimError::Api(format!(
+            "kernel `{}`: CTA {:?} made no progress",
+            self.p.kernel, self.ctaid
+        ))
+    }
+
+    /// Apply the oldest cp.async groups until at most `keep` committed groups remain.
+    pub fn flush_cp(&mut self, t: usize, keep: usize) {
+        if keep == usize::MAX {
+            let open = std::mem::take(&mut self.cp[t].open);
+            self.cp[t].groups.push_back(open);
+            while let Some(g) = self.cp[t].groups.pop_front() {
+                self.apply_cp(&g);
+            }
+            return;
+        }
+        while self.cp[t].groups.len() > keep {
+            if let Some(g) = self.cp[t].groups.pop_front() {
+                self.apply_cp(&g);
+            }
+        }
+    }
+
+    fn apply_cp(&mut self, g: &[CpCopy]) {
+        for c in g {
+            let d = c.dst as usize;
+            let n = c.len as usize;
+            if d + n <= self.shared.len() {
+                self.shared[d..d + n].copy_from_slice(&c.data[..n]);
+            }
+        }
+    }
+}
+
+pub(crate) fn unsupported<T>(s: &str) -> FResult<T> {
+    Err(Fault::unsupported(s))
+}

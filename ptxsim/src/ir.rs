@@ -1,0 +1,495 @@
+//! Decoded instruction representation: register slots resolved, operands typed.
+
+/// Scalar/packed PTX data types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ty {
+    B8,
+    B16,
+    B32,
+    B64,
+    B128,
+    U8,
+    U16,
+    U32,
+    U64,
+    S8,
+    S16,
+    S32,
+    S64,
+    F16,
+    F16x2,
+    BF16,
+    BF16x2,
+    TF32,
+    F32,
+    F64,
+    Pred,
+}
+
+impl Ty {
+    pub fn parse(s: &str) -> Option<Ty> {
+        Some(match s {
+            "b8" => Ty::B8,
+            "b16" => Ty::B16,
+            "b32" => Ty::B32,
+            "b64" => Ty::B64,
+            "b128" => Ty::B128,
+            "u8" => Ty::U8,
+            "u16" => Ty::U16,
+            "u32" => Ty::U32,
+            "u64" => Ty::U64,
+            "s8" => Ty::S8,
+            "s16" => Ty::S16,
+            "s32" => Ty::S32,
+            "s64" => Ty::S64,
+            "f16" => Ty::F16,
+            "f16x2" => Ty::F16x2,
+            "bf16" => Ty::BF16,
+            "bf16x2" => Ty::BF16x2,
+            "tf32" => Ty::TF32,
+            "f32" => Ty::F32,
+            "f64" => Ty::F64,
+            "pred" => Ty::Pred,
+            _ => return None,
+        })
+    }
+    pub fn bits(self) -> u32 {
+        match self {
+            Ty::B8 | Ty::U8 | Ty::S8 | Ty::Pred => 8,
+            Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::BF16 => 16,
+            Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 | Ty::F16x2 | Ty::BF16x2 | Ty::TF32 => 32,
+            Ty::B64 | Ty::U64 | Ty::S64 | Ty::F64 => 64,
+            Ty::B128 => 128,
+        }
+    }
+    pub fn bytes(self) -> u32 {
+        self.bits() / 8
+    }
+    pub fn signed(self) -> bool {
+        matches!(self, Ty::S8 | Ty::S16 | Ty::S32 | Ty::S64)
+    }
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            Ty::F16 | Ty::F16x2 | Ty::BF16 | Ty::BF16x2 | Ty::F32 | Ty::F64 | Ty::TF32
+        )
+    }
+    pub fn is_int(self) -> bool {
+        !self.is_float() && self != Ty::Pred
+    }
+    pub fn mask(self) -> u64 {
+        let b = self.bits();
+        if b >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << b) - 1
+        }
+    }
+}
+
+/// Special registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    Tid(u8),
+    Ntid(u8),
+    Ctaid(u8),
+    Nctaid(u8),
+    LaneId,
+    WarpId,
+    NWarpId,
+    SmId,
+    NSmId,
+    GridId,
+    Clock,
+    Clock64,
+    GlobalTimer,
+    LaneMaskEq,
+    LaneMaskLt,
+    LaneMaskLe,
+    LaneMaskGt,
+    LaneMaskGe,
+    DynSmem,
+    TotalSmem,
+}
+
+/// Symbols whose address is resolved per launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymRef {
+    /// Module shared variable (index into Program::shared_vars).
+    Shared(u32),
+    /// Module global variable (index into Program::global_vars).
+    Global(u32),
+    /// Module const variable: byte offset in the const bank.
+    Const(u32),
+    /// Offset in the current function's local frame (params, depots, call params).
+    Frame(u32),
+    /// Offset in the kernel parameter buffer.
+    KParam(u32),
+}
+
+/// A source operand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Src {
+    R(u32),
+    I(u64),
+    Sp(Special),
+    /// Address of a symbol (+ offset).
+    Sym(SymRef, i64),
+}
+
+/// A memory address operand `[base+off]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Addr {
+    Reg(u32, i64),
+    Sym(SymRef, i64),
+    Abs(u64),
+}
+
+/// Memory state spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Generic,
+    Global,
+    Shared,
+    Local,
+    Param,
+    Const,
+}
+
+impl Space {
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Generic => "generic",
+            Space::Global => "global",
+            Space::Shared => "shared",
+            Space::Local => "local",
+            Space::Param => "param",
+            Space::Const => "const",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IBin {
+    Add,
+    Sub,
+    MulLo,
+    MulHi,
+    MulWide,
+    Mul24Lo,
+    Div,
+    Rem,
+    Min,
+    Max,
+    And,
+    Or,
+    Xor,
+    Shl,
+    Shr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IUn {
+    Neg,
+    Abs,
+    Not,
+    Cnot,
+    Brev,
+    Clz,
+    Popc,
+    Bfind,
+    BfindShift,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rnd {
+    Rn,
+    Rz,
+    Rm,
+    Rp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FBin {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Min,
+    Max,
+    Copysign,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FUn {
+    Neg,
+    Abs,
+    Sqrt,
+    Rcp,
+    Rsqrt,
+    Ex2,
+    Lg2,
+    Sin,
+    Cos,
+    Tanh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Lo,
+    Ls,
+    Hi,
+    Hs,
+    Equ,
+    Neu,
+    Ltu,
+    Leu,
+    Gtu,
+    Geu,
+    Num,
+    Nan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoolOp {
+    And,
+    Or,
+    Xor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomOp {
+    Add,
+    Min,
+    Max,
+    Inc,
+    Dec,
+    And,
+    Or,
+    Xor,
+    Exch,
+    Cas,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShflMode {
+    Up,
+    Down,
+    Bfly,
+    Idx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteMode {
+    All,
+    Any,
+    Uni,
+    Ballot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduxOp {
+    Add,
+    Min,
+    Max,
+    And,
+    Or,
+    Xor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrmtMode {
+    Default,
+    F4e,
+    B4e,
+    Rc8,
+    Ecl,
+    Ecr,
+    Rc16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestpOp {
+    Finite,
+    Infinite,
+    Number,
+    NotANumber,
+    Normal,
+    Subnormal,
+}
+
+/// Float modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FMods {
+    pub rnd: Rnd,
+    pub ftz: bool,
+    pub sat: bool,
+    pub approx: bool,
+}
+
+/// MMA shapes supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmaShape {
+    M16N8K8,
+    M16N8K16,
+    M16N8K32,
+}
+
+/// The decoded operation.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Mov { d: u32, a: Src, mask: u64 },
+    Pack { d: u32, parts: Vec<Src>, bits: u32 },
+    Unpack { ds: Vec<u32>, a: Src, bits: u32 },
+    IBin { op: IBin, ty: Ty, sat: bool, d: u32, a: Src, b: Src },
+    IUn { op: IUn, ty: Ty, d: u32, a: Src },
+    Mad { mode: IBin, ty: Ty, sat: bool, d: u32, a: Src, b: Src, c: Src },
+    /// add.cc / addc / sub.cc / subc / mad.cc / madc
+    Carry { sub: bool, cin: bool, cout: bool, ty: Ty, d: u32, a: Src, b: Src },
+    Bfe { ty: Ty, d: u32, a: Src, b: Src, c: Src },
+    Bfi { ty: Ty, d: u32, a: Src, b: Src, c: Src, e: Src },
+    Prmt { mode: PrmtMode, d: u32, a: Src, b: Src, c: Src },
+    Lop3 { d: u32, a: Src, b: Src, c: Src, lut: u8 },
+    Shf { left: bool, clamp: bool, d: u32, a: Src, b: Src, c: Src },
+    FBin { op: FBin, ty: Ty, m: FMods, d: u32, a: Src, b: Src },
+    Fma { ty: Ty, m: FMods, d: u32, a: Src, b: Src, c: Src },
+    FUn { op: FUn, ty: Ty, m: FMods, d: u32, a: Src },
+    Testp { op: TestpOp, ty: Ty, d: u32, a: Src },
+    Setp { cmp: Cmp, ty: Ty, p: u32, q: Option<u32>, a: Src, b: Src, comb: Option<(BoolOp, Src, bool)> },
+    Set { cmp: Cmp, dty: Ty, sty: Ty, d: u32, a: Src, b: Src, comb: Option<(BoolOp, Src, bool)> },
+    Selp { ty: Ty, d: u32, a: Src, b: Src, p: Src },
+    Slct { ty: Ty, cty: Ty, d: u32, a: Src, b: Src, c: Src },
+    PredLogic { op: BoolOp, d: u32, a: Src, b: Src },
+    PredNot { d: u32, a: Src },
+    Cvt { dty: Ty, sty: Ty, rnd: Option<Rnd>, int_rnd: bool, sat: bool, ftz: bool, relu: bool, d: u32, a: Src },
+    CvtPack { dty: Ty, rnd: Rnd, relu: bool, sat: bool, d: u32, a: Src, b: Src },
+    Cvta { to: bool, space: Space, d: u32, a: Src, wide: bool },
+    Ld { space: Space, ty: Ty, d: Vec<u32>, addr: Addr },
+    St { space: Space, ty: Ty, s: Vec<Src>, addr: Addr },
+    Atom { space: Space, op: AtomOp, ty: Ty, d: Option<u32>, addr: Addr, a: Src, b: Src },
+    Bra { target: u32 },
+    Call { func: u32, args: Vec<(u32, u32)>, rets: Vec<(u32, u32)> },
+    Ret,
+    Exit,
+    Trap,
+    Bar { arrive: bool, id: Src, count: Option<Src> },
+    WarpSync { mask: Src },
+    Shfl { mode: ShflMode, d: u32, p: Option<u32>, a: Src, b: Src, c: Src, mask: Src },
+    Vote { mode: VoteMode, d: u32, a: Src, neg: bool, mask: Src },
+    Activemask { d: u32 },
+    Redux { op: ReduxOp, ty: Ty, d: u32, a: Src, mask: Src },
+    MatchAny { ty: Ty, d: u32, a: Src, mask: Src },
+    MatchAll { ty: Ty, d: u32, p: Option<u32>, a: Src, mask: Src },
+    Ldmatrix { num: u32, trans: bool, d: Vec<u32>, addr: Addr, space: Space },
+    Stmatrix { num: u32, trans: bool, s: Vec<Src>, addr: Addr, space: Space },
+    Mma { shape: MmaShape, aty: Ty, cty: Ty, dty: Ty, d: Vec<u32>, a: Vec<Src>, b: Vec<Src>, c: Vec<Src> },
+    MmaSp { shape: MmaShape, ordered: bool, aty: Ty, d: Vec<u32>, a: Vec<Src>, b: Vec<Src>, c: Vec<Src>, e: Src, sel: u32 },
+    CpAsync { dst: Addr, src: Addr, size: u32, src_size: Option<Src>, dspace: Space },
+    CpCommit,
+    CpWait { n: u32 },
+    Nop,
+    Unsupported(String),
+}
+
+/// Opcode classes for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpClass {
+    Int,
+    Float,
+    Half,
+    Convert,
+    Move,
+    Compare,
+    Control,
+    LdGlobal,
+    StGlobal,
+    LdShared,
+    StShared,
+    Local,
+    ParamConst,
+    Atomic,
+    Barrier,
+    Warp,
+    Tensor,
+    CpAsync,
+    Other,
+}
+
+pub const NCLASS: usize = 19;
+
+impl OpClass {
+    pub const ALL: [OpClass; NCLASS] = [
+        OpClass::Int,
+        OpClass::Float,
+        OpClass::Half,
+        OpClass::Convert,
+        OpClass::Move,
+        OpClass::Compare,
+        OpClass::Control,
+        OpClass::LdGlobal,
+        OpClass::StGlobal,
+        OpClass::LdShared,
+        OpClass::StShared,
+        OpClass::Local,
+        OpClass::ParamConst,
+        OpClass::Atomic,
+        OpClass::Barrier,
+        OpClass::Warp,
+        OpClass::Tensor,
+        OpClass::CpAsync,
+        OpClass::Other,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            OpClass::Int => "int",
+            OpClass::Float => "float",
+            OpClass::Half => "half",
+            OpClass::Convert => "cvt",
+            OpClass::Move => "mov",
+            OpClass::Compare => "cmp",
+            OpClass::Control => "ctrl",
+            OpClass::LdGlobal => "ld.global",
+            OpClass::StGlobal => "st.global",
+            OpClass::LdShared => "ld.shared",
+            OpClass::StShared => "st.shared",
+            OpClass::Local => "local",
+            OpClass::ParamConst => "param/const",
+            OpClass::Atomic => "atomic",
+            OpClass::Barrier => "barrier",
+            OpClass::Warp => "warp",
+            OpClass::Tensor => "tensor",
+            OpClass::CpAsync => "cp.async",
+            OpClass::Other => "other",
+        }
+    }
+}
+
+/// One decoded instruction.
+#[derive(Debug, Clone)]
+pub struct Inst {
+    pub op: Op,
+    pub guard: Option<(u32, bool)>,
+    pub line: u32,
+    pub class: OpClass,
+    pub text: String,
+}
+
+/// A decoded function.
+#[derive(Debug, Clone)]
+pub struct Func {
+    pub name: String,
+    pub is_entry: bool,
+    pub entry_pc: u32,
+    /// (offset in frame / param buffer, size) of each parameter.
+    pub params: Vec<(u32, u32)>,
+    pub rets: Vec<(u32, u32)>,
+    pub frame_size: u32,
+    pub reg_range: (u32, u32),
+    pub line: u32,
+}
