@@ -179,7 +179,9 @@ impl Ctx<'_> {
                 Err(format!("unknown name `{n}`"))
             }
             RawOperand::SymOff(n, off) => {
-                let s = self.lookup(n).ok_or_else(|| format!("unknown symbol `{n}`"))?;
+                let s = self
+                    .lookup(n)
+                    .ok_or_else(|| format!("unknown symbol `{n}`"))?;
                 Ok(Src::Sym(self.sym(s, 0)?, *off))
             }
             RawOperand::Imm(i) => Ok(Src::I(imm_bits(*i, ty))),
@@ -195,10 +197,7 @@ impl Ctx<'_> {
     fn addr(&mut self, o: &RawOperand) -> Result<Addr, String> {
         match o {
             RawOperand::Addr { base: None, off } => Ok(Addr::Abs(*off as u64)),
-            RawOperand::Addr {
-                base: Some(n),
-                off,
-            } => match self.lookup(n) {
+            RawOperand::Addr { base: Some(n), off } => match self.lookup(n) {
                 Some(Sym::Reg(r)) => Ok(Addr::Reg(r, *off)),
                 Some(s) => {
                     let sr = self.sym(s, 0)?;
@@ -326,11 +325,37 @@ impl Mods {
             }
             let ok = matches!(
                 x.as_str(),
-                "weak" | "volatile" | "relaxed" | "acquire" | "release" | "acq_rel" | "sc" | "mmio"
-                    | "cta" | "gpu" | "sys" | "cluster" | "ca" | "cg" | "cs" | "lu" | "cv" | "wb" | "wt"
-                    | "nc" | "L1::evict_normal" | "L1::evict_unchanged" | "L1::evict_first"
-                    | "L1::evict_last" | "L1::no_allocate" | "L2::evict_normal" | "L2::evict_first"
-                    | "L2::evict_last" | "L2::64B" | "L2::128B" | "L2::256B"
+                "weak"
+                    | "volatile"
+                    | "relaxed"
+                    | "acquire"
+                    | "release"
+                    | "acq_rel"
+                    | "sc"
+                    | "mmio"
+                    | "cta"
+                    | "gpu"
+                    | "sys"
+                    | "cluster"
+                    | "ca"
+                    | "cg"
+                    | "cs"
+                    | "lu"
+                    | "cv"
+                    | "wb"
+                    | "wt"
+                    | "nc"
+                    | "L1::evict_normal"
+                    | "L1::evict_unchanged"
+                    | "L1::evict_first"
+                    | "L1::evict_last"
+                    | "L1::no_allocate"
+                    | "L2::evict_normal"
+                    | "L2::evict_first"
+                    | "L2::evict_last"
+                    | "L2::64B"
+                    | "L2::128B"
+                    | "L2::256B"
             );
             if x == "L2::cache_hint" {
                 return Err("`.L2::cache_hint` (cache-policy operand)".into());
@@ -702,7 +727,10 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
 
 fn nops(ri: &RawInst, n: usize) -> Result<(), String> {
     if ri.operands.len() != n {
-        Err(format!("expected {n} operands, found {}", ri.operands.len()))
+        Err(format!(
+            "expected {n} operands, found {}",
+            ri.operands.len()
+        ))
     } else {
         Ok(())
     }
@@ -725,7 +753,10 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
             nops(ri, 2)?;
             match (&o[0], &o[1]) {
                 (RawOperand::Vec(ds), a) => {
-                    let ds = ds.iter().map(|x| cx.reg(x)).collect::<Result<Vec<_>, _>>()?;
+                    let ds = ds
+                        .iter()
+                        .map(|x| cx.reg(x))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let bits = ty.bits() / ds.len() as u32;
                     Op::Unpack {
                         ds,
@@ -851,7 +882,12 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
             if !approx && rnd.is_none() && !full {
                 return Err("needs .approx or a rounding modifier".into());
             }
-            if approx && !matches!(ty, Ty::F32 | Ty::F64 | Ty::F16 | Ty::F16x2 | Ty::BF16 | Ty::BF16x2) {
+            if approx
+                && !matches!(
+                    ty,
+                    Ty::F32 | Ty::F64 | Ty::F16 | Ty::F16x2 | Ty::BF16 | Ty::BF16x2
+                )
+            {
                 return Err("bad type".into());
             }
             nops(ri, 2)?;
@@ -896,7 +932,14 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
         }
         "testp" => {
             let t = m
-                .one(&["finite", "infinite", "number", "notanumber", "normal", "subnormal"])
+                .one(&[
+                    "finite",
+                    "infinite",
+                    "number",
+                    "notanumber",
+                    "normal",
+                    "subnormal",
+                ])
                 .ok_or("testp needs an operation")?;
             let ty = m.ty()?;
             nops(ri, 2)?;
@@ -1188,7 +1231,9 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
         "atom" | "red" => {
             m.eat_mem_hints()?;
             let space = m.space();
-            let aop = match m.one(&["add", "min", "max", "inc", "dec", "and", "or", "xor", "exch", "cas"]) {
+            let aop = match m.one(&[
+                "add", "min", "max", "inc", "dec", "and", "or", "xor", "exch", "cas",
+            ]) {
                 Some("add") => AtomOp::Add,
                 Some("min") => AtomOp::Min,
                 Some("max") => AtomOp::Max,
@@ -1218,7 +1263,11 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                 d,
                 addr: cx.addr(&rest[0])?,
                 a: cx.src(&rest[1], ty)?,
-                b: if need == 3 { cx.src(&rest[2], ty)? } else { Src::I(0) },
+                b: if need == 3 {
+                    cx.src(&rest[2], ty)?
+                } else {
+                    Src::I(0)
+                },
             }
         }
         "bra" => {
@@ -1243,7 +1292,9 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                             match y {
                                 RawOperand::Name(n) => match cx.lookup(n) {
                                     Some(Sym::Frame(off, size)) => v.push((off, size)),
-                                    _ => return Err(format!("call argument `{n}` is not a .param")),
+                                    _ => {
+                                        return Err(format!("call argument `{n}` is not a .param"))
+                                    }
                                 },
                                 _ => return Err("unsupported call argument".into()),
                             }
@@ -1773,7 +1824,9 @@ fn decode_mma(cx: &mut Ctx, m: &mut Mods, ri: &RawInst, parts: &[&str]) -> Resul
             };
             let max_sel = if shape == MmaShape::M16N8K32 { 1 } else { 3 };
             if sel > max_sel {
-                return Err(format!("sparsity selector {sel} out of range 0..={max_sel}"));
+                return Err(format!(
+                    "sparsity selector {sel} out of range 0..={max_sel}"
+                ));
             }
             Ok(Op::MmaSp {
                 shape,

@@ -186,7 +186,9 @@ impl Device {
     /// Allocate `bytes` of zeroed global memory; the address is 256-byte aligned, never 0.
     pub fn alloc(&mut self, bytes: usize) -> Result<u64, SimError> {
         if bytes > (1usize << 40) {
-            return Err(SimError::Api(format!("allocation of {bytes} bytes is too large")));
+            return Err(SimError::Api(format!(
+                "allocation of {bytes} bytes is too large"
+            )));
         }
         Ok(self.mem.alloc(bytes))
     }

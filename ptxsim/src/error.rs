@@ -72,10 +72,18 @@ pub enum ErrorKind {
     Unsupported(String),
     /// Access outside any allocation / outside the shared window / outside the local frame.
     #[error("out-of-bounds {space} access of {size} bytes{detail}")]
-    OutOfBounds { space: &'static str, size: u32, detail: String },
+    OutOfBounds {
+        space: &'static str,
+        size: u32,
+        detail: String,
+    },
     /// Address not aligned to what the access needs.
     #[error("misaligned {space} access of {size} bytes (needs {align}-byte alignment)")]
-    Misaligned { space: &'static str, size: u32, align: u32 },
+    Misaligned {
+        space: &'static str,
+        size: u32,
+        align: u32,
+    },
     /// Illegal 2:4 sparsity metadata.
     #[error("illegal 2:4 metadata: {0}")]
     IllegalMetadata(String),
@@ -92,7 +100,9 @@ pub enum ErrorKind {
     #[error("shared-memory race: {0}")]
     SharedRace(String),
     /// Read of shared memory that an in-flight cp.async will write.
-    #[error("read of shared memory with a cp.async still in flight (missing cp.async.wait_group): {0}")]
+    #[error(
+        "read of shared memory with a cp.async still in flight (missing cp.async.wait_group): {0}"
+    )]
     CpAsyncInFlight(String),
     /// A malformed operand found at execution time.
     #[error("invalid operand: {0}")]

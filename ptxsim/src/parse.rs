@@ -229,7 +229,11 @@ impl VarDecl {
 pub(crate) enum Stmt {
     Label(String, u32),
     Inst(RawInst),
-    Reg { ty: String, names: Vec<String>, line: u32 },
+    Reg {
+        ty: String,
+        names: Vec<String>,
+        line: u32,
+    },
     Var(VarDecl),
     Open,
     Close,
@@ -612,11 +616,7 @@ fn parse_body(p: &mut P) -> Result<Vec<Stmt>, SimError> {
                         }
                     }
                     p.expect_p(';')?;
-                    out.push(Stmt::Reg {
-                        ty,
-                        names,
-                        line: l,
-                    });
+                    out.push(Stmt::Reg { ty, names, line: l });
                 } else if let Some(sp) = space_of(&s) {
                     p.i += 1;
                     let v = parse_var(p, sp, false, l)?;

@@ -7,11 +7,20 @@ use ptxsim::{Device, LaunchConfig, Param};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn run_gemm(ptx: &str, m: usize, n: usize, k: usize) -> Result<(Vec<f32>, Vec<f64>, ptxsim::LaunchStats), ptxsim::SimError> {
+fn run_gemm(
+    ptx: &str,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<(Vec<f32>, Vec<f64>, ptxsim::LaunchStats), ptxsim::SimError> {
     let module = module(ptx);
     let mut rng = StdRng::seed_from_u64(42);
-    let a: Vec<bf16> = (0..m * k).map(|_| bf16::from_f32(rng.gen_range(-1.0..1.0))).collect();
-    let b: Vec<bf16> = (0..k * n).map(|_| bf16::from_f32(rng.gen_range(-1.0..1.0))).collect();
+    let a: Vec<bf16> = (0..m * k)
+        .map(|_| bf16::from_f32(rng.gen_range(-1.0..1.0)))
+        .collect();
+    let b: Vec<bf16> = (0..k * n)
+        .map(|_| bf16::from_f32(rng.gen_range(-1.0..1.0)))
+        .collect();
     let mut want = vec![0f64; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -36,7 +45,14 @@ fn run_gemm(ptx: &str, m: usize, n: usize, k: usize) -> Result<(Vec<f32>, Vec<f6
         &module,
         "gemm_bf16",
         &cfg,
-        &[Param::U64(pa), Param::U64(pb), Param::U64(pc), Param::I32(m as i32), Param::I32(n as i32), Param::I32(k as i32)],
+        &[
+            Param::U64(pa),
+            Param::U64(pb),
+            Param::U64(pc),
+            Param::I32(m as i32),
+            Param::I32(n as i32),
+            Param::I32(k as i32),
+        ],
     )?;
     let c: Vec<f32> = download(&dev, pc, m * n);
     Ok((c, want, stats))
@@ -53,7 +69,12 @@ fn gemm_cp_async_ldmatrix_mma_is_right() {
         let d = c[i] as f64 - want[i];
         num += d * d;
         den += want[i] * want[i];
-        assert!(d.abs() <= 1e-4 * (1.0 + want[i].abs()), "C[{i}] = {} want {}", c[i], want[i]);
+        assert!(
+            d.abs() <= 1e-4 * (1.0 + want[i].abs()),
+            "C[{i}] = {} want {}",
+            c[i],
+            want[i]
+        );
     }
     assert!((num / den).sqrt() < 1e-6);
     assert_eq!(stats.mma_instructions, (m / 16 * n / 8 * k / 16) as u64);

@@ -39,7 +39,9 @@ struct Run {
 impl Run {
     fn launch(&mut self, m: &Module, k: &str, bufs: &[u64]) -> Result<(), SimError> {
         let params: Vec<Param> = bufs.iter().map(|b| Param::U64(*b)).collect();
-        self.dev.launch(m, k, &LaunchConfig::linear(1, 32), &params).map(|_| ())
+        self.dev
+            .launch(m, k, &LaunchConfig::linear(1, 32), &params)
+            .map(|_| ())
     }
 }
 
@@ -56,7 +58,10 @@ fn check_d(d: &[f32], want: &[[f64; 8]; 16]) {
             let w = want[r][c] as f32;
             let got = d[lane * 4 + i];
             let tol = w.abs() * 2e-7 + 1e-6;
-            assert!((got - w).abs() <= tol, "lane {lane} d{i} (row {r}, col {c}): got {got}, want {w}");
+            assert!(
+                (got - w).abs() <= tol,
+                "lane {lane} d{i} (row {r}, col {c}): got {got}, want {w}"
+            );
         }
     }
 }
@@ -138,7 +143,8 @@ fn dense_case(kernel: &str, t: T, k: usize, seed: u64) {
     let pb = upload(&mut run.dev, &bregs);
     let pc = upload(&mut run.dev, &cregs);
     let pd = run.dev.alloc(512).unwrap();
-    run.launch(&m, kernel, &[pa, pb, pc, pd]).unwrap_or_else(|e| panic!("{e}"));
+    run.launch(&m, kernel, &[pa, pb, pc, pd])
+        .unwrap_or_else(|e| panic!("{e}"));
     let d: Vec<f32> = download(&run.dev, pd, 128);
     check_d(&d, &want);
 }
@@ -172,9 +178,15 @@ fn mma_m16n8k8_f16_f32() {
 fn mma_m16n8k16_f16_f16_accumulators() {
     let m = module("mma.ptx");
     let mut rng = StdRng::seed_from_u64(7);
-    let am: Vec<Vec<(u16, f64)>> = (0..16).map(|_| (0..16).map(|_| rnd_half(&mut rng, T::F16)).collect()).collect();
-    let bm: Vec<Vec<(u16, f64)>> = (0..16).map(|_| (0..8).map(|_| rnd_half(&mut rng, T::F16)).collect()).collect();
-    let cm: Vec<Vec<(u16, f64)>> = (0..16).map(|_| (0..8).map(|_| rnd_half(&mut rng, T::F16)).collect()).collect();
+    let am: Vec<Vec<(u16, f64)>> = (0..16)
+        .map(|_| (0..16).map(|_| rnd_half(&mut rng, T::F16)).collect())
+        .collect();
+    let bm: Vec<Vec<(u16, f64)>> = (0..16)
+        .map(|_| (0..8).map(|_| rnd_half(&mut rng, T::F16)).collect())
+        .collect();
+    let cm: Vec<Vec<(u16, f64)>> = (0..16)
+        .map(|_| (0..8).map(|_| rnd_half(&mut rng, T::F16)).collect())
+        .collect();
     let mut aregs = vec![0u32; 128];
     let mut bregs = vec![0u32; 64];
     let mut cregs = vec![0u32; 64];
@@ -199,8 +211,18 @@ fn mma_m16n8k16_f16_f16_accumulators() {
     let pb = upload(&mut dev, &bregs);
     let pc = upload(&mut dev, &cregs);
     let pd = dev.alloc(256).unwrap();
-    dev.launch(&m, "mma_m16n8k16_f16_f16acc", &LaunchConfig::linear(1, 32), &[Param::U64(pa), Param::U64(pb), Param::U64(pc), Param::U64(pd)])
-        .unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(
+        &m,
+        "mma_m16n8k16_f16_f16acc",
+        &LaunchConfig::linear(1, 32),
+        &[
+            Param::U64(pa),
+            Param::U64(pb),
+            Param::U64(pc),
+            Param::U64(pd),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let d: Vec<u32> = download(&dev, pd, 64);
     for lane in 0..32 {
         let (g, tq) = (lane / 4, lane % 4);
@@ -212,7 +234,10 @@ fn mma_m16n8k16_f16_f16_accumulators() {
                     w += am[r][kk].1 * bm[kk][c].1;
                 }
                 let got = f16::from_bits((d[lane * 2 + j] >> (16 * h)) as u16).to_f64();
-                assert!((got - w).abs() <= w.abs() * 1e-3 + 1e-3, "lane {lane} row {r} col {c}: {got} vs {w}");
+                assert!(
+                    (got - w).abs() <= w.abs() * 1e-3 + 1e-3,
+                    "lane {lane} row {r} col {c}: {got} vs {w}"
+                );
             }
         }
     }
@@ -242,7 +267,9 @@ fn sparse_case(kernel: &str, t: T, k: usize, sel: usize, seed: u64) {
             logical[r][4 * grp + i1] = v1;
         }
     }
-    let bm: Vec<Vec<(u16, f64)>> = (0..k).map(|_| (0..8).map(|_| rnd_half(&mut rng, t)).collect()).collect();
+    let bm: Vec<Vec<(u16, f64)>> = (0..k)
+        .map(|_| (0..8).map(|_| rnd_half(&mut rng, t)).collect())
+        .collect();
     let (cregs, cm) = rand_c(&mut rng);
     let word = |r: usize, w: usize| -> u32 { (0..4).map(|j| codes[r][4 * w + j] << (4 * j)).sum() };
     let na = k / 8;
@@ -286,7 +313,8 @@ fn sparse_case(kernel: &str, t: T, k: usize, sel: usize, seed: u64) {
     let pc = upload(&mut run.dev, &cregs);
     let pe = upload(&mut run.dev, &eregs);
     let pd = run.dev.alloc(512).unwrap();
-    run.launch(&m, kernel, &[pa, pb, pc, pe, pd]).unwrap_or_else(|e| panic!("{kernel}: {e}"));
+    run.launch(&m, kernel, &[pa, pb, pc, pe, pd])
+        .unwrap_or_else(|e| panic!("{kernel}: {e}"));
     let d: Vec<f32> = download(&run.dev, pd, 128);
     check_d(&d, &want);
 }
@@ -330,9 +358,20 @@ fn mma_sp_illegal_metadata_is_reported() {
     let pc = upload(&mut dev, &cregs);
     let pe = upload(&mut dev, &eregs);
     let pd = dev.alloc(512).unwrap();
-    let args = [Param::U64(pa), Param::U64(pb), Param::U64(pc), Param::U64(pe), Param::U64(pd)];
+    let args = [
+        Param::U64(pa),
+        Param::U64(pb),
+        Param::U64(pc),
+        Param::U64(pe),
+        Param::U64(pd),
+    ];
     let err = dev
-        .launch(&m, "sp_k32_bf16_ord_s0", &LaunchConfig::linear(1, 32), &args)
+        .launch(
+            &m,
+            "sp_k32_bf16_ord_s0",
+            &LaunchConfig::linear(1, 32),
+            &args,
+        )
         .expect_err("illegal metadata must be reported");
     let e = err.exec().expect("an execution error");
     assert!(matches!(e.kind, ErrorKind::IllegalMetadata(_)), "{err}");
@@ -340,19 +379,50 @@ fn mma_sp_illegal_metadata_is_reported() {
     assert_eq!(e.kernel, "sp_k32_bf16_ord_s0");
     let src = kernel_src("mma.ptx");
     let line = src.lines().nth(e.line as usize - 1).unwrap();
-    assert!(line.contains("mma.sp::ordered_metadata"), "line {}: {line}", e.line);
+    assert!(
+        line.contains("mma.sp::ordered_metadata"),
+        "line {}: {line}",
+        e.line
+    );
     println!("{err}");
     // descending-but-distinct indices (0x1 = {1,0}) are illegal for ordered metadata
     eregs[5] = 0x8888_8881;
     let pe = upload(&mut dev, &eregs);
-    let args = [Param::U64(pa), Param::U64(pb), Param::U64(pc), Param::U64(pe), Param::U64(pd)];
-    let err = dev.launch(&m, "sp_k32_bf16_ord_s0", &LaunchConfig::linear(1, 32), &args).unwrap_err();
-    assert!(matches!(err.exec().unwrap().kind, ErrorKind::IllegalMetadata(_)));
+    let args = [
+        Param::U64(pa),
+        Param::U64(pb),
+        Param::U64(pc),
+        Param::U64(pe),
+        Param::U64(pd),
+    ];
+    let err = dev
+        .launch(
+            &m,
+            "sp_k32_bf16_ord_s0",
+            &LaunchConfig::linear(1, 32),
+            &args,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err.exec().unwrap().kind,
+        ErrorKind::IllegalMetadata(_)
+    ));
     // the same register under SEL=1 is not read from lane 5: lanes t=2,3 must be legal
     let mut eregs = vec![0x8888_8888u32; 32];
     eregs[5] = 0x5555_5555;
     let pe = upload(&mut dev, &eregs);
-    let args = [Param::U64(pa), Param::U64(pb), Param::U64(pc), Param::U64(pe), Param::U64(pd)];
-    dev.launch(&m, "sp_k32_bf16_ord_s1", &LaunchConfig::linear(1, 32), &args)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let args = [
+        Param::U64(pa),
+        Param::U64(pb),
+        Param::U64(pc),
+        Param::U64(pe),
+        Param::U64(pd),
+    ];
+    dev.launch(
+        &m,
+        "sp_k32_bf16_ord_s1",
+        &LaunchConfig::linear(1, 32),
+        &args,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -16,7 +16,9 @@ fn thread_cpu() -> Option<f64> {
 }
 
 fn report(name: &str, insts: u64, wall: f64, cpu: Option<f64>) {
-    let cpu_rate = cpu.map(|c| format!("{:.1}", insts as f64 / c.max(0.01) / 1e6)).unwrap_or("?".into());
+    let cpu_rate = cpu
+        .map(|c| format!("{:.1}", insts as f64 / c.max(0.01) / 1e6))
+        .unwrap_or("?".into());
     println!(
         "{name}: {insts} thread-instructions, wall {wall:.3} s = {:.1} M/s; thread CPU {:.2} s = {cpu_rate} M thread-inst/s per core",
         insts as f64 / wall / 1e6,
@@ -31,23 +33,55 @@ fn instruction_rate() {
     let out = dev.alloc(256 * 4 * 8).unwrap();
     let (t0, c0) = (Instant::now(), thread_cpu());
     let st = dev
-        .launch(&m, "alu_loop", &LaunchConfig::linear(8, 256), &[Param::U64(out), Param::U32(2000)])
+        .launch(
+            &m,
+            "alu_loop",
+            &LaunchConfig::linear(8, 256),
+            &[Param::U64(out), Param::U32(2000)],
+        )
         .unwrap();
     let cpu = c0.and_then(|c0| thread_cpu().map(|c1| c1 - c0));
-    report("alu_loop", st.thread_instructions, t0.elapsed().as_secs_f64(), cpu);
+    report(
+        "alu_loop",
+        st.thread_instructions,
+        t0.elapsed().as_secs_f64(),
+        cpu,
+    );
 
     let g = module("gemm.ptx");
     let (mm, n, k) = (256usize, 256usize, 256usize);
     let a = upload(&mut dev, &vec![0x3f80u16; mm * k]);
     let b = upload(&mut dev, &vec![0x3f80u16; k * n]);
     let c = dev.alloc(mm * n * 4).unwrap();
-    let cfg = LaunchConfig { grid: [(n / 64) as u32, (mm / 64) as u32, 1], block: [128, 1, 1], dynamic_shared_bytes: 0, only_ctas: None };
+    let cfg = LaunchConfig {
+        grid: [(n / 64) as u32, (mm / 64) as u32, 1],
+        block: [128, 1, 1],
+        dynamic_shared_bytes: 0,
+        only_ctas: None,
+    };
     let (t0, c0) = (Instant::now(), thread_cpu());
     let st = dev
-        .launch(&g, "gemm_bf16", &cfg, &[Param::U64(a), Param::U64(b), Param::U64(c), Param::I32(mm as i32), Param::I32(n as i32), Param::I32(k as i32)])
+        .launch(
+            &g,
+            "gemm_bf16",
+            &cfg,
+            &[
+                Param::U64(a),
+                Param::U64(b),
+                Param::U64(c),
+                Param::I32(mm as i32),
+                Param::I32(n as i32),
+                Param::I32(k as i32),
+            ],
+        )
         .unwrap();
     let cpu = c0.and_then(|c0| thread_cpu().map(|c1| c1 - c0));
-    report("gemm 256x256x256 (cp.async+ldmatrix+mma)", st.thread_instructions, t0.elapsed().as_secs_f64(), cpu);
+    report(
+        "gemm 256x256x256 (cp.async+ldmatrix+mma)",
+        st.thread_instructions,
+        t0.elapsed().as_secs_f64(),
+        cpu,
+    );
     let cv: Vec<f32> = download(&dev, c, 4);
     assert_eq!(cv[0], k as f32);
 }

@@ -19,7 +19,17 @@ fn smoke_kernel_runs() {
         only_ctas: None,
     };
     let st = dev
-        .launch(&m, "k1", &cfg, &[Param::U64(pout), Param::U64(pin), Param::I32(n as i32), Param::U64(ph)])
+        .launch(
+            &m,
+            "k1",
+            &cfg,
+            &[
+                Param::U64(pout),
+                Param::U64(pin),
+                Param::I32(n as i32),
+                Param::U64(ph),
+            ],
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     println!("{}", st.summary());
     let out: Vec<f32> = download(&dev, pout, n);

@@ -8,7 +8,10 @@ const HEAD: &str = ".version 9.0\n.target sm_80\n.address_size 64\n";
 
 /// Line (1-based) of the first line containing `marker`.
 fn line_of(src: &str, marker: &str) -> u32 {
-    src.lines().position(|l| l.contains(marker)).expect("marker") as u32 + 1
+    src.lines()
+        .position(|l| l.contains(marker))
+        .expect("marker") as u32
+        + 1
 }
 
 fn run(src: &str, cfg: LaunchConfig, params: &[Param]) -> Result<ptxsim::LaunchStats, SimError> {
@@ -36,7 +39,10 @@ fn body(decls: &str, code: &str) -> String {
 
 #[test]
 fn unknown_instruction_is_an_error_with_location() {
-    let src = body("", "\tadd.s32 %r2, %r1, 1;\n\tfrobnicate.b32 %r3, %r2; // FAULT\n");
+    let src = body(
+        "",
+        "\tadd.s32 %r2, %r1, 1;\n\tfrobnicate.b32 %r3, %r2; // FAULT\n",
+    );
     let e = expect_exec(run(&src, LaunchConfig::linear(2, 4), &[Param::U64(0)]));
     assert!(matches!(e.kind, ErrorKind::Unsupported(ref s) if s.contains("frobnicate")));
     assert_eq!(e.line, line_of(&src, "FAULT"));
@@ -49,7 +55,11 @@ fn unknown_instruction_is_an_error_with_location() {
 fn unknown_modifier_is_an_error() {
     let src = body("", "\tadd.wrap.s32 %r2, %r1, 1; // FAULT\n");
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 1), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::Unsupported(ref s) if s.contains(".wrap")), "{:?}", e.kind);
+    assert!(
+        matches!(e.kind, ErrorKind::Unsupported(ref s) if s.contains(".wrap")),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
 }
 
@@ -60,9 +70,15 @@ fn hopper_instructions_are_not_supported_yet() {
     );
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
     let msg = e.to_string();
-    assert!(msg.contains("not supported yet") && msg.contains("setmaxnreg"), "{msg}");
+    assert!(
+        msg.contains("not supported yet") && msg.contains("setmaxnreg"),
+        "{msg}"
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
-    let src2 = src.replace("setmaxnreg.inc.sync.aligned.u32 240;", "wgmma.fence.sync.aligned;");
+    let src2 = src.replace(
+        "setmaxnreg.inc.sync.aligned.u32 240;",
+        "wgmma.fence.sync.aligned;",
+    );
     let e = expect_exec(run(&src2, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
     assert!(e.to_string().contains("wgmma"));
 }
@@ -78,7 +94,18 @@ fn global_store_past_the_end_of_an_allocation() {
     let mut dev = Device::new();
     let buf = dev.alloc(40).unwrap();
     let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(3, 16), &[Param::U64(buf)]));
-    assert!(matches!(e.kind, ErrorKind::OutOfBounds { space: "global", size: 4, .. }), "{:?}", e.kind);
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::OutOfBounds {
+                space: "global",
+                size: 4,
+                ..
+            }
+        ),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.tid, [10, 0, 0]);
     assert_eq!(e.cta, [0, 0, 0]);
     assert_eq!(e.addr, Some(buf + 40));
@@ -95,7 +122,13 @@ fn global_load_outside_any_allocation() {
     let mut dev = Device::new();
     let buf = dev.alloc(64).unwrap();
     let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(buf)]));
-    assert!(matches!(e.kind, ErrorKind::OutOfBounds { space: "global", .. }));
+    assert!(matches!(
+        e.kind,
+        ErrorKind::OutOfBounds {
+            space: "global",
+            ..
+        }
+    ));
     assert_eq!(e.addr, Some(buf + 4096));
     // a null pointer
     let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(0)]));
@@ -111,7 +144,17 @@ fn shared_access_outside_the_window() {
     // 16 threads: the store fits (64 bytes), the load at +64 is outside for every thread
     let mut cfg = LaunchConfig::linear(1, 16);
     let e = expect_exec(run(&src, cfg.clone(), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::OutOfBounds { space: "shared", .. }), "{:?}", e.kind);
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::OutOfBounds {
+                space: "shared",
+                ..
+            }
+        ),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
     assert_eq!(e.addr, Some(64));
     // dynamic shared memory extends the window
@@ -121,12 +164,26 @@ fn shared_access_outside_the_window() {
 
 #[test]
 fn misaligned_vector_access() {
-    let src = body("", "\tld.global.v4.u32 {%r2, %r3, %r4, %r5}, [%rd1+4]; // FAULT\n");
+    let src = body(
+        "",
+        "\tld.global.v4.u32 {%r2, %r3, %r4, %r5}, [%rd1+4]; // FAULT\n",
+    );
     let m = Module::parse(&src).unwrap();
     let mut dev = Device::new();
     let buf = dev.alloc(64).unwrap();
     let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(buf)]));
-    assert!(matches!(e.kind, ErrorKind::Misaligned { size: 16, align: 16, .. }), "{:?}", e.kind);
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Misaligned {
+                size: 16,
+                align: 16,
+                ..
+            }
+        ),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.addr, Some(buf + 4));
     assert_eq!(e.line, line_of(&src, "FAULT"));
 }
@@ -138,7 +195,11 @@ fn misaligned_ldmatrix_row_address() {
         "\tmov.u32 %r2, sm;\n\tshl.b32 %r3, %r1, 4;\n\tadd.s32 %r4, %r2, %r3;\n\tst.shared.v4.u32 [%r4], {%r1, %r1, %r1, %r1};\n\tbar.sync 0;\n\tsetp.eq.u32 %p1, %r1, 3;\n\t@%p1 add.s32 %r4, %r4, 8;\n\tldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r5, %r6, %r7, %r8}, [%r4]; // FAULT\n",
     );
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::Misaligned { align: 16, .. }), "{:?}", e.kind);
+    assert!(
+        matches!(e.kind, ErrorKind::Misaligned { align: 16, .. }),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.tid, [3, 0, 0]);
     assert_eq!(e.addr, Some(3 * 16 + 8));
     assert_eq!(e.line, line_of(&src, "FAULT"));
@@ -154,7 +215,18 @@ fn misaligned_cp_async() {
     let mut dev = Device::new();
     let buf = dev.alloc(64).unwrap();
     let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(buf)]));
-    assert!(matches!(e.kind, ErrorKind::Misaligned { size: 16, align: 16, .. }), "{:?}", e.kind);
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Misaligned {
+                size: 16,
+                align: 16,
+                ..
+            }
+        ),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
 }
 
@@ -166,7 +238,11 @@ fn shfl_reached_by_half_a_warp() {
         "\tsetp.ge.u32 %p1, %r1, 16;\n\t@%p1 bra $L_end;\n\tshfl.sync.bfly.b32 %r2, %r1, 1, 31, -1; // FAULT\n$L_end:\n",
     );
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::PartialCollective(_)), "{:?}", e.kind);
+    assert!(
+        matches!(e.kind, ErrorKind::PartialCollective(_)),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
     assert!(e.to_string().contains("lane 16"), "{e}");
 }
@@ -179,7 +255,11 @@ fn collective_waiting_on_lanes_at_a_barrier_is_reported() {
         "\tsetp.lt.u32 %p1, %r1, 16;\n\t@%p1 bra $L_bar;\n\tvote.sync.all.pred %p2, %p1, -1; // FAULT\n\tbra $L_end;\n$L_bar:\n\tbar.sync 0;\n$L_end:\n",
     );
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::PartialCollective(_)), "{:?}", e.kind);
+    assert!(
+        matches!(e.kind, ErrorKind::PartialCollective(_)),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
     assert!(e.to_string().contains("barrier"), "{e}");
 }
@@ -194,7 +274,8 @@ fn shfl_with_a_partial_mask_is_fine() {
     let m = Module::parse(&src).unwrap();
     let mut dev = Device::new();
     let buf = dev.alloc(64).unwrap();
-    dev.launch(&m, "k", &LaunchConfig::linear(1, 32), &[Param::U64(buf)]).unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(&m, "k", &LaunchConfig::linear(1, 32), &[Param::U64(buf)])
+        .unwrap_or_else(|e| panic!("{e}"));
     let v: Vec<u32> = download(&dev, buf, 16);
     assert_eq!(v, vec![3u32; 16]);
 }
@@ -202,17 +283,30 @@ fn shfl_with_a_partial_mask_is_fine() {
 #[test]
 fn barrier_deadlock_is_reported() {
     // only the first warp reaches the barrier; the second warp exits
-    let src = body("", "\tsetp.ge.u32 %p1, %r1, 32;\n\t@%p1 bra $L_end;\n\tbar.sync 0; // FAULT\n$L_end:\n");
+    let src = body(
+        "",
+        "\tsetp.ge.u32 %p1, %r1, 32;\n\t@%p1 bra $L_end;\n\tbar.sync 0; // FAULT\n$L_end:\n",
+    );
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 64), &[Param::U64(0)]));
-    assert!(matches!(e.kind, ErrorKind::BarrierDeadlock(_)), "{:?}", e.kind);
+    assert!(
+        matches!(e.kind, ErrorKind::BarrierDeadlock(_)),
+        "{:?}",
+        e.kind
+    );
     assert_eq!(e.line, line_of(&src, "FAULT"));
     let s = e.to_string();
-    assert!(s.contains("32 of 64") && s.contains("32 threads exited"), "{s}");
+    assert!(
+        s.contains("32 of 64") && s.contains("32 threads exited"),
+        "{s}"
+    );
 }
 
 #[test]
 fn barrier_with_a_thread_count_completes() {
-    let src = body("", "\tsetp.ge.u32 %p1, %r1, 32;\n\t@%p1 bra $L_end;\n\tbar.sync 1, 32;\n$L_end:\n");
+    let src = body(
+        "",
+        "\tsetp.ge.u32 %p1, %r1, 32;\n\t@%p1 bra $L_end;\n\tbar.sync 1, 32;\n$L_end:\n",
+    );
     run(&src, LaunchConfig::linear(1, 64), &[Param::U64(0)]).unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -225,7 +319,8 @@ fn integer_division_by_zero_is_defined() {
     let m = Module::parse(&src).unwrap();
     let mut dev = Device::new();
     let buf = dev.alloc(16).unwrap();
-    dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(buf)]).unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U64(buf)])
+        .unwrap_or_else(|e| panic!("{e}"));
     let v: Vec<u32> = download(&dev, buf, 3);
     assert_eq!(v, vec![u32::MAX, 0, u32::MAX]);
 }
@@ -235,9 +330,18 @@ fn params_must_match_count_and_size() {
     let src = body("", "");
     let m = Module::parse(&src).unwrap();
     let mut dev = Device::new();
-    assert!(matches!(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[]), Err(SimError::Api(_))));
-    assert!(matches!(dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U32(0)]), Err(SimError::Api(_))));
-    assert!(matches!(dev.launch(&m, "nope", &LaunchConfig::linear(1, 1), &[Param::U64(0)]), Err(SimError::Api(_))));
+    assert!(matches!(
+        dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[]),
+        Err(SimError::Api(_))
+    ));
+    assert!(matches!(
+        dev.launch(&m, "k", &LaunchConfig::linear(1, 1), &[Param::U32(0)]),
+        Err(SimError::Api(_))
+    ));
+    assert!(matches!(
+        dev.launch(&m, "nope", &LaunchConfig::linear(1, 1), &[Param::U64(0)]),
+        Err(SimError::Api(_))
+    ));
 }
 
 #[test]
@@ -260,13 +364,23 @@ fn errors_name_the_cta() {
     let m = Module::parse(&src).unwrap();
     let mut dev = Device::new();
     let buf = dev.alloc(64).unwrap();
-    let cfg = LaunchConfig { grid: [2, 3, 1], block: [4, 2, 1], dynamic_shared_bytes: 0, only_ctas: None };
+    let cfg = LaunchConfig {
+        grid: [2, 3, 1],
+        block: [4, 2, 1],
+        dynamic_shared_bytes: 0,
+        only_ctas: None,
+    };
     let e = expect_exec(dev.launch(&m, "k", &cfg, &[Param::U64(buf)]));
     assert_eq!(e.cta, [1, 2, 0]);
     assert_eq!(e.tid, [3, 1, 0]);
     assert_eq!(e.line, line_of(&src, "FAULT"));
     // only_ctas skips it
-    let cfg = LaunchConfig { grid: [2, 3, 1], block: [4, 2, 1], dynamic_shared_bytes: 0, only_ctas: Some(vec![[0, 0, 0], [1, 1, 0]]) };
+    let cfg = LaunchConfig {
+        grid: [2, 3, 1],
+        block: [4, 2, 1],
+        dynamic_shared_bytes: 0,
+        only_ctas: Some(vec![[0, 0, 0], [1, 1, 0]]),
+    };
     let st = dev.launch(&m, "k", &cfg, &[Param::U64(buf)]).unwrap();
     assert_eq!(st.ctas, 2);
 }

@@ -255,7 +255,11 @@ fn fbin1(op: FBin, ty: Ty, m: FMods, a: u64, b: u64) -> u64 {
             FBin::Max => fmin(x, y, true),
             FBin::Copysign => return (b & !(1 << 63)) | (a & (1 << 63)),
         };
-        return if r.is_nan() { canon_nan(ty) } else { r.to_bits() };
+        return if r.is_nan() {
+            canon_nan(ty)
+        } else {
+            r.to_bits()
+        };
     }
     if ty == Ty::F32 {
         let mut x = f32::from_bits(a as u32);
@@ -296,9 +300,7 @@ fn fbin1(op: FBin, ty: Ty, m: FMods, a: u64, b: u64) -> u64 {
             }
             FBin::Min => fmin(x as f64, y as f64, false) as f32,
             FBin::Max => fmin(x as f64, y as f64, true) as f32,
-            FBin::Copysign => {
-                return ((b as u32 & 0x7fff_ffff) | (a as u32 & 0x8000_0000)) as u64
-            }
+            FBin::Copysign => return ((b as u32 & 0x7fff_ffff) | (a as u32 & 0x8000_0000)) as u64,
         };
         if m.ftz {
             r = ftz32(r);
@@ -400,11 +402,7 @@ fn fun1(op: FUn, ty: Ty, m: FMods, a: u64) -> u64 {
         } else {
             a
         };
-        return if op == FUn::Neg {
-            a ^ sign
-        } else {
-            a & !sign
-        };
+        return if op == FUn::Neg { a ^ sign } else { a & !sign };
     }
     let x = if ty == Ty::F32 && m.ftz {
         ftz32(f32::from_bits(a as u32)) as f64
@@ -428,7 +426,11 @@ fn fun1(op: FUn, ty: Ty, m: FMods, a: u64) -> u64 {
         if m.ftz {
             r = ftz32(r);
         }
-        return if r.is_nan() { canon_nan(ty) } else { r.to_bits() as u64 };
+        return if r.is_nan() {
+            canon_nan(ty)
+        } else {
+            r.to_bits() as u64
+        };
     }
     let r = match ty {
         Ty::F32 => {
@@ -445,7 +447,11 @@ fn fun1(op: FUn, ty: Ty, m: FMods, a: u64) -> u64 {
                 FUn::Neg | FUn::Abs => xf,
             };
             let r = if m.ftz { ftz32(r) } else { r };
-            return if r.is_nan() { canon_nan(ty) } else { r.to_bits() as u64 };
+            return if r.is_nan() {
+                canon_nan(ty)
+            } else {
+                r.to_bits() as u64
+            };
         }
         _ => match op {
             FUn::Sqrt => x.sqrt(),
@@ -809,9 +815,7 @@ impl Cta<'_> {
                         };
                         ibin(IBin::Add, wty, false, p, z)
                     }
-                    IBin::MulHi if *sat && *ty == Ty::S32 => {
-                        ibin(IBin::Add, Ty::S32, true, p, z)
-                    }
+                    IBin::MulHi if *sat && *ty == Ty::S32 => ibin(IBin::Add, Ty::S32, true, p, z),
                     _ => ibin(IBin::Add, *ty, false, p, z),
                 };
                 self.wr(t, *d, v);
@@ -916,8 +920,13 @@ impl Cta<'_> {
                 let v = match packed(*ty) {
                     Some(e) => {
                         fma1(e, *m, x & 0xffff, y & 0xffff, z & 0xffff)
-                            | (fma1(e, *m, (x >> 16) & 0xffff, (y >> 16) & 0xffff, (z >> 16) & 0xffff)
-                                << 16)
+                            | (fma1(
+                                e,
+                                *m,
+                                (x >> 16) & 0xffff,
+                                (y >> 16) & 0xffff,
+                                (z >> 16) & 0xffff,
+                            ) << 16)
                     }
                     None => fma1(*ty, *m, x, y, z),
                 };
@@ -926,7 +935,9 @@ impl Cta<'_> {
             Op::FUn { op, ty, m, d, a } => {
                 let x = self.rd(t, *a);
                 let v = match packed(*ty) {
-                    Some(e) => fun1(*op, e, *m, x & 0xffff) | (fun1(*op, e, *m, (x >> 16) & 0xffff) << 16),
+                    Some(e) => {
+                        fun1(*op, e, *m, x & 0xffff) | (fun1(*op, e, *m, (x >> 16) & 0xffff) << 16)
+                    }
                     None => fun1(*op, *ty, *m, x),
                 };
                 self.wr(t, *d, v);
@@ -1020,7 +1031,9 @@ impl Cta<'_> {
                 };
                 self.wr(t, *d, v);
             }
-            Op::Slct { d, a, b, c, cty, .. } => {
+            Op::Slct {
+                d, a, b, c, cty, ..
+            } => {
                 let cv = self.rd(t, *c);
                 let ge = if *cty == Ty::F32 {
                     f32::from_bits(cv as u32) >= 0.0
@@ -1049,9 +1062,22 @@ impl Cta<'_> {
                 d,
                 a,
             } => {
-                let v = cvt(*dty, *sty, *rnd, *int_rnd, *sat, *ftz, *relu, self.rd(t, *a));
+                let v = cvt(
+                    *dty,
+                    *sty,
+                    *rnd,
+                    *int_rnd,
+                    *sat,
+                    *ftz,
+                    *relu,
+                    self.rd(t, *a),
+                );
                 // sign-extend signed integer results into the register
-                let v = if dty.signed() { sext(v, dty.bits()) as u64 } else { v };
+                let v = if dty.signed() {
+                    sext(v, dty.bits()) as u64
+                } else {
+                    v
+                };
                 self.wr(t, *d, v);
             }
             Op::CvtPack {
@@ -1064,8 +1090,26 @@ impl Cta<'_> {
                 b,
             } => {
                 let e = if *dty == Ty::F16x2 { Ty::F16 } else { Ty::BF16 };
-                let hi = cvt(e, Ty::F32, Some(*rnd), false, *sat, false, *relu, self.rd(t, *a));
-                let lo = cvt(e, Ty::F32, Some(*rnd), false, *sat, false, *relu, self.rd(t, *b));
+                let hi = cvt(
+                    e,
+                    Ty::F32,
+                    Some(*rnd),
+                    false,
+                    *sat,
+                    false,
+                    *relu,
+                    self.rd(t, *a),
+                );
+                let lo = cvt(
+                    e,
+                    Ty::F32,
+                    Some(*rnd),
+                    false,
+                    *sat,
+                    false,
+                    *relu,
+                    self.rd(t, *b),
+                );
                 self.wr(t, *d, (hi << 16) | lo);
             }
             Op::Cvta {
@@ -1086,7 +1130,11 @@ impl Cta<'_> {
                     }
                     _ => 0,
                 };
-                let mut v = if *to { x.wrapping_sub(win) } else { x.wrapping_add(win) };
+                let mut v = if *to {
+                    x.wrapping_sub(win)
+                } else {
+                    x.wrapping_add(win)
+                };
                 if !wide {
                     v &= 0xffff_ffff;
                 }

@@ -161,7 +161,17 @@ fn half_round(x: f64, r: Rnd, rn: fn(f64) -> u16, tof: fn(u16) -> f64) -> u16 {
         return h;
     }
     let too_big = hd.abs() > x.abs();
-    let tz = |h: u16| if too_big { if h & 0x7fff == 0 { h } else { h - 1 } } else { h };
+    let tz = |h: u16| {
+        if too_big {
+            if h & 0x7fff == 0 {
+                h
+            } else {
+                h - 1
+            }
+        } else {
+            h
+        }
+    };
     let aw = |h: u16| {
         if too_big || tof(h).is_infinite() {
             h
@@ -193,11 +203,21 @@ fn half_round(x: f64, r: Rnd, rn: fn(f64) -> u16, tof: fn(u16) -> f64) -> u16 {
 
 /// Round an f64 (nudged) to f16 bits.
 pub fn to_f16(x: f64, r: Rnd) -> u16 {
-    half_round(x, r, |x| f16::from_f64(x).to_bits(), |b| f16::from_bits(b).to_f64())
+    half_round(
+        x,
+        r,
+        |x| f16::from_f64(x).to_bits(),
+        |b| f16::from_bits(b).to_f64(),
+    )
 }
 /// Round an f64 (nudged) to bf16 bits.
 pub fn to_bf16(x: f64, r: Rnd) -> u16 {
-    half_round(x, r, |x| bf16::from_f64(x).to_bits(), |b| bf16::from_bits(b).to_f64())
+    half_round(
+        x,
+        r,
+        |x| bf16::from_f64(x).to_bits(),
+        |b| bf16::from_bits(b).to_f64(),
+    )
 }
 
 pub fn f16_to_f64(b: u16) -> f64 {

@@ -1,7 +1,7 @@
 //! Memory: address resolution, bounds/alignment checks, loads, stores, atomics, cp.async.
 
 use super::alu::{fget, ibin};
-use super::{unsupported, AccKind, Cta, CpCopy};
+use super::{unsupported, AccKind, CpCopy, Cta};
 use crate::device::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN, WIN_SIZE};
 use crate::error::{ErrorKind, FResult, Fault};
 use crate::ir::*;
@@ -70,7 +70,13 @@ impl Cta<'_> {
     }
 
     /// Read `out.len()` bytes. `gaddr` is the address as the program saw it (for errors).
-    pub(crate) fn read_bytes(&mut self, t: usize, loc: Loc, gaddr: u64, out: &mut [u8]) -> FResult<()> {
+    pub(crate) fn read_bytes(
+        &mut self,
+        t: usize,
+        loc: Loc,
+        gaddr: u64,
+        out: &mut [u8],
+    ) -> FResult<()> {
         let n = out.len() as u64;
         match loc {
             Loc::Global(a) => match self.mem.slice(a, n) {
@@ -89,7 +95,10 @@ impl Cta<'_> {
                         "shared",
                         gaddr,
                         n as u32,
-                        format!(" (offset {a:#x}; the CTA's shared window is {} bytes)", self.shared.len()),
+                        format!(
+                            " (offset {a:#x}; the CTA's shared window is {} bytes)",
+                            self.shared.len()
+                        ),
                     ));
                 }
                 out.copy_from_slice(&self.shared[a as usize..(a + n) as usize]);
@@ -102,7 +111,10 @@ impl Cta<'_> {
                         "local",
                         gaddr,
                         n as u32,
-                        format!(" (offset {a:#x}; the thread's local frame is {} bytes)", l.len()),
+                        format!(
+                            " (offset {a:#x}; the thread's local frame is {} bytes)",
+                            l.len()
+                        ),
                     ));
                 }
                 out.copy_from_slice(&l[a as usize..(a + n) as usize]);
@@ -110,14 +122,24 @@ impl Cta<'_> {
             Loc::KParam(a) => {
                 let p = self.p.params;
                 if a + n > p.len() as u64 {
-                    return Err(self.oob("param", gaddr, n as u32, format!(" (param buffer is {} bytes)", p.len())));
+                    return Err(self.oob(
+                        "param",
+                        gaddr,
+                        n as u32,
+                        format!(" (param buffer is {} bytes)", p.len()),
+                    ));
                 }
                 out.copy_from_slice(&p[a as usize..(a + n) as usize]);
             }
             Loc::Const(a) => {
                 let c = &self.p.prog.const_bank;
                 if a + n > c.len() as u64 {
-                    return Err(self.oob("const", gaddr, n as u32, format!(" (const bank is {} bytes)", c.len())));
+                    return Err(self.oob(
+                        "const",
+                        gaddr,
+                        n as u32,
+                        format!(" (const bank is {} bytes)", c.len()),
+                    ));
                 }
                 out.copy_from_slice(&c[a as usize..(a + n) as usize]);
             }
@@ -125,7 +147,13 @@ impl Cta<'_> {
         Ok(())
     }
 
-    pub(crate) fn write_bytes(&mut self, t: usize, loc: Loc, gaddr: u64, data: &[u8]) -> FResult<()> {
+    pub(crate) fn write_bytes(
+        &mut self,
+        t: usize,
+        loc: Loc,
+        gaddr: u64,
+        data: &[u8],
+    ) -> FResult<()> {
         let n = data.len() as u64;
         match loc {
             Loc::Global(a) => match self.mem.slice_mut(a, n) {
@@ -144,7 +172,10 @@ impl Cta<'_> {
                         "shared",
                         gaddr,
                         n as u32,
-                        format!(" (offset {a:#x}; the CTA's shared window is {} bytes)", self.shared.len()),
+                        format!(
+                            " (offset {a:#x}; the CTA's shared window is {} bytes)",
+                            self.shared.len()
+                        ),
                     ));
                 }
                 self.shared[a as usize..(a + n) as usize].copy_from_slice(data);
@@ -178,7 +209,13 @@ impl Cta<'_> {
         Ok(())
     }
 
-    pub(crate) fn check_align(&self, space: Space, addr: u64, size: u32, align: u32) -> FResult<()> {
+    pub(crate) fn check_align(
+        &self,
+        space: Space,
+        addr: u64,
+        size: u32,
+        align: u32,
+    ) -> FResult<()> {
         if align > 1 && addr % align as u64 != 0 {
             return Err(Fault::at(
                 ErrorKind::Misaligned {
@@ -266,7 +303,9 @@ impl Cta<'_> {
                 let loc = self.resolve(*space, ad);
                 if !matches!(loc, Loc::Global(_) | Loc::Shared(_)) {
                     return Err(Fault::at(
-                        ErrorKind::InvalidOperand("atomic on a space other than global or shared".into()),
+                        ErrorKind::InvalidOperand(
+                            "atomic on a space other than global or shared".into(),
+                        ),
                         ad,
                     ));
                 }
@@ -287,7 +326,11 @@ impl Cta<'_> {
                     (AtomOp::Add, Ty::F64) => (f64::from_bits(old) + f64::from_bits(x)).to_bits(),
                     (AtomOp::Min | AtomOp::Max, Ty::F32 | Ty::F64) => {
                         let (o, v) = (fget(*ty, old), fget(*ty, x));
-                        let r = if (*op == AtomOp::Min) == (v < o) { v } else { o };
+                        let r = if (*op == AtomOp::Min) == (v < o) {
+                            v
+                        } else {
+                            o
+                        };
                         if *ty == Ty::F32 {
                             (r as f32).to_bits() as u64
                         } else {
@@ -358,7 +401,10 @@ impl Cta<'_> {
                         "shared",
                         da,
                         *size,
-                        format!(" (cp.async destination; the CTA's shared window is {} bytes)", self.shared.len()),
+                        format!(
+                            " (cp.async destination; the CTA's shared window is {} bytes)",
+                            self.shared.len()
+                        ),
                     ));
                 }
                 let mut data = [0u8; 16];

@@ -386,7 +386,9 @@ impl<'a> Cta<'a> {
                     return Err(self.error_at(
                         t0,
                         pc,
-                        Fault::new(ErrorKind::InvalidOperand(format!("barrier id {idv} (must be < 16)"))),
+                        Fault::new(ErrorKind::InvalidOperand(format!(
+                            "barrier id {idv} (must be < 16)"
+                        ))),
                     ));
                 }
                 let expected = match count {
@@ -512,7 +514,8 @@ impl<'a> Cta<'a> {
             }
         }
         // recursion: save the callee's registers if it is already active
-        let active = self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
+        let active =
+            self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
         let saved = if active {
             let (a, b) = f.reg_range;
             let rb = t * self.ns;

@@ -97,7 +97,10 @@ impl Cta<'_> {
                 }
             }
             Op::Redux { op, ty, d, a, .. } => {
-                let vals: Vec<u32> = lanes.iter().map(|&l| self.rd(base + l as usize, *a) as u32).collect();
+                let vals: Vec<u32> = lanes
+                    .iter()
+                    .map(|&l| self.rd(base + l as usize, *a) as u32)
+                    .collect();
                 let s = ty.signed();
                 let r = vals.iter().skip(1).fold(vals[0], |acc, &v| match op {
                     ReduxOp::Add => acc.wrapping_add(v),
@@ -125,7 +128,10 @@ impl Cta<'_> {
             }
             Op::MatchAny { ty, d, a, .. } => {
                 let m = ty.mask();
-                let vals: Vec<u64> = lanes.iter().map(|&l| self.rd(base + l as usize, *a) & m).collect();
+                let vals: Vec<u64> = lanes
+                    .iter()
+                    .map(|&l| self.rd(base + l as usize, *a) & m)
+                    .collect();
                 for (i, &l) in lanes.iter().enumerate() {
                     let mut r = 0u32;
                     for (k, &lk) in lanes.iter().enumerate() {
@@ -138,7 +144,10 @@ impl Cta<'_> {
             }
             Op::MatchAll { ty, d, p, a, .. } => {
                 let m = ty.mask();
-                let vals: Vec<u64> = lanes.iter().map(|&l| self.rd(base + l as usize, *a) & m).collect();
+                let vals: Vec<u64> = lanes
+                    .iter()
+                    .map(|&l| self.rd(base + l as usize, *a) & m)
+                    .collect();
                 let same = vals.iter().all(|v| *v == vals[0]);
                 for &l in &lanes {
                     let t = base + l as usize;
@@ -262,7 +271,9 @@ impl Cta<'_> {
                 t,
                 pc,
                 Fault::at(
-                    ErrorKind::InvalidOperand("ldmatrix/stmatrix address is not in shared memory".into()),
+                    ErrorKind::InvalidOperand(
+                        "ldmatrix/stmatrix address is not in shared memory".into(),
+                    ),
                     a,
                 ),
             ));
