@@ -23,12 +23,20 @@ pub fn cutlass_meta_offset(r: usize, c: usize, m: usize) -> usize {
         + ((r >> 3) & 1)
 }
 
-fn check_cutlass_rows(rows: usize) -> Result<()> {
-    if rows % 32 != 0 {
+/// The CUTLASS layout interleaves pairs of metadata columns and groups rows by 32.
+fn check_cutlass_shape(rows: usize, cols: usize) -> Result<()> {
+    if rows == 0 || rows % 32 != 0 {
         return Err(Error::Shape {
             what: "rows",
             value: rows,
             requirement: "the CUTLASS/PyTorch metadata layout needs rows to be a multiple of 32",
+        });
+    }
+    if cols == 0 || cols % 32 != 0 {
+        return Err(Error::Shape {
+            what: "cols",
+            value: cols,
+            requirement: "the CUTLASS/PyTorch metadata layout needs cols to be a multiple of 32",
         });
     }
     Ok(())
@@ -36,7 +44,7 @@ fn check_cutlass_rows(rows: usize) -> Result<()> {
 
 /// Logical metadata [rows, cols/16] → CUTLASS order (same length).
 pub fn meta_to_cutlass(meta: &[u16], rows: usize, cols: usize) -> Result<Vec<u16>> {
-    check_cutlass_rows(rows)?;
+    check_cutlass_shape(rows, cols)?;
     let words = cols / WORD_COLS;
     check_len("metadata words", rows * words, meta.len())?;
     let mut out = vec![0u16; meta.len()];
@@ -50,7 +58,7 @@ pub fn meta_to_cutlass(meta: &[u16], rows: usize, cols: usize) -> Result<Vec<u16
 
 /// CUTLASS order → logical metadata [rows, cols/16].
 pub fn meta_from_cutlass(reordered: &[u16], rows: usize, cols: usize) -> Result<Vec<u16>> {
-    check_cutlass_rows(rows)?;
+    check_cutlass_shape(rows, cols)?;
     let words = cols / WORD_COLS;
     check_len("metadata words", rows * words, reordered.len())?;
     let mut out = vec![0u16; reordered.len()];

@@ -24,8 +24,10 @@ pub mod format;
 pub mod kernels;
 pub mod launch;
 pub mod layout;
+pub mod mask;
 pub mod ops;
 pub mod pattern;
+pub mod philox;
 pub mod prune;
 pub mod reference;
 

@@ -2,6 +2,7 @@
 //! [`crate::launch::Launch`] and hands it to any [`crate::launch::Executor`].
 
 pub mod decompress;
+pub mod gemm;
 
 use crate::error::{Error, Result};
 

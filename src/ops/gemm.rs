@@ -1,0 +1,749 @@
+//! The sparse tensor-core GEMM of a linear layer (kernels/sparse_gemm.cu):
+//! `Y[tokens, out] = act(alpha · X[tokens, in] · Wᵀ + beta · C[tokens, out] + bias[out])`
+//! with W 2:4-sparse along `in` (the `mma.sp` A operand, fragment-ordered on the
+//! device), X of the same dtype (f16 or bf16), f32 accumulation, output f16, bf16 or
+//! f32, activation none / ReLU / GELU (tanh) / SiLU.
+//!
+//! Host code only computes launches ([`sparse_linear_launches`]); any
+//! [`Executor`] runs them. Two tile configurations ([`GemmConfig`]) and a documented
+//! heuristic ([`SparseGemmPlan::choose`]) pick the configuration and the split-K count
+//! from the shape and the device's SM count. Split-K is deterministic: partials go to
+//! a caller-provided workspace ([`SparseGemmPlan::workspace_bytes`]), the last CTA of
+//! each output tile reduces them in a fixed order and resets its arrival counter, so
+//! the workspace is zeroed once at allocation and never again.
+
+use super::check_aligned;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::format::{check_len, check_shape, Sparse24};
+use crate::launch::{Arg, Executor, Launch};
+use crate::layout::{to_fragment_order, FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
+use crate::reference::{Activation, Epilogue};
+use half::{bf16, f16};
+use std::marker::PhantomData;
+
+/// SM count assumed by [`sparse_linear_on`] (an H100 SXM has 132).
+pub const DEFAULT_SM_COUNT: usize = 132;
+/// Decode handles up to this many tokens per CTA; more tokens go to prefill.
+pub const DECODE_MAX_TOKENS: usize = 16;
+/// Upper bound on split-K.
+pub const MAX_SPLITS: usize = 16;
+/// Each split reduces at least this many 8-step groups (2 × 256 = 512 of `in`).
+pub const MIN_GROUPS_PER_SPLIT: usize = 2;
+/// Alignment of the partials inside the workspace (after the counters).
+const WORKSPACE_ALIGN: usize = 256;
+
+/// A tile configuration of kernels/sparse_gemm.cu (`Decode` / `Prefill` there).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GemmConfig {
+    /// 8 warps × one 16-row tile = 128 rows × 16 tokens per CTA, k = 256 per stage,
+    /// 3 stages; split-K over grid.z so that 1..16 tokens still fill the GPU.
+    Decode,
+    /// 4 × 2 warps, each 32 rows × 32 tokens: 128 rows × 64 tokens per CTA, k = 64
+    /// per stage, 4 stages; normally no split-K.
+    Prefill,
+}
+
+/// The CTA tile of a configuration (must match the kernel's template arguments).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TileShape {
+    /// Output features (W rows) per CTA.
+    pub rows: usize,
+    /// Tokens per CTA.
+    pub tokens: usize,
+    pub threads: usize,
+    /// k32 steps per pipeline stage.
+    pub steps_per_stage: usize,
+    pub stages: usize,
+}
+
+impl GemmConfig {
+    pub const ALL: [GemmConfig; 2] = [GemmConfig::Decode, GemmConfig::Prefill];
+
+    pub fn tile(self) -> TileShape {
+        match self {
+            GemmConfig::Decode => TileShape {
+                rows: 128,
+                tokens: 16,
+                threads: 256,
+                steps_per_stage: 8,
+                stages: 3,
+            },
+            GemmConfig::Prefill => TileShape {
+                rows: 128,
+                tokens: 64,
+                threads: 256,
+                steps_per_stage: 2,
+                stages: 4,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmConfig::Decode => "decode",
+            GemmConfig::Prefill => "prefill",
+        }
+    }
+
+    /// The kernel for input dtype `dtype` (f16 or bf16).
+    pub fn kernel(self, dtype: DType) -> Result<&'static str> {
+        Ok(match (self, dtype) {
+            (GemmConfig::Decode, DType::F16) => "sgemm_decode_f16",
+            (GemmConfig::Decode, DType::BF16) => "sgemm_decode_bf16",
+            (GemmConfig::Prefill, DType::F16) => "sgemm_prefill_f16",
+            (GemmConfig::Prefill, DType::BF16) => "sgemm_prefill_bf16",
+            (_, DType::F32) => {
+                return Err(Error::InvalidArgument {
+                    what: "dtype",
+                    why: "the sparse GEMM takes f16 or bf16 inputs (tensor cores have no 2:4 \
+                          form for f32)"
+                        .into(),
+                })
+            }
+        })
+    }
+}
+
+/// Shapes, configuration and split-K of one sparse GEMM call.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SparseGemmPlan {
+    pub config: GemmConfig,
+    pub tokens: usize,
+    /// Output features (rows of W).
+    pub out: usize,
+    /// Input features (columns of W).
+    pub inn: usize,
+    /// k32 steps of W in fragment order (padded to a multiple of 8).
+    pub steps: usize,
+    /// CTAs along K (grid.z); every split holds at least one 8-step group.
+    pub splits: usize,
+    /// k32 steps per split (a multiple of 8).
+    pub chunk_steps: usize,
+}
+
+fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
+    if tokens == 0 {
+        return Err(Error::Shape {
+            what: "tokens",
+            value: tokens,
+            requirement: "tokens must be at least 1",
+        });
+    }
+    check_shape(out, inn)?;
+    // The kernel indexes with 32-bit counters.
+    let limit = u32::MAX as usize / 2;
+    for (what, v) in [("tokens", tokens), ("out", out), ("in", inn)] {
+        if v > limit {
+            return Err(Error::Shape {
+                what,
+                value: v,
+                requirement: "each dimension must be below 2^31",
+            });
+        }
+    }
+    Ok(())
+}
+
+impl SparseGemmPlan {
+    /// A plan with an explicit configuration and a requested split count (clamped to
+    /// 1..=groups of 8 steps, then reduced so that no split is empty).
+    pub fn new(
+        config: GemmConfig,
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        splits: usize,
+    ) -> Result<SparseGemmPlan> {
+        check_gemm_shape(tokens, out, inn)?;
+        let steps = FragmentGeometry::new(out, inn).steps;
+        let groups = steps / META_STEPS_PER_LOAD;
+        let want = splits.clamp(1, groups);
+        let chunk_groups = groups.div_ceil(want);
+        Ok(SparseGemmPlan {
+            config,
+            tokens,
+            out,
+            inn,
+            steps,
+            splits: groups.div_ceil(chunk_groups),
+            chunk_steps: chunk_groups * META_STEPS_PER_LOAD,
+        })
+    }
+
+    /// The heuristic:
+    /// - up to [`DECODE_MAX_TOKENS`] tokens: [`GemmConfig::Decode`]; split-K so that
+    ///   the grid holds about two CTAs per SM (what the decode tile's 122 registers ×
+    ///   256 threads and 24 KiB of shared memory allow), with at most [`MAX_SPLITS`]
+    ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
+    ///   split so the reduction stays small next to the weight stream;
+    /// - more tokens: [`GemmConfig::Prefill`], no split-K.
+    pub fn choose(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+    ) -> Result<SparseGemmPlan> {
+        check_gemm_shape(tokens, out, inn)?;
+        if tokens > DECODE_MAX_TOKENS {
+            return SparseGemmPlan::new(GemmConfig::Prefill, tokens, out, inn, 1);
+        }
+        let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
+        let ctas = base.tiles();
+        let target = 2 * sm_count.max(1);
+        let groups = base.steps / META_STEPS_PER_LOAD;
+        let splits = target
+            .div_ceil(ctas)
+            .min(MAX_SPLITS)
+            .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
+        SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
+    }
+
+    /// Row tiles of W (16 rows each).
+    pub fn row_tiles(&self) -> usize {
+        self.out.div_ceil(TILE_ROWS)
+    }
+
+    pub fn grid(&self) -> [u32; 3] {
+        let t = self.config.tile();
+        [
+            self.out.div_ceil(t.rows) as u32,
+            self.tokens.div_ceil(t.tokens) as u32,
+            self.splits as u32,
+        ]
+    }
+
+    /// Output tiles (CTAs per split).
+    pub fn tiles(&self) -> usize {
+        let [x, y, _] = self.grid();
+        x as usize * y as usize
+    }
+
+    /// Bytes of split-K workspace this plan needs (0 without split-K): one u32
+    /// arrival counter per output tile, padded to 256 bytes, then
+    /// `tiles × splits × rows × tokens` f32 partials of the CTA tile. It must be
+    /// zero-filled once when allocated; the kernel leaves the counters at zero.
+    pub fn workspace_bytes(&self) -> usize {
+        if self.splits <= 1 {
+            return 0;
+        }
+        let t = self.config.tile();
+        self.partials_offset() + self.tiles() * self.splits * t.rows * t.tokens * 4
+    }
+
+    fn partials_offset(&self) -> usize {
+        (self.tiles() * 4).div_ceil(WORKSPACE_ALIGN) * WORKSPACE_ALIGN
+    }
+}
+
+/// Output element types of the GEMM, as the kernel's `out_dtype` code.
+pub fn out_dtype_code(d: DType) -> u32 {
+    match d {
+        DType::F32 => 0,
+        DType::F16 => 1,
+        DType::BF16 => 2,
+    }
+}
+
+/// A device buffer given by address and length in elements.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSlice {
+    pub ptr: u64,
+    pub len: usize,
+}
+
+/// Device addresses of one GEMM call. `workspace` is needed when the plan splits K.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct GemmBuffers {
+    /// Fragment-ordered W values and metadata (see [`DeviceSparse24`]).
+    pub w_values: u64,
+    pub w_meta: u64,
+    /// The fragment geometry of W (checked against the plan's shape).
+    pub w_geometry: FragmentGeometry,
+    /// X [tokens, in], the input dtype.
+    pub x: u64,
+    /// Y [tokens, out], the output dtype.
+    pub y: u64,
+    /// Split-K workspace of at least `plan.workspace_bytes()` bytes, zero-filled once.
+    pub workspace: Option<DeviceSlice>,
+}
+
+/// The epilogue on the device: `act(alpha · acc + beta · C + bias)`, C and bias in
+/// the input dtype.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct DeviceEpilogue {
+    pub alpha: f32,
+    pub beta: f32,
+    /// C [tokens, out]: read only when `beta != 0`.
+    pub c: Option<DeviceSlice>,
+    /// bias [out].
+    pub bias: Option<DeviceSlice>,
+    pub activation: Activation,
+}
+
+impl Default for DeviceEpilogue {
+    fn default() -> Self {
+        DeviceEpilogue {
+            alpha: 1.0,
+            beta: 0.0,
+            c: None,
+            bias: None,
+            activation: Activation::None,
+        }
+    }
+}
+
+/// The launches of one sparse linear layer (today exactly one; split-K reduces inside
+/// the kernel). Pure: validates shapes (typed errors naming the requirement),
+/// pointer alignment and epilogue lengths, then describes the launch.
+pub fn sparse_linear_launches(
+    plan: &SparseGemmPlan,
+    dtype: DType,
+    out_dtype: DType,
+    bufs: &GemmBuffers,
+    epi: &DeviceEpilogue,
+) -> Result<Vec<Launch>> {
+    let kernel = plan.config.kernel(dtype)?;
+    check_gemm_shape(plan.tokens, plan.out, plan.inn)?;
+    let geo = bufs.w_geometry;
+    if geo != FragmentGeometry::new(plan.out, plan.inn) || geo.steps != plan.steps {
+        return Err(Error::InvalidArgument {
+            what: "weights",
+            why: format!(
+                "W is {}x{} (fragment geometry {:?}) but the plan is for out = {}, in = {}",
+                geo.rows, geo.cols, geo, plan.out, plan.inn
+            ),
+        });
+    }
+    let groups = plan.steps / META_STEPS_PER_LOAD;
+    if plan.chunk_steps == 0
+        || plan.chunk_steps % META_STEPS_PER_LOAD != 0
+        || plan.splits == 0
+        || plan.splits != (groups).div_ceil(plan.chunk_steps / META_STEPS_PER_LOAD)
+    {
+        return Err(Error::InvalidArgument {
+            what: "plan",
+            why: format!(
+                "splits = {} and chunk_steps = {} do not cover {} steps in nonempty 8-step \
+                 chunks (build plans with SparseGemmPlan::new or ::choose)",
+                plan.splits, plan.chunk_steps, plan.steps
+            ),
+        });
+    }
+    check_aligned("W values", bufs.w_values, 16)?;
+    check_aligned("W metadata", bufs.w_meta, 16)?;
+    check_aligned("X", bufs.x, 16)?;
+    check_aligned("Y", bufs.y, out_dtype.size())?;
+    let (ws, counters) = if plan.splits > 1 {
+        let need = plan.workspace_bytes();
+        let w = bufs.workspace.ok_or_else(|| Error::InvalidArgument {
+            what: "workspace",
+            why: format!(
+                "the plan splits K {} ways and needs a {need}-byte workspace",
+                plan.splits
+            ),
+        })?;
+        if w.len < need {
+            return Err(Error::Length {
+                what: "split-K workspace bytes",
+                expected: need,
+                actual: w.len,
+            });
+        }
+        check_aligned("workspace", w.ptr, WORKSPACE_ALIGN)?;
+        (w.ptr + plan.partials_offset() as u64, w.ptr)
+    } else {
+        (0, 0)
+    };
+    let c = match (epi.c, epi.beta != 0.0) {
+        (Some(c), true) => {
+            check_len("C", plan.tokens * plan.out, c.len)?;
+            check_aligned("C", c.ptr, dtype.size())?;
+            c.ptr
+        }
+        (None, true) => {
+            return Err(Error::InvalidArgument {
+                what: "beta",
+                why: "beta is nonzero but no C matrix was given".into(),
+            })
+        }
+        (_, false) => 0,
+    };
+    let bias = match epi.bias {
+        Some(b) => {
+            check_len("bias", plan.out, b.len)?;
+            check_aligned("bias", b.ptr, dtype.size())?;
+            b.ptr
+        }
+        None => 0,
+    };
+    let t = plan.config.tile();
+    Ok(vec![Launch {
+        module: "sparse_gemm",
+        kernel,
+        grid: plan.grid(),
+        block: [t.threads as u32, 1, 1],
+        dynamic_shared_bytes: 0,
+        args: vec![
+            Arg::Ptr(bufs.w_values),
+            Arg::Ptr(bufs.w_meta),
+            Arg::Ptr(bufs.x),
+            Arg::Ptr(c),
+            Arg::Ptr(bias),
+            Arg::Ptr(bufs.y),
+            Arg::Ptr(ws),
+            Arg::Ptr(counters),
+            Arg::U32(plan.out as u32),
+            Arg::U32(plan.inn as u32),
+            Arg::U32(plan.tokens as u32),
+            Arg::U32(plan.steps as u32),
+            Arg::U32(plan.chunk_steps as u32),
+            Arg::U32(plan.splits as u32),
+            Arg::F32(epi.alpha),
+            Arg::F32(epi.beta),
+            Arg::U32(epi.activation.code()),
+            Arg::U32(out_dtype_code(out_dtype)),
+        ],
+    }])
+}
+
+/// A 2:4 weight resident on an executor's device in fragment order (uploaded once).
+pub struct DeviceSparse24<E: Executor, T> {
+    values: E::Buffer,
+    meta: E::Buffer,
+    geometry: FragmentGeometry,
+    _t: PhantomData<T>,
+}
+
+impl<E: Executor, T: Element> DeviceSparse24<E, T> {
+    /// Converts `w` to fragment order on the CPU (src/layout.rs) and uploads it.
+    pub fn upload(exec: &E, w: &Sparse24<T>) -> Result<Self> {
+        if T::DTYPE == DType::F32 {
+            return Err(Error::InvalidArgument {
+                what: "dtype",
+                why: "the sparse GEMM takes f16 or bf16 weights".into(),
+            });
+        }
+        let f = to_fragment_order(w);
+        Ok(DeviceSparse24 {
+            values: exec.upload(&f.values)?,
+            meta: exec.upload(&f.meta)?,
+            geometry: f.geometry,
+            _t: PhantomData,
+        })
+    }
+    pub fn rows(&self) -> usize {
+        self.geometry.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.geometry.cols
+    }
+    pub fn geometry(&self) -> FragmentGeometry {
+        self.geometry
+    }
+    pub fn values(&self) -> &E::Buffer {
+        &self.values
+    }
+    pub fn meta(&self) -> &E::Buffer {
+        &self.meta
+    }
+}
+
+/// Runs one sparse linear layer on device buffers with a caller-provided workspace
+/// (`plan.workspace_bytes()` bytes, zero-filled once, reusable across calls on the
+/// same stream). Stream-ordered: nothing waits for the device.
+#[allow(clippy::too_many_arguments)]
+pub fn sparse_linear_with_workspace<E: Executor, T: Element>(
+    exec: &E,
+    plan: &SparseGemmPlan,
+    w: &DeviceSparse24<E, T>,
+    x: &E::Buffer,
+    y: &E::Buffer,
+    out_dtype: DType,
+    epi: &DeviceEpilogue,
+    workspace: Option<DeviceSlice>,
+) -> Result<()> {
+    let bufs = GemmBuffers {
+        w_values: exec.ptr(&w.values),
+        w_meta: exec.ptr(&w.meta),
+        w_geometry: w.geometry,
+        x: exec.ptr(x),
+        y: exec.ptr(y),
+        workspace,
+    };
+    for l in sparse_linear_launches(plan, T::DTYPE, out_dtype, &bufs, epi)? {
+        exec.launch(&l)?;
+    }
+    Ok(())
+}
+
+/// Converts output bytes of `out_dtype` to f32.
+pub fn output_to_f32(bytes: &[u8], out_dtype: DType) -> Vec<f32> {
+    match out_dtype {
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        DType::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        DType::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+    }
+}
+
+/// Uploads everything, runs `plan` on `exec` and returns Y as f32 (for tests).
+pub fn sparse_linear_with_plan_on<E: Executor, T: Element>(
+    exec: &E,
+    plan: &SparseGemmPlan,
+    x: &[T],
+    w: &Sparse24<T>,
+    epi: &Epilogue<T>,
+    out_dtype: DType,
+) -> Result<Vec<f32>> {
+    if plan.out != w.rows() || plan.inn != w.cols() {
+        return Err(Error::InvalidArgument {
+            what: "plan",
+            why: format!(
+                "plan is for out = {}, in = {} but W is {}x{}",
+                plan.out,
+                plan.inn,
+                w.rows(),
+                w.cols()
+            ),
+        });
+    }
+    check_len("X", plan.tokens * plan.inn, x.len())?;
+    let dw = DeviceSparse24::upload(exec, w)?;
+    let xb = exec.upload(x)?;
+    let yb = exec.alloc_zeroed(plan.tokens * plan.out * out_dtype.size())?;
+    let cb = match epi.c {
+        Some(c) => Some((exec.upload(c)?, c.len())),
+        None => None,
+    };
+    let bb = match epi.bias {
+        Some(b) => Some((exec.upload(b)?, b.len())),
+        None => None,
+    };
+    let wsb = match plan.workspace_bytes() {
+        0 => None,
+        n => Some((exec.alloc_zeroed(n)?, n)),
+    };
+    let slice = |b: &Option<(E::Buffer, usize)>| {
+        b.as_ref().map(|(buf, len)| DeviceSlice {
+            ptr: exec.ptr(buf),
+            len: *len,
+        })
+    };
+    let depi = DeviceEpilogue {
+        alpha: epi.alpha,
+        beta: epi.beta,
+        c: slice(&cb),
+        bias: slice(&bb),
+        activation: epi.activation,
+    };
+    sparse_linear_with_workspace(exec, plan, &dw, &xb, &yb, out_dtype, &depi, slice(&wsb))?;
+    Ok(output_to_f32(&exec.download_bytes(&yb)?, out_dtype))
+}
+
+/// Uploads everything, runs the plan [`SparseGemmPlan::choose`] picks for
+/// [`DEFAULT_SM_COUNT`] SMs, and returns Y as f32 (for tests and examples).
+pub fn sparse_linear_on<E: Executor, T: Element>(
+    exec: &E,
+    x: &[T],
+    tokens: usize,
+    w: &Sparse24<T>,
+    epi: &Epilogue<T>,
+    out_dtype: DType,
+) -> Result<Vec<f32>> {
+    let plan = SparseGemmPlan::choose(tokens, w.rows(), w.cols(), DEFAULT_SM_COUNT)?;
+    sparse_linear_with_plan_on(exec, &plan, x, w, epi, out_dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heuristic_picks_decode_with_split_k_for_few_tokens() {
+        let p = SparseGemmPlan::choose(1, 4096, 4096, 132).unwrap();
+        assert_eq!(p.config, GemmConfig::Decode);
+        assert_eq!(p.grid(), [32, 1, 8]);
+        assert_eq!(p.chunk_steps, 16);
+        let p = SparseGemmPlan::choose(16, 14336, 4096, 132).unwrap();
+        assert_eq!(
+            (p.config, p.splits, p.chunk_steps),
+            (GemmConfig::Decode, 3, 48)
+        );
+        let p = SparseGemmPlan::choose(8, 4096, 14336, 132).unwrap();
+        assert_eq!((p.splits, p.chunk_steps), (8, 56));
+        // Enough CTAs already: no split.
+        let p = SparseGemmPlan::choose(16, 28672 * 2, 8192, 132).unwrap();
+        assert_eq!(p.splits, 1);
+        assert_eq!(p.workspace_bytes(), 0);
+        // Short K: at most one split per two groups.
+        let p = SparseGemmPlan::choose(1, 64, 16, 132).unwrap();
+        assert_eq!((p.splits, p.steps, p.chunk_steps), (1, 8, 8));
+    }
+
+    #[test]
+    fn heuristic_picks_prefill_for_many_tokens() {
+        let p = SparseGemmPlan::choose(17, 4096, 4096, 132).unwrap();
+        assert_eq!((p.config, p.splits), (GemmConfig::Prefill, 1));
+        assert_eq!(p.grid(), [32, 1, 1]);
+        let p = SparseGemmPlan::choose(4096, 4096, 4096, 108).unwrap();
+        assert_eq!(p.grid(), [32, 64, 1]);
+    }
+
+    #[test]
+    fn splits_never_leave_an_empty_chunk() {
+        for groups in 1..40 {
+            for want in 1..20 {
+                let p = SparseGemmPlan::new(GemmConfig::Decode, 3, 40, groups * 256, want).unwrap();
+                assert!(p.splits >= 1 && p.splits <= want.max(1));
+                assert!((p.splits - 1) * p.chunk_steps < p.steps, "{p:?}");
+                assert!(p.splits * p.chunk_steps >= p.steps, "{p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn workspace_size_counts_counters_and_partials() {
+        let p = SparseGemmPlan::new(GemmConfig::Decode, 5, 300, 1024, 4).unwrap();
+        assert_eq!(p.splits, 4);
+        assert_eq!(p.tiles(), 3);
+        assert_eq!(p.workspace_bytes(), 256 + 3 * 4 * 128 * 16 * 4);
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        assert!(matches!(
+            SparseGemmPlan::choose(0, 16, 16, 132),
+            Err(Error::Shape { what: "tokens", .. })
+        ));
+        assert!(matches!(
+            SparseGemmPlan::choose(1, 16, 24, 132),
+            Err(Error::Shape { what: "cols", .. })
+        ));
+        assert!(matches!(
+            SparseGemmPlan::choose(1, 0, 16, 132),
+            Err(Error::Shape { what: "rows", .. })
+        ));
+    }
+
+    fn bufs(plan: &SparseGemmPlan) -> GemmBuffers {
+        GemmBuffers {
+            w_values: 0x1000,
+            w_meta: 0x2000,
+            w_geometry: FragmentGeometry::new(plan.out, plan.inn),
+            x: 0x3000,
+            y: 0x4000,
+            workspace: Some(DeviceSlice {
+                ptr: 0x10000,
+                len: plan.workspace_bytes(),
+            }),
+        }
+    }
+
+    #[test]
+    fn launch_describes_the_kernel() {
+        let plan = SparseGemmPlan::new(GemmConfig::Decode, 7, 100, 272, 2).unwrap();
+        let l = sparse_linear_launches(
+            &plan,
+            DType::BF16,
+            DType::F32,
+            &bufs(&plan),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].kernel, "sgemm_decode_bf16");
+        assert_eq!(l[0].grid, [1, 1, 2]);
+        assert_eq!(l[0].block, [256, 1, 1]);
+        assert_eq!(l[0].args.len(), 18);
+        assert_eq!(l[0].args[6], Arg::Ptr(0x10000 + 256));
+        assert_eq!(l[0].args[7], Arg::Ptr(0x10000));
+    }
+
+    #[test]
+    fn launch_rejects_bad_arguments() {
+        let plan = SparseGemmPlan::new(GemmConfig::Prefill, 70, 40, 48, 1).unwrap();
+        let ok = bufs(&plan);
+        let e = DeviceEpilogue::default();
+        assert!(sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &e).is_ok());
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F32, DType::F16, &ok, &e),
+            Err(Error::InvalidArgument { what: "dtype", .. })
+        ));
+        let mis = GemmBuffers { x: 0x3008, ..ok };
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F16, DType::F16, &mis, &e),
+            Err(Error::Misaligned { what: "X", .. })
+        ));
+        let mis = GemmBuffers { y: 0x4001, ..ok };
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F16, DType::F16, &mis, &e),
+            Err(Error::Misaligned { what: "Y", .. })
+        ));
+        let beta = DeviceEpilogue { beta: 1.0, ..e };
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &beta),
+            Err(Error::InvalidArgument { what: "beta", .. })
+        ));
+        let short_c = DeviceEpilogue {
+            beta: 1.0,
+            c: Some(DeviceSlice {
+                ptr: 0x8000,
+                len: 70 * 40 - 1,
+            }),
+            ..e
+        };
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &short_c),
+            Err(Error::Length { what: "C", .. })
+        ));
+        let bias = DeviceEpilogue {
+            bias: Some(DeviceSlice {
+                ptr: 0x8000,
+                len: 41,
+            }),
+            ..e
+        };
+        assert!(matches!(
+            sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &bias),
+            Err(Error::Length { what: "bias", .. })
+        ));
+        let wrong_w = GemmBuffers {
+            w_geometry: FragmentGeometry::new(48, 48),
+            ..ok
+        };
+        assert!(sparse_linear_launches(&plan, DType::F16, DType::F16, &wrong_w, &e).is_err());
+        // Split-K without (enough) workspace.
+        let split = SparseGemmPlan::new(GemmConfig::Decode, 3, 40, 1024, 4).unwrap();
+        let none = GemmBuffers {
+            workspace: None,
+            ..bufs(&split)
+        };
+        assert!(matches!(
+            sparse_linear_launches(&split, DType::F16, DType::F16, &none, &e),
+            Err(Error::InvalidArgument {
+                what: "workspace",
+                ..
+            })
+        ));
+        let small = GemmBuffers {
+            workspace: Some(DeviceSlice {
+                ptr: 0x10000,
+                len: 64,
+            }),
+            ..bufs(&split)
+        };
+        assert!(matches!(
+            sparse_linear_launches(&split, DType::F16, DType::F16, &small, &e),
+            Err(Error::Length { .. })
+        ));
+    }
+}
