@@ -79,8 +79,13 @@ fn run(body: &str, inputs: &[[u64; 3]]) -> Vec<Out> {
     }
     let pin = upload(&mut dev, &flat);
     let pout = dev.alloc(inputs.len() * 32).unwrap();
-    dev.launch(&m, "t", &LaunchConfig::linear(1, inputs.len() as u32), &[Param::U64(pin), Param::U64(pout)])
-        .unwrap_or_else(|e| panic!("{body}: {e}"));
+    dev.launch(
+        &m,
+        "t",
+        &LaunchConfig::linear(1, inputs.len() as u32),
+        &[Param::U64(pin), Param::U64(pout)],
+    )
+    .unwrap_or_else(|e| panic!("{body}: {e}"));
     let raw: Vec<u64> = download(&dev, pout, inputs.len() * 4);
     (0..inputs.len())
         .map(|i| {
@@ -99,17 +104,30 @@ fn run(body: &str, inputs: &[[u64; 3]]) -> Vec<Out> {
 
 /// Run a 32-bit op on (a, b, c) triples and compare %d to `f`.
 fn check32(body: &str, f: impl Fn(u32, u32, u32) -> u32, inputs: &[(u32, u32, u32)]) {
-    let ins: Vec<[u64; 3]> = inputs.iter().map(|&(a, b, c)| [a as u64, b as u64, c as u64]).collect();
+    let ins: Vec<[u64; 3]> = inputs
+        .iter()
+        .map(|&(a, b, c)| [a as u64, b as u64, c as u64])
+        .collect();
     let out = run(body, &ins);
     for (i, &(a, b, c)) in inputs.iter().enumerate() {
-        assert_eq!(out[i].d, f(a, b, c), "{body} with a={a:#x} b={b:#x} c={c:#x}");
+        assert_eq!(
+            out[i].d,
+            f(a, b, c),
+            "{body} with a={a:#x} b={b:#x} c={c:#x}"
+        );
     }
 }
 
 fn rand_inputs(n: usize, seed: u64) -> Vec<(u32, u32, u32)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut v: Vec<(u32, u32, u32)> = (0..n).map(|_| (rng.gen(), rng.gen(), rng.gen())).collect();
-    v.extend_from_slice(&[(0, 0, 0), (u32::MAX, 1, 31), (0x8000_0000, u32::MAX, 32), (7, 0, 5), (5, 33, 40)]);
+    v.extend_from_slice(&[
+        (0, 0, 0),
+        (u32::MAX, 1, 31),
+        (0x8000_0000, u32::MAX, 32),
+        (7, 0, 5),
+        (5, 33, 40),
+    ]);
     v
 }
 
@@ -119,29 +137,84 @@ fn integer_arithmetic() {
     check32("add.s32 %d, %a, %b;", |a, b, _| a.wrapping_add(b), &ins);
     check32("sub.u32 %d, %a, %b;", |a, b, _| a.wrapping_sub(b), &ins);
     check32("mul.lo.s32 %d, %a, %b;", |a, b, _| a.wrapping_mul(b), &ins);
-    check32("mul.hi.u32 %d, %a, %b;", |a, b, _| ((a as u64 * b as u64) >> 32) as u32, &ins);
-    check32("mul.hi.s32 %d, %a, %b;", |a, b, _| ((a as i32 as i64 * b as i32 as i64) >> 32) as u32, &ins);
-    check32("mad.lo.s32 %d, %a, %b, %c;", |a, b, c| a.wrapping_mul(b).wrapping_add(c), &ins);
-    check32("mad.hi.u32 %d, %a, %b, %c;", |a, b, c| (((a as u64 * b as u64) >> 32) as u32).wrapping_add(c), &ins);
-    check32("min.s32 %d, %a, %b;", |a, b, _| (a as i32).min(b as i32) as u32, &ins);
-    check32("max.u32 %d, %a, %b;", |a, b, _| a.max(b), &ins);
-    check32("add.sat.s32 %d, %a, %b;", |a, b, _| (a as i32).saturating_add(b as i32) as u32, &ins);
-    check32("sub.sat.s32 %d, %a, %b;", |a, b, _| (a as i32).saturating_sub(b as i32) as u32, &ins);
-    check32("neg.s32 %d, %a;", |a, _, _| (a as i32).wrapping_neg() as u32, &ins);
-    check32("abs.s32 %d, %a;", |a, _, _| (a as i32).wrapping_abs() as u32, &ins);
     check32(
-        "div.s32 %d, %a, %b;",
-        |a, b, _| if b == 0 { u32::MAX } else { (a as i32).wrapping_div(b as i32) as u32 },
+        "mul.hi.u32 %d, %a, %b;",
+        |a, b, _| ((a as u64 * b as u64) >> 32) as u32,
         &ins,
     );
-    check32("rem.u32 %d, %a, %b;", |a, b, _| if b == 0 { a } else { a % b }, &ins);
+    check32(
+        "mul.hi.s32 %d, %a, %b;",
+        |a, b, _| ((a as i32 as i64 * b as i32 as i64) >> 32) as u32,
+        &ins,
+    );
+    check32(
+        "mad.lo.s32 %d, %a, %b, %c;",
+        |a, b, c| a.wrapping_mul(b).wrapping_add(c),
+        &ins,
+    );
+    check32(
+        "mad.hi.u32 %d, %a, %b, %c;",
+        |a, b, c| (((a as u64 * b as u64) >> 32) as u32).wrapping_add(c),
+        &ins,
+    );
+    check32(
+        "min.s32 %d, %a, %b;",
+        |a, b, _| (a as i32).min(b as i32) as u32,
+        &ins,
+    );
+    check32("max.u32 %d, %a, %b;", |a, b, _| a.max(b), &ins);
+    check32(
+        "add.sat.s32 %d, %a, %b;",
+        |a, b, _| (a as i32).saturating_add(b as i32) as u32,
+        &ins,
+    );
+    check32(
+        "sub.sat.s32 %d, %a, %b;",
+        |a, b, _| (a as i32).saturating_sub(b as i32) as u32,
+        &ins,
+    );
+    check32(
+        "neg.s32 %d, %a;",
+        |a, _, _| (a as i32).wrapping_neg() as u32,
+        &ins,
+    );
+    check32(
+        "abs.s32 %d, %a;",
+        |a, _, _| (a as i32).wrapping_abs() as u32,
+        &ins,
+    );
+    check32(
+        "div.s32 %d, %a, %b;",
+        |a, b, _| {
+            if b == 0 {
+                u32::MAX
+            } else {
+                (a as i32).wrapping_div(b as i32) as u32
+            }
+        },
+        &ins,
+    );
+    check32(
+        "rem.u32 %d, %a, %b;",
+        |a, b, _| if b == 0 { a } else { a % b },
+        &ins,
+    );
     check32(
         "rem.s32 %d, %a, %b;",
-        |a, b, _| if b == 0 { a } else { (a as i32).wrapping_rem(b as i32) as u32 },
+        |a, b, _| {
+            if b == 0 {
+                a
+            } else {
+                (a as i32).wrapping_rem(b as i32) as u32
+            }
+        },
         &ins,
     );
     // wide
-    let ins64: Vec<[u64; 3]> = ins.iter().map(|&(a, b, c)| [a as u64, b as u64, c as u64]).collect();
+    let ins64: Vec<[u64; 3]> = ins
+        .iter()
+        .map(|&(a, b, c)| [a as u64, b as u64, c as u64])
+        .collect();
     let out = run("mul.wide.s32 %d64, %a, %b;", &ins64);
     for (i, &(a, b, _)) in ins.iter().enumerate() {
         assert_eq!(out[i].d64, (a as i32 as i64 * b as i32 as i64) as u64);
@@ -160,10 +233,16 @@ fn integer_arithmetic() {
         assert_eq!(out[i].d64, ((a as u128 * b as u128) >> 64) as u64);
     }
     // carry chain: 64-bit add from 32-bit halves
-    let out = run("add.cc.u32 %r2, %a, %b;\n\taddc.u32 %r3, %c, 0;\n\tmov.b64 %d64, {%r2, %r3};", &ins64);
+    let out = run(
+        "add.cc.u32 %r2, %a, %b;\n\taddc.u32 %r3, %c, 0;\n\tmov.b64 %d64, {%r2, %r3};",
+        &ins64,
+    );
     for (i, &(a, b, c)) in ins.iter().enumerate() {
         let (lo, carry) = a.overflowing_add(b);
-        assert_eq!(out[i].d64, lo as u64 | ((c.wrapping_add(carry as u32) as u64) << 32));
+        assert_eq!(
+            out[i].d64,
+            lo as u64 | ((c.wrapping_add(carry as u32) as u64) << 32)
+        );
     }
     // 16-bit
     let out = run("add.u16 %hd, %ha, %hb;", &ins64);
@@ -181,13 +260,35 @@ fn bit_operations() {
     check32("not.b32 %d, %a;", |a, _, _| !a, &ins);
     check32("cnot.b32 %d, %a;", |a, _, _| (a == 0) as u32, &ins);
     // shift amounts >= width clamp (shl -> 0, shr.s -> sign fill)
-    check32("shl.b32 %d, %a, %b;", |a, b, _| if b >= 32 { 0 } else { a << b }, &ins);
-    check32("shr.u32 %d, %a, %b;", |a, b, _| if b >= 32 { 0 } else { a >> b }, &ins);
-    check32("shr.s32 %d, %a, %b;", |a, b, _| ((a as i32) >> b.min(31)) as u32, &ins);
+    check32(
+        "shl.b32 %d, %a, %b;",
+        |a, b, _| if b >= 32 { 0 } else { a << b },
+        &ins,
+    );
+    check32(
+        "shr.u32 %d, %a, %b;",
+        |a, b, _| if b >= 32 { 0 } else { a >> b },
+        &ins,
+    );
+    check32(
+        "shr.s32 %d, %a, %b;",
+        |a, b, _| ((a as i32) >> b.min(31)) as u32,
+        &ins,
+    );
     check32("brev.b32 %d, %a;", |a, _, _| a.reverse_bits(), &ins);
     check32("clz.b32 %d, %a;", |a, _, _| a.leading_zeros(), &ins);
     check32("popc.b32 %d, %a;", |a, _, _| a.count_ones(), &ins);
-    check32("bfind.u32 %d, %a;", |a, _, _| if a == 0 { u32::MAX } else { 31 - a.leading_zeros() }, &ins);
+    check32(
+        "bfind.u32 %d, %a;",
+        |a, _, _| {
+            if a == 0 {
+                u32::MAX
+            } else {
+                31 - a.leading_zeros()
+            }
+        },
+        &ins,
+    );
     check32(
         "bfind.s32 %d, %a;",
         |a, _, _| {
@@ -203,17 +304,37 @@ fn bit_operations() {
     // bfe: pos = b & 0xff, len = c & 0xff (ISA pseudocode)
     let bfe = |a: u32, b: u32, c: u32, signed: bool| -> u32 {
         let (pos, len) = (b & 0xff, c & 0xff);
-        let sbit = if signed && len > 0 { (a >> (pos + len - 1).min(31)) & 1 } else { 0 };
+        let sbit = if signed && len > 0 {
+            (a >> (pos + len - 1).min(31)) & 1
+        } else {
+            0
+        };
         let mut d = 0;
         for i in 0..32 {
-            let bit = if i < len && pos + i <= 31 { (a >> (pos + i)) & 1 } else { sbit };
+            let bit = if i < len && pos + i <= 31 {
+                (a >> (pos + i)) & 1
+            } else {
+                sbit
+            };
             d |= bit << i;
         }
         d
     };
-    let small: Vec<(u32, u32, u32)> = ins.iter().map(|&(a, b, c)| (a, b % 40, c % 40)).chain(ins.iter().copied()).collect();
-    check32("bfe.u32 %d, %a, %b, %c;", |a, b, c| bfe(a, b, c, false), &small);
-    check32("bfe.s32 %d, %a, %b, %c;", |a, b, c| bfe(a, b, c, true), &small);
+    let small: Vec<(u32, u32, u32)> = ins
+        .iter()
+        .map(|&(a, b, c)| (a, b % 40, c % 40))
+        .chain(ins.iter().copied())
+        .collect();
+    check32(
+        "bfe.u32 %d, %a, %b, %c;",
+        |a, b, c| bfe(a, b, c, false),
+        &small,
+    );
+    check32(
+        "bfe.s32 %d, %a, %b, %c;",
+        |a, b, c| bfe(a, b, c, true),
+        &small,
+    );
     // bfi: insert the low len bits of a into b at pos
     let bfi = |a: u32, b: u32, pos: u32, len: u32| -> u32 {
         let mut d = b;
@@ -225,21 +346,42 @@ fn bit_operations() {
         }
         d
     };
-    check32("bfi.b32 %d, %a, %b, 8, 12;", |a, b, _| bfi(a, b, 8, 12), &ins);
-    check32("bfi.b32 %d, %a, %b, %c, 5;", |a, b, c| bfi(a, b, c & 0xff, 5), &small);
+    check32(
+        "bfi.b32 %d, %a, %b, 8, 12;",
+        |a, b, _| bfi(a, b, 8, 12),
+        &ins,
+    );
+    check32(
+        "bfi.b32 %d, %a, %b, %c, 5;",
+        |a, b, c| bfi(a, b, c & 0xff, 5),
+        &small,
+    );
     // lop3 with the ISA's ta/tb/tc constants: lut 0xF0 = a, 0xCC = b, 0xAA = c, (a & b) | c = 0xEA
     check32("lop3.b32 %d, %a, %b, %c, 0xF0;", |a, _, _| a, &ins);
-    check32("lop3.b32 %d, %a, %b, %c, 0xEA;", |a, b, c| (a & b) | c, &ins);
+    check32(
+        "lop3.b32 %d, %a, %b, %c, 0xEA;",
+        |a, b, c| (a & b) | c,
+        &ins,
+    );
     check32("lop3.b32 %d, %a, %b, %c, 0x96;", |a, b, c| a ^ b ^ c, &ins);
     // funnel shifts
-    check32("shf.l.wrap.b32 %d, %a, %b, %c;", |a, b, c| ((((b as u64) << 32 | a as u64) << (c & 31)) >> 32) as u32, &ins);
-    check32("shf.r.clamp.b32 %d, %a, %b, %c;", |a, b, c| (((b as u64) << 32 | a as u64) >> c.min(32)) as u32, &ins);
+    check32(
+        "shf.l.wrap.b32 %d, %a, %b, %c;",
+        |a, b, c| ((((b as u64) << 32 | a as u64) << (c & 31)) >> 32) as u32,
+        &ins,
+    );
+    check32(
+        "shf.r.clamp.b32 %d, %a, %b, %c;",
+        |a, b, c| (((b as u64) << 32 | a as u64) >> c.min(32)) as u32,
+        &ins,
+    );
 }
 
 #[test]
 fn prmt_all_modes() {
     let ins = rand_inputs(64, 3);
-    let byte = |a: u32, b: u32, i: u32| ((((b as u64) << 32) | a as u64) >> (8 * (i & 7))) as u32 & 0xff;
+    let byte =
+        |a: u32, b: u32, i: u32| ((((b as u64) << 32) | a as u64) >> (8 * (i & 7))) as u32 & 0xff;
     // default mode: selector nibble per byte, bit 3 = replicate sign
     check32(
         "prmt.b32 %d, %a, %b, %c;",
@@ -248,7 +390,15 @@ fn prmt_all_modes() {
                 .map(|i| {
                     let s = (c >> (4 * i)) & 0xf;
                     let v = byte(a, b, s & 7);
-                    let v = if s & 8 != 0 { if v & 0x80 != 0 { 0xff } else { 0 } } else { v };
+                    let v = if s & 8 != 0 {
+                        if v & 0x80 != 0 {
+                            0xff
+                        } else {
+                            0
+                        }
+                    } else {
+                        v
+                    };
                     v << (8 * i)
                 })
                 .sum()
@@ -257,12 +407,30 @@ fn prmt_all_modes() {
     );
     // table of the ISA for the special modes, indexed by c[1:0], listing d.b3 d.b2 d.b1 d.b0
     let tables: [(&str, [[u32; 4]; 4]); 6] = [
-        ("f4e", [[3, 2, 1, 0], [4, 3, 2, 1], [5, 4, 3, 2], [6, 5, 4, 3]]),
-        ("b4e", [[5, 6, 7, 0], [6, 7, 0, 1], [7, 0, 1, 2], [0, 1, 2, 3]]),
-        ("rc8", [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]]),
-        ("ecl", [[3, 2, 1, 0], [3, 2, 1, 1], [3, 2, 2, 2], [3, 3, 3, 3]]),
-        ("ecr", [[0, 0, 0, 0], [1, 1, 1, 0], [2, 2, 1, 0], [3, 2, 1, 0]]),
-        ("rc16", [[1, 0, 1, 0], [3, 2, 3, 2], [1, 0, 1, 0], [3, 2, 3, 2]]),
+        (
+            "f4e",
+            [[3, 2, 1, 0], [4, 3, 2, 1], [5, 4, 3, 2], [6, 5, 4, 3]],
+        ),
+        (
+            "b4e",
+            [[5, 6, 7, 0], [6, 7, 0, 1], [7, 0, 1, 2], [0, 1, 2, 3]],
+        ),
+        (
+            "rc8",
+            [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]],
+        ),
+        (
+            "ecl",
+            [[3, 2, 1, 0], [3, 2, 1, 1], [3, 2, 2, 2], [3, 3, 3, 3]],
+        ),
+        (
+            "ecr",
+            [[0, 0, 0, 0], [1, 1, 1, 0], [2, 2, 1, 0], [3, 2, 1, 0]],
+        ),
+        (
+            "rc16",
+            [[1, 0, 1, 0], [3, 2, 3, 2], [1, 0, 1, 0], [3, 2, 3, 2]],
+        ),
     ];
     for (mode, t) in tables {
         check32(
@@ -279,7 +447,10 @@ fn prmt_all_modes() {
 #[test]
 fn compare_select() {
     let ins = rand_inputs(64, 4);
-    let ins64: Vec<[u64; 3]> = ins.iter().map(|&(a, b, c)| [a as u64, b as u64, c as u64]).collect();
+    let ins64: Vec<[u64; 3]> = ins
+        .iter()
+        .map(|&(a, b, c)| [a as u64, b as u64, c as u64])
+        .collect();
     type F = fn(u32, u32) -> bool;
     let cases: [(&str, F); 10] = [
         ("eq.u32", |a, b| a == b),
@@ -310,9 +481,21 @@ fn compare_select() {
     for (i, &(a, b, c)) in ins.iter().enumerate() {
         assert_eq!(out[i].p, a < b || c == 0);
     }
-    check32("selp.b32 %d, %a, %b, %pc;", |a, b, c| if c != 0 { a } else { b }, &ins);
-    check32("slct.u32.s32 %d, %a, %b, %c;", |a, b, c| if (c as i32) >= 0 { a } else { b }, &ins);
-    check32("set.lt.u32.s32 %d, %a, %b;", |a, b, _| if (a as i32) < b as i32 { u32::MAX } else { 0 }, &ins);
+    check32(
+        "selp.b32 %d, %a, %b, %pc;",
+        |a, b, c| if c != 0 { a } else { b },
+        &ins,
+    );
+    check32(
+        "slct.u32.s32 %d, %a, %b, %c;",
+        |a, b, c| if (c as i32) >= 0 { a } else { b },
+        &ins,
+    );
+    check32(
+        "set.lt.u32.s32 %d, %a, %b;",
+        |a, b, _| if (a as i32) < b as i32 { u32::MAX } else { 0 },
+        &ins,
+    );
     // float comparisons: ordered vs unordered with NaN
     let nan = f32::NAN.to_bits() as u64;
     let one = 1f32.to_bits() as u64;
@@ -344,7 +527,11 @@ fn f(x: f32) -> u64 {
 fn float32_rounding_modes() {
     // 1 + 2^-30 is between 1 and 1 + 2^-23
     let tiny = 2f32.powi(-30);
-    let ins = [[f(1.0), f(tiny), 0], [f(-1.0), f(-tiny), 0], [f(1.0), f(-tiny), 0]];
+    let ins = [
+        [f(1.0), f(tiny), 0],
+        [f(-1.0), f(-tiny), 0],
+        [f(1.0), f(-tiny), 0],
+    ];
     let ulp = f32::EPSILON;
     let want: [(&str, [f32; 3]); 4] = [
         ("rn", [1.0, -1.0, 1.0]),
@@ -360,23 +547,41 @@ fn float32_rounding_modes() {
     }
     // mul.rz: 3 * (1/3 rounded) is just below 1
     let third = 1f32 / 3.0;
-    let out = run("mul.rz.f32 %d, %a, %b;\n\tmul.rp.f32 %e, %a, %b;\n\tmov.b64 %d64, {%d, %e};", &[[f(3.0), f(third), 0]]);
+    let out = run(
+        "mul.rz.f32 %d, %a, %b;\n\tmul.rp.f32 %e, %a, %b;\n\tmov.b64 %d64, {%d, %e};",
+        &[[f(3.0), f(third), 0]],
+    );
     let exact = 3.0f64 * third as f64;
-    let (rz, rp) = (f32::from_bits(out[0].d64 as u32), f32::from_bits((out[0].d64 >> 32) as u32));
-    assert!(rz as f64 <= exact && rp as f64 >= exact && rz != rp || (rz as f64 == exact && rz == rp));
+    let (rz, rp) = (
+        f32::from_bits(out[0].d64 as u32),
+        f32::from_bits((out[0].d64 >> 32) as u32),
+    );
+    assert!(
+        rz as f64 <= exact && rp as f64 >= exact && rz != rp || (rz as f64 == exact && rz == rp)
+    );
     // fma.rn matches a fused multiply-add, bit for bit, on random inputs
     let mut rng = StdRng::seed_from_u64(9);
     let rins: Vec<[u64; 3]> = (0..128)
-        .map(|_| [f(rng.gen_range(-1e3..1e3)), f(rng.gen_range(-1e3..1e3)), f(rng.gen_range(-1e6..1e6))])
+        .map(|_| {
+            [
+                f(rng.gen_range(-1e3..1e3)),
+                f(rng.gen_range(-1e3..1e3)),
+                f(rng.gen_range(-1e6..1e6)),
+            ]
+        })
         .collect();
     let out = run("fma.rn.f32 %d, %a, %b, %c;", &rins);
     for (i, x) in rins.iter().enumerate() {
-        let w = f32::from_bits(x[0] as u32).mul_add(f32::from_bits(x[1] as u32), f32::from_bits(x[2] as u32));
+        let w = f32::from_bits(x[0] as u32)
+            .mul_add(f32::from_bits(x[1] as u32), f32::from_bits(x[2] as u32));
         assert_eq!(out[i].d, w.to_bits());
     }
     let out = run("div.rn.f32 %d, %a, %b;", &rins);
     for (i, x) in rins.iter().enumerate() {
-        assert_eq!(out[i].d, (f32::from_bits(x[0] as u32) / f32::from_bits(x[1] as u32)).to_bits());
+        assert_eq!(
+            out[i].d,
+            (f32::from_bits(x[0] as u32) / f32::from_bits(x[1] as u32)).to_bits()
+        );
     }
     let out = run("sqrt.rn.f32 %d, %c;", &rins);
     for (i, x) in rins.iter().enumerate() {
@@ -389,11 +594,17 @@ fn float32_rounding_modes() {
     assert_eq!(out[0].d, 0);
     let out = run("add.f32 %d, %a, %b;", &[[f(sub), f(0.0), 0]]);
     assert_eq!(out[0].d, 1);
-    let out = run("add.sat.f32 %d, %a, %b;", &[[f(0.75), f(0.5), 0], [f(-0.75), f(0.5), 0]]);
+    let out = run(
+        "add.sat.f32 %d, %a, %b;",
+        &[[f(0.75), f(0.5), 0], [f(-0.75), f(0.5), 0]],
+    );
     assert_eq!(f32::from_bits(out[0].d), 1.0);
     assert_eq!(f32::from_bits(out[1].d), 0.0);
     // min/max with NaN return the other operand
-    let out = run("min.f32 %d, %a, %b;", &[[f(f32::NAN), f(2.0), 0], [f(-0.0), f(0.0), 0]]);
+    let out = run(
+        "min.f32 %d, %a, %b;",
+        &[[f(f32::NAN), f(2.0), 0], [f(-0.0), f(0.0), 0]],
+    );
     assert_eq!(f32::from_bits(out[0].d), 2.0);
     assert_eq!(out[1].d, (-0.0f32).to_bits());
     // approximate functions within their stated error
@@ -404,11 +615,17 @@ fn float32_rounding_modes() {
         assert!((g - x.exp2()).abs() <= x.exp2() * 2f32.powi(-21));
         let o = run("rcp.approx.f32 %d, %a;", &[[f(x), 0, 0]]);
         assert!((f32::from_bits(o[0].d) - 1.0 / x).abs() <= (1.0 / x).abs() * 2f32.powi(-22));
-        let o = run("sin.approx.f32 %d, %a;\n\tcos.approx.f32 %e, %a;\n\tmov.b64 %d64, {%d, %e};", &[[f(x), 0, 0]]);
+        let o = run(
+            "sin.approx.f32 %d, %a;\n\tcos.approx.f32 %e, %a;\n\tmov.b64 %d64, {%d, %e};",
+            &[[f(x), 0, 0]],
+        );
         assert!((f32::from_bits(o[0].d64 as u32) - x.sin()).abs() < 1e-6);
         assert!((f32::from_bits((o[0].d64 >> 32) as u32) - x.cos()).abs() < 1e-6);
     }
-    let o = run("lg2.approx.f32 %d, %a;\n\trsqrt.approx.f32 %e, %a;\n\tmov.b64 %d64, {%d, %e};", &[[f(8.0), 0, 0]]);
+    let o = run(
+        "lg2.approx.f32 %d, %a;\n\trsqrt.approx.f32 %e, %a;\n\tmov.b64 %d64, {%d, %e};",
+        &[[f(8.0), 0, 0]],
+    );
     assert_eq!(f32::from_bits(o[0].d64 as u32), 3.0);
     assert!((f32::from_bits((o[0].d64 >> 32) as u32) - 8f32.sqrt().recip()).abs() < 1e-6);
     let o = run("tanh.approx.f32 %d, %a;", &[[f(0.5), 0, 0]]);
@@ -416,7 +633,10 @@ fn float32_rounding_modes() {
     // copysign d = |b| with the sign of a; testp
     let o = run("copysign.f32 %d, %a, %b;", &[[f(-1.0), f(3.0), 0]]);
     assert_eq!(f32::from_bits(o[0].d), -3.0);
-    let o = run("testp.notanumber.f32 %pd, %a;\n\ttestp.subnormal.f32 %pq, %b;", &[[f(f32::NAN), f(sub), 0], [f(1.0), f(1.0), 0]]);
+    let o = run(
+        "testp.notanumber.f32 %pd, %a;\n\ttestp.subnormal.f32 %pq, %b;",
+        &[[f(f32::NAN), f(sub), 0], [f(1.0), f(1.0), 0]],
+    );
     assert!(o[0].p && o[0].q && !o[1].p && !o[1].q);
 }
 
@@ -424,19 +644,44 @@ fn float32_rounding_modes() {
 fn float64_ops() {
     let g = |x: f64| x.to_bits();
     let mut rng = StdRng::seed_from_u64(11);
-    let ins: Vec<[u64; 3]> = (0..64).map(|_| [g(rng.gen_range(-1e3..1e3)), g(rng.gen_range(-1e3..1e3)), g(rng.gen_range(-1e3..1e3))]).collect();
+    let ins: Vec<[u64; 3]> = (0..64)
+        .map(|_| {
+            [
+                g(rng.gen_range(-1e3..1e3)),
+                g(rng.gen_range(-1e3..1e3)),
+                g(rng.gen_range(-1e3..1e3)),
+            ]
+        })
+        .collect();
     let out = run("fma.rn.f64 %d64, %a64, %b64, %c64;", &ins);
     for (i, x) in ins.iter().enumerate() {
-        assert_eq!(out[i].d64, f64::from_bits(x[0]).mul_add(f64::from_bits(x[1]), f64::from_bits(x[2])).to_bits());
+        assert_eq!(
+            out[i].d64,
+            f64::from_bits(x[0])
+                .mul_add(f64::from_bits(x[1]), f64::from_bits(x[2]))
+                .to_bits()
+        );
     }
     let out = run("div.rn.f64 %d64, %a64, %b64;", &ins);
     for (i, x) in ins.iter().enumerate() {
-        assert_eq!(out[i].d64, (f64::from_bits(x[0]) / f64::from_bits(x[1])).to_bits());
+        assert_eq!(
+            out[i].d64,
+            (f64::from_bits(x[0]) / f64::from_bits(x[1])).to_bits()
+        );
     }
-    let out = run("add.rz.f64 %d64, %a64, %b64;", &[[g(1.0), g(2f64.powi(-60)), 0], [g(-1.0), g(-(2f64.powi(-60))), 0]]);
+    let out = run(
+        "add.rz.f64 %d64, %a64, %b64;",
+        &[
+            [g(1.0), g(2f64.powi(-60)), 0],
+            [g(-1.0), g(-(2f64.powi(-60))), 0],
+        ],
+    );
     assert_eq!(f64::from_bits(out[0].d64), 1.0);
     assert_eq!(f64::from_bits(out[1].d64), -1.0);
-    let out = run("add.rp.f64 %d64, %a64, %b64;", &[[g(1.0), g(2f64.powi(-60)), 0]]);
+    let out = run(
+        "add.rp.f64 %d64, %a64, %b64;",
+        &[[g(1.0), g(2f64.powi(-60)), 0]],
+    );
     assert_eq!(f64::from_bits(out[0].d64), 1.0 + f64::EPSILON);
 }
 
@@ -473,7 +718,10 @@ fn conversions() {
     assert_eq!(f32::from_bits(out[1].d), 4.0);
     // int -> float rounding: 2^24 + 1 is not representable
     let big = (1u64 << 24) + 1;
-    let out = run("cvt.rn.f32.u32 %d, %a;\n\tcvt.rp.f32.u32 %e, %a;\n\tmov.b64 %d64, {%d, %e};", &[[big, 0, 0]]);
+    let out = run(
+        "cvt.rn.f32.u32 %d, %a;\n\tcvt.rp.f32.u32 %e, %a;\n\tmov.b64 %d64, {%d, %e};",
+        &[[big, 0, 0]],
+    );
     assert_eq!(f32::from_bits(out[0].d64 as u32), 16777216.0);
     assert_eq!(f32::from_bits((out[0].d64 >> 32) as u32), 16777218.0);
     let out = run("cvt.rz.f32.s32 %d, %a;", &[[(-(big as i64)) as u64, 0, 0]]);
@@ -481,14 +729,19 @@ fn conversions() {
     // integer widening / narrowing with saturation
     let out = run("cvt.s64.s32 %d64, %a;", &[[0xffff_fffe, 0, 0]]);
     assert_eq!(out[0].d64 as i64, -2);
-    let out = run("cvt.sat.u8.s32 %d, %a;", &[[300, 0, 0], [(-5i32) as u32 as u64, 0, 0]]);
+    let out = run(
+        "cvt.sat.u8.s32 %d, %a;",
+        &[[300, 0, 0], [(-5i32) as u32 as u64, 0, 0]],
+    );
     assert_eq!(out[0].d, 255);
     assert_eq!(out[1].d, 0);
     let out = run("cvt.u16.u32 %hd, %a;", &[[0x12345, 0, 0]]);
     assert_eq!(out[0].hd, 0x2345);
     // f32 -> f16 / bf16 in every rounding mode, against the half crate (rn) and bounds (others)
     let mut rng = StdRng::seed_from_u64(5);
-    let xs: Vec<f32> = (0..256).map(|_| rng.gen_range(-70000.0f32..70000.0) * rng.gen_range(0.0f32..1.0).powi(8)).collect();
+    let xs: Vec<f32> = (0..256)
+        .map(|_| rng.gen_range(-70000.0f32..70000.0) * rng.gen_range(0.0f32..1.0).powi(8))
+        .collect();
     let ins: Vec<[u64; 3]> = xs.iter().map(|&x| [f(x), 0, 0]).collect();
     let out = run("cvt.rn.f16.f32 %hd, %a;", &ins);
     for (i, &x) in xs.iter().enumerate() {
@@ -496,7 +749,11 @@ fn conversions() {
     }
     let out = run("cvt.rn.bf16.f32 %hd, %a;", &ins);
     for (i, &x) in xs.iter().enumerate() {
-        assert_eq!(out[i].hd, bf16::from_f32(x).to_bits(), "cvt.rn.bf16.f32 {x}");
+        assert_eq!(
+            out[i].hd,
+            bf16::from_f32(x).to_bits(),
+            "cvt.rn.bf16.f32 {x}"
+        );
     }
     for (m, dir) in [("rz", 0), ("rm", -1), ("rp", 1)] {
         let out = run(&format!("cvt.{m}.f16.f32 %hd, %a;"), &ins);
@@ -504,13 +761,20 @@ fn conversions() {
             let h = f16::from_bits(out[i].hd).to_f32();
             let rn = f16::from_f32(x).to_f32();
             match dir {
-                0 => assert!(h.abs() <= x.abs() || h.is_infinite() == false && h == rn && h.abs() <= x.abs(), "rz {x} -> {h}"),
+                0 => assert!(
+                    h.abs() <= x.abs() || h.is_infinite() == false && h == rn && h.abs() <= x.abs(),
+                    "rz {x} -> {h}"
+                ),
                 -1 => assert!(h <= x, "rm {x} -> {h}"),
                 _ => assert!(h >= x, "rp {x} -> {h}"),
             }
             // and it is one of the two neighbours
             let lo = f16::from_f32(x);
-            let near = [lo.to_f32(), f16::from_bits(lo.to_bits().wrapping_add(1)).to_f32(), f16::from_bits(lo.to_bits().wrapping_sub(1)).to_f32()];
+            let near = [
+                lo.to_f32(),
+                f16::from_bits(lo.to_bits().wrapping_add(1)).to_f32(),
+                f16::from_bits(lo.to_bits().wrapping_sub(1)).to_f32(),
+            ];
             assert!(near.contains(&h) || x.abs() > 65504.0, "{m} {x} -> {h}");
         }
     }
@@ -523,14 +787,23 @@ fn conversions() {
     assert_eq!(out[0].d, (0x3c00 << 16) | 0x4000);
     let out = run("cvt.rn.bf16x2.f32 %d, %a, %b;", &[[f(1.0), f(-2.0), 0]]);
     assert_eq!(out[0].d, (0x3f80 << 16) | 0xc000);
-    let out = run("cvt.rn.relu.bf16x2.f32 %d, %a, %b;", &[[f(-1.0), f(3.0), 0]]);
+    let out = run(
+        "cvt.rn.relu.bf16x2.f32 %d, %a, %b;",
+        &[[f(-1.0), f(3.0), 0]],
+    );
     assert_eq!(out[0].d, bf16::from_f32(3.0).to_bits() as u32);
     // mov packing / unpacking
     let out = run("mov.b32 %d, {%ha, %hb};", &[[0x1111, 0x2222, 0]]);
     assert_eq!(out[0].d, 0x2222_1111);
-    let out = run("mov.b32 {%h1, %h2}, %a;\n\tmov.b32 %d, {%h2, %h1};", &[[0xaaaa_bbbb, 0, 0]]);
+    let out = run(
+        "mov.b32 {%h1, %h2}, %a;\n\tmov.b32 %d, {%h2, %h1};",
+        &[[0xaaaa_bbbb, 0, 0]],
+    );
     assert_eq!(out[0].d, 0xbbbb_aaaa);
-    let out = run("mov.b64 {%r2, %r3}, %a64;\n\tmov.b64 %d64, {%r3, %r2};", &[[0x1111_2222_3333_4444, 0, 0]]);
+    let out = run(
+        "mov.b64 {%r2, %r3}, %a64;\n\tmov.b64 %d64, {%r3, %r2};",
+        &[[0x1111_2222_3333_4444, 0, 0]],
+    );
     assert_eq!(out[0].d64, 0x3333_4444_1111_2222);
 }
 
@@ -548,15 +821,24 @@ fn half_precision_arithmetic() {
         })
         .collect();
     let pk = |lo: f16, hi: f16| lo.to_bits() as u64 | ((hi.to_bits() as u64) << 16);
-    let ins: Vec<[u64; 3]> = hs.iter().map(|&(a, b, c, d)| [pk(a, b), pk(c, d), pk(b, a)]).collect();
+    let ins: Vec<[u64; 3]> = hs
+        .iter()
+        .map(|&(a, b, c, d)| [pk(a, b), pk(c, d), pk(b, a)])
+        .collect();
     let r16 = |x: f64| f16::from_f64(x);
     let out = run("add.rn.f16x2 %d, %a, %b;", &ins);
     for (i, &(a, b, c, d)) in hs.iter().enumerate() {
-        assert_eq!(out[i].d as u64, pk(r16(a.to_f64() + c.to_f64()), r16(b.to_f64() + d.to_f64())));
+        assert_eq!(
+            out[i].d as u64,
+            pk(r16(a.to_f64() + c.to_f64()), r16(b.to_f64() + d.to_f64()))
+        );
     }
     let out = run("mul.rn.f16x2 %d, %a, %b;", &ins);
     for (i, &(a, b, c, d)) in hs.iter().enumerate() {
-        assert_eq!(out[i].d as u64, pk(r16(a.to_f64() * c.to_f64()), r16(b.to_f64() * d.to_f64())));
+        assert_eq!(
+            out[i].d as u64,
+            pk(r16(a.to_f64() * c.to_f64()), r16(b.to_f64() * d.to_f64()))
+        );
     }
     // fma: a*b exact in f64, plus c: single rounding
     let out = run("fma.rn.f16x2 %d, %a, %b, %c;", &ins);
@@ -569,12 +851,17 @@ fn half_precision_arithmetic() {
     for (i, &(a, _, c, _)) in hs.iter().enumerate() {
         // %hc is the low half of pk(b, a) = b
         let b = hs[i].1;
-        assert_eq!(out[i].hd, r16(a.to_f64().mul_add(c.to_f64(), b.to_f64())).to_bits());
+        assert_eq!(
+            out[i].hd,
+            r16(a.to_f64().mul_add(c.to_f64(), b.to_f64())).to_bits()
+        );
     }
     // bf16x2
     let bs: Vec<[u64; 3]> = (0..64)
         .map(|_| {
-            let v: Vec<u64> = (0..6).map(|_| bf16::from_f32(rng.gen_range(-8.0..8.0)).to_bits() as u64).collect();
+            let v: Vec<u64> = (0..6)
+                .map(|_| bf16::from_f32(rng.gen_range(-8.0..8.0)).to_bits() as u64)
+                .collect();
             [v[0] | v[1] << 16, v[2] | v[3] << 16, v[4] | v[5] << 16]
         })
         .collect();
@@ -590,7 +877,11 @@ fn half_precision_arithmetic() {
     for (i, x) in bs.iter().enumerate() {
         for h in 0..2 {
             let e = |v: u64| bf16::from_bits((v >> (16 * h)) as u16);
-            let w = if e(x[0]).to_f32() >= e(x[1]).to_f32() { e(x[0]) } else { e(x[1]) };
+            let w = if e(x[0]).to_f32() >= e(x[1]).to_f32() {
+                e(x[0])
+            } else {
+                e(x[1])
+            };
             assert_eq!((out[i].d >> (16 * h)) as u16, w.to_bits());
         }
     }
@@ -601,12 +892,18 @@ fn half_precision_arithmetic() {
 #[test]
 fn special_registers_and_predicated_exec() {
     let ins = vec![[0u64, 0, 0]; 40];
-    let out = run("mov.u32 %d, %laneid;\n\tmov.u32 %e, %lanemask_lt;\n\tmov.b64 %d64, {%d, %e};", &ins);
+    let out = run(
+        "mov.u32 %d, %laneid;\n\tmov.u32 %e, %lanemask_lt;\n\tmov.b64 %d64, {%d, %e};",
+        &ins,
+    );
     for (i, o) in out.iter().enumerate() {
         assert_eq!(o.d64 as u32, (i % 32) as u32);
         assert_eq!((o.d64 >> 32) as u32, (1u32 << (i % 32)) - 1);
     }
-    let out = run("mov.u32 %d, %warpid;\n\tmov.u32 %e, %ntid.x;\n\tmov.b64 %d64, {%d, %e};", &ins);
+    let out = run(
+        "mov.u32 %d, %warpid;\n\tmov.u32 %e, %ntid.x;\n\tmov.b64 %d64, {%d, %e};",
+        &ins,
+    );
     assert_eq!(out[35].d64, 1 | (40 << 32));
     let ins: Vec<[u64; 3]> = (0..8).map(|i| [i, 0, i % 2]).collect();
     let out = run("@%pc mov.u32 %d, 7;\n\t@!%pc mov.u32 %d, 9;", &ins);
@@ -693,7 +990,8 @@ $L_done:
     let m = Module::parse(src).unwrap_or_else(|e| panic!("{e}"));
     let mut dev = Device::new();
     let out = dev.alloc(16 * 4).unwrap();
-    dev.launch(&m, "k", &LaunchConfig::linear(1, 16), &[Param::U64(out)]).unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(&m, "k", &LaunchConfig::linear(1, 16), &[Param::U64(out)])
+        .unwrap_or_else(|e| panic!("{e}"));
     let v: Vec<u32> = download(&dev, out, 16);
     let fact = |n: u32| (1..=n.max(1)).product::<u32>();
     for (i, x) in v.iter().enumerate() {
