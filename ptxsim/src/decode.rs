@@ -8,6 +8,7 @@ use crate::parse::{Imm, RawFunc, RawInst, RawModule, RawOperand, Stmt, VarDecl, 
 
 #[derive(Debug, Clone)]
 pub(crate) struct SharedVar {
+    #[allow(dead_code)]
     pub name: String,
     pub size: u64,
     pub align: u32,
@@ -16,6 +17,7 @@ pub(crate) struct SharedVar {
 
 #[derive(Debug, Clone)]
 pub(crate) struct GlobalVar {
+    #[allow(dead_code)]
     pub name: String,
     pub size: u64,
     pub init: Vec<u8>,
@@ -40,7 +42,7 @@ pub(crate) struct Program {
 enum Sym {
     Reg(u32),
     Frame(u32, u32),
-    KParam(u32, u32),
+    KParam(u32, #[allow(dead_code)] u32),
     Shared(u32),
     Global(u32),
     Const(u32),

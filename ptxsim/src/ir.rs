@@ -477,6 +477,7 @@ pub enum Op {
         comb: Option<(BoolOp, Src, bool)>,
     },
     Selp {
+        #[allow(dead_code)]
         ty: Ty,
         d: u32,
         a: Src,
@@ -484,6 +485,7 @@ pub enum Op {
         p: Src,
     },
     Slct {
+        #[allow(dead_code)]
         ty: Ty,
         cty: Ty,
         d: u32,
@@ -647,6 +649,7 @@ pub enum Op {
         src: Addr,
         size: u32,
         src_size: Option<Src>,
+        #[allow(dead_code)]
         dspace: Space,
     },
     CpCommit,
@@ -751,5 +754,6 @@ pub struct Func {
     pub rets: Vec<(u32, u32)>,
     pub frame_size: u32,
     pub reg_range: (u32, u32),
+    #[allow(dead_code)]
     pub line: u32,
 }

@@ -227,11 +227,13 @@ impl VarDecl {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stmt {
-    Label(String, u32),
+    Label(String, #[allow(dead_code)] u32),
     Inst(RawInst),
     Reg {
+        #[allow(dead_code)]
         ty: String,
         names: Vec<String>,
+        #[allow(dead_code)]
         line: u32,
     },
     Var(VarDecl),
@@ -361,8 +363,7 @@ fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<V
     let mut align = 0u32;
     let mut elem_bytes = 0u32;
     let mut vec = 1u32;
-    loop {
-        let Some(s) = p.peek_ident() else { break };
+    while let Some(s) = p.peek_ident() {
         if s == ".align" {
             p.i += 1;
             align = p.num_u64()? as u32;
@@ -478,11 +479,7 @@ fn parse_operand(p: &mut P) -> Result<RawOperand, SimError> {
                 true
             } else {
                 p.eat_p('+');
-                if p.eat_p('-') {
-                    true
-                } else {
-                    false
-                }
+                p.eat_p('-')
             };
             match p.next()? {
                 Tok::Ident(s) => base = Some(s),

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! A multi-stage cp.async + ldmatrix + mma.sync GEMM (tests/kernels/gemm.cu) runs to the
 //! right answer.
 mod common;

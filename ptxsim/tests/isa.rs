@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! Instruction families, with answers taken from the PTX ISA's definitions. Each case runs one
 //! instruction in a harness kernel: inputs a, b, c (64-bit, also visible as 32-bit %a %b %c,
 //! 16-bit %ha %hb %hc and predicates %pa %pb %pc = value != 0); outputs %d64, %d, %hd, %pd, %pq.
@@ -762,7 +767,7 @@ fn conversions() {
             let rn = f16::from_f32(x).to_f32();
             match dir {
                 0 => assert!(
-                    h.abs() <= x.abs() || h.is_infinite() == false && h == rn && h.abs() <= x.abs(),
+                    h.abs() <= x.abs() || (!h.is_infinite() && h == rn && h.abs() <= x.abs()),
                     "rz {x} -> {h}"
                 ),
                 -1 => assert!(h <= x, "rm {x} -> {h}"),

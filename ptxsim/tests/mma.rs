@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! mma / mma.sp against CPU matmuls built from the PTX ISA fragment tables (section 9.7.14)
 //! and, for mma.sp m16n8k32, from HARDWARE.md. Fragments are built here, element by element,
 //! from those tables; the emulator never sees the logical matrices.

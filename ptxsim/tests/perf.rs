@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! Instruction-rate measurement (run with --nocapture to see the numbers).
 mod common;
 use common::*;

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 mod common;
 use common::*;
 use ptxsim::{Device, LaunchConfig, Param};

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! One test per strictness rule: a kernel that violates it, and a check of the reported error
 //! and its location (kernel, PTX line, CTA, thread, address).
 mod common;
@@ -65,9 +70,7 @@ fn unknown_modifier_is_an_error() {
 
 #[test]
 fn hopper_instructions_are_not_supported_yet() {
-    let src = format!(
-        ".version 9.0\n.target sm_90a\n.address_size 64\n.visible .entry k(.param .u64 p0)\n{{\n\t.reg .b32 %r<4>;\n\tsetmaxnreg.inc.sync.aligned.u32 240; // FAULT\n\tret;\n}}\n"
-    );
+    let src = ".version 9.0\n.target sm_90a\n.address_size 64\n.visible .entry k(.param .u64 p0)\n{\n\t.reg .b32 %r<4>;\n\tsetmaxnreg.inc.sync.aligned.u32 240; // FAULT\n\tret;\n}\n".to_string();
     let e = expect_exec(run(&src, LaunchConfig::linear(1, 32), &[Param::U64(0)]));
     let msg = e.to_string();
     assert!(

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::needless_range_loop,
+    clippy::approx_constant,
+    clippy::excessive_precision
+)]
 //! Warp-level instructions: shfl (all modes, widths, predicate), vote, activemask, match,
 //! redux, ldmatrix x1/x2/x4 (.trans), stmatrix, cp.async groups + zfill, atomics.
 mod common;
@@ -15,8 +20,13 @@ fn shfl_modes_match_the_cuda_definitions() {
     let mut dev = Device::new();
     let pin = upload(&mut dev, &v);
     let pout = dev.alloc(32 * 8 * 4).unwrap();
-    dev.launch(&m, "shfl_modes", &LaunchConfig::linear(1, 32), &[Param::U64(pin), Param::U64(pout)])
-        .unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(
+        &m,
+        "shfl_modes",
+        &LaunchConfig::linear(1, 32),
+        &[Param::U64(pin), Param::U64(pout)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let o: Vec<i32> = download(&dev, pout, 256);
     let up = |l: usize, d: usize, w: usize| if l % w >= d { l - d } else { l };
     let down = |l: usize, d: usize, w: usize| if l % w + d < w { l + d } else { l };
@@ -42,8 +52,13 @@ fn vote_match_redux() {
     let mut dev = Device::new();
     let pin = upload(&mut dev, &v);
     let pout = dev.alloc(32 * 8 * 4).unwrap();
-    dev.launch(&m, "votes", &LaunchConfig::linear(1, 32), &[Param::U64(pin), Param::U64(pout)])
-        .unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(
+        &m,
+        "votes",
+        &LaunchConfig::linear(1, 32),
+        &[Param::U64(pin), Param::U64(pout)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let o: Vec<u32> = download(&dev, pout, 256);
     let ballot: u32 = (0..32).filter(|&l| v[l] % 3 == 0).map(|l| 1u32 << l).sum();
     let sum: i32 = v.iter().sum();
@@ -54,9 +69,16 @@ fn vote_match_redux() {
         assert_eq!(o[l * 8 + 2], 1);
         assert_eq!(o[l * 8 + 3], 1);
         if l & 1 == 1 {
-            assert_eq!(o[l * 8 + 4] & 0xAAAA_AAAA, 0xAAAA_AAAA, "activemask lane {l}");
+            assert_eq!(
+                o[l * 8 + 4] & 0xAAAA_AAAA,
+                0xAAAA_AAAA,
+                "activemask lane {l}"
+            );
         }
-        let same: u32 = (0..32).filter(|&k| v[k] & 3 == v[l] & 3).map(|k| 1u32 << k).sum();
+        let same: u32 = (0..32)
+            .filter(|&k| v[k] & 3 == v[l] & 3)
+            .map(|k| 1u32 << k)
+            .sum();
         assert_eq!(o[l * 8 + 5], same);
         assert_eq!(o[l * 8 + 6] as i32, sum);
         assert_eq!(o[l * 8 + 7], max);
@@ -75,7 +97,12 @@ fn ldmatrix_all_forms() {
     let prow = upload(&mut dev, &rowidx);
     let pout = dev.alloc(32 * 16 * 4).unwrap();
     let st = dev
-        .launch(&m, "ldm", &LaunchConfig::linear(1, 32), &[Param::U64(psrc), Param::U64(prow), Param::U64(pout)])
+        .launch(
+            &m,
+            "ldm",
+            &LaunchConfig::linear(1, 32),
+            &[Param::U64(psrc), Param::U64(prow), Param::U64(pout)],
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let o: Vec<u32> = download(&dev, pout, 32 * 16);
     // element (row r, col c) of matrix mi: row r is supplied by lane 8*mi + r
@@ -93,11 +120,35 @@ fn ldmatrix_all_forms() {
     for l in 0..32 {
         let r = &o[l * 16..l * 16 + 16];
         assert_eq!(r[0], frag(0, l, false), "x1 lane {l}");
-        assert_eq!([r[1], r[2]], [frag(0, l, false), frag(1, l, false)], "x2 lane {l}");
-        assert_eq!([r[3], r[4], r[5], r[6]], [frag(0, l, false), frag(1, l, false), frag(2, l, false), frag(3, l, false)]);
-        assert_eq!([r[7], r[8], r[9], r[10]], [frag(0, l, true), frag(1, l, true), frag(2, l, true), frag(3, l, true)]);
+        assert_eq!(
+            [r[1], r[2]],
+            [frag(0, l, false), frag(1, l, false)],
+            "x2 lane {l}"
+        );
+        assert_eq!(
+            [r[3], r[4], r[5], r[6]],
+            [
+                frag(0, l, false),
+                frag(1, l, false),
+                frag(2, l, false),
+                frag(3, l, false)
+            ]
+        );
+        assert_eq!(
+            [r[7], r[8], r[9], r[10]],
+            [
+                frag(0, l, true),
+                frag(1, l, true),
+                frag(2, l, true),
+                frag(3, l, true)
+            ]
+        );
         assert_eq!(r[11], frag(0, l, true), "x1.trans lane {l}");
-        assert_eq!([r[12], r[13]], [frag(0, l, true), frag(1, l, true)], "x2.trans lane {l}");
+        assert_eq!(
+            [r[12], r[13]],
+            [frag(0, l, true), frag(1, l, true)],
+            "x2.trans lane {l}"
+        );
     }
     assert!(st.shared_requests >= 6);
 }
@@ -114,8 +165,18 @@ fn stmatrix_is_the_inverse_of_ldmatrix() {
         let preg = upload(&mut dev, &regs);
         let prow = upload(&mut dev, &rowidx);
         let pout = dev.alloc(32 * 16).unwrap();
-        dev.launch(&m, "stm", &LaunchConfig::linear(1, 32), &[Param::U64(preg), Param::U64(prow), Param::U64(pout), Param::I32(trans)])
-            .unwrap_or_else(|e| panic!("{e}"));
+        dev.launch(
+            &m,
+            "stm",
+            &LaunchConfig::linear(1, 32),
+            &[
+                Param::U64(preg),
+                Param::U64(prow),
+                Param::U64(pout),
+                Param::I32(trans),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let o: Vec<u16> = download(&dev, pout, 32 * 8);
         for mi in 0..4 {
             for r in 0..8 {
@@ -125,7 +186,11 @@ fn stmatrix_is_the_inverse_of_ldmatrix() {
                     let (i, j) = if trans == 1 { (c, r) } else { (r, c) };
                     let v = regs[(4 * i + j / 2) * 4 + mi];
                     let want = (v >> (16 * (j % 2))) as u16;
-                    assert_eq!(o[row * 8 + c], want, "trans={trans} matrix {mi} row {r} col {c}");
+                    assert_eq!(
+                        o[row * 8 + c],
+                        want,
+                        "trans={trans} matrix {mi} row {r} col {c}"
+                    );
                 }
             }
         }
@@ -141,13 +206,24 @@ fn cp_async_groups_and_zfill() {
         let mut dev = Device::new();
         let psrc = upload(&mut dev, &src);
         let pout = dev.alloc(96 * 4).unwrap();
-        dev.launch(&m, "cpasync", &LaunchConfig::linear(1, 32), &[Param::U64(psrc), Param::U64(pout), Param::I32(zfill)])
-            .unwrap_or_else(|e| panic!("{e}"));
+        dev.launch(
+            &m,
+            "cpasync",
+            &LaunchConfig::linear(1, 32),
+            &[Param::U64(psrc), Param::U64(pout), Param::I32(zfill)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let o: Vec<i32> = download(&dev, pout, 96);
         let s = |i: usize, c: usize| src[i * 4 + c];
         for l in 0..32 {
             assert_eq!(o[l], s(l, 0) + s(32 + l, 1));
-            let keep = |c: usize| if (c as i32) * 4 < zfill { s(64 + l, c) } else { 0 };
+            let keep = |c: usize| {
+                if (c as i32) * 4 < zfill {
+                    s(64 + l, c)
+                } else {
+                    0
+                }
+            };
             assert_eq!(o[32 + l], keep(0) + keep(3), "zfill={zfill} lane {l}");
             assert_eq!(o[64 + l], s(l, 0) + s(l, 0) + s(l, 1));
         }
@@ -163,8 +239,18 @@ fn atomics_global_and_shared() {
     let gf = upload(&mut dev, &[0f32]);
     let gu = upload(&mut dev, &[0u32, 3]);
     let out = dev.alloc((2 + n) * 4).unwrap();
-    dev.launch(&m, "atomics", &LaunchConfig::linear(1, n as u32), &[Param::U64(g), Param::U64(gf), Param::U64(gu), Param::U64(out)])
-        .unwrap_or_else(|e| panic!("{e}"));
+    dev.launch(
+        &m,
+        "atomics",
+        &LaunchConfig::linear(1, n as u32),
+        &[
+            Param::U64(g),
+            Param::U64(gf),
+            Param::U64(gu),
+            Param::U64(out),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let gv: Vec<i32> = download(&dev, g, 8);
     let t = 0..n as i32;
     assert_eq!(gv[0], t.clone().sum::<i32>());

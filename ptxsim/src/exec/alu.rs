@@ -75,10 +75,8 @@ pub(crate) fn ibin(op: IBin, ty: Ty, sat: bool, a: u64, b: u64) -> u64 {
                 } else {
                     sa.wrapping_div(sb) as u64 & m
                 }
-            } else if ub == 0 {
-                m
             } else {
-                ua / ub
+                ua.checked_div(ub).unwrap_or(m)
             }
         }
         IBin::Rem => {

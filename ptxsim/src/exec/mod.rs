@@ -149,6 +149,7 @@ impl<'a> Cta<'a> {
         [t % x, (t / x) % y, t / (x * y)]
     }
 
+    #[allow(clippy::boxed_local)]
     pub fn error_at(&self, t: usize, pc: u32, f: Box<Fault>) -> SimError {
         let line = self.code.get(pc as usize).map(|i| i.line).unwrap_or(0);
         SimError::Exec(Box::new(ExecError {
@@ -211,7 +212,6 @@ impl<'a> Cta<'a> {
             }
             progressed = true;
             let converged = running == mask.count_ones();
-            let mut pc = pc;
             loop {
                 match self.step(w, pc, mask)? {
                     Some(next) if converged => pc = next,

@@ -7,6 +7,7 @@ use crate::ir::*;
 
 impl Cta<'_> {
     /// Execute a collective at `pc` for the member lanes `need` (all arrived).
+    #[allow(clippy::needless_range_loop)]
     pub(crate) fn exec_collective(&mut self, w: usize, pc: u32, need: u32) -> Result<(), SimError> {
         let code = self.code;
         let inst = &code[pc as usize];
