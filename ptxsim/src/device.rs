@@ -40,6 +40,19 @@ impl Module {
             id: MODULE_IDS.fetch_add(1, Ordering::Relaxed),
         })
     }
+    /// Instructions this emulator cannot execute, as (PTX line, reason). An empty list means
+    /// every instruction of the module decoded; faults are still reported at run time.
+    pub fn unsupported(&self) -> Vec<(u32, String)> {
+        self.prog
+            .code
+            .iter()
+            .filter_map(|i| match &i.op {
+                crate::ir::Op::Unsupported(s) => Some((i.line, s.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Names of the `.entry` functions.
     pub fn kernel_names(&self) -> Vec<String> {
         self.prog
