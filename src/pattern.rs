@@ -61,15 +61,24 @@ impl Pattern {
 
     /// Inverse of [`Pattern::code`]; `None` for the ten illegal codes.
     pub fn from_code(code: u8) -> Option<Pattern> {
-        if code > 0xF {
-            return None;
+        match code {
+            0x4 => Some(Pattern::P01),
+            0x8 => Some(Pattern::P02),
+            0xC => Some(Pattern::P03),
+            0x9 => Some(Pattern::P12),
+            0xD => Some(Pattern::P13),
+            0xE => Some(Pattern::P23),
+            _ => None,
         }
-        Pattern::from_indices((code & 3) as usize, (code >> 2) as usize)
     }
 
     /// The pattern keeping positions `a < b`.
     pub fn from_indices(a: usize, b: usize) -> Option<Pattern> {
-        Pattern::ALL.into_iter().find(|p| p.indices() == [a, b])
+        if a < b && b < 4 {
+            Pattern::from_code((a | b << 2) as u8)
+        } else {
+            None
+        }
     }
 
     /// Bit i set when position i is kept (0b0011 for {0, 1}).

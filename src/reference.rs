@@ -8,6 +8,7 @@
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::format::{check_len, Sparse24};
+use crate::pattern::{self, GROUP, WORD_COLS};
 use rayon::prelude::*;
 
 /// The activation applied last in the epilogue.
@@ -209,20 +210,26 @@ pub fn linear_sparse<T: Element>(
     let np = tokens.div_ceil(TB);
     let tp = np * TB;
     let mut acc = vec![0f32; out * tp];
+    let groups = inn / GROUP;
     acc.par_chunks_mut(tp).enumerate().for_each(|(o, arow)| {
-        let kept: Vec<(usize, f32)> = (0..inn / 2)
-            .map(|i| {
-                let (c, v) = w.kept(o, i);
-                (c, v.to_f32())
+        // Per group: the two kept positions (masked to 0..4 so the indexing below
+        // needs no bounds check) and their values.
+        let words = &w.metadata()[o * inn / WORD_COLS..(o + 1) * inn / WORD_COLS];
+        let vals = &w.values()[o * inn / 2..(o + 1) * inn / 2];
+        let kept: Vec<([usize; 2], [f32; 2])> = (0..groups)
+            .map(|g| {
+                let code = pattern::word_code(words[g / 4], g % 4) as usize;
+                let v = [vals[2 * g].to_f32(), vals[2 * g + 1].to_f32()];
+                ([code & 3, code >> 2 & 3], v)
             })
             .collect();
         for pb in 0..np {
             let panel = &panels[pb * inn..(pb + 1) * inn];
             let mut a = [0f32; TB];
-            for &(c, v) in &kept {
-                let xp = &panel[c];
+            for (quad, &([ia, ib], [va, vb])) in panel.chunks_exact(GROUP).zip(&kept) {
+                let (xa, xb) = (&quad[ia], &quad[ib]);
                 for l in 0..TB {
-                    a[l] += v * xp[l];
+                    a[l] += va * xa[l] + vb * xb[l];
                 }
             }
             arow[pb * TB..(pb + 1) * TB].copy_from_slice(&a);

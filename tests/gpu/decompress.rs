@@ -9,7 +9,9 @@ pub fn tests() -> Vec<(&'static str, GpuTest)> {
         ("decompress_f32_fatbin", || run::<f32>(CodeChoice::Fatbin)),
         ("decompress_f16_fatbin", || run::<f16>(CodeChoice::Fatbin)),
         ("decompress_bf16_fatbin", || run::<bf16>(CodeChoice::Fatbin)),
-        ("decompress_bf16_compute80_ptx", || run::<bf16>(CodeChoice::Ptx)),
+        ("decompress_bf16_compute80_ptx", || {
+            run::<bf16>(CodeChoice::Ptx)
+        }),
     ]
 }
 
@@ -17,7 +19,9 @@ fn run<T: Element>(code: CodeChoice) -> Result<(), Failed> {
     let exec = CudaExecutor::new(code)?;
     let mut rng = StdRng::seed_from_u64(7);
     for &(rows, cols) in &[(1, 16), (37, 48), (256, 4096)] {
-        let w: Vec<T> = (0..rows * cols).map(|_| T::from_f32(rng.gen_range(-2.0..2.0))).collect();
+        let w: Vec<T> = (0..rows * cols)
+            .map(|_| T::from_f32(rng.gen_range(-2.0..2.0)))
+            .collect();
         let s = prune::prune_magnitude(&w, rows, cols)?;
         let got = ops::decompress::decompress_on(&exec, &s)?;
         if got != s.decompress() {
