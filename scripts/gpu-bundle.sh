@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds here (x86-64, no GPU needed) everything the GPU check runs, into one
+# git-ignored folder small enough to carry to a GPU machine (< 64 MiB):
+#   .device-bundle/bin/   stripped release binaries: GPU tests, ptxsim-backed tests,
+#                         examples (quickstart, ...) and the GPU benchmark when present
+#   .device-bundle/MANIFEST  what was built, from which commit
+# Then, on the GPU machine: scripts/gpu-check.sh (it needs no cargo and no network).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/install-cuda-compiler.sh >/dev/null
+bundle=.device-bundle
+rm -rf "$bundle" && mkdir -p "$bundle/bin"
+py="$(command -v python3)"
+# Test binaries: cargo prints their paths as JSON.
+cargo test --release --workspace --no-run --message-format=json 2>/dev/null \
+  | "$py" -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["target"]["name"], m["executable"])
+' | while read -r name exe; do
+  case "$name" in
+    # What the GPU check runs: GPU tests and the ptxsim-vs-GPU cross-check.
+    gpu|crosscheck) cp "$exe" "$bundle/bin/$name" ;;
+  esac
+done
+cargo build --release --examples 2>/dev/null
+for ex in quickstart kernel-report gpu-bench crosscheck; do
+  [[ -f "target/release/examples/$ex" ]] && cp "target/release/examples/$ex" "$bundle/bin/$ex"
+done
+strip "$bundle"/bin/* 2>/dev/null || true
+cp scripts/gpu-check.sh "$bundle/"
+{
+  echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
+  echo "built $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m)"
+  ls -la "$bundle/bin"
+} > "$bundle/MANIFEST"
+cat "$bundle/MANIFEST"
+du -sh "$bundle"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The one-call GPU check, run ON the GPU machine from the repository root after
+# scripts/gpu-bundle.sh built .device-bundle here. It needs no cargo and no network.
+# Phases, each with its own time cap, each result written as soon as it ends:
+#   info        device, driver, clocks
+#   gpu-tests   every GPU test (kernels vs the CPU reference, fatbin and compute_80 PTX)
+#   sanitizer   compute-sanitizer memcheck, racecheck, initcheck, synccheck (small shapes)
+#   crosscheck  the same PTX and inputs on ptxsim and on the GPU, compared
+#   quickstart  the main job on the GPU
+#   bench       the benchmark set (quick by default; FULL=1 for the full set)
+# Output: $OUT (or ./gpu-check-out): one log per phase and summary.md, printed last,
+# with the block to paste into bench/RESULTS.md.
+set -u
+bundle="${BUNDLE:-.device-bundle}"
+out="${OUT:-$PWD/gpu-check-out}"
+mkdir -p "$out"
+summary="$out/summary.md"
+bin="$bundle/bin"
+export SPARSE24_GPU_CHECK=1
+# cuSPARSELt ships inside the Python environment there, not on the loader path.
+cslt="$(python3 -c 'import nvidia.cusparselt, os; print(os.path.join(os.path.dirname(nvidia.cusparselt.__file__), "lib"))' 2>/dev/null || true)"
+[[ -n "$cslt" && -d "$cslt" ]] && export LD_LIBRARY_PATH="$cslt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
+
+{
+  echo "# GPU check $(date -u +%Y-%m-%d' '%H:%MZ)"
+  echo
+  echo '```'
+  cat "$bundle/MANIFEST" 2>/dev/null | head -n 2
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem --format=csv 2>&1
+  echo '```'
+  echo
+  echo "| phase | result | seconds | log |"
+  echo "|---|---|---|---|"
+} > "$summary"
+
+# phase NAME CAP_SECONDS COMMAND...: runs it under a cap, records the outcome.
+phase() {
+  local name="$1" cap="$2"; shift 2
+  local log="$out/$name.log" start rc result
+  if [[ ! -x "$1" ]]; then
+    echo "| $name | not run: $1 not in the bundle | 0 | |" >> "$summary"
+    return
+  fi
+  start=$(date +%s)
+  timeout --kill-after=10 "$cap" "$@" > "$log" 2>&1
+  rc=$?
+  case $rc in
+    0) result="ok" ;;
+    124|137) result="TIMED OUT after ${cap}s" ;;
+    *) result="FAILED (exit $rc)" ;;
+  esac
+  # libtest summaries, if any, make the result line precise.
+  local counts
+  counts="$(grep -E '^test result:' "$log" | tail -n 1 | sed 's/^test result: //')"
+  [[ -n "$counts" ]] && result="$result: $counts"
+  echo "| $name | $result | $(( $(date +%s) - start )) | $name.log |" >> "$summary"
+  echo "== $name: $result"
+}
+
+nvidia-smi > "$out/info.log" 2>&1
+phase gpu-tests 150 "$bin/gpu" --test-threads=1
+if [[ -n "$sanitizer" ]]; then
+  for tool in memcheck racecheck initcheck synccheck; do
+    SPARSE24_SMALL=1 phase "sanitizer-$tool" 60 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1
+  done
+else
+  echo "| sanitizer | not run: compute-sanitizer not found | 0 | |" >> "$summary"
+fi
+phase crosscheck 60 "$bin/crosscheck"
+phase quickstart 60 "$bin/quickstart"
+if [[ "${FULL:-0}" == 1 ]]; then
+  phase bench 400 "$bin/gpu-bench" --out "$out"
+else
+  phase bench 150 "$bin/gpu-bench" --quick --out "$out"
+fi
+echo
+cat "$summary"
+echo
+echo "--- tails of failed phases ---"
+for f in "$out"/*.log; do
+  grep -q "FAILED\|panicked\|ERROR" "$f" 2>/dev/null && { echo "## $(basename "$f")"; tail -n 15 "$f"; }
+done
+exit 0
