@@ -84,3 +84,34 @@ fn gemm_cp_async_ldmatrix_mma_is_right() {
     assert!((num / den).sqrt() < 1e-6);
     assert_eq!(stats.mma_instructions, (m / 16 * n / 8 * k / 16) as u64);
 }
+
+#[test]
+fn gemm_without_its_barrier_is_caught() {
+    let err = run_gemm("gemm_nosync.ptx", 64, 64, 96)
+        .map(|_| ())
+        .expect_err("a missing barrier must be reported");
+    let e = err.exec().expect("an execution error");
+    println!("{err}");
+    assert!(
+        matches!(
+            e.kind,
+            ptxsim::ErrorKind::UninitShared { .. } | ptxsim::ErrorKind::SharedRace(_)
+        ),
+        "{err}"
+    );
+    assert!(kernel_src("gemm_nosync.ptx")
+        .lines()
+        .nth(e.line as usize - 1)
+        .unwrap()
+        .contains("ldmatrix"));
+}
+
+#[test]
+fn gemm_overwriting_a_stage_in_use_is_caught_as_a_race() {
+    let err = run_gemm("gemm_war.ptx", 64, 64, 128)
+        .map(|_| ())
+        .expect_err("the WAR race must be reported");
+    println!("{err}");
+    let e = err.exec().expect("an execution error");
+    assert!(matches!(e.kind, ptxsim::ErrorKind::SharedRace(_)), "{err}");
+}

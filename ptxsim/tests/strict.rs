@@ -160,9 +160,14 @@ fn shared_access_outside_the_window() {
     );
     assert_eq!(e.line, line_of(&src, "FAULT"));
     assert_eq!(e.addr, Some(64));
-    // dynamic shared memory extends the window
+    // dynamic shared memory extends the window: now in bounds, but never written
     cfg.dynamic_shared_bytes = 64;
-    run(&src, cfg, &[Param::U64(0)]).unwrap_or_else(|e| panic!("{e}"));
+    let e = expect_exec(run(&src, cfg, &[Param::U64(0)]));
+    assert!(
+        matches!(e.kind, ErrorKind::UninitShared { size: 4 }),
+        "{:?}",
+        e.kind
+    );
 }
 
 #[test]

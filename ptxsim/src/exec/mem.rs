@@ -101,6 +101,7 @@ impl Cta<'_> {
                         ),
                     ));
                 }
+                self.shadow_read(t, a, n, gaddr)?;
                 out.copy_from_slice(&self.shared[a as usize..(a + n) as usize]);
                 self.stats.shared_bytes_read += n;
             }
@@ -178,6 +179,7 @@ impl Cta<'_> {
                         ),
                     ));
                 }
+                self.shadow_write(t, a, n, gaddr)?;
                 self.shared[a as usize..(a + n) as usize].copy_from_slice(data);
                 self.stats.shared_bytes_written += n;
             }
@@ -310,7 +312,10 @@ impl Cta<'_> {
                     ));
                 }
                 let mut b8 = [0u8; 8];
-                self.read_bytes(t, loc, ad, &mut b8[..eb as usize])?;
+                self.in_atomic = true;
+                let r = self.read_bytes(t, loc, ad, &mut b8[..eb as usize]);
+                self.in_atomic = false;
+                r?;
                 let old = u64::from_le_bytes(b8);
                 let x = self.rd(t, *a);
                 let y = self.rd(t, *b);
@@ -366,7 +371,10 @@ impl Cta<'_> {
                         }
                     }
                 };
-                self.write_bytes(t, loc, ad, &new.to_le_bytes()[..eb as usize])?;
+                self.in_atomic = true;
+                let r = self.write_bytes(t, loc, ad, &new.to_le_bytes()[..eb as usize]);
+                self.in_atomic = false;
+                r?;
                 self.note_access(lane, loc, eb);
                 if let Some(d) = d {
                     let v = if ty.signed() && eb == 4 {
@@ -411,6 +419,7 @@ impl Cta<'_> {
                 if n > 0 {
                     self.read_bytes(t, Loc::Global(sa), sa, &mut data[..n as usize])?;
                 }
+                self.shadow_pending(t, doff, *size as u64, da)?;
                 self.note_access(lane, Loc::Global(sa), n.max(1));
                 self.stats.shared_bytes_written += *size as u64;
                 self.cp[t].open.push(CpCopy {

@@ -4,6 +4,7 @@
 mod alu;
 pub(crate) mod float;
 mod mem;
+mod shadow;
 mod tensor;
 mod warp;
 
@@ -100,6 +101,14 @@ pub(crate) struct Cta<'a> {
     pub acc_kind: AccKind,
     pub executed: u64,
     exited: usize,
+    pub shadow: Vec<shadow::Shadow>,
+    /// barrier epoch of each thread (see shadow.rs)
+    pub epoch: Vec<u32>,
+    /// warp-collective stamp of each thread
+    pub wstamp: Vec<u32>,
+    gepoch: u32,
+    gstamp: u32,
+    pub in_atomic: bool,
 }
 
 pub(crate) fn run_cta(
@@ -136,6 +145,12 @@ pub(crate) fn run_cta(
         acc_kind: AccKind::None,
         executed: 0,
         exited: 0,
+        shadow: vec![shadow::Shadow::default(); p.shared_bytes as usize],
+        epoch: vec![0; nthreads],
+        wstamp: vec![0; nthreads],
+        gepoch: 0,
+        gstamp: 0,
+        in_atomic: false,
     };
     c.stats.ctas = 1;
     c.run()?;
@@ -331,7 +346,8 @@ impl<'a> Cta<'a> {
                 while m != 0 {
                     let l = m.trailing_zeros();
                     m &= m - 1;
-                    self.exit_thread(base + l as usize);
+                    let t = base + l as usize;
+                    self.exit_thread(t);
                 }
                 Ok(uniform_skip)
             }
@@ -414,10 +430,12 @@ impl<'a> Cta<'a> {
                 let b = self.bars[idv as usize];
                 if b.arrived >= b.expected {
                     self.bars[idv as usize].arrived = 0;
+                    self.gepoch += 1;
                     for t in 0..self.nthreads {
                         if self.st[t] == LS::Bar(idv as u8) {
                             self.st[t] = LS::Run;
                             self.pc[t] += 1;
+                            self.epoch[t] = self.gepoch;
                         }
                     }
                 }
@@ -637,6 +655,7 @@ impl<'a> Cta<'a> {
                 continue;
             }
             self.exec_collective(w, pc, need)?;
+            self.gstamp += 1;
             let mut m = need;
             while m != 0 {
                 let k = m.trailing_zeros();
@@ -644,6 +663,7 @@ impl<'a> Cta<'a> {
                 let tk = base + k as usize;
                 self.st[tk] = LS::Run;
                 self.pc[tk] = pc + 1;
+                self.wstamp[tk] = self.gstamp;
             }
             did = true;
         }
@@ -723,29 +743,31 @@ impl<'a> Cta<'a> {
         ))
     }
 
-    /// Apply the oldest cp.async groups until at most `keep` committed groups remain.
+    /// Apply the oldest cp.async groups until at most `keep` committed groups remain
+    /// (`usize::MAX`: everything, including uncommitted copies, as at thread exit).
     pub fn flush_cp(&mut self, t: usize, keep: usize) {
         if keep == usize::MAX {
             let open = std::mem::take(&mut self.cp[t].open);
             self.cp[t].groups.push_back(open);
             while let Some(g) = self.cp[t].groups.pop_front() {
-                self.apply_cp(&g);
+                self.apply_cp(t, &g);
             }
             return;
         }
         while self.cp[t].groups.len() > keep {
             if let Some(g) = self.cp[t].groups.pop_front() {
-                self.apply_cp(&g);
+                self.apply_cp(t, &g);
             }
         }
     }
 
-    fn apply_cp(&mut self, g: &[CpCopy]) {
+    fn apply_cp(&mut self, t: usize, g: &[CpCopy]) {
         for c in g {
             let d = c.dst as usize;
             let n = c.len as usize;
             if d + n <= self.shared.len() {
                 self.shared[d..d + n].copy_from_slice(&c.data[..n]);
+                self.shadow_retire(t, d as u64, n as u64);
             }
         }
     }

@@ -1,7 +1,9 @@
 // Small multi-stage GEMM: cp.async (3 stages) + ldmatrix + mma.sync m16n8k16 bf16 -> f32.
 // C[M,N] = A[M,K] * B[K,N], all row-major; M % 64 == 0, N % 64 == 0, K % 32 == 0.
-// Build: nvcc -ptx -arch=sm_80 gemm.cu -o gemm.ptx ; with -DNO_SYNC the barrier before
-// reusing a stage is removed (gemm_nosync.ptx), which is a shared-memory race.
+// Build: nvcc -ptx -arch=sm_80 gemm.cu -o gemm.ptx
+// Broken variants for the checker: -DNO_SYNC removes the barrier (gemm_nosync.ptx);
+// -DPREFETCH_EARLY issues the next stage's cp.async before the barrier, overwriting a stage
+// other warps may still be reading (gemm_war.ptx).
 #include <cuda_bf16.h>
 #include <stdint.h>
 #define BM 64
@@ -45,6 +47,15 @@ gemm_bf16(const __nv_bfloat16* A, const __nv_bfloat16* B, float* C, int M, int N
     asm volatile("cp.async.commit_group;\n");
   }
   for (int kt = 0; kt < ktiles; kt++) {
+#ifdef PREFETCH_EARLY
+    {
+      int nk = kt + STAGES - 1;
+      if (nk < ktiles) load(nk % STAGES, nk);
+      asm volatile("cp.async.commit_group;\n");
+    }
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 1));
+    __syncthreads();
+#else
     asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
 #ifndef NO_SYNC
     __syncthreads();
@@ -52,6 +63,7 @@ gemm_bf16(const __nv_bfloat16* A, const __nv_bfloat16* B, float* C, int M, int N
     int nk = kt + STAGES - 1;
     if (nk < ktiles) load(nk % STAGES, nk);
     asm volatile("cp.async.commit_group;\n");
+#endif
     int st = kt % STAGES;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {

@@ -1,0 +1,232 @@
+//! Shared-memory shadow state for the stage-2 checks: reads of bytes never written in this
+//! CTA, races between threads with no barrier or warp-collective ordering between them, and
+//! reads of bytes an in-flight cp.async will write.
+//!
+//! Ordering model (DESIGN.md "ptxsim memory model"): a completed CTA barrier orders the
+//! accesses before it (of the threads that waited) before those after it; a completed warp
+//! collective orders accesses among its member lanes; atomics do not race with atomics. The
+//! check keeps the last writer and the last reader(s) of every byte, with the barrier epoch
+//! and warp-collective stamp of the accessing thread at that time. It may miss races (it keeps
+//! one reader, and partial barriers count as full ones) but does not report ordered accesses.
+
+use super::Cta;
+use crate::error::{ErrorKind, FResult, Fault};
+
+const NONE: u16 = 0;
+const MANY: u16 = u16::MAX;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shadow {
+    init: bool,
+    w_atomic: bool,
+    r_atomic: bool,
+    /// thread + 1 of the last writer
+    w_tid: u16,
+    /// thread + 1 of the last reader, or MANY
+    r_tid: u16,
+    /// warp of the readers (u16::MAX when mixed)
+    r_warp: u16,
+    /// thread + 1 of a cp.async in flight that will write this byte
+    pend: u16,
+    w_epoch: u32,
+    w_ws: u32,
+    w_pc: u32,
+    r_epoch: u32,
+    r_ws: u32,
+    r_pc: u32,
+    pend_pc: u32,
+}
+
+impl Cta<'_> {
+    fn ordered(&self, t1: usize, e1: u32, ws1: u32, t2: usize) -> bool {
+        t1 == t2 || self.epoch[t2] > e1 || (t1 / 32 == t2 / 32 && self.wstamp[t2] > ws1)
+    }
+
+    fn line(&self, pc: u32) -> u32 {
+        self.code.get(pc as usize).map(|i| i.line).unwrap_or(0)
+    }
+
+    fn race(&self, gaddr: u64, what: String) -> Box<Fault> {
+        Fault::at(ErrorKind::SharedRace(what), gaddr)
+    }
+
+    /// Check a read of shared bytes [off, off+n) by thread t.
+    pub(crate) fn shadow_read(&mut self, t: usize, off: u64, n: u64, gaddr: u64) -> FResult<()> {
+        let pc = self.pc[t];
+        let atomic = self.in_atomic;
+        for b in off..off + n {
+            let s = self.shadow[b as usize];
+            if s.pend != NONE {
+                let issuer = s.pend as usize - 1;
+                if issuer == t {
+                    return Err(Fault::at(
+                        ErrorKind::CpAsyncInFlight(format!(
+                            "byte {b:#x} is the destination of this thread's cp.async at PTX line {}, not yet retired by cp.async.wait_group/wait_all",
+                            self.line(s.pend_pc)
+                        )),
+                        gaddr,
+                    ));
+                }
+                return Err(self.race(
+                    gaddr,
+                    format!(
+                        "read of shared byte {b:#x}, which thread {:?} is writing with a cp.async (PTX line {}) still in flight",
+                        self.tid_of(issuer),
+                        self.line(s.pend_pc)
+                    ),
+                ));
+            }
+            if !s.init {
+                return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
+            }
+            if s.w_tid != NONE {
+                let w = s.w_tid as usize - 1;
+                if !(self.ordered(w, s.w_epoch, s.w_ws, t) || (atomic && s.w_atomic)) {
+                    return Err(self.race(
+                        gaddr,
+                        format!(
+                            "read of shared byte {b:#x} written by thread {:?} at PTX line {} with no barrier or warp-collective ordering between them",
+                            self.tid_of(w),
+                            self.line(s.w_pc)
+                        ),
+                    ));
+                }
+            }
+        }
+        let (e, ws, warp) = (self.epoch[t], self.wstamp[t], (t / 32) as u16);
+        for b in off..off + n {
+            let s = &mut self.shadow[b as usize];
+            if s.r_tid == NONE || s.r_epoch != e {
+                s.r_tid = t as u16 + 1;
+                s.r_epoch = e;
+                s.r_ws = ws;
+                s.r_pc = pc;
+                s.r_warp = warp;
+                s.r_atomic = atomic;
+            } else if s.r_tid != t as u16 + 1 {
+                s.r_tid = MANY;
+                if s.r_warp != warp {
+                    s.r_warp = u16::MAX;
+                }
+                s.r_ws = s.r_ws.min(ws);
+                s.r_atomic &= atomic;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check and record a write of shared bytes [off, off+n) by thread t.
+    pub(crate) fn shadow_write(&mut self, t: usize, off: u64, n: u64, gaddr: u64) -> FResult<()> {
+        self.shadow_check_write(t, off, n, gaddr)?;
+        self.shadow_record_write(t, off, n);
+        Ok(())
+    }
+
+    /// Check a write of shared bytes [off, off+n) by thread t against earlier accesses.
+    pub(crate) fn shadow_check_write(&self, t: usize, off: u64, n: u64, gaddr: u64) -> FResult<()> {
+        let atomic = self.in_atomic;
+        for b in off..off + n {
+            let s = self.shadow[b as usize];
+            if s.pend != NONE && s.pend as usize - 1 != t {
+                return Err(self.race(
+                    gaddr,
+                    format!(
+                        "write of shared byte {b:#x}, which thread {:?} is writing with a cp.async (PTX line {}) still in flight",
+                        self.tid_of(s.pend as usize - 1),
+                        self.line(s.pend_pc)
+                    ),
+                ));
+            }
+            if s.w_tid != NONE {
+                let w = s.w_tid as usize - 1;
+                if !(self.ordered(w, s.w_epoch, s.w_ws, t) || (atomic && s.w_atomic)) {
+                    return Err(self.race(
+                        gaddr,
+                        format!(
+                            "write of shared byte {b:#x} also written by thread {:?} at PTX line {} with no barrier or warp-collective ordering between them",
+                            self.tid_of(w),
+                            self.line(s.w_pc)
+                        ),
+                    ));
+                }
+            }
+            if s.r_tid != NONE && !(atomic && s.r_atomic) {
+                let conflict = if s.r_tid == MANY {
+                    self.epoch[t] <= s.r_epoch
+                        && !(s.r_warp == (t / 32) as u16 && self.wstamp[t] > s.r_ws)
+                } else {
+                    let r = s.r_tid as usize - 1;
+                    !self.ordered(r, s.r_epoch, s.r_ws, t)
+                };
+                if conflict {
+                    let who = if s.r_tid == MANY {
+                        "several threads".to_string()
+                    } else {
+                        format!("thread {:?}", self.tid_of(s.r_tid as usize - 1))
+                    };
+                    return Err(self.race(
+                        gaddr,
+                        format!(
+                            "write of shared byte {b:#x} read by {who} at PTX line {} with no barrier or warp-collective ordering between them",
+                            self.line(s.r_pc)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
+        let pc = self.pc[t];
+        let atomic = self.in_atomic;
+        let (e, ws) = (self.epoch[t], self.wstamp[t]);
+        for b in off..off + n {
+            let s = &mut self.shadow[b as usize];
+            s.init = true;
+            s.w_tid = t as u16 + 1;
+            s.w_epoch = e;
+            s.w_ws = ws;
+            s.w_pc = pc;
+            s.w_atomic = atomic;
+            s.r_tid = NONE;
+        }
+    }
+
+    /// Mark bytes as the destination of an in-flight cp.async of thread t (the async write may
+    /// land any time from now, so it is checked against earlier accesses now).
+    pub(crate) fn shadow_pending(&mut self, t: usize, off: u64, n: u64, gaddr: u64) -> FResult<()> {
+        self.shadow_check_write(t, off, n, gaddr)?;
+        let pc = self.pc[t];
+        for b in off..off + n {
+            let s = self.shadow[b as usize];
+            if s.pend != NONE && s.pend as usize - 1 != t {
+                return Err(self.race(
+                    gaddr,
+                    format!(
+                        "cp.async to shared byte {b:#x}, which thread {:?} is already writing with a cp.async (PTX line {})",
+                        self.tid_of(s.pend as usize - 1),
+                        self.line(s.pend_pc)
+                    ),
+                ));
+            }
+        }
+        for b in off..off + n {
+            let s = &mut self.shadow[b as usize];
+            s.pend = t as u16 + 1;
+            s.pend_pc = pc;
+        }
+        Ok(())
+    }
+
+    /// A cp.async of thread t retires: its bytes are written now.
+    pub(crate) fn shadow_retire(&mut self, t: usize, off: u64, n: u64) {
+        for b in off..off + n {
+            let s = &mut self.shadow[b as usize];
+            if s.pend == t as u16 + 1 {
+                s.pend = NONE;
+            }
+        }
+        self.shadow_record_write(t, off, n);
+    }
+}
