@@ -74,3 +74,9 @@ impl From<cudarc::driver::DriverError> for Error {
         Error::Cuda(e.to_string())
     }
 }
+
+impl From<ptxsim::SimError> for Error {
+    fn from(e: ptxsim::SimError) -> Self {
+        Error::Sim(e.to_string())
+    }
+}

@@ -25,13 +25,12 @@ pub mod kernels;
 pub mod launch;
 pub mod layout;
 pub mod mask;
-pub mod mask;
 pub mod ops;
 pub mod pattern;
 pub mod philox;
-pub mod philox;
 pub mod prune;
 pub mod reference;
+pub mod sim;
 
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};

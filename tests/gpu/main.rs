@@ -3,6 +3,7 @@
 //! ignored ("skipped: no CUDA device"), never as passed. One module per kernel family.
 
 mod decompress;
+mod gemm;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -14,6 +15,7 @@ fn main() {
     let device = sparse24::cuda::context();
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
+    tests.extend(gemm::tests());
     let trials = tests
         .into_iter()
         .map(|(name, body)| Trial::test(name, body).with_ignored_flag(device.is_err()))

@@ -1,0 +1,430 @@
+// sparse_gemm: Y[tokens, out] = act(alpha · X[tokens, in] · Wᵀ + beta · C + bias)
+// with W 2:4-sparse along `in`, on `mma.sp::ordered_metadata` m16n8k32 tensor cores.
+//
+// Internally D = W · Xᵀ: W is the sparse A operand, Xᵀ the column-major B operand,
+// f32 accumulation; D is written transposed so Y stays [tokens, out] row-major.
+//
+// Operands (shared/HARDWARE.md has the facts; src/layout.rs owns the layout):
+// - A (weights) is stored in *fragment order*: for row tile rt (16 rows) and k32 step s,
+//   lane l holds its four A registers at uint4 index (rt·steps + s)·32 + l, so each warp
+//   fetches its fragment with one coalesced 16-byte `ld.global.nc` per lane per step,
+//   with no shared memory and no ldmatrix. Metadata: one 16-byte load per lane per 8
+//   steps (uint4 index (rt·steps/8 + q)·32 + l); word j serves step 8q+2j with selector
+//   0 and step 8q+2j+1 with selector 1, so even steps issue SEL=0 and odd steps SEL=1
+//   with the same register. A is prefetched one pipeline stage ahead in registers.
+// - B (X) is staged through shared memory by a STAGES-deep cp.async pipeline (16-byte
+//   copies, zero-filled by src-size for token tails and K padding) in an XOR-swizzled
+//   layout: 16-byte chunk c of smem row r sits at (c & ~7) | ((c ^ r) & 7), so each
+//   8-address phase of `ldmatrix.x4` hits 8 distinct bank groups. ldmatrix.x4
+//   (non-transposed) on 8 token rows × 4 k-blocks of 8 gives exactly the m16n8k32 B
+//   fragment: register m of lane (g, t) = X[n0+g][k0 + 8m + 2t .. +1].
+//
+// Split-K (grid.z > 1) is deterministic: every CTA writes its f32 partial tile to the
+// workspace, bumps a per-tile arrival counter after a fence; the last CTA to arrive
+// sums the partials in split order 0..splits-1, applies the epilogue, and resets the
+// counter to 0 so the workspace needs no memset between calls.
+//
+// Instantiations: tile configuration × input dtype only; the epilogue (alpha, beta·C,
+// bias, activation, output dtype) is a runtime parameter.
+//
+// Build (build.rs): nvcc -std=c++17 -O3 -fatbin -gencode sm_80/86/89/90 + compute_80.
+#include <cstdint>
+
+#include "common.cuh"
+
+namespace {
+
+// ---------------------------------------------------------------- PTX wrappers
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global → shared copy; src_bytes = 0 writes zeros (the source is not read).
+__device__ __forceinline__ void cp_async_16(unsigned dst, const void* src, unsigned src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_bytes)
+                 : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned addr, unsigned (&r)[4]) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+}
+
+__device__ __forceinline__ uint4 ldg_nc_v4(const uint4* p) {
+    uint4 v;
+    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+// mma.sp::ordered_metadata m16n8k32, f32 accumulators, selector SEL.
+template <bool BF16, int SEL>
+__device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint4& a, const unsigned (&b)[4],
+                                             unsigned e) {
+    if constexpr (BF16) {
+        asm volatile(
+            "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
+            "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+              "r"(e), "n"(SEL));
+    } else {
+        asm volatile(
+            "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
+            "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+              "r"(e), "n"(SEL));
+    }
+}
+
+// ---------------------------------------------------------------- element conversions
+
+template <bool BF16>
+__device__ __forceinline__ float load_elem(const uint16_t* p) {
+    unsigned short u = *p;
+    if constexpr (BF16) {
+        return __uint_as_float(static_cast<unsigned>(u) << 16);
+    } else {
+        float f;
+        asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(u));
+        return f;
+    }
+}
+
+__device__ __forceinline__ unsigned short f32_to_f16(float v) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(v));
+    return h;
+}
+
+__device__ __forceinline__ unsigned short f32_to_bf16(float v) {
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(v));
+    return h;
+}
+
+// Activation codes as in src/reference.rs (`Activation::code`).
+enum : unsigned { ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2, ACT_SILU = 3 };
+// Output dtype codes as in src/ops/gemm.rs (`out_dtype_code`).
+enum : unsigned { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
+
+__device__ __forceinline__ float activate(float v, unsigned act) {
+    switch (act) {
+        case ACT_RELU:
+            return fmaxf(v, 0.0f);
+        case ACT_GELU:
+            return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+        case ACT_SILU:
+            return v / (1.0f + expf(-v));
+        default:
+            return v;
+    }
+}
+
+// ---------------------------------------------------------------- the kernel
+
+struct Args {
+    const uint4* __restrict__ wv;   // fragment-ordered values
+    const uint4* __restrict__ wm;   // fragment-ordered metadata
+    const uint16_t* __restrict__ x;  // [tokens, in]
+    const uint16_t* __restrict__ c;  // [tokens, out] or null
+    const uint16_t* __restrict__ bias;  // [out] or null
+    void* __restrict__ y;            // [tokens, out] of out_dtype
+    float4* __restrict__ ws;         // split-K partials (splits > 1)
+    unsigned* __restrict__ counters; // split-K arrival counters (splits > 1)
+    unsigned out, in, tokens, steps, chunk_steps, splits;
+    float alpha, beta;
+    unsigned act, out_dtype;
+};
+
+// One prefetched pipeline stage of A: KS steps × MT row tiles, plus the metadata
+// register of the 8-step group the stage lies in.
+template <int KS, int MT>
+struct AFrag {
+    uint4 a[KS][MT];
+    uint4 m[MT];
+};
+
+__device__ __forceinline__ unsigned pick_word(const uint4& m, unsigned w) {
+    return w == 0 ? m.x : (w == 1 ? m.y : (w == 2 ? m.z : m.w));
+}
+
+// WM × WN warps; each warp owns MT row tiles (16 rows each) × NT token tiles (8 each).
+// KS k32 steps per pipeline stage (KS divides 8), STAGES-deep cp.async pipeline.
+template <int WM, int WN, int MT, int NT, int KS, int STAGES, bool BF16>
+struct SparseGemm {
+    static constexpr int THREADS = WM * WN * 32;
+    static constexpr int BN = WN * NT * 8;              // tokens per CTA
+    static constexpr int CHUNKS_ROW = KS * 4;           // 16-byte chunks per smem row
+    static constexpr int CHUNKS = BN * CHUNKS_ROW;      // per stage
+    static constexpr int ACC4 = MT * NT;                // float4 accumulators per thread
+    static constexpr int BM = WM * MT * 16;             // rows per CTA
+    static constexpr int DT_STRIDE = BM + 4;            // epilogue tile row stride (floats)
+    static constexpr int X_BYTES = STAGES * CHUNKS * 16;
+    static constexpr int DT_BYTES = BN * DT_STRIDE * 4;
+    static constexpr int SMEM_BYTES = X_BYTES > DT_BYTES ? X_BYTES : DT_BYTES;
+    static_assert(8 % KS == 0 && KS % 2 == 0, "KS must be 2, 4 or 8");
+    static_assert(CHUNKS_ROW >= 8, "the swizzle needs at least 8 chunks per row");
+    static_assert(CHUNKS % THREADS == 0, "stage copy must split evenly over threads");
+
+    __device__ static __forceinline__ int swz(int c, int row) {
+        return (c & ~7) | ((c ^ row) & 7);
+    }
+
+    __device__ static void run(const Args& p) {
+        __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+        uint4 (*xs)[CHUNKS] = reinterpret_cast<uint4 (*)[CHUNKS]>(smem);
+        __shared__ unsigned s_last;
+
+        const int tid = threadIdx.x;
+        const int lane = tid & 31;
+        const int warp = tid >> 5;
+        const int wm = warp % WM;
+        const int wn = warp / WM;
+        const unsigned row_tiles = (p.out + 15) / 16;
+        const unsigned rt0 = blockIdx.x * (WM * MT) + wm * MT;
+        const unsigned n_cta = blockIdx.y * BN;
+        const unsigned n_warp = n_cta + wn * NT * 8;
+        const unsigned s_begin = blockIdx.z * p.chunk_steps;
+        const unsigned s_end = min(p.steps, s_begin + p.chunk_steps);
+        const int nkb = static_cast<int>(s_end - s_begin) / KS;
+        const unsigned groups = p.steps / 8;
+
+        bool mt_ok[MT];
+        const uint4* ap[MT];
+        const uint4* mp[MT];
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            mt_ok[i] = rt0 + i < row_tiles;
+            const unsigned rt = mt_ok[i] ? rt0 + i : 0;
+            ap[i] = p.wv + (static_cast<size_t>(rt) * p.steps + s_begin) * 32 + lane;
+            mp[i] = p.wm + (static_cast<size_t>(rt) * groups + s_begin / 8) * 32 + lane;
+        }
+        bool nt_ok[NT];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) nt_ok[j] = n_warp + 8 * j < p.tokens;
+
+        float acc[MT][NT][4];
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+
+        auto load_x = [&](int kb) {
+            if (kb < nkb) {
+                const int slot = kb % STAGES;
+                const unsigned k0 = (s_begin + kb * KS) * 32;
+#pragma unroll
+                for (int it = 0; it < CHUNKS / THREADS; ++it) {
+                    const int id = tid + it * THREADS;
+                    const int row = id / CHUNKS_ROW;
+                    const int ch = id % CHUNKS_ROW;
+                    const unsigned n = n_cta + row;
+                    const unsigned k = k0 + 8 * ch;
+                    const bool ok = n < p.tokens && k < p.in;
+                    const uint16_t* src = ok ? p.x + static_cast<size_t>(n) * p.in + k : p.x;
+                    cp_async_16(smem_u32(&xs[slot][row * CHUNKS_ROW + swz(ch, row)]), src,
+                                ok ? 16u : 0u);
+                }
+            }
+            cp_async_commit();
+        };
+
+        // A (and its metadata) of stage kb into f; metadata only at 8-step group starts,
+        // otherwise carried over from `prev`.
+        auto load_a = [&](int kb, AFrag<KS, MT>& f, const AFrag<KS, MT>& prev) {
+#pragma unroll
+            for (int i = 0; i < MT; ++i) {
+                if (!mt_ok[i]) continue;
+#pragma unroll
+                for (int s = 0; s < KS; ++s) f.a[s][i] = ldg_nc_v4(ap[i] + (kb * KS + s) * 32);
+                if ((kb * KS) % 8 == 0) {
+                    f.m[i] = ldg_nc_v4(mp[i] + (kb * KS / 8) * 32);
+                } else {
+                    f.m[i] = prev.m[i];
+                }
+            }
+        };
+
+        auto compute = [&](int kb, const AFrag<KS, MT>& f) {
+            const int slot = kb % STAGES;
+            const unsigned base = smem_u32(&xs[slot][0]);
+            const unsigned w0 = ((kb * KS) % 8) / 2;
+#pragma unroll
+            for (int s = 0; s < KS; ++s) {
+                unsigned b[NT][4];
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    if (!nt_ok[j]) continue;
+                    const int row = wn * NT * 8 + 8 * j + (lane & 7);
+                    const int ch = 4 * s + (lane >> 3);
+                    ldmatrix_x4(base + 16 * (row * CHUNKS_ROW + swz(ch, row)), b[j]);
+                }
+#pragma unroll
+                for (int i = 0; i < MT; ++i) {
+                    if (!mt_ok[i]) continue;
+                    const unsigned e = pick_word(f.m[i], w0 + s / 2);
+#pragma unroll
+                    for (int j = 0; j < NT; ++j) {
+                        if (!nt_ok[j]) continue;
+                        if (s & 1) {
+                            mma_sp_16832<BF16, 1>(acc[i][j], f.a[s][i], b[j], e);
+                        } else {
+                            mma_sp_16832<BF16, 0>(acc[i][j], f.a[s][i], b[j], e);
+                        }
+                    }
+                }
+            }
+        };
+
+        // One pipeline step: wait for stage kb's X, refill the freed slot, prefetch A
+        // of stage kb + 1, compute stage kb.
+        auto step = [&](int kb, AFrag<KS, MT>& cur, AFrag<KS, MT>& nxt) {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();
+            load_x(kb + STAGES - 1);
+            if (kb + 1 < nkb) load_a(kb + 1, nxt, cur);
+            compute(kb, cur);
+        };
+
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; ++s) load_x(s);
+        AFrag<KS, MT> fa, fb;
+        load_a(0, fa, fa);
+#pragma unroll 1
+        for (int kb = 0; kb < nkb; kb += 2) {
+            step(kb, fa, fb);
+            if (kb + 1 < nkb) step(kb + 1, fb, fa);
+        }
+        cp_async_wait<0>();
+
+        const int g = lane >> 2;
+        const int t = lane & 3;
+
+        if (p.splits > 1) {
+            const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
+            float4* part = p.ws + (static_cast<size_t>(tile) * p.splits + blockIdx.z) * ACC4 * THREADS;
+#pragma unroll
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+                for (int j = 0; j < NT; ++j)
+                    part[(i * NT + j) * THREADS + tid] =
+                        make_float4(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3]);
+            __threadfence();
+            __syncthreads();
+            if (tid == 0) {
+                const unsigned prev = atomicAdd(&p.counters[tile], 1u);
+                s_last = prev == p.splits - 1;
+            }
+            __syncthreads();
+            if (!s_last) return;
+            __threadfence();
+#pragma unroll
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+                for (int j = 0; j < NT; ++j)
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+            const float4* all = p.ws + static_cast<size_t>(tile) * p.splits * ACC4 * THREADS;
+#pragma unroll 1
+            for (unsigned z = 0; z < p.splits; ++z) {
+#pragma unroll
+                for (int i = 0; i < MT; ++i)
+#pragma unroll
+                    for (int j = 0; j < NT; ++j) {
+                        const float4 v = __ldcg(all + (z * ACC4 + i * NT + j) * THREADS + tid);
+                        acc[i][j][0] += v.x;
+                        acc[i][j][1] += v.y;
+                        acc[i][j][2] += v.z;
+                        acc[i][j][3] += v.w;
+                    }
+            }
+            if (tid == 0) atomicExch(&p.counters[tile], 0u);
+        }
+
+        // Epilogue through shared memory: the f32 tile D[m][n] is stored as
+        // dt[n][m] (row stride BM + 4 floats: conflict-free for the fragment writes
+        // and the row reads), then consecutive threads handle consecutive outputs m of
+        // one token n, so Y, C and bias accesses are coalesced and the epilogue code
+        // is one small loop instead of an unrolled copy per accumulator.
+        __syncthreads();  // every warp is done reading xs
+        float* dt = reinterpret_cast<float*>(smem);
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+                    const int ml = (wm * MT + i) * 16 + g + 8 * (r >> 1);
+                    const int nl = wn * NT * 8 + 8 * j + 2 * t + (r & 1);
+                    dt[nl * DT_STRIDE + ml] = acc[i][j][r];
+                }
+        __syncthreads();
+        const unsigned m0 = blockIdx.x * BM;
+#pragma unroll 1
+        for (int idx = tid; idx < BM * BN; idx += THREADS) {
+            const unsigned ml = idx % BM;
+            const unsigned nl = idx / BM;
+            const unsigned m = m0 + ml;
+            const unsigned n = n_cta + nl;
+            if (m >= p.out || n >= p.tokens) continue;
+            const size_t o = static_cast<size_t>(n) * p.out + m;
+            float v = p.alpha * dt[nl * DT_STRIDE + ml];
+            if (p.c != nullptr) v += p.beta * load_elem<BF16>(p.c + o);
+            if (p.bias != nullptr) v += load_elem<BF16>(p.bias + m);
+            v = activate(v, p.act);
+            if (p.out_dtype == OUT_F32) {
+                static_cast<float*>(p.y)[o] = v;
+            } else if (p.out_dtype == OUT_F16) {
+                static_cast<unsigned short*>(p.y)[o] = f32_to_f16(v);
+            } else {
+                static_cast<unsigned short*>(p.y)[o] = f32_to_bf16(v);
+            }
+        }
+    }
+};
+
+// Tile configurations (mirrored in src/ops/gemm.rs `GemmConfig::tile`).
+// decode: 8 warps × 1 row tile = 128 rows, 16 tokens, 8 steps (k = 256) per stage,
+//         3 stages (24 KiB smem), split-K over grid.z.
+template <bool BF16>
+using Decode = SparseGemm<8, 1, 1, 2, 8, 3, BF16>;
+// prefill: 4 × 2 warps, each 2 row tiles × 4 token tiles: 128 rows × 64 tokens,
+//          2 steps (k = 64) per stage, 4 stages (32 KiB smem).
+template <bool BF16>
+using Prefill = SparseGemm<4, 2, 2, 4, 2, 4, BF16>;
+
+}  // namespace
+
+#define SGEMM_KERNEL(NAME, CFG, THREADS)                                                      \
+    extern "C" __global__ void __launch_bounds__(THREADS) NAME(                             \
+        const uint4* wv, const uint4* wm, const uint16_t* x, const uint16_t* c,              \
+        const uint16_t* bias, void* y, float4* ws, unsigned* counters, unsigned out,          \
+        unsigned in, unsigned tokens, unsigned steps, unsigned chunk_steps, unsigned splits, \
+        float alpha, float beta, unsigned act, unsigned out_dtype) {                         \
+        const Args a{wv,    wm,    x,      c,     bias,        y,      ws,    counters, out, \
+                     in,    tokens, steps, chunk_steps, splits, alpha, beta,  act,      out_dtype}; \
+        CFG::run(a);                                                                          \
+    }
+
+SGEMM_KERNEL(sgemm_decode_f16, Decode<false>, 256)
+SGEMM_KERNEL(sgemm_decode_bf16, Decode<true>, 256)
+SGEMM_KERNEL(sgemm_prefill_f16, Prefill<false>, 256)
+SGEMM_KERNEL(sgemm_prefill_bf16, Prefill<true>, 256)

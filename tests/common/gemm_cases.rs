@@ -1,0 +1,209 @@
+// Shared by tests/gemm_sim.rs and tests/gpu/gemm.rs: the sparse GEMM test cases and
+// the comparison with the f64 CPU reference.
+#![allow(dead_code)]
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use sparse24::launch::Executor;
+use sparse24::ops::gemm::{sparse_linear_with_plan_on, GemmConfig, SparseGemmPlan};
+use sparse24::reference::{linear_sparse_f64, rel_error};
+use sparse24::{prune, Activation, DType, Element, Epilogue, Sparse24};
+
+/// One GEMM test: configuration, shape, dtypes, epilogue.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub config: GemmConfig,
+    pub dtype: DType,
+    pub tokens: usize,
+    pub out: usize,
+    pub inn: usize,
+    pub out_dtype: DType,
+    pub act: Activation,
+    pub alpha: f32,
+    /// beta · C with this beta (None: no C).
+    pub beta: Option<f32>,
+    pub bias: bool,
+    /// Requested split-K count.
+    pub splits: usize,
+}
+
+const fn case(
+    config: GemmConfig,
+    dtype: DType,
+    tokens: usize,
+    out: usize,
+    inn: usize,
+    out_dtype: DType,
+    act: Activation,
+    beta: Option<f32>,
+    bias: bool,
+    splits: usize,
+) -> Case {
+    Case {
+        config,
+        dtype,
+        tokens,
+        out,
+        inn,
+        out_dtype,
+        act,
+        alpha: 0.75,
+        beta,
+        bias,
+        splits,
+    }
+}
+
+use Activation::{Gelu, None as NoAct, Relu, Silu};
+use DType::{BF16, F16, F32};
+use GemmConfig::{Decode, Prefill};
+
+/// Every configuration × tokens {1, 7, 16, 64, 130} × dtype, out not a multiple of 16,
+/// in ∈ {16, 48, 272, …}, every output dtype, activation and beta/bias combination.
+pub const CASES: &[Case] = &[
+    case(Decode, BF16, 1, 40, 272, BF16, NoAct, None, false, 1),
+    case(Decode, F16, 7, 130, 48, F16, Relu, Some(-0.5), true, 1),
+    case(Decode, BF16, 16, 24, 16, F32, Gelu, None, true, 1),
+    case(Decode, F16, 1, 48, 1024, F32, Silu, Some(1.25), false, 4),
+    case(Decode, BF16, 16, 100, 768, BF16, NoAct, Some(0.5), true, 3),
+    case(Decode, F16, 64, 20, 64, F16, Gelu, None, false, 1),
+    case(Decode, BF16, 130, 17, 32, F32, Relu, Some(1.0), true, 1),
+    case(Decode, F16, 7, 33, 528, F32, NoAct, None, true, 2),
+    case(Prefill, BF16, 1, 40, 272, F32, NoAct, None, false, 1),
+    case(Prefill, F16, 7, 24, 48, BF16, Silu, Some(-1.0), false, 1),
+    case(Prefill, BF16, 16, 130, 16, F16, Silu, Some(0.5), true, 1),
+    case(Prefill, F16, 64, 200, 272, F32, Gelu, Some(2.0), false, 1),
+    case(Prefill, BF16, 130, 72, 96, BF16, Relu, None, true, 1),
+    case(Prefill, F16, 130, 17, 528, F16, NoAct, None, false, 2),
+    case(Prefill, BF16, 64, 16, 48, F32, Gelu, Some(0.25), true, 1),
+];
+
+/// The relative-error bound of an output dtype (DESIGN.md Tolerances).
+pub fn tolerance(out_dtype: DType) -> f64 {
+    match out_dtype {
+        DType::BF16 => 1e-2,
+        DType::F16 => 2e-3,
+        DType::F32 => 1e-4,
+    }
+}
+
+/// Random inputs of a case (never zeros).
+pub struct Inputs<T> {
+    pub x: Vec<T>,
+    pub w: Sparse24<T>,
+    pub c: Option<Vec<T>>,
+    pub bias: Option<Vec<T>>,
+}
+
+pub fn inputs<T: Element>(c: &Case, seed: u64) -> Inputs<T> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut v = |n: usize, a: f32| -> Vec<T> {
+        (0..n)
+            .map(|_| {
+                let mut u: f32 = rng.gen_range(-a..a);
+                if u.abs() < 1e-3 {
+                    u = 0.5;
+                }
+                T::from_f32(u)
+            })
+            .collect()
+    };
+    let x = v(c.tokens * c.inn, 1.0);
+    let dense = v(c.out * c.inn, 1.0);
+    let cm = c.beta.map(|_| v(c.tokens * c.out, 1.0));
+    let bias = if c.bias { Some(v(c.out, 0.5)) } else { None };
+    let w = prune::prune_magnitude(&dense, c.out, c.inn).expect("prune");
+    Inputs { x, w, c: cm, bias }
+}
+
+pub fn plan(c: &Case) -> SparseGemmPlan {
+    SparseGemmPlan::new(c.config, c.tokens, c.out, c.inn, c.splits).expect("plan")
+}
+
+/// Runs a case on `exec`; returns (relative error, bound, plan).
+pub fn run_case<E: Executor>(
+    exec: &E,
+    c: &Case,
+    seed: u64,
+) -> Result<(f64, f64, SparseGemmPlan), String> {
+    match c.dtype {
+        DType::F16 => run_typed::<E, sparse24::f16>(exec, c, seed),
+        DType::BF16 => run_typed::<E, sparse24::bf16>(exec, c, seed),
+        DType::F32 => Err("f32 inputs are not a GEMM case".into()),
+    }
+}
+
+fn run_typed<E: Executor, T: Element>(
+    exec: &E,
+    c: &Case,
+    seed: u64,
+) -> Result<(f64, f64, SparseGemmPlan), String> {
+    let inp = inputs::<T>(c, seed);
+    let epi = Epilogue {
+        alpha: c.alpha,
+        beta: c.beta.unwrap_or(0.0),
+        c: inp.c.as_deref(),
+        bias: inp.bias.as_deref(),
+        activation: c.act,
+    };
+    let p = plan(c);
+    let got = sparse_linear_with_plan_on(exec, &p, &inp.x, &inp.w, &epi, c.out_dtype)
+        .map_err(|e| format!("{c:?}: {e}"))?;
+    let want = linear_sparse_f64(&inp.x, c.tokens, &inp.w, &epi).map_err(|e| e.to_string())?;
+    let got: Vec<f64> = got.iter().map(|&v| v as f64).collect();
+    let err = rel_error(&got, &want);
+    let tol = tolerance(c.out_dtype);
+    if !(err <= tol) {
+        return Err(format!(
+            "{c:?} (plan {p:?}): rel error {err:.3e} > {tol:.0e}"
+        ));
+    }
+    Ok((err, tol, p))
+}
+
+/// Runs a split-K case twice on one device weight and one reused workspace; checks
+/// that the kernel left every arrival counter at zero; returns both outputs' bytes.
+pub fn run_twice<E: Executor>(exec: &E, c: &Case, seed: u64) -> Result<(Vec<u8>, Vec<u8>), String> {
+    use sparse24::ops::gemm::{
+        sparse_linear_with_workspace, DeviceEpilogue, DeviceSlice, DeviceSparse24,
+    };
+    let inp = inputs::<sparse24::bf16>(c, seed);
+    let p = plan(c);
+    let e = |r: sparse24::Result<()>| r.map_err(|e| e.to_string());
+    let dw = DeviceSparse24::upload(exec, &inp.w).map_err(|e| e.to_string())?;
+    let xb = exec.upload(&inp.x).map_err(|e| e.to_string())?;
+    let n = p.workspace_bytes();
+    let ws = exec.alloc_zeroed(n).map_err(|e| e.to_string())?;
+    let wslice = (n > 0).then(|| DeviceSlice {
+        ptr: exec.ptr(&ws),
+        len: n,
+    });
+    let epi = DeviceEpilogue {
+        alpha: c.alpha,
+        activation: c.act,
+        ..Default::default()
+    };
+    let mut outs = Vec::new();
+    for _ in 0..2 {
+        let yb = exec
+            .alloc_zeroed(c.tokens * c.out * c.out_dtype.size())
+            .map_err(|e| e.to_string())?;
+        e(sparse_linear_with_workspace(
+            exec,
+            &p,
+            &dw,
+            &xb,
+            &yb,
+            c.out_dtype,
+            &epi,
+            wslice,
+        ))?;
+        outs.push(exec.download_bytes(&yb).map_err(|e| e.to_string())?);
+        let wsb = exec.download_bytes(&ws).map_err(|e| e.to_string())?;
+        if wsb[..p.tiles() * 4].iter().any(|&b| b != 0) {
+            return Err("split-K arrival counters were not reset to zero".into());
+        }
+    }
+    let b = outs.pop().unwrap_or_default();
+    let a = outs.pop().unwrap_or_default();
+    Ok((a, b))
+}

@@ -1,0 +1,48 @@
+//! The sparse GEMM kernels: compiled for sm_80/86/89/90 without spills, and their
+//! register / shared-memory use printed (the figures the closing note reports).
+
+use sparse24::kernels;
+use sparse24::ops::gemm::GemmConfig;
+use sparse24::DType;
+
+#[test]
+fn sparse_gemm_compiles_for_every_arch_without_spills() {
+    if !kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return;
+    }
+    let m = kernels::module("sparse_gemm").expect("sparse_gemm module is embedded");
+    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    let mut names = Vec::new();
+    for c in GemmConfig::ALL {
+        for d in [DType::F16, DType::BF16] {
+            names.push(c.kernel(d).expect("f16/bf16 kernels exist"));
+        }
+    }
+    for name in &names {
+        assert!(
+            m.ptx.contains(&format!(".entry {name}(")),
+            "{name} missing from the PTX"
+        );
+        for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
+            let u = usage
+                .iter()
+                .find(|u| u.kernel == *name && u.arch == arch)
+                .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
+            assert_eq!(
+                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+                (0, 0, 0),
+                "{name} spills on {arch}"
+            );
+            // 256 threads per CTA: at most 255 registers; shared memory is static.
+            assert!(u.registers <= 255);
+            assert!(u.shared_bytes <= 48 * 1024);
+            let ctas_by_regs = 65536 / (u.registers.div_ceil(8) * 8 * 256).max(1);
+            let ctas_by_smem = (228 * 1024) / (u.shared_bytes + 1024).max(1);
+            println!(
+                "{name}@{arch}: {} registers, {} B smem, 0 spills; CTAs/SM by registers {}, by smem (228 KiB) {}",
+                u.registers, u.shared_bytes, ctas_by_regs, ctas_by_smem
+            );
+        }
+    }
+}

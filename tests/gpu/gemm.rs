@@ -1,0 +1,91 @@
+//! The sparse GEMM on a real GPU against the f64 CPU reference: every test case of
+//! tests/common/gemm_cases.rs from the fatbin and from the compute_80 PTX (the code an
+//! A100 build JITs), LLM-sized shapes with the heuristic's plan, and split-K
+//! determinism.
+
+#[path = "../common/gemm_cases.rs"]
+mod gemm_cases;
+
+use super::GpuTest;
+use gemm_cases::{run_case, Case, CASES};
+use libtest_mimic::Failed;
+use sparse24::cuda::{CodeChoice, CudaExecutor};
+use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
+use sparse24::{Activation, DType};
+
+pub fn tests() -> Vec<(&'static str, GpuTest)> {
+    vec![
+        ("gemm_cases_fatbin", || cases(CodeChoice::Fatbin)),
+        ("gemm_cases_compute80_ptx", || cases(CodeChoice::Ptx)),
+        ("gemm_llm_shapes_fatbin", llm_shapes),
+        ("gemm_split_k_deterministic", determinism),
+    ]
+}
+
+fn cases(code: CodeChoice) -> Result<(), Failed> {
+    let exec = CudaExecutor::new(code)?;
+    for (i, c) in CASES.iter().enumerate() {
+        let (err, tol, p) = run_case(&exec, c, 100 + i as u64)?;
+        println!(
+            "{:?} {:?} t={} {}x{} splits={}: rel err {err:.2e} (≤ {tol:.0e})",
+            p.config, c.dtype, c.tokens, c.out, c.inn, p.splits
+        );
+    }
+    Ok(())
+}
+
+fn llm_shapes() -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let sms = 132;
+    for &(tokens, out, inn) in &[
+        (1, 4096, 4096),
+        (16, 14336, 4096),
+        (7, 4096, 14336),
+        (256, 4096, 4096),
+    ] {
+        for dtype in [DType::BF16, DType::F16] {
+            let p = SparseGemmPlan::choose(tokens, out, inn, sms)?;
+            let c = Case {
+                config: p.config,
+                dtype,
+                tokens,
+                out,
+                inn,
+                out_dtype: DType::F32,
+                act: Activation::None,
+                alpha: 1.0,
+                beta: None,
+                bias: true,
+                splits: p.splits,
+            };
+            let (err, tol, p) = run_case(&exec, &c, 7)?;
+            println!(
+                "{:?} {dtype:?} t={tokens} {out}x{inn} splits={}: rel err {err:.2e} (≤ {tol:.0e})",
+                p.config, p.splits
+            );
+        }
+    }
+    Ok(())
+}
+
+fn determinism() -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let c = Case {
+        config: GemmConfig::Decode,
+        dtype: DType::BF16,
+        tokens: 5,
+        out: 4096,
+        inn: 4096,
+        out_dtype: DType::F32,
+        act: Activation::Silu,
+        alpha: 1.0,
+        beta: None,
+        bias: false,
+        splits: 8,
+    };
+    let (a, b) = gemm_cases::run_twice(&exec, &c, 3)?;
+    if a != b {
+        return Err("split-K result differs between two runs with one workspace".into());
+    }
+    Ok(())
+}
