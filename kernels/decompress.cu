@@ -1,67 +1,53 @@
 // decompress: logical 2:4 form (values [rows, cols/2], metadata [rows, cols/16] u16)
-// → dense [rows, cols]. One thread per metadata word (16 dense columns): one 16-byte
-// load of values per 2-byte type (two for f32), 16-byte stores, all coalesced.
+// → dense [rows, cols]. One thread per 16-byte chunk of the dense output, so every
+// warp-wide access is contiguous: an 8-byte load of kept values, a 2-byte metadata
+// load shared by the 2 (f16/bf16) or 4 (f32) lanes of one word, a 16-byte store.
 // Element bits are moved, never converted, so one kernel serves f16 and bf16.
 #include "common.cuh"
 
 namespace {
 
-// Places the kept pair (lo, hi) of a group at positions (a, b) of four outputs,
-// as selects on registers (no local-memory arrays).
 template <typename E>
-__device__ __forceinline__ void scatter_group(E lo, E hi, unsigned a, unsigned b, E out[4]) {
+__device__ __forceinline__ void decompress_chunk(const uint2* __restrict__ values,
+                                                 const uint16_t* __restrict__ meta,
+                                                 uint4* __restrict__ dense,
+                                                 unsigned long long chunk) {
+    constexpr int kGroups = 16 / (4 * sizeof(E));  // groups per 16-byte output chunk
+    constexpr int kGroupsPerWord = 4;
+    uint2 v = __ldg(values + chunk);
+    const E* in = reinterpret_cast<const E*>(&v);
+    unsigned long long first_group = chunk * kGroups;
+    unsigned word = __ldg(meta + first_group / kGroupsPerWord);
+    int j0 = static_cast<int>(first_group % kGroupsPerWord);
+    uint4 o;
+    E* out = reinterpret_cast<E*>(&o);
 #pragma unroll
-    for (unsigned p = 0; p < 4; ++p) {
-        out[p] = (p == a) ? lo : ((p == b) ? hi : E(0));
-    }
-}
-
-template <typename E, typename Vec>
-__device__ __forceinline__ void decompress_word(const Vec* values, const uint16_t* meta, Vec* dense,
-                                                unsigned long long w) {
-    constexpr int kPerVec = sizeof(Vec) / sizeof(E);
-    constexpr int kInVecs = 8 / kPerVec;
-    constexpr int kOutVecs = 16 / kPerVec;
-    E in[8];
-#pragma unroll
-    for (int v = 0; v < kInVecs; ++v) {
-        Vec x = __ldg(values + w * kInVecs + v);
-        const E* e = reinterpret_cast<const E*>(&x);
-#pragma unroll
-        for (int i = 0; i < kPerVec; ++i) in[v * kPerVec + i] = e[i];
-    }
-    unsigned word = __ldg(meta + w);
-    E out[16];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int g = 0; g < kGroups; ++g) {
         unsigned a, b;
-        s24::group_indices(word, j, a, b);
-        scatter_group<E>(in[2 * j], in[2 * j + 1], a, b, out + 4 * j);
-    }
+        s24::group_indices(word, j0 + g, a, b);
 #pragma unroll
-    for (int v = 0; v < kOutVecs; ++v) {
-        Vec x;
-        E* e = reinterpret_cast<E*>(&x);
-#pragma unroll
-        for (int i = 0; i < kPerVec; ++i) e[i] = out[v * kPerVec + i];
-        dense[w * kOutVecs + v] = x;
+        for (unsigned p = 0; p < 4; ++p) {
+            // Selects on registers: no local-memory arrays.
+            out[4 * g + p] = (p == a) ? in[2 * g] : ((p == b) ? in[2 * g + 1] : E(0));
+        }
     }
+    dense[chunk] = o;
 }
 
 }  // namespace
 
-// f16 and bf16: element bits as uint16_t.
-extern "C" __global__ void decompress_b16(const uint4* __restrict__ values,
+// f16 and bf16: element bits as uint16_t. `chunks` = rows·cols / 8.
+extern "C" __global__ void decompress_b16(const uint2* __restrict__ values,
                                           const uint16_t* __restrict__ meta,
-                                          uint4* __restrict__ dense, unsigned long long words) {
-    unsigned long long w = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
-    if (w < words) decompress_word<uint16_t>(values, meta, dense, w);
+                                          uint4* __restrict__ dense, unsigned long long chunks) {
+    unsigned long long c = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    if (c < chunks) decompress_chunk<uint16_t>(values, meta, dense, c);
 }
 
-// f32: element bits as uint32_t.
-extern "C" __global__ void decompress_b32(const uint4* __restrict__ values,
+// f32: element bits as uint32_t. `chunks` = rows·cols / 4.
+extern "C" __global__ void decompress_b32(const uint2* __restrict__ values,
                                           const uint16_t* __restrict__ meta,
-                                          uint4* __restrict__ dense, unsigned long long words) {
-    unsigned long long w = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
-    if (w < words) decompress_word<uint32_t>(values, meta, dense, w);
+                                          uint4* __restrict__ dense, unsigned long long chunks) {
+    unsigned long long c = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    if (c < chunks) decompress_chunk<uint32_t>(values, meta, dense, c);
 }

@@ -5,7 +5,6 @@ use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::format::{check_shape, Sparse24};
 use crate::launch::{blocks_for, Arg, Executor, Launch};
-use crate::pattern::WORD_COLS;
 
 const THREADS: usize = 256;
 
@@ -20,24 +19,25 @@ pub fn decompress_launch(
     cols: usize,
 ) -> Result<Launch> {
     check_shape(rows, cols)?;
-    check_aligned("values", values, 16)?;
+    check_aligned("values", values, 8)?;
     check_aligned("metadata", meta, 2)?;
     check_aligned("dense output", dense, 16)?;
-    let words = rows * cols / WORD_COLS;
+    // One thread per 16-byte chunk of the dense output.
+    let chunks = rows * cols * dtype.size() / 16;
     Ok(Launch {
         module: "decompress",
         kernel: match dtype.size() {
             2 => "decompress_b16",
             _ => "decompress_b32",
         },
-        grid: [blocks_for(words, THREADS), 1, 1],
+        grid: [blocks_for(chunks, THREADS), 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![
             Arg::Ptr(values),
             Arg::Ptr(meta),
             Arg::Ptr(dense),
-            Arg::U64(words as u64),
+            Arg::U64(chunks as u64),
         ],
     })
 }
