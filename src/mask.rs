@@ -272,8 +272,12 @@ pub fn backward_f64<T: Element>(
             let [a, b] = Pattern::ALL[i].indices();
             dm[a] + dm[b]
         });
-        let dot: f64 = gs.y.iter().zip(&dy).map(|(y, d)| y * d).sum();
-        out.extend((0..CANDIDATES).map(|j| scale * gs.y[j] * (dy[j] - dot)));
+        // dỹ_j − Σ_i ỹ_i·dỹ_i summed as Σ_i ỹ_i·(dỹ_j − dỹ_i): at low temperature ỹ
+        // is nearly one-hot and the plain difference cancels, even in f64.
+        out.extend((0..CANDIDATES).map(|j| {
+            let d: f64 = gs.y.iter().zip(&dy).map(|(y, di)| y * (dy[j] - di)).sum();
+            scale * gs.y[j] * d
+        }));
     }
     Ok(out)
 }

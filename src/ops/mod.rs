@@ -3,6 +3,7 @@
 
 pub mod decompress;
 pub mod gemm;
+pub mod mask;
 pub mod prune;
 
 use crate::error::{Error, Result};

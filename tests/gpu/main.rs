@@ -4,6 +4,7 @@
 
 mod decompress;
 mod gemm;
+mod mask;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -16,6 +17,7 @@ fn main() {
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
     tests.extend(gemm::tests());
+    tests.extend(mask::tests());
     let trials = tests
         .into_iter()
         .map(|(name, body)| Trial::test(name, body).with_ignored_flag(device.is_err()))

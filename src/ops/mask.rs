@@ -1,0 +1,464 @@
+//! Fused MaskLLM mask sampling on the device (kernels/mask_sampling.cu), matched
+//! against the f64 CPU reference of [`crate::mask`]: forward (soft or hard, optional
+//! regulariser sum), backward, hard-mask compress and prior initialisation.
+//!
+//! Each op is a list of launches for one stream; nothing waits on the host between
+//! them. Sums are deterministic: one partial per block into a caller's workspace, then
+//! a single-block pass in a fixed order.
+
+use super::check_aligned;
+use super::prune::{status_reset_launch, STATUS_WORDS};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::mask::{check_logits, Forward, SampleParams, Sampling, CANDIDATES};
+use crate::pattern::GROUP;
+use crate::philox::INIT_STEP;
+
+const THREADS: usize = 256;
+const MODULE: &str = "mask_sampling";
+
+fn groups_of(rows: usize, cols: usize) -> Result<usize> {
+    check_shape(rows, cols)?;
+    Ok(rows * cols / GROUP)
+}
+
+fn suffix(dtype: DType, base: &str) -> &'static str {
+    match (base, dtype) {
+        ("forward", DType::F32) => "mask_forward_f32",
+        ("forward", DType::F16) => "mask_forward_f16",
+        ("forward", DType::BF16) => "mask_forward_bf16",
+        ("backward", DType::F32) => "mask_backward_f32",
+        ("backward", DType::F16) => "mask_backward_f16",
+        ("backward", DType::BF16) => "mask_backward_bf16",
+        (_, DType::F32) => "hard_mask_compress_f32",
+        (_, DType::F16) => "hard_mask_compress_f16",
+        (_, DType::BF16) => "hard_mask_compress_bf16",
+    }
+}
+
+fn launch(kernel: &'static str, blocks: u32, args: Vec<Arg>) -> Launch {
+    Launch {
+        module: MODULE,
+        kernel,
+        grid: [blocks, 1, 1],
+        block: [THREADS as u32, 1, 1],
+        dynamic_shared_bytes: 0,
+        args,
+    }
+}
+
+fn sample_args(p: &SampleParams) -> [Arg; 5] {
+    [
+        Arg::U32(p.seed as u32),
+        Arg::U32((p.seed >> 32) as u32),
+        Arg::U32(p.step),
+        Arg::F32(p.kappa),
+        Arg::F32(1.0 / p.tau),
+    ]
+}
+
+fn check_weights(dtype: DType, w: u64, logits: u64) -> Result<()> {
+    check_aligned("weights", w, 4 * dtype.size())?;
+    check_aligned("logits", logits, 8)
+}
+
+/// f32 elements of workspace the forward needs for its regulariser sum.
+pub fn forward_workspace_len(rows: usize, cols: usize) -> Result<usize> {
+    Ok(blocks_for(groups_of(rows, cols)?, THREADS) as usize)
+}
+
+/// Where the forward puts the regulariser R = Σ(W ⊙ M)²: per-block partials in
+/// `workspace` ([`forward_workspace_len`] f32), the total as one f32 at `out`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RegSum {
+    pub workspace: u64,
+    pub out: u64,
+}
+
+/// Launches of the forward: `w_eff` = W ⊙ M (same dtype as W) and, with `reg`, R.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_launches(
+    dtype: DType,
+    w: u64,
+    logits: u64,
+    w_eff: u64,
+    reg: Option<RegSum>,
+    rows: usize,
+    cols: usize,
+    p: &SampleParams,
+    s: Sampling,
+) -> Result<Vec<Launch>> {
+    p.validate()?;
+    let groups = groups_of(rows, cols)?;
+    check_weights(dtype, w, logits)?;
+    check_aligned("output weights", w_eff, 4 * dtype.size())?;
+    let blocks = blocks_for(groups, THREADS);
+    let mut args = vec![
+        Arg::Ptr(w),
+        Arg::Ptr(logits),
+        Arg::Ptr(w_eff),
+        Arg::Ptr(reg.map_or(0, |r| r.workspace)),
+        Arg::U64(groups as u64),
+    ];
+    args.extend(sample_args(p));
+    args.push(Arg::U32((s == Sampling::Hard) as u32));
+    let mut out = vec![launch(suffix(dtype, "forward"), blocks, args)];
+    if let Some(r) = reg {
+        check_aligned("workspace", r.workspace, 4)?;
+        check_aligned("regulariser output", r.out, 4)?;
+        out.push(reduce_launch(r.workspace, blocks, r.out));
+    }
+    Ok(out)
+}
+
+fn reduce_launch(partials: u64, n: u32, out: u64) -> Launch {
+    launch(
+        "mask_reduce_sum",
+        1,
+        vec![Arg::Ptr(partials), Arg::U32(n), Arg::Ptr(out)],
+    )
+}
+
+/// The backward launch: `dlogits` [rows, cols/4, 6] f32 of L − λ·R given `dw_eff`
+/// (formulas in [`crate::mask::backward_f64`]).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_launch(
+    dtype: DType,
+    w: u64,
+    logits: u64,
+    dw_eff: u64,
+    dlogits: u64,
+    rows: usize,
+    cols: usize,
+    lambda: f32,
+    p: &SampleParams,
+    s: Sampling,
+) -> Result<Launch> {
+    p.validate()?;
+    if !lambda.is_finite() {
+        return Err(Error::InvalidArgument {
+            what: "lambda",
+            why: format!("must be finite, got {lambda}"),
+        });
+    }
+    let groups = groups_of(rows, cols)?;
+    check_weights(dtype, w, logits)?;
+    check_aligned("gradient", dw_eff, 4 * dtype.size())?;
+    check_aligned("logit gradient", dlogits, 8)?;
+    let mut args = vec![
+        Arg::Ptr(w),
+        Arg::Ptr(logits),
+        Arg::Ptr(dw_eff),
+        Arg::Ptr(dlogits),
+        Arg::U64(groups as u64),
+    ];
+    args.extend(sample_args(p));
+    args.push(Arg::F32(lambda));
+    args.push(Arg::U32((s == Sampling::Hard) as u32));
+    Ok(launch(
+        suffix(dtype, "backward"),
+        blocks_for(groups, THREADS),
+        args,
+    ))
+}
+
+/// Launches of the inference export: argmax of the logits → `values` [rows, cols/2]
+/// and `meta` [rows, cols/16]; faults into `status` (u64 × [`STATUS_WORDS`]).
+#[allow(clippy::too_many_arguments)]
+pub fn hard_mask_compress_launches(
+    dtype: DType,
+    w: u64,
+    logits: u64,
+    values: u64,
+    meta: u64,
+    status: u64,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<Launch>> {
+    let groups = groups_of(rows, cols)?;
+    check_weights(dtype, w, logits)?;
+    check_aligned("values", values, 2 * dtype.size())?;
+    check_aligned("metadata", meta, 2)?;
+    Ok(vec![
+        status_reset_launch(status)?,
+        launch(
+            suffix(dtype, "compress"),
+            blocks_for(groups, THREADS),
+            vec![
+                Arg::Ptr(w),
+                Arg::Ptr(logits),
+                Arg::Ptr(values),
+                Arg::Ptr(meta),
+                Arg::Ptr(status),
+                Arg::U64(groups as u64),
+            ],
+        ),
+    ])
+}
+
+/// The status of [`hard_mask_compress_launches`] as the CPU's error: NaN in the
+/// logits first, then a NaN among the kept weights.
+pub fn decode_hard_status(status: &[u64], cols: usize) -> Result<()> {
+    check_len("status", STATUS_WORDS, status.len())?;
+    let per_row = cols / GROUP * CANDIDATES;
+    if status[0] != u64::MAX {
+        let e = status[0] as usize;
+        return Err(Error::NaN {
+            what: "logits",
+            row: e / per_row,
+            col: e % per_row,
+        });
+    }
+    if status[1] != u64::MAX {
+        let e = status[1] as usize;
+        return Err(Error::NaN {
+            what: "weights",
+            row: e / cols,
+            col: e % cols,
+        });
+    }
+    Ok(())
+}
+
+/// f32 elements of workspace [`init_logits_launches`] needs.
+pub fn init_workspace_len(rows: usize, cols: usize) -> Result<usize> {
+    let n = groups_of(rows, cols)? * CANDIDATES;
+    Ok(2 + blocks_for(n, THREADS) as usize)
+}
+
+/// Launches of [`crate::mask::init_logits_from_prior`]: π0 = 0.01·N(0,1) (Philox,
+/// step [`INIT_STEP`]), mean and std over all logits in two passes, then the prior's
+/// raise. `prior` holds logical metadata words [rows, cols/16]; `workspace` is
+/// [`init_workspace_len`] f32 (two scalars, then partials).
+pub fn init_logits_launches(
+    prior: u64,
+    logits: u64,
+    workspace: u64,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    strength: f32,
+) -> Result<Vec<Launch>> {
+    if !strength.is_finite() {
+        return Err(Error::InvalidArgument {
+            what: "strength",
+            why: format!("must be finite, got {strength}"),
+        });
+    }
+    let groups = groups_of(rows, cols)?;
+    check_aligned("prior metadata", prior, 2)?;
+    check_aligned("logits", logits, 8)?;
+    check_aligned("workspace", workspace, 4)?;
+    let n = groups * CANDIDATES;
+    let (sum, sq, partials) = (workspace, workspace + 4, workspace + 8);
+    let (gblocks, eblocks) = (blocks_for(groups, THREADS), blocks_for(n, THREADS));
+    Ok(vec![
+        launch(
+            "mask_init_normal",
+            gblocks,
+            vec![
+                Arg::Ptr(logits),
+                Arg::Ptr(partials),
+                Arg::U64(groups as u64),
+                Arg::U32(seed as u32),
+                Arg::U32((seed >> 32) as u32),
+                Arg::U32(INIT_STEP),
+            ],
+        ),
+        reduce_launch(partials, gblocks, sum),
+        launch(
+            "mask_centered_sq",
+            eblocks,
+            vec![
+                Arg::Ptr(logits),
+                Arg::Ptr(sum),
+                Arg::Ptr(partials),
+                Arg::U64(n as u64),
+            ],
+        ),
+        reduce_launch(partials, eblocks, sq),
+        launch(
+            "mask_init_prior",
+            eblocks,
+            vec![
+                Arg::Ptr(logits),
+                Arg::Ptr(prior),
+                Arg::Ptr(sq),
+                Arg::U64(n as u64),
+                Arg::F32(strength),
+            ],
+        ),
+    ])
+}
+
+/// The launch writing the eight Philox words of each of `groups` groups to `out`
+/// (u32 × 8 per group), for checking the device generator against the CPU's.
+pub fn philox_words_launch(out: u64, groups: usize, seed: u64, step: u32) -> Result<Launch> {
+    check_aligned("output", out, 16)?;
+    Ok(launch(
+        "mask_philox_words",
+        blocks_for(groups, THREADS),
+        vec![
+            Arg::Ptr(out),
+            Arg::U64(groups as u64),
+            Arg::U32(seed as u32),
+            Arg::U32((seed >> 32) as u32),
+            Arg::U32(step),
+        ],
+    ))
+}
+
+// ------------------------------------------------------------ host conveniences
+
+fn run_all<E: Executor>(exec: &E, launches: &[Launch]) -> Result<()> {
+    launches.iter().try_for_each(|l| exec.launch(l))
+}
+
+fn check_host<T: Element>(w: &[T], rows: usize, cols: usize, logits: &[f32]) -> Result<()> {
+    check_shape(rows, cols)?;
+    check_len("weights", rows * cols, w.len())?;
+    check_logits(rows, cols, logits.len())
+}
+
+/// Uploads, runs the forward on `exec` and downloads W_eff (and R when asked).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_on<E: Executor, T: Element>(
+    exec: &E,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    logits: &[f32],
+    p: &SampleParams,
+    s: Sampling,
+    with_reg: bool,
+) -> Result<Forward<T>> {
+    check_host(w, rows, cols, logits)?;
+    let (dw, dl) = (exec.upload(w)?, exec.upload(logits)?);
+    let out = exec.alloc_zeroed(std::mem::size_of_val(w))?;
+    let ws = exec.alloc_zeroed(4 * forward_workspace_len(rows, cols)?)?;
+    let total = exec.alloc_zeroed(4)?;
+    let reg = with_reg.then(|| RegSum {
+        workspace: exec.ptr(&ws),
+        out: exec.ptr(&total),
+    });
+    let l = forward_launches(
+        T::DTYPE,
+        exec.ptr(&dw),
+        exec.ptr(&dl),
+        exec.ptr(&out),
+        reg,
+        rows,
+        cols,
+        p,
+        s,
+    )?;
+    run_all(exec, &l)?;
+    let reg = if with_reg {
+        Some(exec.download::<f32>(&total)?[0] as f64)
+    } else {
+        None
+    };
+    Ok(Forward {
+        w_eff: exec.download(&out)?,
+        reg,
+    })
+}
+
+/// Uploads, runs the backward on `exec` and downloads dπ.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_on<E: Executor, T: Element>(
+    exec: &E,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    logits: &[f32],
+    dw_eff: &[T],
+    lambda: f32,
+    p: &SampleParams,
+    s: Sampling,
+) -> Result<Vec<f32>> {
+    check_host(w, rows, cols, logits)?;
+    check_len("gradient", rows * cols, dw_eff.len())?;
+    let (dw, dl, dg) = (exec.upload(w)?, exec.upload(logits)?, exec.upload(dw_eff)?);
+    let out = exec.alloc_zeroed(std::mem::size_of_val(logits))?;
+    let l = backward_launch(
+        T::DTYPE,
+        exec.ptr(&dw),
+        exec.ptr(&dl),
+        exec.ptr(&dg),
+        exec.ptr(&out),
+        rows,
+        cols,
+        lambda,
+        p,
+        s,
+    )?;
+    exec.launch(&l)?;
+    exec.download(&out)
+}
+
+/// Uploads, runs the hard-mask export on `exec` and returns the compressed weights.
+pub fn hard_mask_compress_on<E: Executor, T: Element>(
+    exec: &E,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    logits: &[f32],
+) -> Result<Sparse24<T>> {
+    check_host(w, rows, cols, logits)?;
+    let (dw, dl) = (exec.upload(w)?, exec.upload(logits)?);
+    let values = exec.alloc_zeroed(rows * cols / 2 * T::DTYPE.size())?;
+    let meta = exec.alloc_zeroed(rows * cols / 16 * 2)?;
+    let status = exec.alloc_zeroed(STATUS_WORDS * 8)?;
+    let l = hard_mask_compress_launches(
+        T::DTYPE,
+        exec.ptr(&dw),
+        exec.ptr(&dl),
+        exec.ptr(&values),
+        exec.ptr(&meta),
+        exec.ptr(&status),
+        rows,
+        cols,
+    )?;
+    run_all(exec, &l)?;
+    decode_hard_status(&exec.download::<u64>(&status)?, cols)?;
+    Sparse24::from_parts(rows, cols, exec.download(&values)?, exec.download(&meta)?)
+}
+
+/// Uploads the prior mask, initialises logits on `exec` and downloads them.
+pub fn init_logits_from_prior_on<E: Executor>(
+    exec: &E,
+    prior: &Mask24,
+    seed: u64,
+    strength: f32,
+) -> Result<Vec<f32>> {
+    let (rows, cols) = (prior.rows(), prior.cols());
+    let meta = exec.upload(&prior.metadata())?;
+    let logits = exec.alloc_zeroed(4 * rows * cols / GROUP * CANDIDATES)?;
+    let ws = exec.alloc_zeroed(4 * init_workspace_len(rows, cols)?)?;
+    let l = init_logits_launches(
+        exec.ptr(&meta),
+        exec.ptr(&logits),
+        exec.ptr(&ws),
+        rows,
+        cols,
+        seed,
+        strength,
+    )?;
+    run_all(exec, &l)?;
+    exec.download(&logits)
+}
+
+/// The device's Philox words for groups 0..`groups` (8 per group).
+pub fn philox_words_on<E: Executor>(
+    exec: &E,
+    groups: usize,
+    seed: u64,
+    step: u32,
+) -> Result<Vec<u32>> {
+    let out = exec.alloc_zeroed(32 * groups)?;
+    exec.launch(&philox_words_launch(exec.ptr(&out), groups, seed, step)?)?;
+    exec.download(&out)
+}
