@@ -437,6 +437,7 @@ fn opclass(op: &Op) -> OpClass {
         | Op::IUn { .. }
         | Op::Mad { .. }
         | Op::Carry { .. }
+        | Op::MadCarry { .. }
         | Op::Bfe { .. }
         | Op::Bfi { .. }
         | Op::Prmt { .. }
@@ -786,7 +787,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
             }
         }
         "add" | "sub" | "mul" | "mad" | "fma" | "div" | "rem" | "min" | "max" | "mul24"
-        | "mad24" | "addc" | "subc" => decode_arith(cx, base, &mut m, ri)?,
+        | "mad24" | "addc" | "subc" | "madc" => decode_arith(cx, base, &mut m, ri)?,
         "and" | "or" | "xor" | "shl" | "shr" => {
             let ty = m.ty()?;
             nops(ri, 3)?;
@@ -858,6 +859,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                     op: if base == "neg" { FUn::Neg } else { FUn::Abs },
                     ty,
                     m: FMods {
+                        nan: false,
                         rnd: Rnd::Rn,
                         ftz,
                         sat: false,
@@ -906,6 +908,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                 },
                 ty,
                 m: FMods {
+                    nan: false,
                     rnd: rnd.unwrap_or(Rnd::Rn),
                     ftz,
                     sat: false,
@@ -922,6 +925,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                 op: FBin::Copysign,
                 ty,
                 m: FMods {
+                    nan: false,
                     rnd: Rnd::Rn,
                     ftz: false,
                     sat: false,
@@ -1601,7 +1605,7 @@ fn decode_arith(cx: &mut Ctx, base: &str, m: &mut Mods, ri: &RawInst) -> Result<
     if tys.len() != 1 {
         return Err("expected one type".into());
     }
-    let three = matches!(base, "mad" | "fma" | "mad24");
+    let three = matches!(base, "mad" | "fma" | "mad24" | "madc");
     nops(ri, if three { 4 } else { 3 })?;
     let d = cx.reg(&o[0])?;
     let a = cx.src(&o[1], ty)?;
@@ -1613,8 +1617,12 @@ fn decode_arith(cx: &mut Ctx, base: &str, m: &mut Mods, ri: &RawInst) -> Result<
         let full = m.has("full");
         let ftz = m.has("ftz");
         let sat = m.has("sat");
-        m.has("NaN");
+        let nan = m.has("NaN");
+        if nan && base != "min" && base != "max" {
+            return Err(".NaN is only for min/max".into());
+        }
         let fm = FMods {
+            nan,
             rnd: rnd.unwrap_or(Rnd::Rn),
             ftz,
             sat,
@@ -1664,6 +1672,29 @@ fn decode_arith(cx: &mut Ctx, base: &str, m: &mut Mods, ri: &RawInst) -> Result<
         None => None,
     };
     let sat = m.has("sat");
+    if base == "madc" || (base == "mad" && cc) {
+        let hi = match mode {
+            Some(IBin::MulLo) => false,
+            Some(IBin::MulHi) => true,
+            _ => return Err("mad with carry needs .lo or .hi".into()),
+        };
+        if !matches!(
+            ty,
+            Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64 | Ty::B32 | Ty::B64
+        ) {
+            return Err("mad with carry needs a 32- or 64-bit integer type".into());
+        }
+        return Ok(Op::MadCarry {
+            hi,
+            cin: base == "madc",
+            cout: cc,
+            ty,
+            d,
+            a,
+            b,
+            c,
+        });
+    }
     if base == "addc" || base == "subc" {
         return Ok(Op::Carry {
             sub: base == "subc",

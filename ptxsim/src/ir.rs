@@ -327,6 +327,8 @@ pub enum TestpOp {
 /// Float modifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FMods {
+    /// min/max .NaN: a NaN input gives NaN
+    pub nan: bool,
     pub rnd: Rnd,
     pub ftz: bool,
     pub sat: bool,
@@ -382,7 +384,18 @@ pub enum Op {
         b: Src,
         c: Src,
     },
-    /// add.cc / addc / sub.cc / subc / mad.cc / madc
+    /// mad.lo.cc / mad.hi.cc / madc.lo / madc.hi (with carry in/out)
+    MadCarry {
+        hi: bool,
+        cin: bool,
+        cout: bool,
+        ty: Ty,
+        d: u32,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
+    /// add.cc / addc / sub.cc / subc
     Carry {
         sub: bool,
         cin: bool,

@@ -249,6 +249,14 @@ fn integer_arithmetic() {
             lo as u64 | ((c.wrapping_add(carry as u32) as u64) << 32)
         );
     }
+    // mad with carry: 64-bit product low word + c, carry into the high word
+    let out = run(
+        "mad.lo.cc.u32 %r2, %a, %b, %c;\n\tmadc.hi.u32 %r3, %a, %b, 0;\n\tmov.b64 %d64, {%r2, %r3};",
+        &ins64,
+    );
+    for (i, &(a, b, c)) in ins.iter().enumerate() {
+        assert_eq!(out[i].d64, (a as u64 * b as u64).wrapping_add(c as u64), "{a} * {b} + {c}");
+    }
     // 16-bit
     let out = run("add.u16 %hd, %ha, %hb;", &ins64);
     for (i, &(a, b, _)) in ins.iter().enumerate() {
@@ -612,6 +620,8 @@ fn float32_rounding_modes() {
     );
     assert_eq!(f32::from_bits(out[0].d), 2.0);
     assert_eq!(out[1].d, (-0.0f32).to_bits());
+    let out = run("min.NaN.f32 %d, %a, %b;", &[[f(f32::NAN), f(2.0), 0]]);
+    assert!(f32::from_bits(out[0].d).is_nan());
     // approximate functions within their stated error
     let xs = [0.5f32, 1.5, -3.25, 10.0];
     for x in xs {

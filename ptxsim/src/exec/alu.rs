@@ -249,6 +249,7 @@ fn fbin1(op: FBin, ty: Ty, m: FMods, a: u64, b: u64) -> u64 {
                     q
                 }
             }
+            FBin::Min | FBin::Max if m.nan && (x.is_nan() || y.is_nan()) => f64::NAN,
             FBin::Min => fmin(x, y, false),
             FBin::Max => fmin(x, y, true),
             FBin::Copysign => return (b & !(1 << 63)) | (a & (1 << 63)),
@@ -296,6 +297,7 @@ fn fbin1(op: FBin, ty: Ty, m: FMods, a: u64, b: u64) -> u64 {
                     }
                 }
             }
+            FBin::Min | FBin::Max if m.nan && (x.is_nan() || y.is_nan()) => f32::NAN,
             FBin::Min => fmin(x as f64, y as f64, false) as f32,
             FBin::Max => fmin(x as f64, y as f64, true) as f32,
             FBin::Copysign => return ((b as u32 & 0x7fff_ffff) | (a as u32 & 0x8000_0000)) as u64,
@@ -319,6 +321,7 @@ fn fbin1(op: FBin, ty: Ty, m: FMods, a: u64, b: u64) -> u64 {
         FBin::Sub => add_x(x, -y),
         FBin::Mul => mul_x(x, y),
         FBin::Div => x / y,
+        FBin::Min | FBin::Max if m.nan && (x.is_nan() || y.is_nan()) => f64::NAN,
         FBin::Min => fmin(x, y, false),
         FBin::Max => fmin(x, y, true),
         FBin::Copysign => return (b & 0x7fff) | (a & 0x8000),
@@ -841,6 +844,36 @@ impl Cta<'_> {
                     self.carry[t] = c;
                 }
                 self.wr(t, *d, r);
+            }
+            Op::MadCarry {
+                hi,
+                cin,
+                cout,
+                ty,
+                d,
+                a,
+                b,
+                c,
+            } => {
+                let bits = ty.bits();
+                let m = ty.mask();
+                let (x, y, z) = (self.rd(t, *a) & m, self.rd(t, *b) & m, self.rd(t, *c) & m);
+                let p = if ty.signed() {
+                    (sext(x, bits) as i128 * sext(y, bits) as i128) as u128
+                } else {
+                    x as u128 * y as u128
+                };
+                let part = if *hi {
+                    (p >> bits) as u64 & m
+                } else {
+                    p as u64 & m
+                };
+                let ci = if *cin { self.carry[t] as u128 } else { 0 };
+                let r = part as u128 + z as u128 + ci;
+                if *cout {
+                    self.carry[t] = (r >> bits) as u8 & 1;
+                }
+                self.wr(t, *d, r as u64 & m);
             }
             Op::Bfe { ty, d, a, b, c } => {
                 let v = bfe(*ty, self.rd(t, *a), self.rd(t, *b), self.rd(t, *c));

@@ -73,8 +73,8 @@ impl Cta<'_> {
         };
         // A as stored: 16 x ka (ka = k, or k/2 when sparse)
         let ka = if sparse.is_some() { k / 2 } else { k };
-        let mut am = vec![[0f64; 32]; 16];
-        let mut bm = vec![[0f64; 8]; 32];
+        let mut am = [[0f64; 32]; 16];
+        let mut bm = [[0f64; 8]; 32];
         let mut cm = [[0f64; 8]; 16];
         for l in 0..32usize {
             let t = base + l;
@@ -111,10 +111,16 @@ impl Cta<'_> {
                 }
             }
         }
-        // Expand sparse A into its logical 16 x k form.
-        let full: Vec<[f64; 32]> = if let Some((ordered, e, sel)) = sparse {
-            let mut fa = vec![[0f64; 32]; 16];
-            for (row, far) in fa.iter_mut().enumerate() {
+        // Logical column of each stored A element (the identity when dense; from the metadata
+        // when sparse). Only stored elements are multiplied, as on the hardware.
+        let mut col = [[0usize; 32]; 16];
+        for row in col.iter_mut() {
+            for (j, c) in row.iter_mut().enumerate() {
+                *c = j;
+            }
+        }
+        if let Some((ordered, e, sel)) = sparse {
+            for (row, crow) in col.iter_mut().enumerate() {
                 let g = row % 8;
                 let hi = row >= 8;
                 for word in 0..(k / 16) {
@@ -141,25 +147,20 @@ impl Cta<'_> {
                             ));
                         }
                         let lg = 4 * word + grp; // logical group index in the row
-                        let i0 = (code & 3) as usize;
-                        let i1 = ((code >> 2) & 3) as usize;
-                        far[4 * lg + i0] += am[row][2 * lg];
-                        far[4 * lg + i1] += am[row][2 * lg + 1];
+                        crow[2 * lg] = 4 * lg + (code & 3) as usize;
+                        crow[2 * lg + 1] = 4 * lg + ((code >> 2) & 3) as usize;
                     }
                 }
             }
-            fa
-        } else {
-            am
-        };
-        let mut dm = [[0f64; 8]; 16];
+        }
+        let mut dm = cm;
         for (r, drow) in dm.iter_mut().enumerate() {
-            for (n, dv) in drow.iter_mut().enumerate() {
-                let mut s = cm[r][n];
-                for kk in 0..k {
-                    s += full[r][kk] * bm[kk][n];
+            for j in 0..ka {
+                let a = am[r][j];
+                let bk = &bm[col[r][j]];
+                for (dv, bv) in drow.iter_mut().zip(bk.iter()) {
+                    *dv += a * bv;
                 }
-                *dv = s;
             }
         }
         for l in 0..32usize {

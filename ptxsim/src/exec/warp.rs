@@ -12,7 +12,15 @@ impl Cta<'_> {
         let code = self.code;
         let inst = &code[pc as usize];
         let base = w * 32;
-        let lanes: Vec<u32> = (0..32).filter(|l| need & (1 << l) != 0).collect();
+        let mut lanes_buf = [0u32; 32];
+        let mut nl = 0;
+        for l in 0..32u32 {
+            if need & (1 << l) != 0 {
+                lanes_buf[nl] = l;
+                nl += 1;
+            }
+        }
+        let lanes = &lanes_buf[..nl];
         let first = base + lanes[0] as usize;
         match &inst.op {
             Op::WarpSync { .. } => {}
@@ -25,17 +33,13 @@ impl Cta<'_> {
                 c,
                 ..
             } => {
-                let vals: Vec<u64> = (0..32)
-                    .map(|l| {
-                        if need & (1 << l) != 0 {
-                            self.rd(base + l, *a) & 0xffff_ffff
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
-                let mut out = Vec::with_capacity(lanes.len());
-                for &l in &lanes {
+                let mut vals = [0u64; 32];
+                for &l in lanes {
+                    vals[l as usize] = self.rd(base + l as usize, *a) & 0xffff_ffff;
+                }
+                let mut out = [(0usize, 0u64, false); 32];
+                let mut no = 0;
+                for &l in lanes {
                     let t = base + l as usize;
                     let bval = (self.rd(t, *b) & 0x1f) as i32;
                     let cval = self.rd(t, *c) as u32;
@@ -68,9 +72,10 @@ impl Cta<'_> {
                     } else {
                         vals[j as usize]
                     };
-                    out.push((t, v, pval));
+                    out[no] = (t, v, pval);
+                    no += 1;
                 }
-                for (t, v, pv) in out {
+                for &(t, v, pv) in &out[..no] {
                     self.wr(t, *d, v);
                     if let Some(p) = p {
                         self.wr(t, *p, pv as u64);
@@ -81,7 +86,7 @@ impl Cta<'_> {
                 mode, d, a, neg, ..
             } => {
                 let mut ballot = 0u32;
-                for &l in &lanes {
+                for &l in lanes {
                     let v = (self.rd(base + l as usize, *a) & 1 == 1) != *neg;
                     if v {
                         ballot |= 1 << l;
@@ -93,7 +98,7 @@ impl Cta<'_> {
                     VoteMode::Any => (ballot != 0) as u64,
                     VoteMode::Uni => (ballot == need || ballot == 0) as u64,
                 };
-                for &l in &lanes {
+                for &l in lanes {
                     self.wr(base + l as usize, *d, r);
                 }
             }
@@ -123,7 +128,7 @@ impl Cta<'_> {
                         }
                     }
                 });
-                for &l in &lanes {
+                for &l in lanes {
                     self.wr(base + l as usize, *d, r as u64);
                 }
             }
@@ -150,7 +155,7 @@ impl Cta<'_> {
                     .map(|&l| self.rd(base + l as usize, *a) & m)
                     .collect();
                 let same = vals.iter().all(|v| *v == vals[0]);
-                for &l in &lanes {
+                for &l in lanes {
                     let t = base + l as usize;
                     self.wr(t, *d, if same { need as u64 } else { 0 });
                     if let Some(p) = p {
