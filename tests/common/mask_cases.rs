@@ -38,6 +38,11 @@ pub fn logits(rng: &mut StdRng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-0.02f32..0.02)).collect()
 }
 
+/// True when `err` exceeds `bound` or is NaN (NaN never passes).
+fn fails(err: f64, bound: f64) -> bool {
+    err.is_nan() || err > bound
+}
+
 fn rel_norm(got: &[f64], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
     let den: f64 = want.iter().map(|w| w * w).sum();
@@ -56,6 +61,7 @@ fn decided(logits: &[f32], p: &SampleParams) -> Vec<bool> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_forward<T: Element, E: Executor>(
     exec: &E,
     tag: &str,
@@ -80,7 +86,7 @@ fn check_forward<T: Element, E: Executor>(
         let gv = gv.to_f64();
         // f32 arithmetic in the mask (≈1e-6 relative) plus the output's rounding.
         let tol = w[i].to_f64().abs() * 2e-5 + rv.abs() * eps;
-        if !((gv - rv).abs() <= tol) {
+        if fails((gv - rv).abs(), tol) {
             return Err(format!(
                 "{tag} {s:?}: element {i}: device {gv}, reference {rv}"
             ));
@@ -89,13 +95,13 @@ fn check_forward<T: Element, E: Executor>(
         w64.push(rv);
     }
     let err = rel_norm(&g64, &w64);
-    if !(err <= norm_bound) {
+    if fails(err, norm_bound) {
         return Err(format!(
             "{tag} {s:?}: rel. error {err:.2e} > {norm_bound:.0e}"
         ));
     }
     let greg = got.reg.unwrap_or(f64::NAN);
-    if ok.iter().all(|&d| d) && !((greg - reg).abs() <= 1e-5 * reg) {
+    if ok.iter().all(|&d| d) && fails((greg - reg).abs(), 1e-5 * reg) {
         return Err(format!("{tag} {s:?}: regulariser {greg} vs {reg}"));
     }
     Ok(())
@@ -132,7 +138,7 @@ fn check_backward<T: Element, E: Executor>(
     }
     // Inputs are exact in T; only the kernel's f32 arithmetic differs.
     let err = rel_norm(&g64, &w64);
-    if !(err <= 1e-4) {
+    if fails(err, 1e-4) {
         return Err(format!("{tag} backward {s:?}: rel. error {err:.2e} > 1e-4"));
     }
     Ok(())
@@ -197,7 +203,7 @@ fn check_init<E: Executor>(exec: &E, rng: &mut StdRng) -> Result<(), String> {
             let want = mask::init_logits_from_prior_f64(&prior, seed, strength)
                 .map_err(|e| e.to_string())?;
             for (i, (&g, &r)) in got.iter().zip(&want).enumerate() {
-                if !((g as f64 - r).abs() <= 1e-6 * (r.abs() + 0.01)) {
+                if fails((g as f64 - r).abs(), 1e-6 * (r.abs() + 0.01)) {
                     return Err(format!(
                         "init {rows}x{cols} strength {strength}: logit {i}: device {g}, reference {r}"
                     ));
