@@ -413,8 +413,8 @@ using Prefill = SparseGemm<4, 2, 2, 4, 2, 4, BF16>;
 
 }  // namespace
 
-#define SGEMM_KERNEL(NAME, CFG, THREADS)                                                      \
-    extern "C" __global__ void __launch_bounds__(THREADS) NAME(                             \
+#define SGEMM_KERNEL(NAME, CFG, THREADS, MIN_CTAS)                                                      \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_CTAS) NAME(                             \
         const uint4* wv, const uint4* wm, const uint16_t* x, const uint16_t* c,              \
         const uint16_t* bias, void* y, float4* ws, unsigned* counters, unsigned out,          \
         unsigned in, unsigned tokens, unsigned steps, unsigned chunk_steps, unsigned splits, \
@@ -424,7 +424,9 @@ using Prefill = SparseGemm<4, 2, 2, 4, 2, 4, BF16>;
         CFG::run(a);                                                                          \
     }
 
-SGEMM_KERNEL(sgemm_decode_f16, Decode<false>, 256)
-SGEMM_KERNEL(sgemm_decode_bf16, Decode<true>, 256)
-SGEMM_KERNEL(sgemm_prefill_f16, Prefill<false>, 256)
-SGEMM_KERNEL(sgemm_prefill_bf16, Prefill<true>, 256)
+// decode: 2 CTAs per SM (≤ 128 registers) so split-K's two waves of CTAs are resident.
+// prefill: 1 (asking for 2 spills on sm_80).
+SGEMM_KERNEL(sgemm_decode_f16, Decode<false>, 256, 2)
+SGEMM_KERNEL(sgemm_decode_bf16, Decode<true>, 256, 2)
+SGEMM_KERNEL(sgemm_prefill_f16, Prefill<false>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_bf16, Prefill<true>, 256, 1)

@@ -19,6 +19,11 @@ fn skip() -> bool {
     false
 }
 
+/// Fraction of the bytes moved in the 32-byte sectors touched (1.0 = every sector full).
+fn sector_efficiency(s: &ptxsim::LaunchStats) -> f64 {
+    (s.global_bytes_read + s.global_bytes_written) as f64 / (32 * s.global_sectors.max(1)) as f64
+}
+
 /// tensor-core ops the plan must issue: one mma.sp per (row tile, n8 token tile, step).
 fn expected_mma_sp(p: &SparseGemmPlan) -> u64 {
     (p.row_tiles() * p.tokens.div_ceil(8) * p.steps) as u64
@@ -34,7 +39,7 @@ fn run_config(config: GemmConfig) {
         let s = exec.last_stats().expect("ptxsim counters");
         println!(
             "{} {:?}->{:?} tokens={} out={} in={} splits={} act={:?} beta={:?} bias={}: rel err {err:.2e} (bound {tol:.0e}); \
-             mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} bank conflicts={}",
+             mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} sector efficiency={:.2} bank conflicts={}",
             config.name(),
             c.dtype,
             c.out_dtype,
@@ -48,6 +53,7 @@ fn run_config(config: GemmConfig) {
             s.mma_sp_instructions,
             s.warp_instructions as f64 / s.mma_sp_instructions.max(1) as f64,
             s.sectors_per_request(),
+            sector_efficiency(&s),
             s.shared_bank_conflicts,
         );
         assert_eq!(s.mma_sp_instructions, expected_mma_sp(&p), "{c:?}");
@@ -139,11 +145,12 @@ fn big_decode_shape_on_a_subset_of_ctas() {
     let err = sparse24::reference::rel_error(&g, &want[..128]);
     let s = exec.last_stats().expect("counters");
     println!(
-        "decode f16 1x512x4096 splits={} (first tile only): rel err {err:.2e}; mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} bank conflicts={}",
+        "decode f16 1x512x4096 splits={} (first tile only): rel err {err:.2e}; mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} sector efficiency={:.2} bank conflicts={}",
         p.splits,
         s.mma_sp_instructions,
         s.warp_instructions as f64 / s.mma_sp_instructions.max(1) as f64,
         s.sectors_per_request(),
+        sector_efficiency(&s),
         s.shared_bank_conflicts
     );
     assert!(err <= 1e-4, "rel err {err}");
