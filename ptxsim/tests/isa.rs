@@ -255,7 +255,11 @@ fn integer_arithmetic() {
         &ins64,
     );
     for (i, &(a, b, c)) in ins.iter().enumerate() {
-        assert_eq!(out[i].d64, (a as u64 * b as u64).wrapping_add(c as u64), "{a} * {b} + {c}");
+        assert_eq!(
+            out[i].d64,
+            (a as u64 * b as u64).wrapping_add(c as u64),
+            "{a} * {b} + {c}"
+        );
     }
     // 16-bit
     let out = run("add.u16 %hd, %ha, %hb;", &ins64);

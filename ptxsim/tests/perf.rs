@@ -54,7 +54,7 @@ fn instruction_rate() {
     );
 
     let g = module("gemm.ptx");
-    let (mm, n, k) = (256usize, 256usize, 256usize);
+    let (mm, n, k) = (512usize, 256usize, 512usize);
     let a = upload(&mut dev, &vec![0x3f80u16; mm * k]);
     let b = upload(&mut dev, &vec![0x3f80u16; k * n]);
     let c = dev.alloc(mm * n * 4).unwrap();
@@ -82,7 +82,7 @@ fn instruction_rate() {
         .unwrap();
     let cpu = c0.and_then(|c0| thread_cpu().map(|c1| c1 - c0));
     report(
-        "gemm 256x256x256 (cp.async+ldmatrix+mma)",
+        "gemm 512x256x512 (cp.async+ldmatrix+mma)",
         st.thread_instructions,
         t0.elapsed().as_secs_f64(),
         cpu,

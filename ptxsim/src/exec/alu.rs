@@ -24,6 +24,7 @@ fn mask_bits(bits: u32) -> u64 {
     }
 }
 
+#[inline]
 pub(crate) fn ibin(op: IBin, ty: Ty, sat: bool, a: u64, b: u64) -> u64 {
     let bits = ty.bits();
     let m = mask_bits(bits);
@@ -130,6 +131,7 @@ pub(crate) fn ibin(op: IBin, ty: Ty, sat: bool, a: u64, b: u64) -> u64 {
     }
 }
 
+#[inline]
 pub(crate) fn iun(op: IUn, ty: Ty, a: u64) -> u64 {
     let bits = ty.bits();
     let m = mask_bits(bits);
@@ -477,6 +479,7 @@ fn fun1(op: FUn, ty: Ty, m: FMods, a: u64) -> u64 {
     }
 }
 
+#[inline]
 fn compare(cmp: Cmp, ty: Ty, a: u64, b: u64) -> bool {
     if ty.is_float() {
         let (x, y) = (fget(ty, a), fget(ty, b));
@@ -757,7 +760,157 @@ pub(crate) fn cvt(
     }
 }
 
+/// Iterate the set bits of a lane mask.
+#[inline]
+fn lanes(mut m: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if m == 0 {
+            None
+        } else {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            Some(l)
+        }
+    })
+}
+
 impl Cta<'_> {
+    /// Fast path: the most frequent scalar instructions, with the lane loop inside the match.
+    /// Returns false when the instruction is not one of them (then `exec_lane` runs per lane).
+    #[inline]
+    pub(crate) fn exec_group_fast(&mut self, inst: &Inst, base: usize, act: u32) -> bool {
+        match &inst.op {
+            Op::Mov { d, a, mask } => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let v = self.rd(t, *a) & mask;
+                    self.wr(t, *d, v);
+                }
+            }
+            Op::IBin {
+                op,
+                ty,
+                sat,
+                d,
+                a,
+                b,
+            } => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let v = ibin(*op, *ty, *sat, self.rd(t, *a), self.rd(t, *b));
+                    self.wr(t, *d, v);
+                }
+            }
+            Op::Mad {
+                mode: IBin::MulLo,
+                ty,
+                sat: false,
+                d,
+                a,
+                b,
+                c,
+            } => {
+                let m = ty.mask();
+                for l in lanes(act) {
+                    let t = base + l;
+                    let v = self
+                        .rd(t, *a)
+                        .wrapping_mul(self.rd(t, *b))
+                        .wrapping_add(self.rd(t, *c))
+                        & m;
+                    self.wr(t, *d, v);
+                }
+            }
+            Op::Setp {
+                cmp,
+                ty,
+                p,
+                q: None,
+                a,
+                b,
+                comb: None,
+            } if !matches!(ty, Ty::F16x2 | Ty::BF16x2) => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let v = compare(*cmp, *ty, self.rd(t, *a), self.rd(t, *b));
+                    self.wr(t, *p, v as u64);
+                }
+            }
+            Op::Selp { d, a, b, p, .. } => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let v = if self.rd(t, *p) & 1 == 1 {
+                        self.rd(t, *a)
+                    } else {
+                        self.rd(t, *b)
+                    };
+                    self.wr(t, *d, v);
+                }
+            }
+            Op::Fma {
+                ty: Ty::F32,
+                m:
+                    FMods {
+                        rnd: Rnd::Rn,
+                        ftz: false,
+                        sat: false,
+                        ..
+                    },
+                d,
+                a,
+                b,
+                c,
+            } => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let x = f32::from_bits(self.rd(t, *a) as u32);
+                    let y = f32::from_bits(self.rd(t, *b) as u32);
+                    let z = f32::from_bits(self.rd(t, *c) as u32);
+                    let r = x.mul_add(y, z);
+                    let v = if r.is_nan() {
+                        0x7fff_ffff
+                    } else {
+                        r.to_bits() as u64
+                    };
+                    self.wr(t, *d, v);
+                }
+            }
+            Op::FBin {
+                op: op @ (FBin::Add | FBin::Sub | FBin::Mul),
+                ty: Ty::F32,
+                m:
+                    FMods {
+                        rnd: Rnd::Rn,
+                        ftz: false,
+                        sat: false,
+                        ..
+                    },
+                d,
+                a,
+                b,
+            } => {
+                for l in lanes(act) {
+                    let t = base + l;
+                    let x = f32::from_bits(self.rd(t, *a) as u32);
+                    let y = f32::from_bits(self.rd(t, *b) as u32);
+                    let r = match op {
+                        FBin::Add => x + y,
+                        FBin::Sub => x - y,
+                        _ => x * y,
+                    };
+                    let v = if r.is_nan() {
+                        0x7fff_ffff
+                    } else {
+                        r.to_bits() as u64
+                    };
+                    self.wr(t, *d, v);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// Execute one lane of a non-control, non-collective instruction.
     pub(crate) fn exec_lane(&mut self, inst: &Inst, t: usize, lane: u32) -> FResult<()> {
         match &inst.op {

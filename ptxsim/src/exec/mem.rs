@@ -23,7 +23,7 @@ fn in_win(a: u64, w: u64) -> bool {
 impl Cta<'_> {
     pub(crate) fn addr_value(&self, t: usize, a: &Addr) -> u64 {
         match *a {
-            Addr::Reg(r, off) => self.regs[t * self.ns + r as usize].wrapping_add(off as u64),
+            Addr::Reg(r, off) => self.regs[r as usize * self.nthreads + t].wrapping_add(off as u64),
             Addr::Sym(s, off) => self.sym_value(t, s).wrapping_add(off as u64),
             Addr::Abs(v) => v,
         }

@@ -85,6 +85,8 @@ pub(crate) struct Cta<'a> {
     pub nthreads: usize,
     pub nwarps: usize,
     pub ns: usize,
+    /// Register file, slot-major: slot r of thread t at r * nthreads + t (lanes of a warp are
+    /// contiguous).
     pub regs: Vec<u64>,
     pub pc: Vec<u32>,
     pub st: Vec<LS>,
@@ -239,7 +241,7 @@ impl<'a> Cta<'a> {
     #[inline]
     pub fn rd(&self, t: usize, s: Src) -> u64 {
         match s {
-            Src::R(r) => self.regs[t * self.ns + r as usize],
+            Src::R(r) => self.regs[r as usize * self.nthreads + t],
             Src::I(v) => v,
             Src::Sp(sp) => self.special(t, sp),
             Src::Sym(sym, off) => self.sym_value(t, sym).wrapping_add(off as u64),
@@ -247,7 +249,7 @@ impl<'a> Cta<'a> {
     }
     #[inline]
     pub fn wr(&mut self, t: usize, r: u32, v: u64) {
-        self.regs[t * self.ns + r as usize] = v;
+        self.regs[r as usize * self.nthreads + t] = v;
     }
 
     pub fn sym_value(&self, t: usize, s: SymRef) -> u64 {
@@ -310,7 +312,7 @@ impl<'a> Cta<'a> {
             while m != 0 {
                 let l = m.trailing_zeros();
                 m &= m - 1;
-                let v = self.regs[(base + l as usize) * self.ns + g as usize] & 1 != 0;
+                let v = self.regs[g as usize * self.nthreads + base + l as usize] & 1 != 0;
                 if v == neg {
                     act &= !(1 << l);
                 }
@@ -473,15 +475,22 @@ impl<'a> Cta<'a> {
             _ => {
                 self.acc.clear();
                 self.acc_kind = AccKind::None;
+                if !self.exec_group_fast(inst, base, act) {
+                    let mut m = act;
+                    while m != 0 {
+                        let l = m.trailing_zeros();
+                        m &= m - 1;
+                        let t = base + l as usize;
+                        if let Err(f) = self.exec_lane(inst, t, l) {
+                            return Err(self.error_at(t, pc, f));
+                        }
+                    }
+                }
                 let mut m = act;
                 while m != 0 {
                     let l = m.trailing_zeros();
                     m &= m - 1;
-                    let t = base + l as usize;
-                    if let Err(f) = self.exec_lane(inst, t, l) {
-                        return Err(self.error_at(t, pc, f));
-                    }
-                    self.pc[t] = pc + 1;
+                    self.pc[base + l as usize] = pc + 1;
                 }
                 if !self.acc.is_empty() {
                     self.account_access();
@@ -536,8 +545,11 @@ impl<'a> Cta<'a> {
             self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
         let saved = if active {
             let (a, b) = f.reg_range;
-            let rb = t * self.ns;
-            Some(self.regs[rb + a as usize..rb + b as usize].to_vec())
+            Some(
+                (a..b)
+                    .map(|r| self.regs[r as usize * self.nthreads + t])
+                    .collect(),
+            )
         } else {
             None
         };
@@ -572,8 +584,9 @@ impl<'a> Cta<'a> {
         }
         if let Some(saved) = fr.saved {
             let (a, _) = f.reg_range;
-            let rb = t * self.ns + a as usize;
-            self.regs[rb..rb + saved.len()].copy_from_slice(&saved);
+            for (i, v) in saved.into_iter().enumerate() {
+                self.regs[(a as usize + i) * self.nthreads + t] = v;
+            }
         }
         self.fbase[t] = fr.base;
         self.ftop[t] = fr.top;
