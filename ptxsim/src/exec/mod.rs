@@ -84,7 +84,6 @@ pub(crate) struct Cta<'a> {
     pub ctaid: [u32; 3],
     pub nthreads: usize,
     pub nwarps: usize,
-    pub ns: usize,
     /// Register file, slot-major: slot r of thread t at r * nthreads + t (lanes of a warp are
     /// contiguous).
     pub regs: Vec<u64>,
@@ -120,7 +119,7 @@ pub(crate) fn run_cta(
 ) -> Result<LaunchStats, SimError> {
     let prog = p.prog;
     let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
-    let ns = prog.nslots as usize;
+    let ns = prog.nslots as usize; // register slots per thread
     let entry = &prog.funcs[p.entry];
     let fsize = entry.frame_size;
     let mut c = Cta {
@@ -130,7 +129,6 @@ pub(crate) fn run_cta(
         ctaid,
         nthreads,
         nwarps: nthreads.div_ceil(32),
-        ns,
         regs: vec![0u64; nthreads * ns],
         pc: vec![entry.entry_pc; nthreads],
         st: vec![LS::Run; nthreads],
