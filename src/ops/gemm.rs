@@ -236,6 +236,16 @@ impl SparseGemmPlan {
     }
 }
 
+/// The SM count of CUDA device 0, for [`SparseGemmPlan::choose`] on a real GPU
+/// (`Error::NoCudaDevice` without one).
+pub fn cuda_sm_count() -> Result<usize> {
+    let ctx = crate::cuda::context()?;
+    let n = ctx.attribute(
+        cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+    )?;
+    Ok(n.max(1) as usize)
+}
+
 /// Output element types of the GEMM, as the kernel's `out_dtype` code.
 pub fn out_dtype_code(d: DType) -> u32 {
     match d {

@@ -36,7 +36,7 @@ fn cases(code: CodeChoice) -> Result<(), Failed> {
 
 fn llm_shapes() -> Result<(), Failed> {
     let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
-    let sms = 132;
+    let sms = sparse24::ops::gemm::cuda_sm_count()?;
     for &(tokens, out, inn) in &[
         (1, 4096, 4096),
         (16, 14336, 4096),
