@@ -156,6 +156,13 @@ impl SparseGemmPlan {
         splits: usize,
     ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
+        if tokens.div_ceil(config.tile().tokens) > 65535 {
+            return Err(Error::Shape {
+                what: "tokens",
+                value: tokens,
+                requirement: "tokens / tile tokens must fit grid.y (at most 65535 token tiles)",
+            });
+        }
         let steps = FragmentGeometry::new(out, inn).steps;
         let groups = steps / META_STEPS_PER_LOAD;
         let want = splits.clamp(1, groups);
@@ -637,6 +644,10 @@ mod tests {
         assert!(matches!(
             SparseGemmPlan::choose(1, 16, 24, 132),
             Err(Error::Shape { what: "cols", .. })
+        ));
+        assert!(matches!(
+            SparseGemmPlan::new(GemmConfig::Decode, 16 * 65536, 16, 16, 1),
+            Err(Error::Shape { what: "tokens", .. })
         ));
         assert!(matches!(
             SparseGemmPlan::choose(1, 0, 16, 132),
