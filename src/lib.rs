@@ -32,6 +32,11 @@ pub mod prune;
 pub mod reference;
 pub mod sim;
 
+/// The README's examples are compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use format::{Mask24, Sparse24};
