@@ -64,6 +64,13 @@ pub enum Error {
     /// A file or (de)serialisation problem.
     #[error("I/O: {0}")]
     Io(String),
+    /// A file that is not a valid safetensors container or sparse24 header
+    /// (truncated, corrupted header, unsupported format version).
+    #[error("invalid file: {0}")]
+    Format(String),
+    /// One tensor of a file fails validation (missing, dtype, shape, length, codes).
+    #[error("tensor `{tensor}`: {source}")]
+    Tensor { tensor: String, source: Box<Error> },
 }
 
 /// Shorthand used across the crate.

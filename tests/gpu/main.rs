@@ -4,6 +4,7 @@
 
 mod decompress;
 mod gemm;
+mod linear;
 mod mask;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -17,6 +18,7 @@ fn main() {
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
     tests.extend(gemm::tests());
+    tests.extend(linear::tests());
     tests.extend(mask::tests());
     let trials = tests
         .into_iter()

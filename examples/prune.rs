@@ -1,0 +1,487 @@
+//! Prunes every 2-D linear weight of a safetensors checkpoint to 2:4 and writes the
+//! compressed layers (sparse24 format, src/io) with every other tensor copied through.
+//!
+//! ```text
+//! cargo run --release --example prune -- IN.safetensors OUT.safetensors \
+//!     --method magnitude|wanda [--calib norms.safetensors] [--skip REGEX] \
+//!     [--no-default-skip] [--quiet]
+//! ```
+//! - Pruned: 2-D f32/f16/bf16 tensors whose name ends in `weight`, with `in` a
+//!   multiple of 16, unless the name matches the default skip pattern
+//!   ([`DEFAULT_SKIP`]: embeddings, LM head) or `--skip REGEX`.
+//! - `--method wanda` needs `--calib`: a safetensors file with, per layer, a 1-D
+//!   tensor of `in` activation norms ‖x_j‖₂ named like the weight (`...q.weight`) or
+//!   its module (`...q`).
+//! - Streams: the input is memory-mapped, the output's header is written first and
+//!   each tensor after it, so only one dense layer (plus the small metadata of the
+//!   layers done) is in memory at a time.
+//! - Prints a per-layer table (shape, method, fraction of Σ|W| kept, relative
+//!   Frobenius error ‖W − W₂:₄‖/‖W‖, time) and totals (bytes before/after).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use regex::Regex;
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::SafeTensors;
+use sparse24::io::header::LayerHeader;
+use sparse24::io::reader::dense_to_f32;
+use sparse24::io::writer::header_entry;
+use sparse24::io::{dtype_of, meta_name, values_name, StreamWriter, TensorSpec};
+use sparse24::{bf16, f16, prune, DType, Element, Mask24, Sparse24};
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Names skipped by default: embeddings and the LM head.
+pub const DEFAULT_SKIP: &str = r"(?i)(embed|lm_head|wte|wpe)";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Magnitude,
+    Wanda,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Magnitude => "magnitude",
+            Method::Wanda => "wanda",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Args {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub method: Method,
+    pub calib: Option<PathBuf>,
+    pub skip: Vec<Regex>,
+    pub quiet: bool,
+}
+
+const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors --method magnitude|wanda \
+                     [--calib norms.safetensors] [--skip REGEX] [--no-default-skip] [--quiet]";
+
+pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
+    let mut files = Vec::new();
+    let mut method = None;
+    let mut calib = None;
+    let mut skip = Vec::new();
+    let mut default_skip = true;
+    let mut quiet = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--method" => {
+                method = Some(match value("--method")?.as_str() {
+                    "magnitude" => Method::Magnitude,
+                    "wanda" => Method::Wanda,
+                    other => return Err(format!("unknown method {other:?}\n{USAGE}").into()),
+                })
+            }
+            "--calib" => calib = Some(PathBuf::from(value("--calib")?)),
+            "--skip" => {
+                let r = value("--skip")?;
+                skip.push(Regex::new(&r).map_err(|e| format!("--skip {r:?}: {e}"))?);
+            }
+            "--no-default-skip" => default_skip = false,
+            "--quiet" => quiet = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            f if f.starts_with("--") => return Err(format!("unknown flag {f}\n{USAGE}").into()),
+            f => files.push(PathBuf::from(f)),
+        }
+    }
+    let [input, output]: [PathBuf; 2] = files
+        .try_into()
+        .map_err(|_| format!("expected IN and OUT files\n{USAGE}"))?;
+    let method = method.ok_or_else(|| format!("--method is required\n{USAGE}"))?;
+    if method == Method::Wanda && calib.is_none() {
+        return Err("--method wanda needs --calib norms.safetensors".into());
+    }
+    if default_skip {
+        skip.push(Regex::new(DEFAULT_SKIP)?);
+    }
+    Ok(Args {
+        input,
+        output,
+        method,
+        calib,
+        skip,
+        quiet,
+    })
+}
+
+/// One pruned layer's numbers.
+#[derive(Clone, Debug)]
+pub struct LayerReport {
+    pub name: String,
+    pub shape: (usize, usize),
+    pub dtype: DType,
+    pub method: Method,
+    /// Σ|kept w| / Σ|w|.
+    pub kept_magnitude: f64,
+    /// ‖W − pruned W‖_F / ‖W‖_F.
+    pub rel_frobenius_error: f64,
+    pub dense_bytes: usize,
+    pub compressed_bytes: usize,
+    pub seconds: f64,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub layers: Vec<LayerReport>,
+    /// Tensors copied unchanged (skipped or not linear weights).
+    pub copied: Vec<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
+}
+
+fn map_file(path: &Path) -> Result<memmap2::Mmap, Box<dyn Error>> {
+    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    // SAFETY: the file is only read; the tool's documentation asks not to modify
+    // the input while it runs (the usual caveat of memory-mapped reading).
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| format!("memory-mapping {}: {e}", path.display()))?;
+    Ok(map)
+}
+
+fn read_header(path: &Path, bytes: &[u8]) -> Result<(usize, Metadata), Box<dyn Error>> {
+    SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("{} is not a valid safetensors file: {e}", path.display()).into())
+}
+
+/// Whether a tensor is a linear weight the tool prunes.
+fn prunable(name: &str, info: &TensorInfo, skip: &[Regex]) -> bool {
+    name.ends_with("weight")
+        && info.shape.len() == 2
+        && info.shape[0] > 0
+        && info.shape[1] > 0
+        && info.shape[1] % 16 == 0
+        && dtype_of(info.dtype).is_some()
+        && !skip.iter().any(|r| r.is_match(name))
+}
+
+/// Activation norms per layer from the calibration file.
+fn load_norms(
+    path: &Path,
+    layers: &[(String, usize)],
+) -> Result<HashMap<String, Vec<f32>>, Box<dyn Error>> {
+    let map = map_file(path)?;
+    let st = SafeTensors::deserialize(&map)
+        .map_err(|e| format!("{} is not a valid safetensors file: {e}", path.display()))?;
+    let mut out = HashMap::new();
+    for (name, cols) in layers {
+        let module = name.strip_suffix(".weight").unwrap_or(name);
+        let t = st
+            .tensor(name)
+            .or_else(|_| st.tensor(module))
+            .map_err(|_| {
+                format!(
+                    "{}: no activation norms for layer {name} (expected a tensor named {name:?} \
+                     or {module:?})",
+                    path.display()
+                )
+            })?;
+        if t.shape() != [*cols] {
+            return Err(format!(
+                "{}: norms for {name} have shape {:?}, expected [{cols}]",
+                path.display(),
+                t.shape()
+            )
+            .into());
+        }
+        out.insert(name.clone(), dense_to_f32(name, t.dtype(), t.data())?);
+    }
+    Ok(out)
+}
+
+/// The compressed bytes (values, metadata) of one layer and its report.
+fn prune_typed<T: Element>(
+    name: &str,
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+    method: Method,
+    norms: Option<&Vec<f32>>,
+) -> Result<(Vec<u8>, Vec<u8>, LayerReport), Box<dyn Error>> {
+    let start = Instant::now();
+    let w: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+    let mask: Mask24 = match (method, norms) {
+        (Method::Wanda, Some(n)) => prune::wanda_mask(&w, rows, cols, n),
+        _ => prune::magnitude_mask(&w, rows, cols),
+    }
+    .map_err(|e| format!("{name}: {e}"))?;
+    let s = Sparse24::compress_masked(&w, &mask).map_err(|e| format!("{name}: {e}"))?;
+    let (mut abs_all, mut abs_kept, mut sq_all, mut sq_kept) = (0f64, 0f64, 0f64, 0f64);
+    for v in &w {
+        let v = v.to_f64();
+        abs_all += v.abs();
+        sq_all += v * v;
+    }
+    for v in s.values() {
+        let v = v.to_f64();
+        abs_kept += v.abs();
+        sq_kept += v * v;
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let report = LayerReport {
+        name: name.to_string(),
+        shape: (rows, cols),
+        dtype: T::DTYPE,
+        method,
+        kept_magnitude: ratio(abs_kept, abs_all),
+        rel_frobenius_error: ratio((sq_all - sq_kept).max(0.0), sq_all).sqrt(),
+        dense_bytes: bytes.len(),
+        compressed_bytes: s.bytes(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let values = bytemuck::cast_slice(s.values()).to_vec();
+    let meta = bytemuck::cast_slice(s.metadata()).to_vec();
+    Ok((values, meta, report))
+}
+
+fn prune_layer(
+    name: &str,
+    info: &TensorInfo,
+    bytes: &[u8],
+    method: Method,
+    norms: Option<&Vec<f32>>,
+) -> Result<(Vec<u8>, Vec<u8>, LayerReport), Box<dyn Error>> {
+    let (rows, cols) = (info.shape[0], info.shape[1]);
+    match dtype_of(info.dtype) {
+        Some(DType::F32) => prune_typed::<f32>(name, bytes, rows, cols, method, norms),
+        Some(DType::F16) => prune_typed::<f16>(name, bytes, rows, cols, method, norms),
+        Some(DType::BF16) => prune_typed::<bf16>(name, bytes, rows, cols, method, norms),
+        None => Err(format!("{name}: {:?} cannot be pruned", info.dtype).into()),
+    }
+}
+
+fn tensor_data<'d>(
+    data: &'d [u8],
+    infos: &HashMap<String, &TensorInfo>,
+    name: &str,
+) -> Result<&'d [u8], Box<dyn Error>> {
+    let info = infos
+        .get(name)
+        .ok_or_else(|| format!("{name}: not in the input"))?;
+    let (s, e) = info.data_offsets;
+    Ok(data
+        .get(s..e)
+        .ok_or_else(|| format!("{name}: data out of bounds"))?)
+}
+
+enum Slot {
+    Copy(String),
+    Values(String),
+    Meta(String),
+}
+
+pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
+    let start = Instant::now();
+    let input = map_file(&args.input)?;
+    let (n, meta) = read_header(&args.input, &input)?;
+    let data = &input[8 + n..];
+    let infos = meta.tensors();
+    let mut names: Vec<&String> = infos.keys().collect();
+    names.sort_by_key(|name| infos[*name].data_offsets);
+
+    let mut layers = Vec::new();
+    let mut specs = Vec::new();
+    let mut slots = HashMap::new();
+    for name in &names {
+        let info = infos[*name];
+        if prunable(name, info, &args.skip) {
+            let (rows, cols) = (info.shape[0], info.shape[1]);
+            let dtype = dtype_of(info.dtype).ok_or("unreachable dtype")?;
+            layers.push(((*name).clone(), cols));
+            for (spec, slot) in TensorSpec::layer(name, dtype, rows, cols)
+                .into_iter()
+                .zip([Slot::Values((*name).clone()), Slot::Meta((*name).clone())])
+            {
+                slots.insert(spec.name.clone(), slot);
+                specs.push(spec);
+            }
+        } else {
+            slots.insert((*name).clone(), Slot::Copy((*name).clone()));
+            specs.push(TensorSpec::new(
+                (*name).clone(),
+                info.dtype,
+                info.shape.clone(),
+            ));
+        }
+    }
+    let norms = match (&args.calib, args.method) {
+        (Some(path), Method::Wanda) => Some(load_norms(path, &layers)?),
+        _ => None,
+    };
+
+    let mut file_meta: BTreeMap<String, String> = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let entry = header_entry(layers.iter().map(|(name, _)| {
+        let info = infos[name];
+        let dtype = dtype_of(info.dtype).unwrap_or(DType::F32);
+        (
+            name.as_str(),
+            LayerHeader::new(dtype, info.shape[0], info.shape[1]),
+        )
+    }))?;
+    file_meta.insert(entry.0, entry.1);
+    file_meta.insert("sparse24.pruning".into(), args.method.name().into());
+
+    let tmp = args.output.with_extension("safetensors.partial");
+    let out = File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let mut writer = StreamWriter::new(BufWriter::with_capacity(1 << 20, out), specs, file_meta)?;
+
+    let layer_bytes: u64 = layers
+        .iter()
+        .map(|(name, _)| {
+            let (s, e) = infos[name].data_offsets;
+            (e - s) as u64
+        })
+        .sum();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(layer_bytes)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed} {wide_msg}",
+        )?
+        .progress_chars("=> "),
+    );
+
+    let order: Vec<String> = writer.order().map(str::to_string).collect();
+    let mut stash: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut reports = Vec::new();
+    let mut copied = Vec::new();
+    let tensor_bytes = |name: &str| tensor_data(data, &infos, name);
+    for tname in order {
+        let slot = slots.get(&tname).ok_or("unplanned tensor")?;
+        match slot {
+            Slot::Copy(name) => {
+                writer.write(&tname, tensor_bytes(name)?)?;
+                copied.push(name.clone());
+            }
+            Slot::Values(layer) | Slot::Meta(layer) => {
+                if let Some(bytes) = stash.remove(&tname) {
+                    writer.write(&tname, &bytes)?;
+                    continue;
+                }
+                bar.set_message(layer.clone());
+                let info = infos[layer];
+                let (values, meta_bytes, report) = prune_layer(
+                    layer,
+                    info,
+                    tensor_bytes(layer)?,
+                    args.method,
+                    norms.as_ref().and_then(|n| n.get(layer)),
+                )?;
+                bar.inc(report.dense_bytes as u64);
+                reports.push(report);
+                let (now, later) = match slot {
+                    Slot::Values(_) => ((values, meta_bytes), meta_name(layer)),
+                    _ => ((meta_bytes, values), values_name(layer)),
+                };
+                writer.write(&tname, &now.0)?;
+                stash.insert(later, now.1);
+            }
+        }
+    }
+    writer.finish()?;
+    bar.finish_and_clear();
+    std::fs::rename(&tmp, &args.output).map_err(|e| {
+        format!(
+            "renaming {} to {}: {e}",
+            tmp.display(),
+            args.output.display()
+        )
+    })?;
+    let bytes_out = std::fs::metadata(&args.output)?.len();
+    Ok(Summary {
+        layers: reports,
+        copied,
+        bytes_in: input.len() as u64,
+        bytes_out,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+pub fn print_summary(s: &Summary) {
+    let w = s
+        .layers
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<w$}  {:>11}  {:>5}  {:>9}  {:>8}  {:>10}  {:>8}",
+        "layer", "shape", "dtype", "method", "kept|W|", "rel.err_F", "ms"
+    );
+    for l in &s.layers {
+        println!(
+            "{:<w$}  {:>11}  {:>5}  {:>9}  {:>7.2}%  {:>10.4}  {:>8.1}",
+            l.name,
+            format!("{}x{}", l.shape.0, l.shape.1),
+            l.dtype.name(),
+            l.method.name(),
+            100.0 * l.kept_magnitude,
+            l.rel_frobenius_error,
+            1e3 * l.seconds
+        );
+    }
+    let dense: usize = s.layers.iter().map(|l| l.dense_bytes).sum();
+    let comp: usize = s.layers.iter().map(|l| l.compressed_bytes).sum();
+    let n = s.layers.len().max(1) as f64;
+    let mean_err = s.layers.iter().map(|l| l.rel_frobenius_error).sum::<f64>() / n;
+    let mean_kept = s.layers.iter().map(|l| l.kept_magnitude).sum::<f64>() / n;
+    println!(
+        "pruned {} layers (mean kept |W| {:.2}%, mean rel. Frobenius error {:.4}): {:.2} MiB \
+         dense -> {:.2} MiB compressed ({:.1}%)",
+        s.layers.len(),
+        100.0 * mean_kept,
+        mean_err,
+        mib(dense as u64),
+        mib(comp as u64),
+        100.0 * comp as f64 / dense.max(1) as f64
+    );
+    println!(
+        "copied {} other tensors; file {:.2} MiB -> {:.2} MiB ({:.1}%) in {:.2} s",
+        s.copied.len(),
+        mib(s.bytes_in),
+        mib(s.bytes_out),
+        100.0 * s.bytes_out as f64 / s.bytes_in.max(1) as f64,
+        s.seconds
+    );
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse_args(&argv).and_then(|a| run(&a));
+    match result {
+        Ok(summary) => print_summary(&summary),
+        Err(e) => {
+            eprintln!("prune: {e}");
+            std::process::exit(1);
+        }
+    }
+}

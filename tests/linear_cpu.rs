@@ -1,0 +1,135 @@
+//! `SparseLinear` on the CPU: constructors (magnitude, Wanda, given mask, compressed),
+//! forward against the f64 reference, and typed errors for every shape mismatch.
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use sparse24::linear::{Pruning, SparseLinear};
+use sparse24::reference::rel_error;
+use sparse24::{bf16, f16, prune, Activation, Element, Error, Sparse24};
+
+fn random<T: Element>(rng: &mut StdRng, n: usize) -> Vec<T> {
+    (0..n)
+        .map(|_| T::from_f32(rng.gen_range(-1.0f32..1.0)))
+        .collect()
+}
+
+fn check_against_reference<T: Element>(layer: &SparseLinear<T>, tokens: usize, tol: f64) {
+    let mut rng = StdRng::seed_from_u64(tokens as u64);
+    let x: Vec<T> = random(&mut rng, tokens * layer.in_features());
+    let y = layer.forward_cpu(&x, tokens).unwrap();
+    let reference = layer.forward_f64(&x, tokens).unwrap();
+    let y64: Vec<f64> = y.iter().map(|v| v.to_f64()).collect();
+    let err = rel_error(&y64, &reference);
+    assert!(err <= tol, "rel error {err} > {tol}");
+}
+
+#[test]
+fn magnitude_layer_with_bias_and_activations() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let (out, inn) = (40, 96);
+    let w: Vec<bf16> = random(&mut rng, out * inn);
+    let bias: Vec<bf16> = random(&mut rng, out);
+    for act in [
+        Activation::None,
+        Activation::Relu,
+        Activation::Gelu,
+        Activation::Silu,
+    ] {
+        let layer = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude)
+            .unwrap()
+            .with_bias(bias.clone())
+            .unwrap()
+            .with_activation(act);
+        assert_eq!((layer.out_features(), layer.in_features()), (out, inn));
+        assert_eq!(layer.activation(), act);
+        assert_eq!(
+            layer.weight(),
+            &prune::prune_magnitude(&w, out, inn).unwrap()
+        );
+        for tokens in [1, 5, 33] {
+            check_against_reference(&layer, tokens, 1e-2);
+        }
+    }
+}
+
+#[test]
+fn wanda_and_given_masks() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let (out, inn) = (24, 64);
+    let w: Vec<f16> = random(&mut rng, out * inn);
+    let calib: Vec<f16> = random(&mut rng, 50 * inn);
+    let norms = prune::activation_norms(&calib, 50, inn).unwrap();
+    let layer =
+        SparseLinear::from_dense(&w, out, inn, Pruning::Wanda { act_norms: &norms }).unwrap();
+    let mask = prune::wanda_mask(&w, out, inn, &norms).unwrap();
+    assert_eq!(layer.weight().mask(), mask);
+    check_against_reference(&layer, 7, 2e-3);
+
+    let given = SparseLinear::from_dense(&w, out, inn, Pruning::Mask(&mask)).unwrap();
+    assert_eq!(given.weight(), layer.weight());
+
+    let compressed = Sparse24::compress_masked(&w, &mask).unwrap();
+    let from_sparse = SparseLinear::from_sparse(compressed);
+    let x: Vec<f16> = random(&mut rng, 3 * inn);
+    assert_eq!(
+        from_sparse.forward_cpu(&x, 3).unwrap(),
+        layer.forward_cpu(&x, 3).unwrap()
+    );
+}
+
+#[test]
+fn f32_layers_run_on_the_cpu() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let w: Vec<f32> = random(&mut rng, 16 * 32);
+    let layer = SparseLinear::from_dense(&w, 16, 32, Pruning::Magnitude).unwrap();
+    check_against_reference(&layer, 4, 1e-5);
+}
+
+#[test]
+fn mismatches_are_typed_errors() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let (out, inn) = (8, 32);
+    let w: Vec<bf16> = random(&mut rng, out * inn);
+    assert!(matches!(
+        SparseLinear::from_dense(&w[1..], out, inn, Pruning::Magnitude),
+        Err(Error::Length { .. })
+    ));
+    assert!(matches!(
+        SparseLinear::from_dense(&w, out + 1, inn, Pruning::Magnitude),
+        Err(Error::Length { .. })
+    ));
+    assert!(matches!(
+        SparseLinear::from_dense(&w, out, 24, Pruning::Magnitude),
+        Err(Error::Shape { what: "cols", .. })
+    ));
+    let short_norms = vec![1.0f32; inn - 1];
+    assert!(matches!(
+        SparseLinear::from_dense(
+            &w,
+            out,
+            inn,
+            Pruning::Wanda {
+                act_norms: &short_norms
+            }
+        ),
+        Err(Error::Length { .. })
+    ));
+    let other_mask = prune::magnitude_mask(&w, 16, 16).unwrap();
+    assert!(matches!(
+        SparseLinear::from_dense(&w, out, inn, Pruning::Mask(&other_mask)),
+        Err(Error::InvalidArgument { what: "mask", .. })
+    ));
+    let layer = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude).unwrap();
+    assert!(matches!(
+        layer.forward_cpu(&random::<bf16>(&mut rng, 2 * inn + 1), 2),
+        Err(Error::Length { what: "X", .. })
+    ));
+    assert!(matches!(
+        layer.forward_cpu(&[], 0),
+        Err(Error::Shape { what: "tokens", .. })
+    ));
+    let layer = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude).unwrap();
+    assert!(matches!(
+        layer.with_bias(vec![bf16::ONE; out + 1]),
+        Err(Error::Length { what: "bias", .. })
+    ));
+}

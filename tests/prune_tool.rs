@@ -1,0 +1,309 @@
+//! The checkpoint pruning tool (examples/prune.rs) on generated checkpoints: which
+//! tensors it prunes, skips and copies; that its output loads and equals the CPU
+//! pruning of each layer; its numbers; Wanda with calibration norms; errors.
+
+#[allow(dead_code)]
+#[path = "../examples/prune.rs"]
+mod tool;
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use sparse24::io::{AnySparse24, SparseFile};
+use sparse24::{bf16, f16, prune, Sparse24};
+use std::path::{Path, PathBuf};
+
+struct Dir(PathBuf);
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("sparse24-prune-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_f32(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+}
+
+/// (name, dtype, shape, bytes) of a small transformer-like checkpoint.
+fn checkpoint() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut t = Vec::new();
+    let f32t = |name: &str, shape: Vec<usize>, rng: &mut StdRng| {
+        let n = shape.iter().product();
+        let v = rand_f32(rng, n);
+        (
+            name.to_string(),
+            Dtype::F32,
+            shape,
+            bytemuck::cast_slice(&v).to_vec(),
+        )
+    };
+    t.push(f32t(
+        "embeddings.word_embeddings.weight",
+        vec![50, 32],
+        &mut rng,
+    ));
+    t.push(f32t(
+        "encoder.layer.0.attention.query.weight",
+        vec![32, 32],
+        &mut rng,
+    ));
+    t.push(f32t(
+        "encoder.layer.0.attention.query.bias",
+        vec![32],
+        &mut rng,
+    ));
+    t.push(f32t("encoder.layer.0.LayerNorm.weight", vec![32], &mut rng));
+    t.push(f32t(
+        "encoder.layer.0.intermediate.dense.weight",
+        vec![64, 32],
+        &mut rng,
+    ));
+    t.push(f32t(
+        "encoder.layer.0.output.dense.weight",
+        vec![32, 64],
+        &mut rng,
+    ));
+    t.push(f32t("odd.weight", vec![8, 20], &mut rng));
+    t.push(f32t("lm_head.weight", vec![50, 32], &mut rng));
+    let h: Vec<f16> = rand_f32(&mut rng, 24 * 48)
+        .into_iter()
+        .map(f16::from_f32)
+        .collect();
+    t.push((
+        "half.proj.weight".into(),
+        Dtype::F16,
+        vec![24, 48],
+        bytemuck::cast_slice(&h).to_vec(),
+    ));
+    let b: Vec<bf16> = rand_f32(&mut rng, 16 * 16)
+        .into_iter()
+        .map(bf16::from_f32)
+        .collect();
+    t.push((
+        "brain.proj.weight".into(),
+        Dtype::BF16,
+        vec![16, 16],
+        bytemuck::cast_slice(&b).to_vec(),
+    ));
+    let ids: Vec<i64> = (0..7).collect();
+    t.push((
+        "position_ids".into(),
+        Dtype::I64,
+        vec![1, 7],
+        bytemuck::cast_slice(&ids).to_vec(),
+    ));
+    t
+}
+
+fn write_st(path: &Path, tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)]) {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(views, Some(meta), path).unwrap();
+}
+
+const PRUNED: [&str; 5] = [
+    "encoder.layer.0.attention.query.weight",
+    "encoder.layer.0.intermediate.dense.weight",
+    "encoder.layer.0.output.dense.weight",
+    "half.proj.weight",
+    "brain.proj.weight",
+];
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn expected_layer(t: &(String, Dtype, Vec<usize>, Vec<u8>), norms: Option<&[f32]>) -> AnySparse24 {
+    let (rows, cols) = (t.2[0], t.2[1]);
+    fn go<T: sparse24::Element>(b: &[u8], r: usize, c: usize, n: Option<&[f32]>) -> Sparse24<T> {
+        let w: Vec<T> = bytemuck::pod_collect_to_vec(b);
+        let mask = match n {
+            Some(n) => prune::wanda_mask(&w, r, c, n).unwrap(),
+            None => prune::magnitude_mask(&w, r, c).unwrap(),
+        };
+        Sparse24::compress_masked(&w, &mask).unwrap()
+    }
+    match t.1 {
+        Dtype::F32 => go::<f32>(&t.3, rows, cols, norms).into(),
+        Dtype::F16 => go::<f16>(&t.3, rows, cols, norms).into(),
+        Dtype::BF16 => go::<bf16>(&t.3, rows, cols, norms).into(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn magnitude_prunes_linear_weights_and_copies_the_rest() {
+    let dir = Dir::new("mag");
+    let ck = checkpoint();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let a = tool::parse_args(&args(&[
+        dir.path("in.safetensors").to_str().unwrap(),
+        dir.path("out.safetensors").to_str().unwrap(),
+        "--method",
+        "magnitude",
+        "--quiet",
+    ]))
+    .unwrap();
+    let summary = tool::run(&a).unwrap();
+    tool::print_summary(&summary);
+
+    let mut pruned: Vec<&str> = summary.layers.iter().map(|l| l.name.as_str()).collect();
+    pruned.sort();
+    let mut want = PRUNED.to_vec();
+    want.sort();
+    assert_eq!(pruned, want);
+    assert_eq!(summary.copied.len(), ck.len() - PRUNED.len());
+    assert!(summary.bytes_out < summary.bytes_in);
+
+    let out = std::fs::read(dir.path("out.safetensors")).unwrap();
+    let file = SparseFile::parse(&out).unwrap();
+    assert_eq!(file.metadata()["format"], "pt");
+    assert_eq!(file.metadata()["sparse24.pruning"], "magnitude");
+    for t in &ck {
+        if PRUNED.contains(&t.0.as_str()) {
+            let got = file.layer(&t.0).unwrap();
+            assert_eq!(got, expected_layer(t, None), "{}", t.0);
+            // The report's numbers, recomputed from the dense and pruned weights.
+            let r = summary.layers.iter().find(|l| l.name == t.0).unwrap();
+            let dense: Vec<f64> = sparse24::io::reader::dense_to_f32(&t.0, t.1, &t.3)
+                .unwrap()
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let kept: Vec<f64> = match &got {
+                AnySparse24::F32(s) => s.decompress().iter().map(|v| *v as f64).collect(),
+                AnySparse24::F16(s) => s.decompress().iter().map(|v| v.to_f64()).collect(),
+                AnySparse24::BF16(s) => s.decompress().iter().map(|v| v.to_f64()).collect(),
+            };
+            let err = sparse24::reference::rel_error(&kept, &dense);
+            assert!((r.rel_frobenius_error - err).abs() < 1e-9, "{} {err}", t.0);
+            let frac = kept.iter().map(|v| v.abs()).sum::<f64>()
+                / dense.iter().map(|v| v.abs()).sum::<f64>();
+            assert!((r.kept_magnitude - frac).abs() < 1e-9);
+            assert!(r.kept_magnitude > 0.5 && r.rel_frobenius_error < 0.7);
+            assert_eq!(r.compressed_bytes, got.bytes());
+        } else {
+            let (dtype, shape, bytes) = file.tensor(&t.0).unwrap();
+            assert_eq!((dtype, shape, bytes), (t.1, &t.2[..], &t.3[..]), "{}", t.0);
+        }
+    }
+    // The plain safetensors reader accepts the output too.
+    assert!(SafeTensors::deserialize(&out).is_ok());
+}
+
+#[test]
+fn wanda_uses_calibration_norms_and_skip_patterns() {
+    let dir = Dir::new("wanda");
+    let ck = checkpoint();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let mut rng = StdRng::seed_from_u64(7);
+    let skip = "intermediate";
+    let mut norms = Vec::new();
+    let mut calib = Vec::new();
+    for name in PRUNED.iter().filter(|n| !n.contains(skip)) {
+        let t = ck.iter().find(|t| t.0 == *name).unwrap();
+        let n: Vec<f32> = (0..t.2[1]).map(|_| rng.gen_range(0.1f32..10.0)).collect();
+        // Name by module for one layer, by weight for the others.
+        let key = if name.starts_with("half") {
+            name.strip_suffix(".weight").unwrap().to_string()
+        } else {
+            name.to_string()
+        };
+        calib.push((
+            key,
+            Dtype::F32,
+            vec![n.len()],
+            bytemuck::cast_slice(&n).to_vec(),
+        ));
+        norms.push((name.to_string(), n));
+    }
+    write_st(&dir.path("norms.safetensors"), &calib);
+    let a = tool::parse_args(&args(&[
+        dir.path("in.safetensors").to_str().unwrap(),
+        dir.path("out.safetensors").to_str().unwrap(),
+        "--method",
+        "wanda",
+        "--calib",
+        dir.path("norms.safetensors").to_str().unwrap(),
+        "--skip",
+        skip,
+        "--quiet",
+    ]))
+    .unwrap();
+    let summary = tool::run(&a).unwrap();
+    assert_eq!(summary.layers.len(), PRUNED.len() - 1);
+    let out = std::fs::read(dir.path("out.safetensors")).unwrap();
+    let file = SparseFile::parse(&out).unwrap();
+    for (name, n) in &norms {
+        let t = ck.iter().find(|t| &t.0 == name).unwrap();
+        assert_eq!(
+            file.layer(name).unwrap(),
+            expected_layer(t, Some(n)),
+            "{name}"
+        );
+    }
+    let skipped = ck.iter().find(|t| t.0.contains(skip)).unwrap();
+    assert_eq!(file.tensor(&skipped.0).unwrap().2, &skipped.3[..]);
+
+    // Missing norms for a layer: an error naming it, and no output written.
+    let a = tool::parse_args(&args(&[
+        dir.path("in.safetensors").to_str().unwrap(),
+        dir.path("out2.safetensors").to_str().unwrap(),
+        "--method",
+        "wanda",
+        "--calib",
+        dir.path("norms.safetensors").to_str().unwrap(),
+    ]))
+    .unwrap();
+    let e = tool::run(&a).unwrap_err().to_string();
+    assert!(e.contains("intermediate.dense.weight"), "{e}");
+    assert!(!dir.path("out2.safetensors").exists());
+}
+
+#[test]
+fn bad_arguments_and_inputs_are_errors() {
+    assert!(tool::parse_args(&args(&["a", "b"])).is_err());
+    assert!(tool::parse_args(&args(&["a", "--method", "magnitude"])).is_err());
+    assert!(tool::parse_args(&args(&["a", "b", "--method", "random"])).is_err());
+    assert!(tool::parse_args(&args(&["a", "b", "--method", "wanda"])).is_err());
+    assert!(tool::parse_args(&args(&["a", "b", "--method", "magnitude", "--skip", "("])).is_err());
+    let dir = Dir::new("bad");
+    let a = tool::parse_args(&args(&[
+        dir.path("missing.safetensors").to_str().unwrap(),
+        dir.path("out.safetensors").to_str().unwrap(),
+        "--method",
+        "magnitude",
+    ]))
+    .unwrap();
+    assert!(tool::run(&a)
+        .unwrap_err()
+        .to_string()
+        .contains("missing.safetensors"));
+    std::fs::write(
+        dir.path("junk.safetensors"),
+        b"\x10\0\0\0\0\0\0\0{not json}",
+    )
+    .unwrap();
+    let a = tool::parse_args(&args(&[
+        dir.path("junk.safetensors").to_str().unwrap(),
+        dir.path("out.safetensors").to_str().unwrap(),
+        "--method",
+        "magnitude",
+    ]))
+    .unwrap();
+    assert!(tool::run(&a).is_err());
+}
