@@ -205,7 +205,14 @@ fn load_norms(
     Ok(out)
 }
 
-/// The compressed bytes (values, metadata) of one layer and its report.
+/// The compressed bytes of one layer and its report.
+struct PrunedLayer {
+    values: Vec<u8>,
+    meta: Vec<u8>,
+    report: LayerReport,
+}
+
+/// Prunes one layer of element type `T`.
 fn prune_typed<T: Element>(
     name: &str,
     bytes: &[u8],
@@ -213,7 +220,7 @@ fn prune_typed<T: Element>(
     cols: usize,
     method: Method,
     norms: Option<&Vec<f32>>,
-) -> Result<(Vec<u8>, Vec<u8>, LayerReport), Box<dyn Error>> {
+) -> Result<PrunedLayer, Box<dyn Error>> {
     let start = Instant::now();
     let w: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
     let mask: Mask24 = match (method, norms) {
@@ -247,7 +254,11 @@ fn prune_typed<T: Element>(
     };
     let values = bytemuck::cast_slice(s.values()).to_vec();
     let meta = bytemuck::cast_slice(s.metadata()).to_vec();
-    Ok((values, meta, report))
+    Ok(PrunedLayer {
+        values,
+        meta,
+        report,
+    })
 }
 
 fn prune_layer(
@@ -256,7 +267,7 @@ fn prune_layer(
     bytes: &[u8],
     method: Method,
     norms: Option<&Vec<f32>>,
-) -> Result<(Vec<u8>, Vec<u8>, LayerReport), Box<dyn Error>> {
+) -> Result<PrunedLayer, Box<dyn Error>> {
     let (rows, cols) = (info.shape[0], info.shape[1]);
     match dtype_of(info.dtype) {
         Some(DType::F32) => prune_typed::<f32>(name, bytes, rows, cols, method, norms),
@@ -384,7 +395,11 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
                 }
                 bar.set_message(layer.clone());
                 let info = infos[layer];
-                let (values, meta_bytes, report) = prune_layer(
+                let PrunedLayer {
+                    values,
+                    meta: meta_bytes,
+                    report,
+                } = prune_layer(
                     layer,
                     info,
                     tensor_bytes(layer)?,

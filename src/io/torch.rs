@@ -104,7 +104,7 @@ pub fn load_pair<T: FileElement>(
             },
         ));
     };
-    let cols = half.checked_mul(2).unwrap_or(usize::MAX);
+    let cols = half.saturating_mul(2);
     if meta.shape() != [rows, cols / WORD_COLS] || cols % WORD_COLS != 0 {
         return Err(tensor_err(
             meta_name,

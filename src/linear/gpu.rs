@@ -50,7 +50,7 @@ impl<T: Element> Default for DeviceCache<T> {
 }
 
 fn same_stream(a: &CudaStream, b: &CudaStream) -> bool {
-    a.cu_stream() as usize == b.cu_stream() as usize && Arc::ptr_eq(a.context(), b.context())
+    std::ptr::eq(a.cu_stream(), b.cu_stream()) && Arc::ptr_eq(a.context(), b.context())
 }
 
 fn lock_err<E>(_: E) -> Error {

@@ -55,7 +55,7 @@ fn run<T: Element + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits
             let reference = layer.forward_f64(&x, tokens)?;
             let got: Vec<f64> = y.iter().map(|v| v.to_f64()).collect();
             let err = rel_error(&got, &reference);
-            if !(err <= tol) {
+            if err > tol {
                 return Err(
                     format!("{out}x{inn}, {tokens} tokens: rel error {err} > {tol}").into(),
                 );
