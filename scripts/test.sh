@@ -12,6 +12,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test.log
 # The kernels were built: show their ptxas figures (registers, spills) in the log.
+echo "== kernel report (ptxas, occupancy, SASS mix, ptxsim counters, roofline)"
+cargo run --quiet --profile test --example kernel-report | tee target/kernel-report.md
 echo "== ptxas: registers and spills per kernel and architecture"
 for f in target/debug/build/sparse24-*/out/*.ptxas.txt; do
   [[ -f "$f" ]] || continue

@@ -92,7 +92,10 @@ impl Executor for SimExecutor {
 
     fn upload_bytes(&self, data: &[u8]) -> Result<SimBuffer> {
         let buf = self.alloc_zeroed(data.len())?;
-        self.device.lock().map_err(|_| poisoned())?.write(buf.ptr, data)?;
+        self.device
+            .lock()
+            .map_err(|_| poisoned())?
+            .write(buf.ptr, data)?;
         Ok(buf)
     }
 
@@ -108,7 +111,11 @@ impl Executor for SimExecutor {
     }
 
     fn download_bytes(&self, buf: &SimBuffer) -> Result<Vec<u8>> {
-        Ok(self.device.lock().map_err(|_| poisoned())?.read(buf.ptr, buf.len)?)
+        Ok(self
+            .device
+            .lock()
+            .map_err(|_| poisoned())?
+            .read(buf.ptr, buf.len)?)
     }
 
     fn ptr(&self, buf: &SimBuffer) -> u64 {
