@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release --example prune -- IN.safetensors OUT.safetensors \
 //!     --method magnitude|wanda [--calib norms.safetensors] [--skip REGEX] \
-//!     [--no-default-skip] [--quiet]
+//!     [--dtype f32|f16|bf16] [--no-default-skip] [--quiet]
 //! ```
+//! - `--dtype`: write the compressed layers in this element type (the GPU GEMM takes
+//!   f16/bf16); default: each layer's stored type. The statistics compare the written
+//!   2:4 weights with the stored dense ones, so they include the rounding.
 //! - Pruned: 2-D f32/f16/bf16 tensors whose name ends in `weight`, with `in` a
 //!   multiple of 16, unless the name matches the default skip pattern
 //!   ([`DEFAULT_SKIP`]: embeddings, LM head) or `--skip REGEX`.
@@ -58,17 +61,21 @@ pub struct Args {
     pub output: PathBuf,
     pub method: Method,
     pub calib: Option<PathBuf>,
+    /// Element type of the compressed layers (default: each layer's own).
+    pub dtype: Option<DType>,
     pub skip: Vec<Regex>,
     pub quiet: bool,
 }
 
 const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors --method magnitude|wanda \
-                     [--calib norms.safetensors] [--skip REGEX] [--no-default-skip] [--quiet]";
+                     [--calib norms.safetensors] [--dtype f32|f16|bf16] [--skip REGEX] \
+                     [--no-default-skip] [--quiet]";
 
 pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
     let mut files = Vec::new();
     let mut method = None;
     let mut calib = None;
+    let mut dtype = None;
     let mut skip = Vec::new();
     let mut default_skip = true;
     let mut quiet = false;
@@ -88,6 +95,14 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
                 })
             }
             "--calib" => calib = Some(PathBuf::from(value("--calib")?)),
+            "--dtype" => {
+                dtype = Some(match value("--dtype")?.as_str() {
+                    "f32" => DType::F32,
+                    "f16" => DType::F16,
+                    "bf16" => DType::BF16,
+                    other => return Err(format!("unknown dtype {other:?}\n{USAGE}").into()),
+                })
+            }
             "--skip" => {
                 let r = value("--skip")?;
                 skip.push(Regex::new(&r).map_err(|e| format!("--skip {r:?}: {e}"))?);
@@ -114,6 +129,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
         output,
         method,
         calib,
+        dtype,
         skip,
         quiet,
     })
@@ -215,31 +231,37 @@ struct PrunedLayer {
 /// Prunes one layer of element type `T`.
 fn prune_typed<T: Element>(
     name: &str,
+    info: &TensorInfo,
     bytes: &[u8],
-    rows: usize,
-    cols: usize,
     method: Method,
     norms: Option<&Vec<f32>>,
 ) -> Result<PrunedLayer, Box<dyn Error>> {
     let start = Instant::now();
-    let w: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+    let (rows, cols) = (info.shape[0], info.shape[1]);
+    // The stored weights (exact for every source type) and, with --dtype, their
+    // rounding to the output type; the statistics compare against the stored ones.
+    let orig = dense_to_f32(name, info.dtype, bytes)?;
+    let w: Vec<T> = orig.iter().map(|&v| T::from_f32(v)).collect();
     let mask: Mask24 = match (method, norms) {
         (Method::Wanda, Some(n)) => prune::wanda_mask(&w, rows, cols, n),
         _ => prune::magnitude_mask(&w, rows, cols),
     }
     .map_err(|e| format!("{name}: {e}"))?;
     let s = Sparse24::compress_masked(&w, &mask).map_err(|e| format!("{name}: {e}"))?;
-    let (mut abs_all, mut abs_kept, mut sq_all, mut sq_kept) = (0f64, 0f64, 0f64, 0f64);
-    for v in &w {
-        let v = v.to_f64();
-        abs_all += v.abs();
-        sq_all += v * v;
+    let (mut abs_all, mut abs_kept, mut sq_all, mut sq_err) = (0f64, 0f64, 0f64, 0f64);
+    for (i, (&o, v)) in orig.iter().zip(&w).enumerate() {
+        let o = o as f64;
+        let k = if mask.keeps(i / cols, i % cols) {
+            v.to_f64()
+        } else {
+            0.0
+        };
+        abs_all += o.abs();
+        abs_kept += k.abs();
+        sq_all += o * o;
+        sq_err += (o - k) * (o - k);
     }
-    for v in s.values() {
-        let v = v.to_f64();
-        abs_kept += v.abs();
-        sq_kept += v * v;
-    }
+    drop((orig, w));
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let report = LayerReport {
         name: name.to_string(),
@@ -247,7 +269,7 @@ fn prune_typed<T: Element>(
         dtype: T::DTYPE,
         method,
         kept_magnitude: ratio(abs_kept, abs_all),
-        rel_frobenius_error: ratio((sq_all - sq_kept).max(0.0), sq_all).sqrt(),
+        rel_frobenius_error: ratio(sq_err, sq_all).sqrt(),
         dense_bytes: bytes.len(),
         compressed_bytes: s.bytes(),
         seconds: start.elapsed().as_secs_f64(),
@@ -261,19 +283,23 @@ fn prune_typed<T: Element>(
     })
 }
 
+/// The element type a layer is written in: `--dtype`, else its stored type.
+fn output_dtype(info: &TensorInfo, target: Option<DType>) -> DType {
+    target.or(dtype_of(info.dtype)).unwrap_or(DType::F32)
+}
+
 fn prune_layer(
     name: &str,
     info: &TensorInfo,
     bytes: &[u8],
+    target: Option<DType>,
     method: Method,
     norms: Option<&Vec<f32>>,
 ) -> Result<PrunedLayer, Box<dyn Error>> {
-    let (rows, cols) = (info.shape[0], info.shape[1]);
-    match dtype_of(info.dtype) {
-        Some(DType::F32) => prune_typed::<f32>(name, bytes, rows, cols, method, norms),
-        Some(DType::F16) => prune_typed::<f16>(name, bytes, rows, cols, method, norms),
-        Some(DType::BF16) => prune_typed::<bf16>(name, bytes, rows, cols, method, norms),
-        None => Err(format!("{name}: {:?} cannot be pruned", info.dtype).into()),
+    match output_dtype(info, target) {
+        DType::F32 => prune_typed::<f32>(name, info, bytes, method, norms),
+        DType::F16 => prune_typed::<f16>(name, info, bytes, method, norms),
+        DType::BF16 => prune_typed::<bf16>(name, info, bytes, method, norms),
     }
 }
 
@@ -289,6 +315,17 @@ fn tensor_data<'d>(
     Ok(data
         .get(s..e)
         .ok_or_else(|| format!("{name}: data out of bounds"))?)
+}
+
+/// Removes a partly written output when the run fails.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 enum Slot {
@@ -313,7 +350,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
         let info = infos[*name];
         if prunable(name, info, &args.skip) {
             let (rows, cols) = (info.shape[0], info.shape[1]);
-            let dtype = dtype_of(info.dtype).ok_or("unreachable dtype")?;
+            let dtype = output_dtype(info, args.dtype);
             layers.push(((*name).clone(), cols));
             for (spec, slot) in TensorSpec::layer(name, dtype, rows, cols)
                 .into_iter()
@@ -344,7 +381,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
         .collect();
     let entry = header_entry(layers.iter().map(|(name, _)| {
         let info = infos[name];
-        let dtype = dtype_of(info.dtype).unwrap_or(DType::F32);
+        let dtype = output_dtype(info, args.dtype);
         (
             name.as_str(),
             LayerHeader::new(dtype, info.shape[0], info.shape[1]),
@@ -355,6 +392,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
 
     let tmp = args.output.with_extension("safetensors.partial");
     let out = File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let mut partial = RemoveOnDrop(Some(tmp.clone()));
     let mut writer = StreamWriter::new(BufWriter::with_capacity(1 << 20, out), specs, file_meta)?;
 
     let layer_bytes: u64 = layers
@@ -403,6 +441,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
                     layer,
                     info,
                     tensor_bytes(layer)?,
+                    args.dtype,
                     args.method,
                     norms.as_ref().and_then(|n| n.get(layer)),
                 )?;
@@ -426,6 +465,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
             args.output.display()
         )
     })?;
+    partial.0 = None;
     let bytes_out = std::fs::metadata(&args.output)?.len();
     Ok(Summary {
         layers: reports,

@@ -275,6 +275,43 @@ fn wanda_uses_calibration_norms_and_skip_patterns() {
 }
 
 #[test]
+fn dtype_flag_converts_the_compressed_layers() {
+    let dir = Dir::new("dtype");
+    let ck = checkpoint();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let a = tool::parse_args(&args(&[
+        dir.path("in.safetensors").to_str().unwrap(),
+        dir.path("out.safetensors").to_str().unwrap(),
+        "--method",
+        "magnitude",
+        "--dtype",
+        "bf16",
+        "--quiet",
+    ]))
+    .unwrap();
+    let summary = tool::run(&a).unwrap();
+    let out = std::fs::read(dir.path("out.safetensors")).unwrap();
+    let file = SparseFile::parse(&out).unwrap();
+    for t in ck.iter().filter(|t| PRUNED.contains(&t.0.as_str())) {
+        let dense: Vec<bf16> = sparse24::io::reader::dense_to_f32(&t.0, t.1, &t.3)
+            .unwrap()
+            .into_iter()
+            .map(bf16::from_f32)
+            .collect();
+        let want = prune::prune_magnitude(&dense, t.2[0], t.2[1]).unwrap();
+        assert_eq!(file.layer_as::<bf16>(&t.0).unwrap(), want, "{}", t.0);
+        let r = summary.layers.iter().find(|l| l.name == t.0).unwrap();
+        // Rounding to bf16 adds a little to the pruning error, never much.
+        assert!(r.rel_frobenius_error > 0.2 && r.rel_frobenius_error < 0.7);
+    }
+    // Copied tensors keep their own type.
+    assert_eq!(file.tensor("lm_head.weight").unwrap().0, Dtype::F32);
+    assert!(
+        tool::parse_args(&args(&["a", "b", "--method", "magnitude", "--dtype", "f8"])).is_err()
+    );
+}
+
+#[test]
 fn bad_arguments_and_inputs_are_errors() {
     assert!(tool::parse_args(&args(&["a", "b"])).is_err());
     assert!(tool::parse_args(&args(&["a", "--method", "magnitude"])).is_err());
