@@ -25,6 +25,7 @@ pub mod io;
 pub mod kernels;
 pub mod launch;
 pub mod layout;
+pub mod learn;
 pub mod linear;
 pub mod mask;
 pub mod ops;

@@ -1,0 +1,205 @@
+//! The layer-wise reconstruction objective of mask learning, through the Gram matrix.
+//!
+//! With calibration activations X [n, in], G = XᵀX [in, in] and D = W − W_eff, the
+//! loss ‖X·Wᵀ − X·W_effᵀ‖² / ‖X·Wᵀ‖² equals tr(D·G·Dᵀ) / tr(W·G·Wᵀ) and its gradient
+//! with respect to W_eff is −2·D·G / tr(W·G·Wᵀ): O(out·in²) per evaluation, whatever
+//! n is. Rows are independent; each row's sums run in a fixed order, so results are
+//! the same bits for any number of threads.
+
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::format::{check_len, check_shape};
+use crate::prune;
+use rayon::prelude::*;
+use std::ops::{Add, Mul};
+
+/// Rows of D handled per pass over G (each pass streams G once for all of them).
+const ROW_BLOCK: usize = 8;
+
+/// Arithmetic of the quadratic form: f32 (fast, the default) or f64 (the reference).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    F64,
+}
+
+/// What the Gram kernel needs of a float type.
+trait Real: Copy + Default + Send + Sync + Add<Output = Self> + Mul<Output = Self> {
+    fn of(v: f64) -> Self;
+    fn f64(self) -> f64;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn f64(self) -> f64 {
+        self
+    }
+}
+
+/// What a calibration set contributes to one layer input: G = XᵀX and the
+/// per-channel norms ‖X_j‖₂ (Wanda's scores). Layers that share an input (q, k, v)
+/// share one.
+#[derive(Clone, Debug)]
+pub struct Calibration {
+    cols: usize,
+    tokens: usize,
+    gram64: Vec<f64>,
+    gram32: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Calibration {
+    /// G and the channel norms of activations X [tokens, cols], in f64.
+    pub fn from_activations<T: Element>(x: &[T], tokens: usize, cols: usize) -> Result<Self> {
+        check_shape(1, cols)?;
+        if tokens == 0 {
+            return Err(Error::Shape {
+                what: "tokens",
+                value: 0,
+                requirement: "calibration needs at least one token",
+            });
+        }
+        check_len("activations", tokens * cols, x.len())?;
+        if let Some(i) = x.iter().position(|v| !v.to_f32().is_finite()) {
+            return Err(Error::InvalidArgument {
+                what: "activations",
+                why: format!("not finite at token {}, channel {}", i / cols, i % cols),
+            });
+        }
+        // Channel-major copy, so each G entry is one contiguous dot product.
+        let mut xt = vec![0f64; cols * tokens];
+        for (t, row) in x.chunks_exact(cols).enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                xt[j * tokens + t] = v.to_f64();
+            }
+        }
+        let mut gram64 = vec![0f64; cols * cols];
+        gram64
+            .par_chunks_mut(cols)
+            .enumerate()
+            .for_each(|(i, grow)| {
+                let a = &xt[i * tokens..(i + 1) * tokens];
+                for (j, g) in grow.iter_mut().enumerate() {
+                    let b = &xt[j * tokens..(j + 1) * tokens];
+                    *g = a.iter().zip(b).map(|(p, q)| p * q).sum();
+                }
+            });
+        let gram32 = gram64.iter().map(|&v| v as f32).collect();
+        let norms = prune::activation_norms(x, tokens, cols)?;
+        Ok(Calibration {
+            cols,
+            tokens,
+            gram64,
+            gram32,
+            norms,
+        })
+    }
+
+    /// Input channels (the layer's `in`).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Tokens the statistics were taken over.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// ‖X_j‖₂ per input channel.
+    pub fn norms(&self) -> &[f32] {
+        &self.norms
+    }
+
+    /// G = XᵀX, [cols, cols] row-major, f64.
+    pub fn gram(&self) -> &[f64] {
+        &self.gram64
+    }
+
+    /// tr(A·G·Aᵀ) for A [rows, cols] in f64 (e.g. ‖X·Wᵀ‖² for A = W).
+    pub fn quadratic(&self, a: &[f64], rows: usize) -> Result<f64> {
+        check_len("matrix", rows * self.cols, a.len())?;
+        let (q, _) = quad_rows::<f64>(a, rows, self.cols, &self.gram64, false);
+        Ok(q)
+    }
+
+    /// tr(D·G·Dᵀ) and, when `grad` is set, D·G [rows, cols] (f64 out), in the
+    /// chosen precision.
+    pub(crate) fn quadratic_and_product(
+        &self,
+        d: &[f64],
+        rows: usize,
+        precision: Precision,
+        grad: bool,
+    ) -> (f64, Vec<f64>) {
+        match precision {
+            Precision::F64 => quad_rows::<f64>(d, rows, self.cols, &self.gram64, grad),
+            Precision::F32 => quad_rows::<f32>(d, rows, self.cols, &self.gram32, grad),
+        }
+    }
+}
+
+/// Σ_r d_r·G·d_rᵀ and (optionally) the products d_r·G, rows in blocks of
+/// [`ROW_BLOCK`]. Per-row sums in a fixed order; the block totals are added in row
+/// order afterwards.
+fn quad_rows<R: Real>(
+    d: &[f64],
+    rows: usize,
+    cols: usize,
+    gram: &[R],
+    want_product: bool,
+) -> (f64, Vec<f64>) {
+    let blocks: Vec<(f64, Vec<f64>)> = d
+        .par_chunks(ROW_BLOCK * cols)
+        .map(|chunk| {
+            let nr = chunk.len() / cols;
+            let dr: Vec<R> = chunk.iter().map(|&v| R::of(v)).collect();
+            let mut acc = vec![R::default(); nr * cols];
+            for i in 0..cols {
+                let grow = &gram[i * cols..(i + 1) * cols];
+                for r in 0..nr {
+                    let di = dr[r * cols + i];
+                    if di.f64() == 0.0 {
+                        continue;
+                    }
+                    for (a, &g) in acc[r * cols..(r + 1) * cols].iter_mut().zip(grow) {
+                        *a = *a + di * g;
+                    }
+                }
+            }
+            let q: f64 = (0..nr)
+                .map(|r| {
+                    let (a, x) = (
+                        &acc[r * cols..(r + 1) * cols],
+                        &chunk[r * cols..(r + 1) * cols],
+                    );
+                    a.iter().zip(x).map(|(p, v)| p.f64() * v).sum::<f64>()
+                })
+                .sum();
+            let prod = if want_product {
+                acc.iter().map(|v| v.f64()).collect()
+            } else {
+                Vec::new()
+            };
+            (q, prod)
+        })
+        .collect();
+    let mut total = 0f64;
+    let mut product = Vec::with_capacity(if want_product { rows * cols } else { 0 });
+    for (q, p) in blocks {
+        total += q;
+        product.extend(p);
+    }
+    (total, product)
+}
