@@ -18,6 +18,7 @@
 //! ```
 
 pub mod cuda;
+pub mod cusparselt;
 pub mod dtype;
 pub mod error;
 pub mod format;
