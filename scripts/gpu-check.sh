@@ -18,8 +18,33 @@ summary="$out/summary.md"
 bin="$bundle/bin"
 export SPARSE24_GPU_CHECK=1
 # cuSPARSELt ships inside the Python environment there, not on the loader path.
-cslt="$(python3 -c 'import nvidia.cusparselt, os; print(os.path.join(os.path.dirname(nvidia.cusparselt.__file__), "lib"))' 2>/dev/null || true)"
-[[ -n "$cslt" && -d "$cslt" ]] && export LD_LIBRARY_PATH="$cslt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# nvidia.cusparselt may be a namespace package (no __file__): try its __path__, then
+# any libcusparseLt.so.0 under site-packages/nvidia. The benchmark also takes the file
+# itself from SPARSE24_CUSPARSELT (src/cusparselt.rs).
+cslt="$(python3 - 2>/dev/null <<'PY' || true
+import glob, os, site
+cands = []
+try:
+    import nvidia.cusparselt as m
+    dirs = list(getattr(m, "__path__", []))
+    if getattr(m, "__file__", None):
+        dirs.append(os.path.dirname(m.__file__))
+    cands += [os.path.join(d, "lib") for d in dirs]
+except Exception:
+    pass
+sp = site.getsitepackages() + [site.getusersitepackages()]
+cands += [os.path.dirname(f) for d in sp
+          for f in glob.glob(os.path.join(d, "nvidia", "**", "libcusparseLt.so.0"), recursive=True)]
+for d in cands:
+    if os.path.isfile(os.path.join(d, "libcusparseLt.so.0")):
+        print(d)
+        break
+PY
+)"
+if [[ -n "$cslt" && -d "$cslt" ]]; then
+  export LD_LIBRARY_PATH="$cslt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export SPARSE24_CUSPARSELT="${SPARSE24_CUSPARSELT:-$cslt/libcusparseLt.so.0}"
+fi
 sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
 
 {
@@ -76,6 +101,24 @@ else
 fi
 echo
 cat "$summary"
+# The block to paste into bench/RESULTS.md (newest entry first there).
+{
+  echo "## $(date -u +%Y-%m-%d) — $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1), driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  echo
+  echo "- bundle: $(head -n 1 "$bundle/MANIFEST" 2>/dev/null || echo 'unknown commit')"
+  echo "- command: scripts/gpu-check.sh$([[ "${FULL:-0}" == 1 ]] && echo ' (FULL=1)')"
+  echo "- cuSPARSELt: ${SPARSE24_CUSPARSELT:-not found in the Python environment}"
+  echo
+  if [[ -f "$out/bench.md" ]]; then cat "$out/bench.md"; else echo "(the benchmark wrote no results)"; fi
+  echo
+  echo "GPU check phases:"
+  echo
+  grep -E '^\|' "$summary"
+} > "$out/results-entry.md"
+echo
+echo "--- paste into bench/RESULTS.md (also $out/results-entry.md) ---"
+cat "$out/results-entry.md"
+echo "--- end of block ---"
 echo
 echo "--- tails of failed phases ---"
 for f in "$out"/*.log; do
