@@ -13,6 +13,7 @@ if [ ! -f "$deps/.pinned-v1" ]; then
   touch "$deps/.pinned-v1"
 fi
 model="$("$root/scripts/fetch-minilm.sh")"
+export PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$deps${PYTHONPATH:+:$PYTHONPATH}"
 cmd="${1:-}"
 shift || true

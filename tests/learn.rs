@@ -323,3 +323,30 @@ fn minilm_block0_learns_on_committed_activations() {
         res.compress(&wh).unwrap().validate().unwrap();
     }
 }
+
+/// The learner's parallel sampling equals the f64 reference of src/mask.rs: W_eff
+/// and dπ bit for bit, R to rounding (summed per row first).
+#[test]
+fn parallel_sampling_matches_the_reference() {
+    use sparse24::learn::sampling;
+    use sparse24::mask::{self, Sampling};
+    let (rows, cols) = (9, 48);
+    let mut rng = StdRng::seed_from_u64(8);
+    let w: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    let logits: Vec<f32> = (0..rows * cols / 4 * CANDIDATES)
+        .map(|_| rng.gen_range(-0.05..0.05))
+        .collect();
+    let dw: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let p = SampleParams {
+        seed: 0xabc,
+        step: 17,
+        kappa: 150.0,
+        tau: 2.5,
+    };
+    let (w_eff, reg) = mask::forward_f64(&w, rows, cols, &logits, &p, Sampling::Soft).unwrap();
+    let fwd = sampling::forward(&w, cols, &logits, &p);
+    assert_eq!(fwd.w_eff, w_eff);
+    assert!((fwd.reg - reg).abs() <= 1e-12 * reg);
+    let want = mask::backward_f64(&w, rows, cols, &logits, &dw, 0.01, &p, Sampling::Soft).unwrap();
+    assert_eq!(sampling::backward(&w, &fwd, &dw, 0.01, &p), want);
+}

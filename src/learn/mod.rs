@@ -12,6 +12,7 @@
 mod adam;
 mod config;
 mod objective;
+pub mod sampling;
 mod tensors;
 
 pub use adam::Adam;
@@ -22,7 +23,7 @@ pub use tensors::{read_matrix, tensor_names, Matrix};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
-use crate::mask::{self, SampleParams, Sampling, CANDIDATES};
+use crate::mask::{self, SampleParams, CANDIDATES};
 use crate::prune;
 use std::time::Instant;
 
@@ -229,12 +230,20 @@ impl<'c> MaskLearner<'c> {
     /// The soft objective L − λ·R at `logits` under the noise of `p`, and its
     /// gradient with respect to the logits when `with_grad`.
     pub fn objective(&self, logits: &[f32], p: &SampleParams, with_grad: bool) -> Result<StepEval> {
-        let (w_eff, reg) =
-            mask::forward_f64(&self.w, self.rows, self.cols, logits, p, Sampling::Soft)?;
+        mask::check_logits(self.rows, self.cols, logits.len())?;
+        p.validate()?;
+        if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument {
+                what: "logits",
+                why: format!("not finite at {i}"),
+            });
+        }
+        let fwd = sampling::forward(&self.w, self.cols, logits, p);
+        let reg = fwd.reg;
         let d: Vec<f64> = self
             .w
             .iter()
-            .zip(&w_eff)
+            .zip(&fwd.w_eff)
             .map(|(&a, b)| a as f64 - b)
             .collect();
         let (q, prod) =
@@ -245,16 +254,7 @@ impl<'c> MaskLearner<'c> {
         let grad = if with_grad {
             let scale = -2.0 / self.norm;
             let dw_eff: Vec<f32> = prod.iter().map(|v| (scale * v) as f32).collect();
-            mask::backward_f64(
-                &self.w,
-                self.rows,
-                self.cols,
-                logits,
-                &dw_eff,
-                self.cfg.lambda,
-                p,
-                Sampling::Soft,
-            )?
+            sampling::backward(&self.w, &fwd, &dw_eff, self.cfg.lambda, p)
         } else {
             Vec::new()
         };

@@ -1,0 +1,71 @@
+//! Command line of the learn-masks example.
+
+use std::path::PathBuf;
+
+pub const USAGE: &str =
+    "usage: learn-masks [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
+                   [--seed N] [--eval-every K] [--out masks.safetensors] [--plot loss.svg]
+                   [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
+  --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/fetch-minilm.sh
+           fetches it). --out also gets -magnitude and -wanda siblings for the comparison.";
+
+pub struct Args {
+    pub layers: String,
+    pub steps: usize,
+    pub lr: Option<f32>,
+    pub wanda_prior: bool,
+    pub seed: Option<u64>,
+    pub eval_every: Option<usize>,
+    pub out: PathBuf,
+    pub plot: PathBuf,
+    pub model: PathBuf,
+    pub acts: PathBuf,
+    pub quiet: bool,
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+    let v = v.ok_or(format!("{flag} needs a value"))?;
+    v.parse().map_err(|_| format!("{flag}: cannot parse {v:?}"))
+}
+
+pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        layers: ".*".into(),
+        steps: 200,
+        lr: None,
+        wanda_prior: true,
+        seed: None,
+        eval_every: None,
+        out: root.join("target/learn-masks/masks.safetensors"),
+        plot: root.join("target/learn-masks/loss.svg"),
+        model: root.join("target/minilm/model"),
+        acts: root.join("data/minilm-activations.safetensors"),
+        quiet: false,
+    };
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--layers" => a.layers = val()?,
+            "--steps" => a.steps = num(&flag, it.next())?,
+            "--lr" => a.lr = Some(num(&flag, it.next())?),
+            "--seed" => a.seed = Some(num(&flag, it.next())?),
+            "--eval-every" => a.eval_every = Some(num(&flag, it.next())?),
+            "--prior" => {
+                a.wanda_prior = match val()?.as_str() {
+                    "wanda" => true,
+                    "magnitude" => false,
+                    p => return Err(format!("--prior: wanda or magnitude, not {p:?}")),
+                }
+            }
+            "--out" => a.out = val()?.into(),
+            "--plot" => a.plot = val()?.into(),
+            "--model" => a.model = val()?.into(),
+            "--acts" => a.acts = val()?.into(),
+            "--quiet" => a.quiet = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            f => return Err(format!("unknown argument {f:?}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}

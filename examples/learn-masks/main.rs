@@ -1,0 +1,312 @@
+//! Learns 2:4 masks (MaskLLM) for the linear layers of all-MiniLM-L6-v2 on the
+//! committed calibration activations, and compares them with magnitude and Wanda.
+//!
+//!   scripts/fetch-minilm.sh
+//!   cargo run --release --example learn-masks -- [--layers REGEX] [--steps N]
+//!       [--out masks.safetensors] [--plot loss.svg]
+//!   scripts/minilm.sh eval target/learn-masks/masks*.safetensors
+//!
+//! Prints progress and a per-layer table (relative squared reconstruction error
+//! ‖X·Wᵀ − X·(W⊙M)ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens), writes the compressed
+//! layers of each method (values, metadata and the keep bits per group) and an SVG
+//! of the loss curves.
+
+mod args;
+mod svg;
+
+use regex::Regex;
+use safetensors::{tensor::TensorView, Dtype};
+use sparse24::learn::{self, Calibration, LearnConfig, Learned, MaskLearner, Prior};
+use sparse24::{prune, Mask24, Sparse24};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The linear layers of a block and the activation that feeds each (bert.py).
+const LINEARS: [(&str, &str); 6] = [
+    ("attention.self.query", "attn_in"),
+    ("attention.self.key", "attn_in"),
+    ("attention.self.value", "attn_in"),
+    ("attention.output.dense", "attn_out_in"),
+    ("intermediate.dense", "inter_in"),
+    ("output.dense", "out_in"),
+];
+
+type Res<T> = Result<T, String>;
+
+fn read(path: &Path) -> Res<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+struct Row {
+    name: String,
+    shape: (usize, usize),
+    magnitude: f64,
+    wanda: f64,
+    learned: Learned,
+}
+
+/// Per method: tensor name → bytes, and dtype/shape.
+type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+fn add_layer(t: &mut Tensors, name: &str, s: &Sparse24<f32>, m: &Mask24) {
+    let (r, c) = (s.rows(), s.cols());
+    let stem = name.trim_end_matches(".weight");
+    t.insert(
+        format!("{stem}.values"),
+        (
+            Dtype::F32,
+            vec![r, c / 2],
+            bytemuck::cast_slice(s.values()).to_vec(),
+        ),
+    );
+    t.insert(
+        format!("{stem}.metadata"),
+        (
+            Dtype::U16,
+            vec![r, c / 16],
+            bytemuck::cast_slice(s.metadata()).to_vec(),
+        ),
+    );
+    let bits: Vec<u8> = m.patterns().iter().map(|p| p.keep_bits()).collect();
+    t.insert(
+        format!("{stem}.keep_bits"),
+        (Dtype::U8, vec![r, c / 4], bits),
+    );
+}
+
+fn write(path: &Path, t: &Tensors, method: &str) -> Res<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let views = t
+        .iter()
+        .map(|(k, (d, shape, b))| {
+            TensorView::new(*d, shape.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| format!("{k}: {e}"))
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let meta = HashMap::from([("method".to_string(), method.to_string())]);
+    safetensors::serialize_to_file(views, Some(meta), path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("masks");
+    out.with_file_name(format!("{stem}-{suffix}.safetensors"))
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("learn-masks: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Res<()> {
+    let a = args::parse(std::env::args().skip(1))?;
+    let filter = Regex::new(&a.layers).map_err(|e| format!("--layers: {e}"))?;
+    let model_path = a.model.join("model.safetensors");
+    let model = read(&model_path).map_err(|e| format!("{e}\n(run scripts/fetch-minilm.sh)"))?;
+    let acts = read(&a.acts)?;
+    let device = if sparse24::cuda::available() {
+        "a CUDA device is present, but the GPU learner is not implemented yet"
+    } else {
+        "no CUDA device"
+    };
+    println!(
+        "learn-masks: CPU path ({device}); {} rayon threads",
+        rayon::current_num_threads()
+    );
+    let mut cfg = LearnConfig {
+        steps: a.steps,
+        prior: if a.wanda_prior {
+            Prior::Wanda
+        } else {
+            Prior::Magnitude
+        },
+        ..LearnConfig::default()
+    };
+    if let Some(lr) = a.lr {
+        cfg.adam.lr = lr;
+    }
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    if let Some(k) = a.eval_every {
+        cfg.eval_every = k;
+    }
+    println!(
+        "steps {}, tau {}→{}, kappa {}→{}, prior {:?} ×{}, lambda {}, Adam lr {}, seed {:#x}, eval every {}",
+        cfg.steps,
+        cfg.tau.start,
+        cfg.tau.end,
+        cfg.kappa.start,
+        cfg.kappa.end,
+        cfg.prior,
+        cfg.prior_strength,
+        cfg.lambda,
+        cfg.adam.lr,
+        cfg.seed,
+        cfg.eval_every
+    );
+    let names: Vec<(String, String)> = (0..6)
+        .flat_map(|b| {
+            LINEARS.iter().map(move |(l, act)| {
+                (
+                    format!("encoder.layer.{b}.{l}.weight"),
+                    format!("{b}.{act}"),
+                )
+            })
+        })
+        .filter(|(n, _)| filter.is_match(n))
+        .collect();
+    if names.is_empty() {
+        return Err(format!("no layer matches {:?}", a.layers));
+    }
+    let mut calibs: HashMap<String, Calibration> = HashMap::new();
+    let mut rows = Vec::new();
+    let (mut t_mag, mut t_wanda, mut t_learned) = (Tensors::new(), Tensors::new(), Tensors::new());
+    let start = Instant::now();
+    let report = (a.steps / 10).max(1);
+    for (name, act) in &names {
+        let w = learn::read_matrix(&model, name).map_err(|e| e.to_string())?;
+        if !calibs.contains_key(act) {
+            let x = learn::read_matrix(&acts, act).map_err(|e| e.to_string())?;
+            let c = Calibration::from_activations(&x.data, x.rows, x.cols)
+                .map_err(|e| format!("{act}: {e}"))?;
+            calibs.insert(act.clone(), c);
+        }
+        let calib = &calibs[act];
+        let err = |e: sparse24::Error| format!("{name}: {e}");
+        let learner = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone())
+            .map_err(err)?
+            .with_label(
+                name.trim_start_matches("encoder.")
+                    .trim_end_matches(".weight"),
+            );
+        let mag_mask = prune::magnitude_mask(&w.data, w.rows, w.cols).map_err(err)?;
+        let wanda_mask = prune::wanda_mask(&w.data, w.rows, w.cols, calib.norms()).map_err(err)?;
+        let magnitude = learner.mask_loss(&mag_mask).map_err(err)?;
+        let wanda = learner.mask_loss(&wanda_mask).map_err(err)?;
+        let learned = learner
+            .run(|p| {
+                if !a.quiet && ((p.step + 1) % report == 0 || p.step == 0) {
+                    println!(
+                        "  {:<32} step {:>4}/{} loss {:.5} tau {:.3} kappa {:.0} best hard {:.5} ({:.1} ms/step)",
+                        p.layer,
+                        p.step + 1,
+                        p.steps,
+                        p.point.soft_loss,
+                        p.point.tau,
+                        p.point.kappa,
+                        p.best_loss,
+                        1e3 * p.secs_per_step
+                    );
+                }
+            })
+            .map_err(err)?;
+        println!(
+            "{name}: magnitude {magnitude:.5}  Wanda {wanda:.5}  learned {:.5}  ({:+.1}% vs Wanda, {:.2} s)",
+            learned.best_loss,
+            100.0 * (learned.best_loss / wanda - 1.0),
+            learned.seconds
+        );
+        let s = |m: &Mask24| Sparse24::compress_masked(&w.data, m).map_err(err);
+        add_layer(&mut t_mag, name, &s(&mag_mask)?, &mag_mask);
+        add_layer(&mut t_wanda, name, &s(&wanda_mask)?, &wanda_mask);
+        add_layer(
+            &mut t_learned,
+            name,
+            &learned.compress(&w.data).map_err(err)?,
+            &learned.mask,
+        );
+        rows.push(Row {
+            name: name.clone(),
+            shape: (w.rows, w.cols),
+            magnitude,
+            wanda,
+            learned,
+        });
+    }
+    write(&a.out, &t_learned, "learned")?;
+    write(&sibling(&a.out, "magnitude"), &t_mag, "magnitude")?;
+    write(&sibling(&a.out, "wanda"), &t_wanda, "wanda")?;
+    print_table(&rows, &cfg);
+    let curves: Vec<svg::Curve> = rows
+        .iter()
+        .map(|r| svg::Curve {
+            label: r
+                .name
+                .trim_start_matches("encoder.")
+                .trim_end_matches(".weight")
+                .into(),
+            points: r
+                .learned
+                .curve
+                .iter()
+                .map(|p| (p.step, p.soft_loss / r.wanda))
+                .collect(),
+        })
+        .collect();
+    let title = format!(
+        "MaskLLM on all-MiniLM-L6-v2: soft loss / Wanda loss ({} steps, CPU)",
+        cfg.steps
+    );
+    if let Some(dir) = a.plot.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&a.plot, svg::render(&title, &curves))
+        .map_err(|e| format!("{}: {e}", a.plot.display()))?;
+    println!(
+        "wrote {} (+ -magnitude, -wanda) and {}; total {:.1} s",
+        a.out.display(),
+        a.plot.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn print_table(rows: &[Row], cfg: &LearnConfig) {
+    println!(
+        "\nrelative squared reconstruction error ‖XWᵀ − X(W⊙M)ᵀ‖²/‖XWᵀ‖² on the calibration tokens"
+    );
+    println!("| layer | shape | magnitude | Wanda | learned | learned vs Wanda | best step | steps | s | ms/step |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let (mut sm, mut sw, mut sl) = (0.0, 0.0, 0.0);
+    for r in rows {
+        let best = r
+            .learned
+            .best_step
+            .map_or("prior".into(), |s| (s + 1).to_string());
+        println!(
+            "| {} | {}×{} | {:.4} | {:.4} | {:.4} | {:+.1}% | {} | {} | {:.1} | {:.0} |",
+            r.name
+                .trim_start_matches("encoder.")
+                .trim_end_matches(".weight"),
+            r.shape.0,
+            r.shape.1,
+            r.magnitude,
+            r.wanda,
+            r.learned.best_loss,
+            100.0 * (r.learned.best_loss / r.wanda - 1.0),
+            best,
+            cfg.steps,
+            r.learned.seconds,
+            1e3 * r.learned.secs_per_step()
+        );
+        sm += r.magnitude;
+        sw += r.wanda;
+        sl += r.learned.best_loss;
+    }
+    let n = rows.len() as f64;
+    println!(
+        "| mean of {} layers | | {:.4} | {:.4} | {:.4} | {:+.1}% | | | | |",
+        rows.len(),
+        sm / n,
+        sw / n,
+        sl / n,
+        100.0 * (sl / sw - 1.0)
+    );
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""End-to-end quality of pruned all-MiniLM-L6-v2: mean cosine similarity between the
+pruned and the dense model's sentence embeddings on fixed sentences.
+
+Each MASKS file is what examples/learn-masks writes (per linear layer
+"{name}.keep_bits" [out, in/4] u8 and the compressed "{name}.values" [out, in/2] in
+ascending column order): the script rebuilds every pruned dense weight from the
+compressed values, checks it equals the model weight times the mask, and runs the
+numpy BERT of scripts/minilm/bert.py. A file may instead hold dense weights under the
+model's own names ("encoder.layer.0.attention.self.query.weight"); those replace the
+model's.
+
+Two sentence sets: EVAL (not used for calibration) and the calibration sentences of
+capture-minilm-activations.py (in-sample).
+Run through scripts/minilm.sh: scripts/minilm.sh eval MASKS.safetensors...
+Usage: eval-minilm-embeddings.py MODEL_DIR MASKS.safetensors...
+"""
+
+import os
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from minilm import bert  # noqa: E402
+
+EVAL = [
+    "The train to the airport leaves every fifteen minutes.",
+    "A dog chased a ball across the wet grass.",
+    "Scientists discovered a new species of frog in the rainforest.",
+    "The company reported higher profits than analysts expected.",
+    "She learned to play chess from her older brother.",
+    "The highway was closed because of a serious accident.",
+    "Fresh strawberries taste best in early summer.",
+    "The software update fixed several security vulnerabilities.",
+    "Thousands of fans gathered outside the stadium.",
+    "He wrote a letter to the editor about the new parking rules.",
+    "The library extended its opening hours during exam season.",
+    "Astronomers observed a distant galaxy colliding with another.",
+    "The chef added too much salt to the soup.",
+    "Wind turbines produce electricity without burning fuel.",
+    "My phone battery died in the middle of the call.",
+    "The mountain village is only reachable by a narrow road.",
+    "Doctors recommend at least seven hours of sleep each night.",
+    "The painting was sold at auction for a record price.",
+    "Our flight was cancelled due to heavy snow.",
+    "The river froze completely during the coldest week of winter.",
+    "The government announced new rules for electric scooters.",
+    "A loud thunderstorm woke the whole family at midnight.",
+    "The students presented their robot at the science fair.",
+    "The old lighthouse still guides ships along the rocky coast.",
+    "He apologised for arriving late to the interview.",
+    "The price of gold reached its highest level this year.",
+    "Bees are essential for pollinating many crops.",
+    "The football team celebrated their victory with a parade.",
+    "This password must contain at least twelve characters.",
+    "The ferry crossed the bay in under an hour.",
+]
+
+
+def calibration_sentences():
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "capture", os.path.join(here, "capture-minilm-activations.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.CALIBRATION
+
+
+def pruned_weights(t, masks):
+    """Model tensors with the file's layers replaced; returns (tensors, layers)."""
+    out = dict(t)
+    layers = 0
+    for name in bert.linear_weight_names():
+        stem = name[: -len(".weight")]
+        if stem + ".keep_bits" in masks:
+            w = t[name]
+            bits = masks[stem + ".keep_bits"].astype(np.uint8)
+            keep = ((bits[:, :, None] >> np.arange(4, dtype=np.uint8)) & 1).astype(bool)
+            keep = keep.reshape(w.shape)
+            if (keep.sum(1) != w.shape[1] // 2).any():
+                sys.exit(f"{stem}: mask is not 2:4")
+            dense = np.zeros_like(w)
+            if stem + ".values" in masks:
+                dense[keep] = masks[stem + ".values"].astype(w.dtype).reshape(-1)
+                if not np.array_equal(dense, np.where(keep, w, 0)):
+                    sys.exit(f"{stem}: compressed values differ from the masked weights")
+            else:
+                dense = np.where(keep, w, 0).astype(w.dtype)
+            out[name] = dense
+            layers += 1
+        elif name in masks:
+            out[name] = masks[name].astype(t[name].dtype)
+            layers += 1
+    return out, layers
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    model_dir = sys.argv[1]
+    t = load_file(os.path.join(model_dir, "model.safetensors"))
+    tok = bert.load_tokenizer(os.path.join(model_dir, "tokenizer.json"))
+    sets = {"eval": EVAL, "calibration": calibration_sentences()}
+    dense = {k: bert.embed(t, tok, s) for k, s in sets.items()}
+    print(f"| file | linear layers pruned | mean cos (eval, {len(EVAL)} sentences) | min cos (eval) "
+          f"| mean cos (calibration, {len(sets['calibration'])} sentences) |")
+    print("|---|---|---|---|---|")
+    for path in sys.argv[2:]:
+        pruned, layers = pruned_weights(t, load_file(path))
+        cos = {k: (bert.embed(pruned, tok, s) * dense[k]).sum(1) for k, s in sets.items()}
+        print(f"| {os.path.basename(path)} | {layers} | {cos['eval'].mean():.4f} | {cos['eval'].min():.4f} "
+              f"| {cos['calibration'].mean():.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
