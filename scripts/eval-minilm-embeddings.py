@@ -99,6 +99,27 @@ def pruned_weights(t, masks):
     return out, layers
 
 
+def held_out_inputs(t, tok):
+    """Inputs of every linear layer of the dense model on the EVAL sentences."""
+    capture = {}
+    for s in EVAL:
+        bert.encode(t, np.array(tok.encode(s).ids, dtype=np.int64), capture)
+    return {k: np.concatenate(v).astype(np.float64) for k, v in capture.items()}
+
+
+def layer_errors(t, pruned, inputs):
+    """Per linear layer: ‖X·Wᵀ − X·W_mᵀ‖² / ‖X·Wᵀ‖² on held-out inputs X."""
+    errs = {}
+    for name in bert.linear_weight_names():
+        blk = name.split(".")[2]
+        act = bert.LINEARS[name[len(f"encoder.layer.{blk}.") : -len(".weight")]]
+        x = inputs[f"{blk}.{act}"]
+        y = x @ t[name].astype(np.float64).T
+        d = x @ (t[name].astype(np.float64) - pruned[name].astype(np.float64)).T
+        errs[name] = float((d * d).sum() / (y * y).sum())
+    return errs
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -107,14 +128,31 @@ def main():
     tok = bert.load_tokenizer(os.path.join(model_dir, "tokenizer.json"))
     sets = {"eval": EVAL, "calibration": calibration_sentences()}
     dense = {k: bert.embed(t, tok, s) for k, s in sets.items()}
+    inputs = held_out_inputs(t, tok)
+    per_layer = {}
     print(f"| file | linear layers pruned | mean cos (eval, {len(EVAL)} sentences) | min cos (eval) "
-          f"| mean cos (calibration, {len(sets['calibration'])} sentences) |")
-    print("|---|---|---|---|---|")
+          f"| mean cos (calibration, {len(sets['calibration'])} sentences) "
+          f"| mean held-out layer error |")
+    print("|---|---|---|---|---|---|")
     for path in sys.argv[2:]:
         pruned, layers = pruned_weights(t, load_file(path))
         cos = {k: (bert.embed(pruned, tok, s) * dense[k]).sum(1) for k, s in sets.items()}
-        print(f"| {os.path.basename(path)} | {layers} | {cos['eval'].mean():.4f} | {cos['eval'].min():.4f} "
-              f"| {cos['calibration'].mean():.4f} |", flush=True)
+        errs = layer_errors(t, pruned, inputs)
+        name = os.path.basename(path)
+        per_layer[name] = errs
+        pruned_errs = [e for e in errs.values() if e > 0]
+        mean_err = sum(pruned_errs) / max(len(pruned_errs), 1)
+        print(f"| {name} | {layers} | {cos['eval'].mean():.4f} | {cos['eval'].min():.4f} "
+              f"| {cos['calibration'].mean():.4f} | {mean_err:.4f} |", flush=True)
+    files = list(per_layer)
+    print(f"\nheld-out layer error ‖X·Wᵀ − X·W_mᵀ‖²/‖X·Wᵀ‖² on the {len(EVAL)} eval sentences' tokens")
+    print("| layer | " + " | ".join(files) + " |")
+    print("|---" * (len(files) + 1) + "|")
+    for layer in bert.linear_weight_names():
+        if all(per_layer[f][layer] == 0 for f in files):
+            continue
+        short = layer[len("encoder."):-len(".weight")]
+        print(f"| {short} | " + " | ".join(f"{per_layer[f][layer]:.4f}" for f in files) + " |")
 
 
 if __name__ == "__main__":

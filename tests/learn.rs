@@ -350,3 +350,22 @@ fn parallel_sampling_matches_the_reference() {
     let want = mask::backward_f64(&w, rows, cols, &logits, &dw, 0.01, &p, Sampling::Soft).unwrap();
     assert_eq!(sampling::backward(&w, &fwd, &dw, 0.01, &p), want);
 }
+
+#[test]
+fn damping_adds_to_the_diagonal_only() {
+    let (w, x) = synthetic(4, 16, 8, 2);
+    let calib = Calibration::from_activations(&x, 8, 16).unwrap();
+    let d = calib.damped(0.1).unwrap();
+    let mean_diag: f64 = (0..16).map(|i| calib.gram()[i * 17]).sum::<f64>() / 16.0;
+    for i in 0..16 {
+        for j in 0..16 {
+            let want = calib.gram()[i * 16 + j] + if i == j { 0.1 * mean_diag } else { 0.0 };
+            assert_eq!(d.gram()[i * 16 + j], want);
+        }
+    }
+    assert_eq!(d.norms(), calib.norms());
+    assert!(calib.damped(-1.0).is_err());
+    // Damping makes every mask's error relative to a larger ‖X·Wᵀ‖², still finite.
+    let l = MaskLearner::new(&w, 4, 16, &d, config(5, Prior::Wanda)).unwrap();
+    assert!(l.mask_loss(l.prior_mask()).unwrap().is_finite());
+}

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 pub const USAGE: &str =
     "usage: learn-masks [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
-                   [--seed N] [--eval-every K] [--out masks.safetensors] [--plot loss.svg]
+                   [--seed N] [--eval-every K] [--damping D] [--out masks.safetensors] [--plot loss.svg]
                    [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
   --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/fetch-minilm.sh
-           fetches it). --out also gets -magnitude and -wanda siblings for the comparison.";
+           fetches it). --damping: learn on G + D·mean(diag G)·I (default 0; the table
+           still reports undamped errors). --out also gets -magnitude and -wanda siblings for the comparison.";
 
 pub struct Args {
     pub layers: String,
@@ -21,6 +22,7 @@ pub struct Args {
     pub model: PathBuf,
     pub acts: PathBuf,
     pub quiet: bool,
+    pub damping: f64,
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -42,6 +44,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         model: root.join("target/minilm/model"),
         acts: root.join("data/minilm-activations.safetensors"),
         quiet: false,
+        damping: 0.0,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -63,6 +66,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--model" => a.model = val()?.into(),
             "--acts" => a.acts = val()?.into(),
             "--quiet" => a.quiet = true,
+            "--damping" => a.damping = num(&flag, it.next())?,
             "-h" | "--help" => return Err(USAGE.into()),
             f => return Err(format!("unknown argument {f:?}\n{USAGE}")),
         }

@@ -137,6 +137,7 @@ fn run() -> Res<()> {
     if let Some(k) = a.eval_every {
         cfg.eval_every = k;
     }
+    println!("Gram damping {} (0 = plain MaskLLM objective)", a.damping);
     println!(
         "steps {}, tau {}→{}, kappa {}→{}, prior {:?} ×{}, lambda {}, Adam lr {}, seed {:#x}, eval every {}",
         cfg.steps,
@@ -180,7 +181,8 @@ fn run() -> Res<()> {
         }
         let calib = &calibs[act];
         let err = |e: sparse24::Error| format!("{name}: {e}");
-        let learner = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone())
+        let damped = calib.damped(a.damping).map_err(err)?;
+        let learner = MaskLearner::new(&w.data, w.rows, w.cols, &damped, cfg.clone())
             .map_err(err)?
             .with_label(
                 name.trim_start_matches("encoder.")
@@ -188,9 +190,11 @@ fn run() -> Res<()> {
             );
         let mag_mask = prune::magnitude_mask(&w.data, w.rows, w.cols).map_err(err)?;
         let wanda_mask = prune::wanda_mask(&w.data, w.rows, w.cols, calib.norms()).map_err(err)?;
-        let magnitude = learner.mask_loss(&mag_mask).map_err(err)?;
-        let wanda = learner.mask_loss(&wanda_mask).map_err(err)?;
-        let learned = learner
+        // Errors are always reported on the undamped calibration statistics.
+        let judge = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone()).map_err(err)?;
+        let magnitude = judge.mask_loss(&mag_mask).map_err(err)?;
+        let wanda = judge.mask_loss(&wanda_mask).map_err(err)?;
+        let mut learned = learner
             .run(|p| {
                 if !a.quiet && ((p.step + 1) % report == 0 || p.step == 0) {
                     println!(
@@ -207,6 +211,8 @@ fn run() -> Res<()> {
                 }
             })
             .map_err(err)?;
+        learned.best_loss = judge.mask_loss(&learned.mask).map_err(err)?;
+        learned.prior_loss = judge.mask_loss(learner.prior_mask()).map_err(err)?;
         println!(
             "{name}: magnitude {magnitude:.5}  Wanda {wanda:.5}  learned {:.5}  ({:+.1}% vs Wanda, {:.2} s)",
             learned.best_loss,

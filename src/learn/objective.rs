@@ -107,6 +107,26 @@ impl Calibration {
         })
     }
 
+    /// G + δ·mean(diag G)·I: as if isotropic virtual tokens were added, so that
+    /// directions the calibration tokens never visit (G is rank-deficient when there
+    /// are fewer tokens than channels) are not free. Channel norms are unchanged.
+    pub fn damped(&self, delta: f64) -> Result<Calibration> {
+        if !(delta.is_finite() && delta >= 0.0) {
+            return Err(Error::InvalidArgument {
+                what: "damping",
+                why: format!("must be finite and >= 0, got {delta}"),
+            });
+        }
+        let n = self.cols;
+        let mean_diag = (0..n).map(|i| self.gram64[i * n + i]).sum::<f64>() / n as f64;
+        let mut c = self.clone();
+        for i in 0..n {
+            c.gram64[i * n + i] += delta * mean_diag;
+            c.gram32[i * n + i] = c.gram64[i * n + i] as f32;
+        }
+        Ok(c)
+    }
+
     /// Input channels (the layer's `in`).
     pub fn cols(&self) -> usize {
         self.cols
