@@ -325,7 +325,6 @@ struct Host<T> {
     out: usize,
     inn: usize,
     x: Vec<T>,
-    sparse: Sparse24<T>,
     /// Tokens the correctness check compares.
     check_tokens: Vec<usize>,
     /// f64 reference rows Y[t, :] for `check_tokens`.
@@ -373,7 +372,6 @@ fn host_case<T: Element>(
         out,
         inn,
         x,
-        sparse: sparse.clone(),
         check_tokens,
         reference,
     }
@@ -400,6 +398,11 @@ fn check_output<T: Element>(stream: &Arc<CudaStream>, y: &CudaSlice<u8>, h: &Hos
         }
     }
     Ok((num / den.max(f64::MIN_POSITIVE)).sqrt())
+}
+
+/// Token count rounded up to a multiple of 16.
+fn padded_tokens(t: usize) -> usize {
+    t.div_ceil(16) * 16
 }
 
 fn tolerance(d: DType) -> f64 {
@@ -646,16 +649,25 @@ impl Bench {
         let s = &self.stream;
         let x_bytes = h.tokens * h.inn * T::DTYPE.size();
         let y_bytes = h.tokens * h.out * T::DTYPE.size();
-        let x0 = upload(s, &h.x)?;
+        // Room for tokens padded to 16 (zero rows), which cuSPARSELt may need.
+        let padded = padded_tokens(h.tokens);
+        let (xp, yp) = (
+            padded * h.inn * T::DTYPE.size(),
+            padded * h.out * T::DTYPE.size(),
+        );
+        let mut x0 = alloc(s, xp)?;
+        s.memcpy_htod(
+            bytemuck::cast_slice::<T, u8>(&h.x),
+            &mut x0.slice_mut(0..x_bytes),
+        )
+        .map_err(e2s)?;
         let mut x = vec![x0];
         for _ in 1..copies {
-            let c = alloc(s, x_bytes)?;
-            copy_dtod(s, dptr(s, &c), dptr(s, &x[0]), x_bytes)?;
+            let c = alloc(s, xp)?;
+            copy_dtod(s, dptr(s, &c), dptr(s, &x[0]), xp)?;
             x.push(c);
         }
-        let y = (0..copies)
-            .map(|_| alloc(s, y_bytes))
-            .collect::<Res<Vec<_>>>()?;
+        let y = (0..copies).map(|_| alloc(s, yp)).collect::<Res<Vec<_>>>()?;
         Ok(Io {
             copies,
             x,
@@ -670,8 +682,20 @@ impl Bench {
         memset(&self.stream, dptr(&self.stream, &io.y[0]), 0xFF, io.y_bytes)
     }
 
-    fn ours<T: Element>(&self, h: &Host<T>, io: &Io) -> Outcome {
-        match self.ours_inner(h, io) {
+    fn ours<T: Element>(
+        &self,
+        h: &Host<T>,
+        io: &Io,
+        w: &Res<Vec<DeviceSparse24<CudaExecutor, T>>>,
+    ) -> Outcome {
+        if !sparse24::kernels::compiled() {
+            return Outcome::NotAvailable(Error::KernelsNotCompiled.to_string());
+        }
+        let w = match w {
+            Ok(w) => w,
+            Err(e) => return Outcome::Failed(e.clone()),
+        };
+        match self.ours_inner(h, io, w) {
             Ok(o) => o,
             Err(e) => {
                 let _ = self.stream.synchronize();
@@ -680,10 +704,12 @@ impl Bench {
         }
     }
 
-    fn ours_inner<T: Element>(&self, h: &Host<T>, io: &Io) -> Res<Outcome> {
-        if !sparse24::kernels::compiled() {
-            return Ok(Outcome::NotAvailable(Error::KernelsNotCompiled.to_string()));
-        }
+    fn ours_inner<T: Element>(
+        &self,
+        h: &Host<T>,
+        io: &Io,
+        ws_: &[DeviceSparse24<CudaExecutor, T>],
+    ) -> Res<Outcome> {
         let s = &self.stream;
         let plan = SparseGemmPlan::choose(h.tokens, h.out, h.inn, self.dev.sms).map_err(e2s)?;
         let ws = match plan.workspace_bytes() {
@@ -694,9 +720,6 @@ impl Bench {
             ptr: dptr(s, b),
             len: *n,
         });
-        let ws_ = (0..io.copies)
-            .map(|_| DeviceSparse24::upload(&self.exec, &h.sparse).map_err(e2s))
-            .collect::<Res<Vec<_>>>()?;
         let w_bytes = ws_[0].values().len() + ws_[0].meta().len();
         let launches: Vec<Vec<Launch>> = (0..io.copies)
             .map(|i| {
@@ -794,7 +817,47 @@ impl Bench {
         w_dense: &CudaSlice<u8>,
     ) -> Res<(Outcome, Outcome)> {
         let s = &self.stream;
-        let mut m = SparseLtLinear::new(lib, T::DTYPE, h.tokens, h.out, h.inn).map_err(e2s)?;
+        let first = self.sparselt_tokens(lib, h, io, w_dense, h.tokens);
+        let padded = padded_tokens(h.tokens);
+        let rejected = |o: &Outcome| match o {
+            Outcome::Failed(w) => w.contains("NOT_SUPPORTED") || w.contains("INVALID_VALUE"),
+            _ => false,
+        };
+        match first {
+            // PyTorch pads the dense input to 16 rows for cuSPARSELt; do the same
+            // when the library refuses the token count as it is.
+            Err(e)
+                if padded != h.tokens
+                    && (e.contains("NOT_SUPPORTED") || e.contains("INVALID_VALUE")) =>
+            {
+                let _ = s.synchronize();
+                self.sparselt_tokens(lib, h, io, w_dense, padded)
+            }
+            Ok((d, sr)) if padded != h.tokens && (rejected(&d) || rejected(&sr)) => {
+                let _ = s.synchronize();
+                self.sparselt_tokens(lib, h, io, w_dense, padded)
+            }
+            r => r,
+        }
+    }
+
+    /// cuSPARSELt run as a problem of `tokens` rows (≥ h.tokens: padded with zero rows
+    /// of X; only the first h.tokens rows of Y are checked; FLOPs count h.tokens).
+    fn sparselt_tokens<T: Element>(
+        &self,
+        lib: &'static cusparselt::CuSparseLt,
+        h: &Host<T>,
+        io: &Io,
+        w_dense: &CudaSlice<u8>,
+        tokens: usize,
+    ) -> Res<(Outcome, Outcome)> {
+        let s = &self.stream;
+        let pad_note = if tokens != h.tokens {
+            format!(" (run as {tokens} tokens, zero-padded like PyTorch)")
+        } else {
+            String::new()
+        };
+        let mut m = SparseLtLinear::new(lib, T::DTYPE, tokens, h.out, h.inn).map_err(e2s)?;
         let dense_bytes = h.out * h.inn * T::DTYPE.size();
         // Its own prune (strip, magnitude) of our already 2:4 weight, its own check.
         let pruned = alloc(s, dense_bytes)?;
@@ -841,7 +904,7 @@ impl Bench {
             s.synchronize().map_err(e2s)?;
             let err = check_output(s, &io.y[0], h)?;
             let note = format!(
-                "{label} alg={} ws={}B",
+                "{label} alg={} ws={}B{pad_note}",
                 m.algorithm_id()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|e| e.to_string()),
@@ -857,7 +920,10 @@ impl Bench {
         let default = measure(&mut m, "default").unwrap_or_else(Outcome::Failed);
         let searched = (|| {
             let (a, b, y) = ptrs[0];
-            m.search(a, b, y, 0, s).map_err(e2s)?;
+            // Room for the split-K configurations the search tries.
+            let wsz = m.workspace_size().map_err(e2s)?.max(64 << 20);
+            let ws = alloc(s, wsz)?;
+            m.search(a, b, y, dptr(s, &ws), s).map_err(e2s)?;
             s.synchronize().map_err(e2s)?;
             measure(&mut m, "searched")
         })()
@@ -1396,6 +1462,14 @@ fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>)
     // Weight copies: enough that the weights alone exceed 3× L2 (X/Y rotate too).
     let wc = copies_for(dense_bytes * 9 / 16, b.dev.l2);
     let wd: Vec<CudaSlice<u8>> = (0..wc).map(|_| upload(s, &w_pruned)).collect::<Res<_>>()?;
+    // sparse24's fragment-ordered weights, converted and uploaded once per layer.
+    let ours_w: Res<Vec<DeviceSparse24<CudaExecutor, T>>> = if sparse24::kernels::compiled() {
+        (0..wc)
+            .map(|_| DeviceSparse24::upload(&b.exec, &sparse).map_err(e2s))
+            .collect()
+    } else {
+        Err(Error::KernelsNotCompiled.to_string())
+    };
     println!(
         "{} {}: weights ready in {:.1} s ({wc} copies)",
         shape.label,
@@ -1413,7 +1487,7 @@ fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>)
         }
         let h = host_case(tokens, &w_pruned, &sparse, 7 + tokens as u64);
         let io = b.io(&h, wc)?;
-        let ours = b.ours(&h, &io);
+        let ours = b.ours(&h, &io, &ours_w);
         let dense = b.dense(&h, &io, &wd);
         let (lt_default, lt_searched) = b.sparselt(&h, &io, &wd[0]);
         let row = Row {

@@ -27,8 +27,13 @@ for line in sys.stdin:
   esac
 done
 cargo build --release --examples 2>/dev/null
+target_dir="${CARGO_TARGET_DIR:-target}"
 for ex in quickstart kernel-report gpu-bench crosscheck; do
-  [[ -f "target/release/examples/$ex" ]] && cp "target/release/examples/$ex" "$bundle/bin/$ex"
+  if [[ -f "$target_dir/release/examples/$ex" ]]; then
+    cp "$target_dir/release/examples/$ex" "$bundle/bin/$ex"
+  else
+    echo "warning: example $ex was not built; the GPU check will report it as not run" >&2
+  fi
 done
 strip "$bundle"/bin/* 2>/dev/null || true
 cp scripts/gpu-check.sh "$bundle/"

@@ -39,21 +39,23 @@ pub const API_VERSION: (i32, i32) = (0, 8);
 type Status = c_int;
 type Stream = *mut c_void;
 
-/// Bytes reserved for each opaque cuSPARSELt struct (the 0.8 headers declare 1024).
-const OPAQUE_WORDS: usize = 1024;
+/// Storage of one opaque cuSPARSELt struct: the 0.8 headers declare 1024 bytes; 8 KiB
+/// at 64-byte alignment leaves room for any growth and any alignment it may declare.
+#[repr(C, align(64))]
+struct Block([u8; 8192]);
 
 /// An opaque cuSPARSELt object (handle, descriptor, plan), boxed at a fixed address.
-struct Opaque(Box<[u64; OPAQUE_WORDS]>);
+struct Opaque(Box<Block>);
 
 impl Opaque {
     fn new() -> Opaque {
-        Opaque(Box::new([0u64; OPAQUE_WORDS]))
+        Opaque(Box::new(Block([0u8; 8192])))
     }
     fn ptr(&self) -> *const c_void {
-        self.0.as_ptr() as *const c_void
+        self.0.as_ref() as *const Block as *const c_void
     }
     fn mut_ptr(&mut self) -> *mut c_void {
-        self.0.as_mut_ptr() as *mut c_void
+        self.0.as_mut() as *mut Block as *mut c_void
     }
 }
 
