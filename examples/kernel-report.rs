@@ -35,7 +35,7 @@ fn occupancy(u: &ResourceUsage, threads: u32, dyn_smem: u32, sm: (u32, u32, u32,
     let by_regs = (sm.0 / regs_per_warp) / warps.max(1);
     let by_threads = sm.1 / threads.max(1);
     let smem = u.shared_bytes + dyn_smem;
-    let by_smem = if smem == 0 { sm.2 } else { sm.3 / smem };
+    let by_smem = sm.3.checked_div(smem).unwrap_or(sm.2);
     by_regs.min(by_threads).min(sm.2).min(by_smem)
 }
 
