@@ -79,6 +79,10 @@ phase() {
   local counts
   counts="$(grep -E '^test result:' "$log" | tail -n 1 | sed 's/^test result: //')"
   [[ -n "$counts" ]] && result="$result: $counts"
+  # Programs that could not run their subject say so ("skipped: no CUDA device").
+  local skipped
+  skipped="$(grep -m 1 '^skipped:' "$log" 2>/dev/null)"
+  [[ -n "$skipped" ]] && result="$result ($skipped)"
   echo "| $name | $result | $(( $(date +%s) - start )) | $name.log |" >> "$summary"
   echo "== $name: $result"
 }
