@@ -58,6 +58,7 @@ struct Args {
     out: Option<PathBuf>,
     only: Option<String>,
     reps: usize,
+    host_only: bool,
 }
 
 const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--reps N]
@@ -65,7 +66,9 @@ const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--rep
                tokens in bf16 plus one f16 decode row, copy and prune bandwidth
   --out DIR    write bench.json and bench.md there
   --only TEXT  run only cases whose label contains TEXT (e.g. 4096x14336)
-  --reps N     timed repetitions per measurement (default 7, quick 5)";
+  --reps N     timed repetitions per measurement (default 7, quick 5)
+  --host-only  no device: time and check the CPU side (random data, prune, f64
+               reference, fragment order) of the selected cases";
 
 fn parse_args() -> Res<Args> {
     let mut a = Args {
@@ -73,6 +76,7 @@ fn parse_args() -> Res<Args> {
         out: None,
         only: None,
         reps: 0,
+        host_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -88,6 +92,7 @@ fn parse_args() -> Res<Args> {
             }
             // `cargo bench` passes --bench to harness = false targets.
             "--bench" => {}
+            "--host-only" => a.host_only = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -106,6 +111,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.host_only {
+        return match host_only(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gpu-bench: error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let ctx = match sparse24::cuda::context() {
         Ok(c) => c,
         Err(e) => {
@@ -1525,6 +1539,57 @@ fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>)
         // Release this case's buffers before the next.
         drop(io);
         s.synchronize().map_err(e2s)?;
+    }
+    Ok(())
+}
+
+/// The CPU side of the selected cases, without a device: how long the host
+/// preparation takes (it counts against the GPU check's time cap) and a check of the
+/// f64 reference against the crate's CPU sparse reference on the first checked token.
+fn host_only(args: &Args) -> Res<()> {
+    for (dtype, shape) in shapes(args.quick) {
+        let label = format!("{} {}", shape.label, dtype.name());
+        if !args
+            .only
+            .as_ref()
+            .is_none_or(|o| label.contains(o.as_str()))
+        {
+            continue;
+        }
+        match dtype {
+            DType::BF16 => host_only_layer::<bf16>(&shape, &label)?,
+            _ => host_only_layer::<f16>(&shape, &label)?,
+        }
+    }
+    Ok(())
+}
+
+fn host_only_layer<T: Element>(shape: &Shape, label: &str) -> Res<()> {
+    let t0 = Instant::now();
+    let (w_pruned, sparse) = host_weights::<T>(shape.out, shape.inn, 1)?;
+    let t_w = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let frag = sparse24::layout::to_fragment_order(&sparse);
+    let t_f = t1.elapsed().as_secs_f64();
+    for &tokens in &shape.tokens {
+        let t2 = Instant::now();
+        let h = host_case(tokens, &w_pruned, &sparse, 2);
+        let t_r = t2.elapsed().as_secs_f64();
+        let t = h.check_tokens[0];
+        let x = &h.x[t * h.inn..(t + 1) * h.inn];
+        let y = sparse24::reference::linear_sparse_f64(x, 1, &sparse, &Default::default())
+            .map_err(e2s)?;
+        let err = sparse24::reference::rel_error(&y, &h.reference[0]);
+        if err.is_nan() || err > 1e-12 {
+            return Err(format!(
+                "{label} t={tokens}: f64 reference disagrees with the crate's ({err:e})"
+            ));
+        }
+        println!(
+            "{label} t={tokens}: weights {t_w:.1} s, fragment order {t_f:.1} s ({} values), \
+             X + reference {t_r:.1} s, reference check {err:.0e}",
+            frag.values.len()
+        );
     }
     Ok(())
 }
