@@ -1,7 +1,8 @@
 //! Host API: simulated device memory, modules and launches.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::decode::{self, Program};
 use crate::error::SimError;
@@ -117,31 +118,73 @@ impl Param {
     }
 }
 
-/// The simulated global memory: a set of allocations.
+/// The simulated global memory: a set of allocations. CTAs running on several host threads
+/// share it: plain loads and stores are relaxed per-byte atomic accesses (no lock; a store
+/// becomes visible to other CTAs without tearing a byte), and PTX atomics run their
+/// read-modify-write under `atomics` (so they are atomic with respect to each other, and a
+/// CTA that observes an atomic's result also sees every store its author made before it).
+/// The set of allocations does not change during a launch.
 #[derive(Debug, Default)]
 pub(crate) struct GlobalMem {
-    pub allocs: BTreeMap<u64, Vec<u8>>,
+    pub allocs: BTreeMap<u64, Box<[AtomicU8]>>,
     next: u64,
+    atomics: Mutex<()>,
+}
+
+/// View exclusively borrowed atomic bytes as plain bytes.
+fn plain_mut(s: &mut [AtomicU8]) -> &mut [u8] {
+    // SAFETY: AtomicU8 has the same size, alignment and bit validity as u8, and the slice is
+    // borrowed exclusively, so no other access can race with the plain one.
+    unsafe { &mut *(s as *mut [AtomicU8] as *mut [u8]) }
 }
 
 impl GlobalMem {
-    /// Find the allocation containing [addr, addr+len).
     #[inline]
-    pub fn slice_mut(&mut self, addr: u64, len: u64) -> Option<&mut [u8]> {
-        let (base, v) = self.allocs.range_mut(..=addr).next_back()?;
-        let off = addr - *base;
-        if off.checked_add(len)? <= v.len() as u64 {
-            Some(&mut v[off as usize..(off + len) as usize])
-        } else {
-            None
-        }
-    }
-    #[inline]
-    pub fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+    fn find(&self, addr: u64, len: u64) -> Option<&[AtomicU8]> {
         let (base, v) = self.allocs.range(..=addr).next_back()?;
         let off = addr - *base;
         if off.checked_add(len)? <= v.len() as u64 {
             Some(&v[off as usize..(off + len) as usize])
+        } else {
+            None
+        }
+    }
+    /// Copy `out.len()` bytes at `addr` out; false when they are not inside one allocation.
+    #[inline]
+    pub fn load(&self, addr: u64, out: &mut [u8]) -> bool {
+        match self.find(addr, out.len() as u64) {
+            Some(s) => {
+                for (o, b) in out.iter_mut().zip(s) {
+                    *o = b.load(Ordering::Relaxed);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+    /// Store `data` at `addr`; false when it is not inside one allocation.
+    #[inline]
+    pub fn store(&self, addr: u64, data: &[u8]) -> bool {
+        match self.find(addr, data.len() as u64) {
+            Some(s) => {
+                for (b, &d) in s.iter().zip(data) {
+                    b.store(d, Ordering::Relaxed);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+    /// Serialises PTX atomics (hold the guard across the read-modify-write).
+    pub fn lock_atomics(&self) -> MutexGuard<'_, ()> {
+        self.atomics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Find the allocation containing [addr, addr+len), for host access.
+    pub fn slice_mut(&mut self, addr: u64, len: u64) -> Option<&mut [u8]> {
+        let (base, v) = self.allocs.range_mut(..=addr).next_back()?;
+        let off = addr - *base;
+        if off.checked_add(len)? <= v.len() as u64 {
+            Some(plain_mut(&mut v[off as usize..(off + len) as usize]))
         } else {
             None
         }
@@ -172,7 +215,10 @@ impl GlobalMem {
         let size = (bytes.max(1) as u64).div_ceil(256) * 256;
         // leave a 256-byte guard gap so running past the end never lands in a neighbour
         self.next = addr + size + 256;
-        self.allocs.insert(addr, vec![0u8; bytes]);
+        let zeroed: Box<[u8]> = vec![0u8; bytes].into_boxed_slice();
+        // SAFETY: AtomicU8 has the same size, alignment and bit validity as u8.
+        let atomic = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicU8]) };
+        self.allocs.insert(addr, atomic);
         addr
     }
 }
@@ -183,6 +229,7 @@ pub struct Device {
     pub(crate) mem: GlobalMem,
     module_globals: HashMap<(u64, u32), u64>,
     instruction_limit: Option<u64>,
+    threads: Option<usize>,
 }
 
 impl Device {
@@ -194,6 +241,29 @@ impl Device {
     /// Default: 10^10.
     pub fn set_instruction_limit(&mut self, limit: Option<u64>) {
         self.instruction_limit = limit;
+    }
+
+    /// Host threads that run a launch's CTAs: `Some(n)` (1 = sequentially on the calling
+    /// thread), or `None` (the default) for `PTXSIM_THREADS` from the environment when set,
+    /// else `std::thread::available_parallelism()`.
+    pub fn set_threads(&mut self, threads: Option<usize>) {
+        self.threads = threads.map(|n| n.max(1));
+    }
+
+    /// The number of host threads a launch uses (see [`Device::set_threads`]).
+    pub fn workers(&self) -> usize {
+        self.threads
+            .or_else(|| {
+                std::env::var("PTXSIM_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+            })
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .max(1)
     }
 
     /// Allocate `bytes` of zeroed global memory; the address is 256-byte aligned, never 0.
@@ -233,16 +303,18 @@ impl Device {
 
     /// Copy device memory to the host.
     pub fn read(&self, ptr: u64, len: usize) -> Result<Vec<u8>, SimError> {
-        match self.mem.slice(ptr, len as u64) {
-            Some(s) => Ok(s.to_vec()),
-            None => Err(SimError::Api(format!(
+        let mut out = vec![0u8; len];
+        match self.mem.load(ptr, &mut out) {
+            true => Ok(out),
+            false => Err(SimError::Api(format!(
                 "read of {len} bytes at {ptr:#x} is out of bounds{}",
                 self.mem.describe(ptr, len as u64)
             ))),
         }
     }
 
-    /// Run a kernel. CTAs run one after another, in order (x fastest).
+    /// Run a kernel. CTAs run on [`Device::workers`] host threads; the counters are summed in
+    /// CTA order (x fastest) and a failure reports the lowest-numbered failing CTA.
     pub fn launch(
         &mut self,
         module: &Module,
@@ -386,12 +458,7 @@ impl Device {
             dynamic_bytes: cfg.dynamic_shared_bytes,
             limit: self.instruction_limit.unwrap_or(10_000_000_000),
         };
-        let mut stats = LaunchStats::default();
-        for c in ctas {
-            let s = exec::run_cta(&cp, &mut self.mem, c)?;
-            stats.merge(&s);
-        }
-        Ok(stats)
+        exec::run_grid(&cp, &self.mem, &ctas, self.workers())
     }
 }
 

@@ -9,10 +9,12 @@ use common::*;
 use ptxsim::{Device, LaunchConfig, Param};
 use std::time::Instant;
 
-/// CPU time of this thread in seconds (Linux /proc; the machine may be shared, so wall time
-/// under-reports the per-core rate).
+/// CPU time of this process in seconds, all host threads (Linux /proc; the machine may be
+/// shared, so wall time under-reports the per-core rate). CTAs run on several threads, so
+/// this is CPU time summed over them; other tests of this binary run concurrently only when
+/// the harness runs tests in parallel (this file has one test).
 fn thread_cpu() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ut: f64 = f.get(11)?.parse().ok()?;
@@ -25,7 +27,7 @@ fn report(name: &str, insts: u64, wall: f64, cpu: Option<f64>) {
         .map(|c| format!("{:.1}", insts as f64 / c.max(0.01) / 1e6))
         .unwrap_or("?".into());
     println!(
-        "{name}: {insts} thread-instructions, wall {wall:.3} s = {:.1} M/s; thread CPU {:.2} s = {cpu_rate} M thread-inst/s per core",
+        "{name}: {insts} thread-instructions, wall {wall:.3} s = {:.1} M/s; CPU {:.2} s = {cpu_rate} M thread-inst/s per core",
         insts as f64 / wall / 1e6,
         cpu.unwrap_or(0.0)
     );

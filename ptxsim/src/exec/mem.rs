@@ -79,12 +79,9 @@ impl Cta<'_> {
     ) -> FResult<()> {
         let n = out.len() as u64;
         match loc {
-            Loc::Global(a) => match self.mem.slice(a, n) {
-                Some(s) => {
-                    out.copy_from_slice(s);
-                    self.stats.global_bytes_read += n;
-                }
-                None => {
+            Loc::Global(a) => match self.mem.load(a, out) {
+                true => self.stats.global_bytes_read += n,
+                false => {
                     let d = self.mem.describe(a, n);
                     return Err(self.oob("global", gaddr, n as u32, d));
                 }
@@ -157,12 +154,9 @@ impl Cta<'_> {
     ) -> FResult<()> {
         let n = data.len() as u64;
         match loc {
-            Loc::Global(a) => match self.mem.slice_mut(a, n) {
-                Some(s) => {
-                    s.copy_from_slice(data);
-                    self.stats.global_bytes_written += n;
-                }
-                None => {
+            Loc::Global(a) => match self.mem.store(a, data) {
+                true => self.stats.global_bytes_written += n,
+                false => {
                     let d = self.mem.describe(a, n);
                     return Err(self.oob("global", gaddr, n as u32, d));
                 }
@@ -312,6 +306,9 @@ impl Cta<'_> {
                     ));
                 }
                 let mut b8 = [0u8; 8];
+                // global atomics are serialised across the CTAs running on other host threads
+                let mem = self.mem;
+                let _guard = matches!(loc, Loc::Global(_)).then(|| mem.lock_atomics());
                 self.in_atomic = true;
                 let r = self.read_bytes(t, loc, ad, &mut b8[..eb as usize]);
                 self.in_atomic = false;

@@ -1,4 +1,4 @@
-//! Execution: one CTA at a time; warps run their lanes in lockstep while the lanes share a
+//! Execution: CTAs on host threads (see `run_grid`); inside a CTA, warps run their lanes in lockstep while the lanes share a
 //! PC, split on divergence and reconverge by always advancing the lowest-PC group.
 
 mod alu;
@@ -9,6 +9,7 @@ mod tensor;
 mod warp;
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use crate::decode::Program;
 use crate::device::{GlobalMem, PARAM_WIN};
@@ -80,7 +81,7 @@ pub(crate) struct CpState {
 pub(crate) struct Cta<'a> {
     pub p: &'a CtaParams<'a>,
     pub code: &'a [Inst],
-    pub mem: &'a mut GlobalMem,
+    pub mem: &'a GlobalMem,
     pub ctaid: [u32; 3],
     pub nthreads: usize,
     pub nwarps: usize,
@@ -110,51 +111,189 @@ pub(crate) struct Cta<'a> {
     gepoch: u32,
     gstamp: u32,
     pub in_atomic: bool,
+    /// end of the current scheduling slice (warp-instructions executed)
+    stop_at: u64,
 }
 
-pub(crate) fn run_cta(
+/// Warp-instructions a CTA runs before the scheduler may suspend it to start or resume
+/// another one (so CTAs that spin-wait on each other all make progress, whatever the number
+/// of host threads). Counted in warp- rather than thread-instructions so that a one-lane spin
+/// loop yields as soon as a full CTA's slice ends (2^16 = 2M thread-instructions of full warps).
+const QUANTUM: u64 = 1 << 16;
+/// Host memory the scheduler lets started-but-unfinished CTAs hold at once.
+const LIVE_BYTES: u64 = 512 << 20;
+
+struct Sched<'a> {
+    /// next CTA (index into the launch's list) not started yet
+    next: usize,
+    /// started CTAs waiting for a host thread, oldest first
+    suspended: VecDeque<(usize, Cta<'a>)>,
+    /// started and not finished
+    live: usize,
+    /// lowest index of a CTA that failed (usize::MAX: none)
+    first_err: usize,
+}
+
+/// Run the CTAs of a launch on `workers` host threads (the calling thread when 1) and merge
+/// their counters in list order. The error reported is that of the lowest-numbered failing
+/// CTA: every CTA before it runs to completion, the ones after it may be skipped.
+///
+/// Scheduling: a host thread runs a CTA for `QUANTUM` warp-instructions at a time; when it
+/// is not done, the thread starts the next CTA of the grid instead (while the started CTAs
+/// fit in `LIVE_BYTES`, and at least `workers` of them) or resumes the oldest suspended one.
+/// So CTAs that wait on each other through global memory all get to run, with one host
+/// thread as with many, as long as they fit in that budget.
+pub(crate) fn run_grid(
     p: &CtaParams,
-    mem: &mut GlobalMem,
-    ctaid: [u32; 3],
+    mem: &GlobalMem,
+    ctas: &[[u32; 3]],
+    workers: usize,
 ) -> Result<LaunchStats, SimError> {
-    let prog = p.prog;
-    let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
-    let ns = prog.nslots as usize; // register slots per thread
-    let entry = &prog.funcs[p.entry];
-    let fsize = entry.frame_size;
-    let mut c = Cta {
-        p,
-        code: &prog.code,
-        mem,
-        ctaid,
-        nthreads,
-        nwarps: nthreads.div_ceil(32),
-        regs: vec![0u64; nthreads * ns],
-        pc: vec![entry.entry_pc; nthreads],
-        st: vec![LS::Run; nthreads],
-        frames: vec![Vec::new(); nthreads],
-        fbase: vec![0; nthreads],
-        ftop: vec![fsize; nthreads],
-        local: vec![vec![0u8; fsize as usize]; nthreads],
-        shared: vec![0u8; p.shared_bytes as usize],
-        bars: [Barrier::default(); 16],
-        cp: vec![CpState::default(); nthreads],
-        carry: vec![0; nthreads],
-        stats: LaunchStats::default(),
-        acc: Vec::with_capacity(32),
-        acc_kind: AccKind::None,
-        executed: 0,
-        exited: 0,
-        shadow: vec![shadow::Shadow::default(); p.shared_bytes as usize],
-        epoch: vec![0; nthreads],
-        wstamp: vec![0; nthreads],
-        gepoch: 0,
-        gstamp: 0,
-        in_atomic: false,
+    let n = ctas.len();
+    let workers = workers.clamp(1, n.max(1));
+    let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as u64;
+    let footprint = nthreads * p.prog.nslots as u64 * 8
+        + nthreads * (p.prog.funcs[p.entry].frame_size as u64 + 64)
+        + p.shared_bytes as u64 * (1 + std::mem::size_of::<shadow::Shadow>() as u64)
+        + 4096;
+    let cap = ((LIVE_BYTES / footprint.max(1)) as usize).clamp(workers, 4096);
+    let sched = Mutex::new(Sched {
+        next: 0,
+        suspended: VecDeque::new(),
+        live: 0,
+        first_err: usize::MAX,
+    });
+    let results: Mutex<Vec<Option<Result<LaunchStats, SimError>>>> =
+        Mutex::new((0..n).map(|_| None).collect());
+    let work = || {
+        let mut cur: Option<(usize, Cta)> = None;
+        loop {
+            let (i, mut cta) = match cur.take() {
+                Some(c) => c,
+                None => {
+                    let mut s = sched_lock(&sched);
+                    let mut pick = None;
+                    while let Some((i, c)) = s.suspended.pop_front() {
+                        if i < s.first_err {
+                            pick = Some((i, c));
+                            break;
+                        }
+                        s.live -= 1; // after a failed CTA: not needed
+                    }
+                    match pick {
+                        Some(c) => c,
+                        None if s.next < n && s.next < s.first_err => {
+                            let i = s.next;
+                            s.next += 1;
+                            s.live += 1;
+                            drop(s);
+                            (i, Cta::new(p, mem, ctas[i]))
+                        }
+                        None => return,
+                    }
+                }
+            };
+            let stop = cta.stats.warp_instructions.saturating_add(QUANTUM);
+            match cta.run_until(stop) {
+                Ok(false) => {
+                    let mut s = sched_lock(&sched);
+                    if i > s.first_err {
+                        s.live -= 1;
+                        continue;
+                    }
+                    if s.next < n && s.next < s.first_err && s.live < cap {
+                        let j = s.next;
+                        s.next += 1;
+                        s.live += 1;
+                        s.suspended.push_back((i, cta));
+                        drop(s);
+                        cur = Some((j, Cta::new(p, mem, ctas[j])));
+                    } else if let Some(o) = s.suspended.pop_front() {
+                        s.suspended.push_back((i, cta));
+                        cur = Some(o);
+                    } else {
+                        cur = Some((i, cta));
+                    }
+                }
+                r => {
+                    let r = r.map(|_| std::mem::take(&mut cta.stats));
+                    drop(cta);
+                    let mut s = sched_lock(&sched);
+                    s.live -= 1;
+                    if r.is_err() {
+                        s.first_err = s.first_err.min(i);
+                    }
+                    drop(s);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
+            }
+        }
     };
-    c.stats.ctas = 1;
-    c.run()?;
-    Ok(c.stats)
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|sc| {
+            for _ in 0..workers {
+                sc.spawn(work);
+            }
+        });
+    }
+    let mut stats = LaunchStats::default();
+    for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        match r {
+            Some(Ok(s)) => stats.merge(&s),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    Ok(stats)
+}
+
+fn sched_lock<'m, 'a>(m: &'m Mutex<Sched<'a>>) -> std::sync::MutexGuard<'m, Sched<'a>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<'a> Cta<'a> {
+    fn new(p: &'a CtaParams<'a>, mem: &'a GlobalMem, ctaid: [u32; 3]) -> Cta<'a> {
+        let prog = p.prog;
+        let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
+        let ns = prog.nslots as usize; // register slots per thread
+        let entry = &prog.funcs[p.entry];
+        let fsize = entry.frame_size;
+        let mut c = Cta {
+            p,
+            code: &prog.code,
+            mem,
+            ctaid,
+            nthreads,
+            nwarps: nthreads.div_ceil(32),
+            regs: vec![0u64; nthreads * ns],
+            pc: vec![entry.entry_pc; nthreads],
+            st: vec![LS::Run; nthreads],
+            frames: vec![Vec::new(); nthreads],
+            fbase: vec![0; nthreads],
+            ftop: vec![fsize; nthreads],
+            local: vec![vec![0u8; fsize as usize]; nthreads],
+            shared: vec![0u8; p.shared_bytes as usize],
+            bars: [Barrier::default(); 16],
+            cp: vec![CpState::default(); nthreads],
+            carry: vec![0; nthreads],
+            stats: LaunchStats::default(),
+            acc: Vec::with_capacity(32),
+            acc_kind: AccKind::None,
+            executed: 0,
+            exited: 0,
+            shadow: vec![shadow::Shadow::default(); p.shared_bytes as usize],
+            epoch: vec![0; nthreads],
+            wstamp: vec![0; nthreads],
+            gepoch: 0,
+            gstamp: 0,
+            in_atomic: false,
+            stop_at: u64::MAX,
+        };
+        c.stats.ctas = 1;
+        c
+    }
 }
 
 impl<'a> Cta<'a> {
@@ -177,17 +316,23 @@ impl<'a> Cta<'a> {
         }))
     }
 
-    fn run(&mut self) -> Result<(), SimError> {
+    /// Run rounds over the warps until the CTA finishes (true) or has executed `stop`
+    /// warp-instructions in all (false: it can be resumed).
+    fn run_until(&mut self, stop: u64) -> Result<bool, SimError> {
+        self.stop_at = stop;
         loop {
             let mut progress = false;
             for w in 0..self.nwarps {
                 progress |= self.run_warp(w)?;
             }
             if self.exited == self.nthreads {
-                return Ok(());
+                return Ok(true);
             }
             if !progress {
                 return Err(self.deadlock());
+            }
+            if self.executed >= stop {
+                return Ok(false);
             }
         }
     }
@@ -229,9 +374,14 @@ impl<'a> Cta<'a> {
             let converged = running == mask.count_ones();
             loop {
                 match self.step(w, pc, mask)? {
+                    // a warp that never blocks (a spin loop) yields at the end of its slice
+                    Some(_) if self.stats.warp_instructions >= self.stop_at => return Ok(true),
                     Some(next) if converged => pc = next,
                     _ => break,
                 }
+            }
+            if self.stats.warp_instructions >= self.stop_at {
+                return Ok(true);
             }
         }
     }
