@@ -11,12 +11,14 @@
 
 mod adam;
 mod config;
+pub mod device;
 mod objective;
 pub mod sampling;
 mod tensors;
 
 pub use adam::Adam;
 pub use config::{AdamConfig, LearnConfig, Linear, Prior};
+pub use device::DeviceLearnStep;
 pub use objective::{Calibration, Precision};
 pub use tensors::{read_matrix, tensor_names, Matrix};
 

@@ -147,6 +147,11 @@ impl Calibration {
         &self.gram64
     }
 
+    /// G in f32 (what [`Precision::F32`] and the device step use).
+    pub(crate) fn gram32(&self) -> &[f32] {
+        &self.gram32
+    }
+
     /// tr(A·G·Aᵀ) for A [rows, cols] in f64 (e.g. ‖X·Wᵀ‖² for A = W).
     pub fn quadratic(&self, a: &[f64], rows: usize) -> Result<f64> {
         check_len("matrix", rows * self.cols, a.len())?;

@@ -4,6 +4,7 @@
 
 mod decompress;
 mod gemm;
+mod learn;
 mod linear;
 mod mask;
 
@@ -18,6 +19,7 @@ fn main() {
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
     tests.extend(gemm::tests());
+    tests.extend(learn::tests());
     tests.extend(linear::tests());
     tests.extend(mask::tests());
     let trials = tests
