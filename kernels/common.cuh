@@ -13,4 +13,19 @@ __device__ __forceinline__ void group_indices(unsigned word, int j, unsigned& a,
     b = code >> 2;
 }
 
+// Sum of one float per thread over a block of kThreads (a power of two), in a fixed
+// tree order so results are bit-reproducible; every thread gets the total. `red` is
+// kThreads floats of shared memory.
+template <int kThreads>
+__device__ __forceinline__ float block_sum(float v, float* red) {
+    red[threadIdx.x] = v;
+    __syncthreads();
+#pragma unroll
+    for (int s = kThreads / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+        __syncthreads();
+    }
+    return red[0];
+}
+
 }  // namespace s24

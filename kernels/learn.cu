@@ -10,6 +10,7 @@
 // Elementwise kernels move one group of four per thread (16-byte f32 accesses,
 // 8-byte for f16/bf16), contiguous across the warp. Sums are deterministic: a fixed
 // shared-memory tree per block, then a single-block pass in a fixed order.
+#include "common.cuh"
 #include "elem.cuh"
 
 namespace {
@@ -21,16 +22,6 @@ constexpr int kThreads = 256;
 constexpr int kTile = 64;
 constexpr int kK = 16;
 
-__device__ __forceinline__ float block_sum(float v, float* red) {
-    red[threadIdx.x] = v;
-    __syncthreads();
-#pragma unroll
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-        __syncthreads();
-    }
-    return red[0];
-}
 
 template <class T>
 __device__ __forceinline__ void diff(const void* w, const void* w_eff, float4* d, unsigned long long groups) {
@@ -56,7 +47,7 @@ __device__ __forceinline__ void loss_grad(const float4* d, const float4* p, void
                                T::from_f(scale * y.w)};
         T::store4(dw_eff, g, e);
     }
-    const float total = block_sum(acc, red);
+    const float total = s24::block_sum<kThreads>(acc, red);
     if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 

@@ -12,6 +12,7 @@
 //
 // Reductions are deterministic: a fixed shared-memory tree per block writes one
 // partial per block, and mask_reduce_sum adds the partials in a fixed order (f64).
+#include "common.cuh"
 #include "elem.cuh"
 #include "philox.cuh"
 
@@ -56,17 +57,6 @@ __device__ __forceinline__ void write6(float2* sm, const float v[6]) {
     for (int j = 0; j < 3; ++j) sm[3 * threadIdx.x + j] = make_float2(v[2 * j], v[2 * j + 1]);
 }
 
-// Fixed-order tree sum over the block; thread 0 gets the total.
-__device__ __forceinline__ float block_sum(float v, float* red) {
-    red[threadIdx.x] = v;
-    __syncthreads();
-#pragma unroll
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-        __syncthreads();
-    }
-    return red[0];
-}
 
 // Index of the largest value, ties to the lower index (strict >).
 __device__ __forceinline__ int argmax6(const float z[6]) {
@@ -131,7 +121,7 @@ __device__ __forceinline__ void forward(const void* w, const float* logits, void
         T::store4(w_eff, g, e);
     }
     if (partials) {  // uniform across the block
-        const float s = block_sum(sq, red);
+        const float s = s24::block_sum<kThreads>(sq, red);
         if (threadIdx.x == 0) partials[blockIdx.x] = s;
     }
 }
@@ -292,7 +282,7 @@ extern "C" __global__ void __launch_bounds__(kThreads)
         write6(sm, v);
     }
     stage_out(logits, first, n, sm);
-    const float s = block_sum(sum, red);
+    const float s = s24::block_sum<kThreads>(sum, red);
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
@@ -320,7 +310,7 @@ extern "C" __global__ void __launch_bounds__(kThreads)
     const unsigned long long i = blockIdx.x * (unsigned long long)kThreads + threadIdx.x;
     const float mean = __ldg(sum) / (float)n;
     const float d = i < n ? __ldg(logits + i) - mean : 0.f;
-    const float s = block_sum(d * d, red);
+    const float s = s24::block_sum<kThreads>(d * d, red);
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
