@@ -8,12 +8,18 @@
 #   crosscheck  the same PTX and inputs on ptxsim and on the GPU, compared
 #   quickstart  the main job on the GPU
 #   bench       the benchmark set (quick by default; FULL=1 for the full set)
-# Output: $OUT (or ./gpu-check-out): one log per phase and summary.md, printed last,
-# with the block to paste into bench/RESULTS.md.
+# Output: one log per phase and summary.md, printed last, with the block to paste
+# into bench/RESULTS.md. They are written to $WORK (default ./gpu-check-out). Where
+# $OUT is set (the device tool's folder, which returns at most 8 files), it receives
+# summary.md, results-entry.md, bench.md, bench.json and logs.tgz, refreshed after
+# every phase so that a run cut short still returns what it finished.
+# Phases run most-informative first; CAP_SCALE=2 doubles every cap.
 set -u
 bundle="${BUNDLE:-.device-bundle}"
-out="${OUT:-$PWD/gpu-check-out}"
+out="${WORK:-$PWD/gpu-check-out}"
+ret="${OUT:-}"
 mkdir -p "$out"
+scale="${CAP_SCALE:-1}"
 summary="$out/summary.md"
 bin="$bundle/bin"
 export SPARSE24_GPU_CHECK=1
@@ -41,6 +47,23 @@ for d in cands:
         break
 PY
 )"
+# cudarc opens cuBLAS(Lt) and NVRTC by file name, so their folders go on the loader
+# path too: the toolkit's lib64 and the pip wheels' nvidia/*/lib folders.
+libdirs="$(python3 - 2>/dev/null <<'PY' || true
+import glob, os, site
+sp = site.getsitepackages() + [site.getusersitepackages()]
+seen = []
+for d in sp:
+    for f in glob.glob(os.path.join(d, "nvidia", "**", "libcublasLt.so*"), recursive=True):
+        if os.path.dirname(f) not in seen:
+            seen.append(os.path.dirname(f))
+print(":".join(seen))
+PY
+)"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [[ -d "$d" ]] && libdirs="${libdirs:+$libdirs:}$d"
+done
+[[ -n "$libdirs" ]] && export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [[ -n "$cslt" && -d "$cslt" ]]; then
   export LD_LIBRARY_PATH="$cslt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export SPARSE24_CUSPARSELT="${SPARSE24_CUSPARSELT:-$cslt/libcusparseLt.so.0}"
@@ -67,8 +90,9 @@ phase() {
     echo "| $name | not run: $1 not in the bundle | 0 | |" >> "$summary"
     return
   fi
+  cap=$(( cap * scale ))
   start=$(date +%s)
-  timeout --kill-after=10 "$cap" "$@" > "$log" 2>&1
+  timeout --kill-after=5 "$cap" "$@" > "$log" 2>&1
   rc=$?
   case $rc in
     0) result="ok" ;;
@@ -84,25 +108,37 @@ phase() {
   skipped="$(grep -m 1 '^skipped:' "$log" 2>/dev/null)"
   [[ -n "$skipped" ]] && result="$result ($skipped)"
   echo "| $name | $result | $(( $(date +%s) - start )) | $name.log |" >> "$summary"
-  echo "== $name: $result"
+  echo "== $name: $result ($(( $(date +%s) - start )) s)"
+  send_back
+}
+
+# send_back: copies what exists so far into $OUT (when set).
+send_back() {
+  [[ -n "$ret" && -d "$ret" && "$ret" != "$out" ]] || return 0
+  for f in summary.md results-entry.md bench.md bench.json; do
+    [[ -f "$out/$f" ]] && cp "$out/$f" "$ret/"
+  done
+  tar czf "$ret/logs.tgz" -C "$out" . 2>/dev/null || true
 }
 
 nvidia-smi > "$out/info.log" 2>&1
-phase gpu-tests 150 "$bin/gpu" --test-threads=1
-if [[ -n "$sanitizer" ]]; then
-  for tool in memcheck racecheck initcheck synccheck; do
-    # Small shapes only: the LLM-sized cases and the PTX-JIT duplicates are skipped.
-    phase "sanitizer-$tool" 60 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80
-  done
-else
-  echo "| sanitizer | not run: compute-sanitizer not found | 0 | |" >> "$summary"
-fi
-phase crosscheck 60 "$bin/crosscheck"
-phase quickstart 60 "$bin/quickstart"
+{ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; echo "SPARSE24_CUSPARSELT=${SPARSE24_CUSPARSELT:-}"; } >> "$out/info.log"
+# Correctness first, then the main job, then the numbers, then the memory checkers.
+phase gpu-tests 100 "$bin/gpu" --test-threads=1
+phase quickstart 30 "$bin/quickstart"
+phase crosscheck 40 "$bin/crosscheck"
 if [[ "${FULL:-0}" == 1 ]]; then
   phase bench 400 "$bin/gpu-bench" --out "$out"
 else
   phase bench 150 "$bin/gpu-bench" --quick --out "$out"
+fi
+if [[ -n "$sanitizer" ]]; then
+  for tool in memcheck racecheck initcheck synccheck; do
+    # Small shapes only: the LLM-sized cases and the PTX-JIT duplicates are skipped.
+    phase "sanitizer-$tool" 40 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80
+  done
+else
+  echo "| sanitizer | not run: compute-sanitizer not found | 0 | |" >> "$summary"
 fi
 echo
 cat "$summary"
@@ -124,6 +160,7 @@ echo
 echo "--- paste into bench/RESULTS.md (also $out/results-entry.md) ---"
 cat "$out/results-entry.md"
 echo "--- end of block ---"
+send_back
 echo
 echo "--- tails of failed phases ---"
 for f in "$out"/*.log; do

@@ -33,8 +33,11 @@ use std::sync::OnceLock;
 pub const PATH_ENV: &str = "SPARSE24_CUSPARSELT";
 /// The library's file name on the loader path.
 pub const LIBRARY_NAME: &str = "libcusparseLt.so.0";
-/// The API version these declarations are written against (major, minor).
-pub const API_VERSION: (i32, i32) = (0, 8);
+/// The API versions whose header these declarations were checked against: the
+/// enum values, the opaque struct sizes (512 bytes in 0.10, 1024 in 0.8) and every
+/// signature used here are the same in 0.8 and in 0.10.0 (nvidia-cusparselt-cu13).
+/// Major 0, minor in this range.
+pub const API_MINOR_VERSIONS: std::ops::RangeInclusive<i32> = 8..=10;
 
 type Status = c_int;
 type Stream = *mut c_void;
@@ -263,10 +266,14 @@ fn open() -> std::result::Result<CuSparseLt, String> {
         }
     }
     let version = (v[0], v[1], v[2]);
-    if (version.0, version.1) != API_VERSION {
+    if version.0 != 0 || !API_MINOR_VERSIONS.contains(&version.1) {
         return Err(format!(
-            "{path} is cuSPARSELt {}.{}.{}; this binding is written against the {}.{} API",
-            version.0, version.1, version.2, API_VERSION.0, API_VERSION.1
+            "{path} is cuSPARSELt {}.{}.{}; this binding is checked against 0.{}..=0.{}",
+            version.0,
+            version.1,
+            version.2,
+            API_MINOR_VERSIONS.start(),
+            API_MINOR_VERSIONS.end()
         ));
     }
     Ok(CuSparseLt {
@@ -640,9 +647,9 @@ mod tests {
     #[test]
     fn absent_library_is_reported_not_panicked() {
         // On machines without cuSPARSELt this is Err with a reason; with it, Ok with
-        // version 0.8.x. Either way no panic.
+        // a version this binding was checked against. Either way no panic.
         match library() {
-            Ok(l) => assert_eq!((l.version.0, l.version.1), API_VERSION),
+            Ok(l) => assert!(l.version.0 == 0 && API_MINOR_VERSIONS.contains(&l.version.1)),
             Err(why) => assert!(why.contains("cuSPARSELt") || why.contains("load")),
         }
     }
