@@ -166,7 +166,15 @@ __device__ __forceinline__ unsigned pick_word(const uint4& m, unsigned w) {
 
 // WM × WN warps; each warp owns MT row tiles (16 rows each) × NT token tiles (8 each).
 // KS k32 steps per pipeline stage (KS divides 8), STAGES-deep cp.async pipeline.
-template <int WM, int WN, int MT, int NT, int KS, int STAGES, bool BF16>
+// APF: how many stages ahead A is prefetched into registers (1 or 2; APF + 1 register
+//      buffers rotate; with APF ≥ 2 each stage loads its own metadata register instead
+//      of copying the previous stage's, which may still be in flight).
+// DYN: the shared memory is dynamic (SMEM_BYTES passed at launch; needed above 48 KiB).
+// TOKFAST: blockIdx.x walks token tiles and blockIdx.y row tiles, so the CTAs resident
+//      at one time share a few W row blocks (read from DRAM once, then from L2) instead
+//      of each streaming a different one.
+template <int WM, int WN, int MT, int NT, int KS, int STAGES, bool BF16, int APF = 1,
+          bool DYN = false, bool TOKFAST = false>
 struct SparseGemm {
     static constexpr int THREADS = WM * WN * 32;
     static constexpr int BN = WN * NT * 8;              // tokens per CTA
@@ -181,15 +189,28 @@ struct SparseGemm {
     static_assert(8 % KS == 0 && KS % 2 == 0, "KS must be 2, 4 or 8");
     static_assert(CHUNKS_ROW >= 8, "the swizzle needs at least 8 chunks per row");
     static_assert(CHUNKS % THREADS == 0, "stage copy must split evenly over threads");
+    static_assert(APF == 1 || APF == 2, "A is prefetched 1 or 2 stages ahead");
+    static_assert(DYN || SMEM_BYTES <= 48 * 1024, "static shared memory is limited to 48 KiB");
+    static_assert(SMEM_BYTES <= 227 * 1024, "more shared memory than an SM has");
 
     __device__ static __forceinline__ int swz(int c, int row) {
         return (c & ~7) | ((c ^ row) & 7);
     }
 
     __device__ static void run(const Args& p) {
-        __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+        // Static kernels: this array. DYN kernels: the dynamic shared memory (the
+        // 16-byte array is unused there and dropped by the compiler).
+        __shared__ __align__(128) unsigned char smem_static[DYN ? 16 : SMEM_BYTES];
+        unsigned char* smem = smem_static;
+        if constexpr (DYN) {
+            extern __shared__ __align__(128) unsigned char dyn_smem[];
+            smem = dyn_smem;
+        }
         uint4 (*xs)[CHUNKS] = reinterpret_cast<uint4 (*)[CHUNKS]>(smem);
         __shared__ unsigned s_last;
+        // This CTA's row block and token tile.
+        const unsigned bx = TOKFAST ? blockIdx.y : blockIdx.x;
+        const unsigned by = TOKFAST ? blockIdx.x : blockIdx.y;
 
         const int tid = threadIdx.x;
         const int lane = tid & 31;
@@ -197,8 +218,8 @@ struct SparseGemm {
         const int wm = warp % WM;
         const int wn = warp / WM;
         const unsigned row_tiles = (p.out + 15) / 16;
-        const unsigned rt0 = blockIdx.x * (WM * MT) + wm * MT;
-        const unsigned n_cta = blockIdx.y * BN;
+        const unsigned rt0 = bx * (WM * MT) + wm * MT;
+        const unsigned n_cta = by * BN;
         const unsigned n_warp = n_cta + wn * NT * 8;
         const unsigned s_begin = blockIdx.z * p.chunk_steps;
         const unsigned s_end = min(p.steps, s_begin + p.chunk_steps);
@@ -255,7 +276,7 @@ struct SparseGemm {
                 if (!mt_ok[i]) continue;
 #pragma unroll
                 for (int s = 0; s < KS; ++s) f.a[s][i] = ldg_nc_v4(ap[i] + (kb * KS + s) * 32);
-                if ((kb * KS) % 8 == 0) {
+                if (APF > 1 || (kb * KS) % 8 == 0) {
                     f.m[i] = ldg_nc_v4(mp[i] + (kb * KS / 8) * 32);
                 } else {
                     f.m[i] = prev.m[i];
@@ -306,12 +327,34 @@ struct SparseGemm {
 
 #pragma unroll
         for (int s = 0; s < STAGES - 1; ++s) load_x(s);
-        AFrag<KS, MT> fa, fb;
-        load_a(0, fa, fa);
+        if constexpr (APF == 1) {
+            AFrag<KS, MT> fa, fb;
+            load_a(0, fa, fa);
 #pragma unroll 1
-        for (int kb = 0; kb < nkb; kb += 2) {
-            step(kb, fa, fb);
-            if (kb + 1 < nkb) step(kb + 1, fb, fa);
+            for (int kb = 0; kb < nkb; kb += 2) {
+                step(kb, fa, fb);
+                if (kb + 1 < nkb) step(kb + 1, fb, fa);
+            }
+        } else {
+            // APF + 1 register buffers; stage kb lives in fr[kb % (APF + 1)]. The loop
+            // is unrolled APF + 1 times so every buffer index is a constant.
+            AFrag<KS, MT> fr[APF + 1];
+#pragma unroll
+            for (int s = 0; s < APF; ++s)
+                if (s < nkb) load_a(s, fr[s], fr[s]);
+#pragma unroll 1
+            for (int kb = 0; kb < nkb; kb += APF + 1) {
+#pragma unroll
+                for (int u = 0; u <= APF; ++u) {
+                    if (kb + u < nkb) {
+                        cp_async_wait<STAGES - 2>();
+                        __syncthreads();
+                        load_x(kb + u + STAGES - 1);
+                        if (kb + u + APF < nkb) load_a(kb + u + APF, fr[(u + APF) % (APF + 1)], fr[u]);
+                        compute(kb + u, fr[u]);
+                    }
+                }
+            }
         }
         cp_async_wait<0>();
 
@@ -381,7 +424,7 @@ struct SparseGemm {
                     dt[nl * DT_STRIDE + ml] = acc[i][j][r];
                 }
         __syncthreads();
-        const unsigned m0 = blockIdx.x * BM;
+        const unsigned m0 = bx * BM;
 #pragma unroll 1
         for (int idx = tid; idx < BM * BN; idx += THREADS) {
             const unsigned ml = idx % BM;
@@ -414,6 +457,19 @@ using Decode = SparseGemm<8, 1, 1, 2, 8, 3, BF16>;
 //          2 steps (k = 64) per stage, 4 stages (32 KiB smem).
 template <bool BF16>
 using Prefill = SparseGemm<4, 2, 2, 4, 2, 4, BF16>;
+// Larger prefill tiles (GemmConfig::PrefillT* in src/ops/gemm.rs), all with dynamic
+// shared memory (the epilogue tile exceeds 48 KiB) and token tiles along blockIdx.x:
+// 128x128:   4 × 2 warps, each 2 row tiles × 8 token tiles: 128 rows × 128 tokens,
+//            k = 64 per stage, 4 stages (64 KiB of X, 66 KiB for the epilogue tile).
+// 128x128a2: the same tile with A prefetched two stages ahead (three register buffers).
+// 256x64:    8 × 1 warps, each 2 row tiles × 8 token tiles: 256 rows × 64 tokens; no
+//            two warps load the same A fragment.
+template <bool BF16>
+using PrefillT128x128 = SparseGemm<4, 2, 2, 8, 2, 4, BF16, 1, true, true>;
+template <bool BF16>
+using PrefillT128x128A2 = SparseGemm<4, 2, 2, 8, 2, 4, BF16, 2, true, true>;
+template <bool BF16>
+using PrefillT256x64 = SparseGemm<8, 1, 2, 8, 2, 4, BF16, 1, true, true>;
 
 }  // namespace
 
@@ -434,3 +490,10 @@ SGEMM_KERNEL(sgemm_decode_f16, Decode<false>, 256, 2)
 SGEMM_KERNEL(sgemm_decode_bf16, Decode<true>, 256, 2)
 SGEMM_KERNEL(sgemm_prefill_f16, Prefill<false>, 256, 1)
 SGEMM_KERNEL(sgemm_prefill_bf16, Prefill<true>, 256, 1)
+// The larger prefill tiles: 1 CTA per SM (their registers allow no more).
+SGEMM_KERNEL(sgemm_prefill_t128x128_f16, PrefillT128x128<false>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_t128x128_bf16, PrefillT128x128<true>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_t128x128a2_f16, PrefillT128x128A2<false>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_t128x128a2_bf16, PrefillT128x128A2<true>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_t256x64_f16, PrefillT256x64<false>, 256, 1)
+SGEMM_KERNEL(sgemm_prefill_t256x64_bf16, PrefillT256x64<true>, 256, 1)

@@ -16,10 +16,11 @@ fn sparse_gemm_compiles_for_every_arch_without_spills() {
     let mut names = Vec::new();
     for c in GemmConfig::ALL {
         for d in [DType::F16, DType::BF16] {
-            names.push(c.kernel(d).expect("f16/bf16 kernels exist"));
+            names.push((c, c.kernel(d).expect("f16/bf16 kernels exist")));
         }
     }
-    for name in &names {
+    for (config, name) in &names {
+        let tile = config.tile();
         assert!(
             m.ptx.contains(&format!(".entry {name}(")),
             "{name} missing from the PTX"
@@ -27,21 +28,44 @@ fn sparse_gemm_compiles_for_every_arch_without_spills() {
         for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
             let u = usage
                 .iter()
-                .find(|u| u.kernel == *name && u.arch == arch)
+                .find(|u| u.kernel == **name && u.arch == arch)
                 .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
             assert_eq!(
                 (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
                 (0, 0, 0),
                 "{name} spills on {arch}"
             );
-            // 256 threads per CTA: at most 255 registers; shared memory is static.
+            // 256 threads per CTA: at most 255 registers.
+            assert_eq!(tile.threads, 256);
             assert!(u.registers <= 255);
             assert!(u.shared_bytes <= 48 * 1024);
+            // Static kernels hold their pipeline/epilogue buffer statically; the
+            // others get it at launch (GemmConfig::tile().dynamic_shared_bytes()) and
+            // keep only a few bytes (the split-K flag) static.
+            if tile.dynamic_shared {
+                assert!(
+                    u.shared_bytes <= 256,
+                    "{name}@{arch}: {} B static smem",
+                    u.shared_bytes
+                );
+            } else {
+                assert!(
+                    u.shared_bytes as usize >= tile.shared_bytes(),
+                    "{name}@{arch}"
+                );
+            }
+            let smem = u.shared_bytes as usize + tile.dynamic_shared_bytes();
+            assert!(smem <= 227 * 1024, "{name}: {smem} B of shared memory");
             let ctas_by_regs = 65536 / (u.registers.div_ceil(8) * 8 * 256).max(1);
-            let ctas_by_smem = (228 * 1024) / (u.shared_bytes + 1024).max(1);
+            let ctas_by_smem = (228 * 1024) / (smem + 1024).max(1);
+            assert!(ctas_by_regs >= 1 && ctas_by_smem >= 1);
             println!(
-                "{name}@{arch}: {} registers, {} B smem, 0 spills; CTAs/SM by registers {}, by smem (228 KiB) {}",
-                u.registers, u.shared_bytes, ctas_by_regs, ctas_by_smem
+                "{name}@{arch}: {} registers, {} B static + {} B dynamic smem, 0 spills; CTAs/SM by registers {}, by smem (228 KiB) {}",
+                u.registers,
+                u.shared_bytes,
+                tile.dynamic_shared_bytes(),
+                ctas_by_regs,
+                ctas_by_smem
             );
         }
     }

@@ -75,6 +75,31 @@ fn prefill_matches_reference() {
 }
 
 #[test]
+fn prefill_t128x128_matches_reference() {
+    run_config(GemmConfig::PrefillT128x128);
+}
+
+#[test]
+fn prefill_t128x128a2_matches_reference() {
+    run_config(GemmConfig::PrefillT128x128A2);
+}
+
+#[test]
+fn prefill_t256x64_matches_reference() {
+    run_config(GemmConfig::PrefillT256x64);
+}
+
+#[test]
+fn every_config_has_cases() {
+    for c in GemmConfig::ALL {
+        assert!(
+            CASES.iter().filter(|k| k.config == c).count() >= 4,
+            "{c:?} has fewer than 4 test cases"
+        );
+    }
+}
+
+#[test]
 fn split_k_is_deterministic_and_resets_its_counters() {
     if skip() {
         return;
@@ -155,4 +180,90 @@ fn big_decode_shape_on_a_subset_of_ctas() {
     );
     assert!(err <= 1e-4, "rel err {err}");
     assert_eq!(s.shared_bank_conflicts, 0);
+}
+
+#[test]
+fn large_prefill_tiles_on_a_long_k_subset_of_ctas() {
+    if skip() {
+        return;
+    }
+    // 300 × 2048 at 200 tokens (64 k32 steps: 32 stages, many rounds of each
+    // register-buffer rotation); only the first CTA and the last (row and token tails)
+    // run, and the outputs they own are compared with the f64 reference.
+    let (tokens, out, inn) = (200usize, 300usize, 2048usize);
+    for (k, config) in GemmConfig::PREFILL.into_iter().skip(1).enumerate() {
+        let p = SparseGemmPlan::new(config, tokens, out, inn, 1).expect("plan");
+        let t = config.tile();
+        let g = p.grid();
+        let ctas = vec![[0, 0, 0], [g[0] - 1, g[1] - 1, 0]];
+        let exec = SimExecutor::new().with_only_ctas(ctas.clone());
+        let dtype = if k % 2 == 0 { DType::BF16 } else { DType::F16 };
+        let c = Case {
+            config,
+            dtype,
+            tokens,
+            out,
+            inn,
+            out_dtype: DType::F32,
+            act: Activation::None,
+            alpha: 1.0,
+            beta: None,
+            bias: true,
+            splits: 1,
+        };
+        let (got, want) = match dtype {
+            DType::F16 => run_subset::<sparse24::f16>(&exec, &p, &c),
+            _ => run_subset::<sparse24::bf16>(&exec, &p, &c),
+        };
+        // The (row, token) ranges of the two CTAs.
+        let mut gv = Vec::new();
+        let mut wv = Vec::new();
+        for cta in &ctas {
+            let (rb, tb) = if t.tokens_fast {
+                (cta[1] as usize, cta[0] as usize)
+            } else {
+                (cta[0] as usize, cta[1] as usize)
+            };
+            for n in tb * t.tokens..((tb + 1) * t.tokens).min(tokens) {
+                for m in rb * t.rows..((rb + 1) * t.rows).min(out) {
+                    gv.push(got[n * out + m] as f64);
+                    wv.push(want[n * out + m]);
+                }
+            }
+        }
+        let err = sparse24::reference::rel_error(&gv, &wv);
+        let s = exec.last_stats().expect("counters");
+        println!(
+            "{} {dtype:?} {tokens}x{out}x{inn}, CTAs {ctas:?} of {g:?}: {} outputs, rel err {err:.2e}; mma.sp={} warp-insts/mma.sp={:.1} bank conflicts={}",
+            config.name(),
+            gv.len(),
+            s.mma_sp_instructions,
+            s.warp_instructions as f64 / s.mma_sp_instructions.max(1) as f64,
+            s.shared_bank_conflicts
+        );
+        assert!(
+            gv.len() > 2 * t.tokens,
+            "{config:?}: too few outputs compared"
+        );
+        assert!(err <= 1e-4, "{config:?}: rel err {err}");
+        assert_eq!(s.shared_bank_conflicts, 0);
+    }
+}
+
+fn run_subset<T: sparse24::Element>(
+    exec: &SimExecutor,
+    p: &SparseGemmPlan,
+    c: &Case,
+) -> (Vec<f32>, Vec<f64>) {
+    let inp = gemm_cases::inputs::<T>(c, 21);
+    let epi = sparse24::Epilogue {
+        bias: inp.bias.as_deref(),
+        ..Default::default()
+    };
+    let got =
+        sparse24::ops::gemm::sparse_linear_with_plan_on(exec, p, &inp.x, &inp.w, &epi, c.out_dtype)
+            .expect("run");
+    let want =
+        sparse24::reference::linear_sparse_f64(&inp.x, c.tokens, &inp.w, &epi).expect("reference");
+    (got, want)
 }

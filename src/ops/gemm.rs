@@ -5,9 +5,11 @@
 //! f32, activation none / ReLU / GELU (tanh) / SiLU.
 //!
 //! Host code only computes launches ([`sparse_linear_launches`]); any
-//! [`Executor`] runs them. Two tile configurations ([`GemmConfig`]) and a documented
-//! heuristic ([`SparseGemmPlan::choose`]) pick the configuration and the split-K count
-//! from the shape and the device's SM count. Split-K is deterministic: partials go to
+//! [`Executor`] runs them. Tile configurations ([`GemmConfig`]: one decode tile and
+//! several prefill tiles) and a documented heuristic ([`SparseGemmPlan::choose`]) pick
+//! the configuration and the split-K count from the shape and the device's SM count;
+//! the prefill tile can be forced with the environment variable
+//! [`PREFILL_TILE_ENV`] (`SPARSE24_PREFILL_TILE`, see [`prefill_tile_override`]). Split-K is deterministic: partials go to
 //! a caller-provided workspace ([`SparseGemmPlan::workspace_bytes`]), the last CTA of
 //! each output tile reduces them in a fixed order and resets its arrival counter, so
 //! the workspace is zeroed once at allocation and never again.
@@ -32,16 +34,36 @@ pub const MAX_SPLITS: usize = 16;
 pub const MIN_GROUPS_PER_SPLIT: usize = 2;
 /// Alignment of the partials inside the workspace (after the counters).
 const WORKSPACE_ALIGN: usize = 256;
+/// From this many tokens on, [`SparseGemmPlan::choose`] takes the large prefill tile
+/// ([`LARGE_PREFILL_TILE`]) when its grid still gives every SM a CTA.
+pub const LARGE_TILE_MIN_TOKENS: usize = 256;
+/// The prefill tile the heuristic takes for many tokens.
+pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT128x128;
+/// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
+/// `auto` (or unset / empty) for the heuristic, else a name of
+/// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`.
+pub const PREFILL_TILE_ENV: &str = "SPARSE24_PREFILL_TILE";
 
-/// A tile configuration of kernels/sparse_gemm.cu (`Decode` / `Prefill` there).
+/// A tile configuration of kernels/sparse_gemm.cu (`Decode`, `Prefill`,
+/// `PrefillT*` there).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum GemmConfig {
     /// 8 warps × one 16-row tile = 128 rows × 16 tokens per CTA, k = 256 per stage,
     /// 3 stages; split-K over grid.z so that 1..16 tokens still fill the GPU.
     Decode,
     /// 4 × 2 warps, each 32 rows × 32 tokens: 128 rows × 64 tokens per CTA, k = 64
-    /// per stage, 4 stages; normally no split-K.
+    /// per stage, 4 stages; normally no split-K. Tile name `64`.
     Prefill,
+    /// 4 × 2 warps, each 32 rows × 64 tokens: 128 rows × 128 tokens per CTA, k = 64
+    /// per stage, 4 stages, A prefetched one stage ahead; 66 KiB of dynamic shared
+    /// memory; token tiles along grid.x. Tile name `128x128`.
+    PrefillT128x128,
+    /// The 128 × 128 tile with A prefetched two stages ahead. Tile name `128x128a2`.
+    PrefillT128x128A2,
+    /// 8 × 1 warps, each 32 rows × 64 tokens: 256 rows × 64 tokens per CTA (no two
+    /// warps load the same A fragment); 65 KiB of dynamic shared memory; token tiles
+    /// along grid.x. Tile name `256x64`.
+    PrefillT256x64,
 }
 
 /// The CTA tile of a configuration (must match the kernel's template arguments).
@@ -55,12 +77,62 @@ pub struct TileShape {
     /// k32 steps per pipeline stage.
     pub steps_per_stage: usize,
     pub stages: usize,
+    /// Pipeline stages A is prefetched ahead in registers.
+    pub a_prefetch: usize,
+    /// The kernel takes its shared memory as dynamic shared memory
+    /// ([`TileShape::shared_bytes`] at launch) instead of a static array.
+    pub dynamic_shared: bool,
+    /// grid.x walks token tiles and grid.y row blocks (else the other way round).
+    pub tokens_fast: bool,
+}
+
+impl TileShape {
+    /// Shared memory the kernel uses (kernels/sparse_gemm.cu `SMEM_BYTES`): the larger
+    /// of the X pipeline (stages × tokens × k of a stage, bf16/f16) and the f32
+    /// epilogue tile (tokens × (rows + 4)).
+    pub fn shared_bytes(&self) -> usize {
+        let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
+        let dt = self.tokens * (self.rows + 4) * 4;
+        x.max(dt)
+    }
+
+    /// Dynamic shared memory to launch with (0 for static-memory kernels).
+    pub fn dynamic_shared_bytes(&self) -> usize {
+        if self.dynamic_shared {
+            self.shared_bytes()
+        } else {
+            0
+        }
+    }
 }
 
 impl GemmConfig {
-    pub const ALL: [GemmConfig; 2] = [GemmConfig::Decode, GemmConfig::Prefill];
+    pub const ALL: [GemmConfig; 5] = [
+        GemmConfig::Decode,
+        GemmConfig::Prefill,
+        GemmConfig::PrefillT128x128,
+        GemmConfig::PrefillT128x128A2,
+        GemmConfig::PrefillT256x64,
+    ];
+    /// Every prefill tile, the original 128 × 64 one first.
+    pub const PREFILL: [GemmConfig; 4] = [
+        GemmConfig::Prefill,
+        GemmConfig::PrefillT128x128,
+        GemmConfig::PrefillT128x128A2,
+        GemmConfig::PrefillT256x64,
+    ];
 
     pub fn tile(self) -> TileShape {
+        let big = |rows, tokens, a_prefetch| TileShape {
+            rows,
+            tokens,
+            threads: 256,
+            steps_per_stage: 2,
+            stages: 4,
+            a_prefetch,
+            dynamic_shared: true,
+            tokens_fast: true,
+        };
         match self {
             GemmConfig::Decode => TileShape {
                 rows: 128,
@@ -68,6 +140,9 @@ impl GemmConfig {
                 threads: 256,
                 steps_per_stage: 8,
                 stages: 3,
+                a_prefetch: 1,
+                dynamic_shared: false,
+                tokens_fast: false,
             },
             GemmConfig::Prefill => TileShape {
                 rows: 128,
@@ -75,7 +150,13 @@ impl GemmConfig {
                 threads: 256,
                 steps_per_stage: 2,
                 stages: 4,
+                a_prefetch: 1,
+                dynamic_shared: false,
+                tokens_fast: false,
             },
+            GemmConfig::PrefillT128x128 => big(128, 128, 1),
+            GemmConfig::PrefillT128x128A2 => big(128, 128, 2),
+            GemmConfig::PrefillT256x64 => big(256, 64, 1),
         }
     }
 
@@ -83,7 +164,45 @@ impl GemmConfig {
         match self {
             GemmConfig::Decode => "decode",
             GemmConfig::Prefill => "prefill",
+            GemmConfig::PrefillT128x128 => "prefill-128x128",
+            GemmConfig::PrefillT128x128A2 => "prefill-128x128a2",
+            GemmConfig::PrefillT256x64 => "prefill-256x64",
         }
+    }
+
+    /// The short tile name [`PREFILL_TILE_ENV`] takes (`decode` for the decode tile).
+    pub fn tile_name(self) -> &'static str {
+        match self {
+            GemmConfig::Decode => "decode",
+            GemmConfig::Prefill => "64",
+            GemmConfig::PrefillT128x128 => "128x128",
+            GemmConfig::PrefillT128x128A2 => "128x128a2",
+            GemmConfig::PrefillT256x64 => "256x64",
+        }
+    }
+
+    /// The prefill tile of a name of [`GemmConfig::tile_name`] (case-insensitive,
+    /// `128x64` accepted for `64`); anything else is `Error::InvalidArgument` listing
+    /// the names.
+    pub fn prefill_from_name(name: &str) -> Result<GemmConfig> {
+        let n = name.trim().to_ascii_lowercase();
+        if n == "128x64" {
+            return Ok(GemmConfig::Prefill);
+        }
+        GemmConfig::PREFILL
+            .into_iter()
+            .find(|c| c.tile_name() == n)
+            .ok_or_else(|| Error::InvalidArgument {
+                what: "prefill tile",
+                why: format!(
+                    "unknown prefill tile `{name}`; expected one of {}",
+                    GemmConfig::PREFILL
+                        .iter()
+                        .map(|c| c.tile_name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 
     /// The kernel for input dtype `dtype` (f16 or bf16).
@@ -93,6 +212,12 @@ impl GemmConfig {
             (GemmConfig::Decode, DType::BF16) => "sgemm_decode_bf16",
             (GemmConfig::Prefill, DType::F16) => "sgemm_prefill_f16",
             (GemmConfig::Prefill, DType::BF16) => "sgemm_prefill_bf16",
+            (GemmConfig::PrefillT128x128, DType::F16) => "sgemm_prefill_t128x128_f16",
+            (GemmConfig::PrefillT128x128, DType::BF16) => "sgemm_prefill_t128x128_bf16",
+            (GemmConfig::PrefillT128x128A2, DType::F16) => "sgemm_prefill_t128x128a2_f16",
+            (GemmConfig::PrefillT128x128A2, DType::BF16) => "sgemm_prefill_t128x128a2_bf16",
+            (GemmConfig::PrefillT256x64, DType::F16) => "sgemm_prefill_t256x64_f16",
+            (GemmConfig::PrefillT256x64, DType::BF16) => "sgemm_prefill_t256x64_bf16",
             (_, DType::F32) => {
                 return Err(Error::InvalidArgument {
                     what: "dtype",
@@ -120,6 +245,39 @@ pub struct SparseGemmPlan {
     pub splits: usize,
     /// k32 steps per split (a multiple of 8).
     pub chunk_steps: usize,
+}
+
+/// The prefill tile forced by a value of [`PREFILL_TILE_ENV`]: `None` for the
+/// heuristic (`auto`, empty), else the tile of [`GemmConfig::prefill_from_name`];
+/// an unknown name is `Error::InvalidArgument` naming the variable.
+pub fn parse_prefill_tile(value: &str) -> Result<Option<GemmConfig>> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    GemmConfig::prefill_from_name(v)
+        .map(Some)
+        .map_err(|e| match e {
+            Error::InvalidArgument { why, .. } => Error::InvalidArgument {
+                what: PREFILL_TILE_ENV,
+                why,
+            },
+            other => other,
+        })
+}
+
+/// The prefill tile forced by the environment variable [`PREFILL_TILE_ENV`]
+/// (read at every call): `Ok(None)` when unset, empty or `auto`; an unknown name or
+/// a value that is not UTF-8 is `Error::InvalidArgument`.
+pub fn prefill_tile_override() -> Result<Option<GemmConfig>> {
+    match std::env::var(PREFILL_TILE_ENV) {
+        Ok(v) => parse_prefill_tile(&v),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::InvalidArgument {
+            what: PREFILL_TILE_ENV,
+            why: format!("value {v:?} is not UTF-8"),
+        }),
+    }
 }
 
 fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
@@ -156,11 +314,19 @@ impl SparseGemmPlan {
         splits: usize,
     ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
-        if tokens.div_ceil(config.tile().tokens) > 65535 {
+        let tile = config.tile();
+        if !tile.tokens_fast && tokens.div_ceil(tile.tokens) > 65535 {
             return Err(Error::Shape {
                 what: "tokens",
                 value: tokens,
                 requirement: "tokens / tile tokens must fit grid.y (at most 65535 token tiles)",
+            });
+        }
+        if tile.tokens_fast && out.div_ceil(tile.rows) > 65535 {
+            return Err(Error::Shape {
+                what: "out",
+                value: out,
+                requirement: "out / tile rows must fit grid.y (at most 65535 row blocks)",
             });
         }
         let steps = FragmentGeometry::new(out, inn).steps;
@@ -184,16 +350,50 @@ impl SparseGemmPlan {
     ///   256 threads and 24 KiB of shared memory allow), with at most [`MAX_SPLITS`]
     ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
     ///   split so the reduction stays small next to the weight stream;
-    /// - more tokens: [`GemmConfig::Prefill`], no split-K.
+    /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (128 × 128)
+    ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
+    ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
+    ///   [`PREFILL_TILE_ENV`] overrides this choice (an unknown value is an error).
     pub fn choose(
         tokens: usize,
         out: usize,
         inn: usize,
         sm_count: usize,
     ) -> Result<SparseGemmPlan> {
+        SparseGemmPlan::choose_with(tokens, out, inn, sm_count, prefill_tile_override()?)
+    }
+
+    /// [`SparseGemmPlan::choose`] with the prefill override given instead of read
+    /// from the environment (`None`: the heuristic). A decode tile as override is
+    /// refused.
+    pub fn choose_with(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+        prefill_tile: Option<GemmConfig>,
+    ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
+        if prefill_tile == Some(GemmConfig::Decode) {
+            return Err(Error::InvalidArgument {
+                what: "prefill tile",
+                why: "the decode tile is not a prefill tile".into(),
+            });
+        }
         if tokens > DECODE_MAX_TOKENS {
-            return SparseGemmPlan::new(GemmConfig::Prefill, tokens, out, inn, 1);
+            let config = match prefill_tile {
+                Some(c) => c,
+                None => {
+                    let large = LARGE_PREFILL_TILE.tile();
+                    let ctas = out.div_ceil(large.rows) * tokens.div_ceil(large.tokens);
+                    if tokens >= LARGE_TILE_MIN_TOKENS && ctas >= sm_count.max(1) {
+                        LARGE_PREFILL_TILE
+                    } else {
+                        GemmConfig::Prefill
+                    }
+                }
+            };
+            return SparseGemmPlan::new(config, tokens, out, inn, 1);
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
         let ctas = base.tiles();
@@ -213,11 +413,13 @@ impl SparseGemmPlan {
 
     pub fn grid(&self) -> [u32; 3] {
         let t = self.config.tile();
-        [
-            self.out.div_ceil(t.rows) as u32,
-            self.tokens.div_ceil(t.tokens) as u32,
-            self.splits as u32,
-        ]
+        let rows = self.out.div_ceil(t.rows) as u32;
+        let toks = self.tokens.div_ceil(t.tokens) as u32;
+        if t.tokens_fast {
+            [toks, rows, self.splits as u32]
+        } else {
+            [rows, toks, self.splits as u32]
+        }
     }
 
     /// Output tiles (CTAs per split).
@@ -400,7 +602,7 @@ pub fn sparse_linear_launches(
         kernel,
         grid: plan.grid(),
         block: [t.threads as u32, 1, 1],
-        dynamic_shared_bytes: 0,
+        dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
         args: vec![
             Arg::Ptr(bufs.w_values),
             Arg::Ptr(bufs.w_meta),
@@ -608,11 +810,93 @@ mod tests {
 
     #[test]
     fn heuristic_picks_prefill_for_many_tokens() {
-        let p = SparseGemmPlan::choose(17, 4096, 4096, 132).unwrap();
+        let choose = |t, o, i, sms| SparseGemmPlan::choose_with(t, o, i, sms, None).unwrap();
+        let p = choose(17, 4096, 4096, 132);
         assert_eq!((p.config, p.splits), (GemmConfig::Prefill, 1));
         assert_eq!(p.grid(), [32, 1, 1]);
-        let p = SparseGemmPlan::choose(4096, 4096, 4096, 108).unwrap();
-        assert_eq!(p.grid(), [32, 64, 1]);
+        let p = choose(255, 4096, 4096, 132);
+        assert_eq!(p.config, GemmConfig::Prefill);
+        // Many tokens: the 128 × 128 tile, token tiles along grid.x.
+        let p = choose(4096, 4096, 4096, 108);
+        assert_eq!((p.config, p.splits), (LARGE_PREFILL_TILE, 1));
+        assert_eq!(p.grid(), [32, 32, 1]);
+        let p = choose(256, 14336, 4096, 132);
+        assert_eq!(p.config, GemmConfig::PrefillT128x128);
+        assert_eq!(p.grid(), [2, 112, 1]);
+        // 256 tokens of a 4096-row layer: 64 CTAs of 128 × 128 would leave SMs idle.
+        let p = choose(256, 4096, 4096, 132);
+        assert_eq!(p.config, GemmConfig::Prefill);
+        assert_eq!(p.grid(), [32, 4, 1]);
+        // The override wins whenever prefill runs, never for decode.
+        for c in GemmConfig::PREFILL {
+            let p = SparseGemmPlan::choose_with(300, 4096, 4096, 132, Some(c)).unwrap();
+            assert_eq!(p.config, c);
+            let p = SparseGemmPlan::choose_with(16, 4096, 4096, 132, Some(c)).unwrap();
+            assert_eq!(p.config, GemmConfig::Decode);
+        }
+        assert!(matches!(
+            SparseGemmPlan::choose_with(300, 64, 64, 132, Some(GemmConfig::Decode)),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn prefill_tile_names_parse_and_unknown_names_are_errors() {
+        assert_eq!(parse_prefill_tile("").unwrap(), None);
+        assert_eq!(parse_prefill_tile(" auto ").unwrap(), None);
+        assert_eq!(parse_prefill_tile("64").unwrap(), Some(GemmConfig::Prefill));
+        assert_eq!(
+            parse_prefill_tile("128x64").unwrap(),
+            Some(GemmConfig::Prefill)
+        );
+        for c in GemmConfig::PREFILL {
+            assert_eq!(parse_prefill_tile(c.tile_name()).unwrap(), Some(c));
+            assert_eq!(GemmConfig::prefill_from_name(c.tile_name()).unwrap(), c);
+        }
+        assert_eq!(
+            parse_prefill_tile("128X128A2").unwrap(),
+            Some(GemmConfig::PrefillT128x128A2)
+        );
+        for bad in ["decode", "128", "256x128", "128x128a3", "x"] {
+            match parse_prefill_tile(bad) {
+                Err(Error::InvalidArgument { what, why }) => {
+                    assert_eq!(what, PREFILL_TILE_ENV);
+                    assert!(why.contains(bad) && why.contains("128x128a2"), "{why}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_describe_their_shared_memory_and_grid_order() {
+        // Mirrors SMEM_BYTES of kernels/sparse_gemm.cu.
+        let smem: Vec<(usize, usize)> = GemmConfig::ALL
+            .iter()
+            .map(|c| (c.tile().shared_bytes(), c.tile().dynamic_shared_bytes()))
+            .collect();
+        assert_eq!(
+            smem,
+            [
+                (24576, 0),
+                (33792, 0),
+                (67584, 67584),
+                (67584, 67584),
+                (66560, 66560)
+            ]
+        );
+        let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64, 130, 300, 64, 1).unwrap();
+        assert_eq!(p.grid(), [3, 2, 1]);
+        let l = sparse_linear_launches(&p, DType::BF16, DType::F32, &bufs(&p), &Default::default())
+            .unwrap();
+        assert_eq!(l[0].kernel, "sgemm_prefill_t256x64_bf16");
+        assert_eq!((l[0].grid, l[0].dynamic_shared_bytes), ([3, 2, 1], 66560));
+        // Row blocks go to grid.y (at most 65535) for the token-fast tiles.
+        assert!(matches!(
+            SparseGemmPlan::new(GemmConfig::PrefillT128x128, 1, 128 * 65536, 16, 1),
+            Err(Error::Shape { what: "out", .. })
+        ));
+        assert!(SparseGemmPlan::new(GemmConfig::PrefillT128x128, 128 * 70000, 16, 16, 1).is_ok());
     }
 
     #[test]

@@ -56,10 +56,13 @@ const fn case(
 
 use Activation::{Gelu, None as NoAct, Relu, Silu};
 use DType::{BF16, F16, F32};
-use GemmConfig::{Decode, Prefill};
+use GemmConfig::{
+    Decode, Prefill, PrefillT128x128 as T128, PrefillT128x128A2 as T128A2, PrefillT256x64 as T256,
+};
 
-/// Every configuration × tokens {1, 7, 16, 64, 130} × dtype, out not a multiple of 16,
-/// in ∈ {16, 48, 272, …}, every output dtype, activation and beta/bias combination.
+/// Every configuration × tokens {1, 7, 16, 20, 37, 64, 70, 130, 150} × dtype, out not a
+/// multiple of 16 (nor of the tile), in ∈ {16, 48, 272, …}, every output dtype,
+/// activation and beta/bias combination, split-K 1, 2 and 3.
 pub const CASES: &[Case] = &[
     case(Decode, BF16, 1, 40, 272, BF16, NoAct, None, false, 1),
     case(Decode, F16, 7, 130, 48, F16, Relu, Some(-0.5), true, 1),
@@ -76,6 +79,21 @@ pub const CASES: &[Case] = &[
     case(Prefill, BF16, 130, 72, 96, BF16, Relu, None, true, 1),
     case(Prefill, F16, 130, 17, 528, F16, NoAct, None, false, 2),
     case(Prefill, BF16, 64, 16, 48, F32, Gelu, Some(0.25), true, 1),
+    // The larger prefill tiles: rows and tokens not multiples of the tile (nor tokens
+    // of 8), several K (one stage, odd stage counts, 3 metadata groups), split-K 2 and
+    // 3, f16 and bf16, every output dtype and epilogue option.
+    case(T128, BF16, 130, 200, 272, BF16, Relu, Some(0.5), true, 1),
+    case(T128, F16, 37, 72, 528, F32, Gelu, None, true, 2),
+    case(T128, F16, 150, 17, 48, F16, Silu, Some(-1.0), false, 1),
+    case(T128, BF16, 20, 136, 768, F32, NoAct, None, false, 3),
+    case(T128A2, F16, 130, 200, 272, F16, Gelu, Some(2.0), true, 1),
+    case(T128A2, BF16, 37, 72, 528, BF16, Relu, None, false, 2),
+    case(T128A2, BF16, 150, 17, 16, F32, Silu, Some(0.25), true, 1),
+    case(T128A2, F16, 20, 136, 768, F32, NoAct, None, true, 3),
+    case(T256, BF16, 130, 300, 272, F32, Silu, Some(-0.5), true, 1),
+    case(T256, F16, 37, 72, 528, F16, NoAct, None, false, 2),
+    case(T256, F16, 70, 17, 48, BF16, Gelu, Some(1.0), true, 1),
+    case(T256, BF16, 20, 260, 768, F32, Relu, None, false, 3),
 ];
 
 /// The relative-error bound of an output dtype (DESIGN.md Tolerances).
