@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example gpu-bench -- [--quick] [--out DIR] [--only TEXT] [--reps N]
+//!                                              [--prefill-tiles]
 //! ```
 //! (also `cargo bench --bench gpu -- ...`). Without a CUDA device it prints
 //! "skipped: no CUDA device (...)" and exits 0.
@@ -21,6 +22,12 @@
 //! method must move once (its weight format + X + Y). Speedups are
 //! time(baseline) / time(sparse24).
 //!
+//! With `--prefill-tiles`, every prefill case (tokens ≥ 256) also times sparse24 with
+//! each prefill tile configuration (`GemmConfig::PREFILL`, checked against the
+//! reference first like the main column) and adds a table "tile → µs, TFLOP/s, vs
+//! cuBLAS" with the fastest tile of each case marked, so one run shows which tile
+//! `SparseGemmPlan::choose` (or `SPARSE24_PREFILL_TILE`) should take.
+//!
 //! Results are written (after every case, so a time cap keeps what finished) to
 //! DIR/bench.json and DIR/bench.md; the compact table is printed last.
 
@@ -34,8 +41,8 @@ use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::cusparselt::{self, SparseLtLinear};
 use sparse24::launch::{Executor, Launch};
 use sparse24::ops::gemm::{
-    sparse_linear_launches, DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmBuffers,
-    SparseGemmPlan,
+    sparse_linear_launches, DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmBuffers, GemmConfig,
+    SparseGemmPlan, LARGE_TILE_MIN_TOKENS,
 };
 use sparse24::{prune, DType, Element, Error, Sparse24};
 use std::collections::BTreeMap;
@@ -59,6 +66,7 @@ struct Args {
     only: Option<String>,
     reps: usize,
     host_only: bool,
+    prefill_tiles: bool,
 }
 
 const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--reps N]
@@ -68,7 +76,10 @@ const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--rep
   --only TEXT  run only cases whose label contains TEXT (e.g. 4096x14336)
   --reps N     timed repetitions per measurement (default 7, quick 5)
   --host-only  no device: time and check the CPU side (random data, prune, f64
-               reference, fragment order) of the selected cases";
+               reference, fragment order) of the selected cases
+  --prefill-tiles
+               for every case with >= 256 tokens, also time sparse24 with each prefill
+               tile (64, 128x128, 128x128a2, 256x64) and print a table of them";
 
 fn parse_args() -> Res<Args> {
     let mut a = Args {
@@ -77,6 +88,7 @@ fn parse_args() -> Res<Args> {
         only: None,
         reps: 0,
         host_only: false,
+        prefill_tiles: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -93,6 +105,7 @@ fn parse_args() -> Res<Args> {
             // `cargo bench` passes --bench to harness = false targets.
             "--bench" => {}
             "--host-only" => a.host_only = true,
+            "--prefill-tiles" => a.prefill_tiles = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -696,11 +709,14 @@ impl Bench {
         memset(&self.stream, dptr(&self.stream, &io.y[0]), 0xFF, io.y_bytes)
     }
 
+    /// sparse24 with the plan `SparseGemmPlan::choose` picks (`config` None) or with
+    /// the given tile configuration and no split-K.
     fn ours<T: Element>(
         &self,
         h: &Host<T>,
         io: &Io,
         w: &Res<Vec<DeviceSparse24<CudaExecutor, T>>>,
+        config: Option<GemmConfig>,
     ) -> Outcome {
         if !sparse24::kernels::compiled() {
             return Outcome::NotAvailable(Error::KernelsNotCompiled.to_string());
@@ -709,7 +725,7 @@ impl Bench {
             Ok(w) => w,
             Err(e) => return Outcome::Failed(e.clone()),
         };
-        match self.ours_inner(h, io, w) {
+        match self.ours_inner(h, io, w, config) {
             Ok(o) => o,
             Err(e) => {
                 let _ = self.stream.synchronize();
@@ -723,9 +739,14 @@ impl Bench {
         h: &Host<T>,
         io: &Io,
         ws_: &[DeviceSparse24<CudaExecutor, T>],
+        config: Option<GemmConfig>,
     ) -> Res<Outcome> {
         let s = &self.stream;
-        let plan = SparseGemmPlan::choose(h.tokens, h.out, h.inn, self.dev.sms).map_err(e2s)?;
+        let plan = match config {
+            None => SparseGemmPlan::choose(h.tokens, h.out, h.inn, self.dev.sms),
+            Some(c) => SparseGemmPlan::new(c, h.tokens, h.out, h.inn, 1),
+        }
+        .map_err(e2s)?;
         let ws = match plan.workspace_bytes() {
             0 => None,
             n => Some((alloc(s, n)?, n)),
@@ -1033,6 +1054,88 @@ fn shapes(quick: bool) -> Vec<(DType, Shape)> {
 
 // ---------------------------------------------------------------- report
 
+/// sparse24 with one prefill tile in one case (`--prefill-tiles`).
+struct TileRow {
+    label: String,
+    dtype: DType,
+    tokens: usize,
+    out: usize,
+    inn: usize,
+    config: GemmConfig,
+    ours: Outcome,
+    /// cuBLASLt's median time in the same case.
+    dense_us: Option<f64>,
+}
+
+impl TileRow {
+    fn flops(&self) -> f64 {
+        2.0 * self.tokens as f64 * self.out as f64 * self.inn as f64
+    }
+    fn json(&self) -> Value {
+        json!({"shape": self.label, "dtype": self.dtype.name(), "tokens": self.tokens,
+        "out": self.out, "in": self.inn, "tile": self.config.tile_name(),
+        "config": self.config.name(), "sparse24": self.ours.json(self.flops()),
+        "speedup_vs_cublaslt": match (self.dense_us, self.ours.us()) {
+            (Some(d), Some(o)) => json!(d / o),
+            _ => Value::Null,
+        }})
+    }
+}
+
+/// The `--prefill-tiles` table; the fastest tile of each case is marked.
+fn tiles_markdown(tiles: &[TileRow]) -> String {
+    let mut s = String::new();
+    if tiles.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\nprefill tiles (sparse24, each checked against the f64 reference first; * = fastest of its case):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| shape (out×in) | dtype | tokens | tile | µs | TFLOP/s | vs cuBLAS | rel err |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let key = |r: &TileRow| (r.label.clone(), r.dtype.name(), r.tokens);
+    let mut best: BTreeMap<(String, &'static str, usize), f64> = BTreeMap::new();
+    for r in tiles {
+        if let Some(us) = r.ours.us() {
+            let e = best.entry(key(r)).or_insert(us);
+            *e = e.min(us);
+        }
+    }
+    for r in tiles {
+        let f = r.flops();
+        let (us, tf, err) = match &r.ours {
+            Outcome::Timed { t, rel_err, .. } => (
+                format!("{:.1} ±{:.0}%", t.median_us, t.spread_pct() / 2.0),
+                format!("{:.0}", f / t.median_us * 1e-6),
+                format!("{rel_err:.1e}"),
+            ),
+            Outcome::NotAvailable(w) => (format!("not available: {w}"), "–".into(), "–".into()),
+            Outcome::Failed(w) => (format!("FAILED: {w}"), "–".into(), "–".into()),
+        };
+        let vs = match (r.dense_us, r.ours.us()) {
+            (Some(d), Some(o)) => format!("{:.2}×", d / o),
+            _ => "–".into(),
+        };
+        let mark = match (r.ours.us(), best.get(&key(r))) {
+            (Some(u), Some(&b)) if u == b => " *",
+            _ => "",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {}{mark} | {us} | {tf} | {vs} | {err} |",
+            r.label,
+            r.dtype.name(),
+            r.tokens,
+            r.config.tile_name()
+        );
+    }
+    s
+}
+
 struct Row {
     label: String,
     dtype: DType,
@@ -1086,7 +1189,13 @@ fn ratio(b: &Outcome, o: &Outcome) -> String {
     }
 }
 
-fn markdown(dev: &Device, cmd: &str, rows: &[Row], extra: &[(String, String)]) -> String {
+fn markdown(
+    dev: &Device,
+    cmd: &str,
+    rows: &[Row],
+    tiles: &[TileRow],
+    extra: &[(String, String)],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -1153,6 +1262,7 @@ fn markdown(dev: &Device, cmd: &str, rows: &[Row], extra: &[(String, String)]) -
             })
         })
         .collect();
+    s.push_str(&tiles_markdown(tiles));
     if !extra.is_empty() {
         let _ = writeln!(s, "\n| memory-bound | result |\n|---|---|");
         for (k, v) in extra {
@@ -1182,6 +1292,7 @@ fn write_results(
     dev: &Device,
     cmd: &str,
     rows: &[Row],
+    tiles: &[TileRow],
     extra: &[(String, String)],
     extra_json: &Value,
 ) -> Res<()> {
@@ -1196,11 +1307,12 @@ fn write_results(
             Err(e) => json!({"not_available": e}),
         },
         "gemm": rows.iter().map(Row::json).collect::<Vec<_>>(),
+        "prefill_tiles": tiles.iter().map(TileRow::json).collect::<Vec<_>>(),
         "memory_bound": extra_json,
     });
     let text = serde_json::to_string_pretty(&j).map_err(e2s)?;
     std::fs::write(dir.join("bench.json"), text).map_err(|e| format!("writing bench.json: {e}"))?;
-    std::fs::write(dir.join("bench.md"), markdown(dev, cmd, rows, extra))
+    std::fs::write(dir.join("bench.md"), markdown(dev, cmd, rows, tiles, extra))
         .map_err(|e| format!("writing bench.md: {e}"))
 }
 
@@ -1356,6 +1468,7 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
     };
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
+    let mut tiles: Vec<TileRow> = Vec::new();
     let mut extra: Vec<(String, String)> = Vec::new();
     let mut extra_json = json!({});
 
@@ -1429,7 +1542,7 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
             )),
         }
     }
-    write_results(&args.out, &b.dev, &cmd, &rows, &extra, &extra_json)?;
+    write_results(&args.out, &b.dev, &cmd, &rows, &tiles, &extra, &extra_json)?;
 
     for (dtype, shape) in shapes(args.quick) {
         let any = shape.tokens.iter().any(|t| {
@@ -1443,8 +1556,8 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
         }
         let t0 = Instant::now();
         let res = match dtype {
-            DType::BF16 => layer::<bf16>(&b, args, &shape, &mut rows),
-            _ => layer::<f16>(&b, args, &shape, &mut rows),
+            DType::BF16 => layer::<bf16>(&b, args, &shape, &mut rows, &mut tiles),
+            _ => layer::<f16>(&b, args, &shape, &mut rows, &mut tiles),
         };
         if let Err(e) = res {
             println!("{} {}: FAILED to set up: {e}", shape.label, dtype.name());
@@ -1455,19 +1568,26 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
             dtype.name(),
             t0.elapsed().as_secs_f64()
         );
-        write_results(&args.out, &b.dev, &cmd, &rows, &extra, &extra_json)?;
+        write_results(&args.out, &b.dev, &cmd, &rows, &tiles, &extra, &extra_json)?;
     }
     let _ = &b.ctx;
-    println!("\n{}", markdown(&b.dev, &cmd, &rows, &extra));
+    println!("\n{}", markdown(&b.dev, &cmd, &rows, &tiles, &extra));
     println!("total {:.1} s", started.elapsed().as_secs_f64());
-    let failed = rows.iter().any(|r| matches!(r.ours, Outcome::Failed(_)));
+    let failed = rows.iter().any(|r| matches!(r.ours, Outcome::Failed(_)))
+        || tiles.iter().any(|r| matches!(r.ours, Outcome::Failed(_)));
     if failed {
         return Err("a sparse24 result failed its check (see the table)".into());
     }
     Ok(())
 }
 
-fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>) -> Res<()> {
+fn layer<T: Element>(
+    b: &Bench,
+    args: &Args,
+    shape: &Shape,
+    rows: &mut Vec<Row>,
+    tiles: &mut Vec<TileRow>,
+) -> Res<()> {
     let s = &b.stream;
     let (out, inn) = (shape.out, shape.inn);
     let t0 = Instant::now();
@@ -1501,7 +1621,7 @@ fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>)
         }
         let h = host_case(tokens, &w_pruned, &sparse, 7 + tokens as u64);
         let io = b.io(&h, wc)?;
-        let ours = b.ours(&h, &io, &ours_w);
+        let ours = b.ours(&h, &io, &ours_w, None);
         let dense = b.dense(&h, &io, &wd);
         let (lt_default, lt_searched) = b.sparselt(&h, &io, &wd[0]);
         let row = Row {
@@ -1533,6 +1653,30 @@ fn layer<T: Element>(b: &Bench, args: &Args, shape: &Shape, rows: &mut Vec<Row>)
         ] {
             if let Outcome::Failed(w) = o {
                 println!("  {m} FAILED: {w}");
+            }
+        }
+        if args.prefill_tiles && tokens >= LARGE_TILE_MIN_TOKENS {
+            for config in GemmConfig::PREFILL {
+                let o = b.ours(&h, &io, &ours_w, Some(config));
+                println!(
+                    "  tile {:>9}: {}{}",
+                    config.tile_name(),
+                    cell(&o, f),
+                    match &o {
+                        Outcome::Failed(w) => format!(" FAILED: {w}"),
+                        _ => format!(" {} vs cuBLAS", ratio(&row.dense, &o)),
+                    }
+                );
+                tiles.push(TileRow {
+                    label: shape.label.to_string(),
+                    dtype: T::DTYPE,
+                    tokens,
+                    out,
+                    inn,
+                    config,
+                    ours: o,
+                    dense_us: row.dense.us(),
+                });
             }
         }
         rows.push(row);

@@ -1,7 +1,7 @@
 //! The sparse GEMM on a real GPU against the f64 CPU reference: every test case of
 //! tests/common/gemm_cases.rs from the fatbin and from the compute_80 PTX (the code an
-//! A100 build JITs), LLM-sized shapes with the heuristic's plan, and split-K
-//! determinism.
+//! A100 build JITs), LLM-sized shapes with the heuristic's plan, every prefill tile on
+//! larger shapes (fatbin and PTX), and split-K determinism.
 
 #[path = "../common/gemm_cases.rs"]
 mod gemm_cases;
@@ -18,6 +18,12 @@ pub fn tests() -> Vec<(&'static str, GpuTest)> {
         ("gemm_cases_fatbin", || cases(CodeChoice::Fatbin)),
         ("gemm_cases_compute80_ptx", || cases(CodeChoice::Ptx)),
         ("gemm_llm_shapes_fatbin", llm_shapes),
+        ("gemm_prefill_tiles_fatbin", || {
+            prefill_tiles(CodeChoice::Fatbin)
+        }),
+        ("gemm_prefill_tiles_compute80_ptx", || {
+            prefill_tiles(CodeChoice::Ptx)
+        }),
         ("gemm_split_k_deterministic", determinism),
     ]
 }
@@ -62,6 +68,68 @@ fn llm_shapes() -> Result<(), Failed> {
             println!(
                 "{:?} {dtype:?} t={tokens} {out}x{inn} splits={}: rel err {err:.2e} (≤ {tol:.0e})",
                 p.config, p.splits
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every prefill tile on shapes several CTAs wide and deep, with tails, against the
+/// f64 reference (the benchmark's `--prefill-tiles` times the same kernels).
+fn prefill_tiles(code: CodeChoice) -> Result<(), Failed> {
+    let exec = CudaExecutor::new(code)?;
+    for config in GemmConfig::PREFILL {
+        for &(tokens, out, inn, dtype, out_dtype, act, beta, splits) in &[
+            (
+                300,
+                4096,
+                4096,
+                DType::BF16,
+                DType::BF16,
+                Activation::None,
+                None,
+                1,
+            ),
+            (
+                520,
+                1000,
+                2064,
+                DType::F16,
+                DType::F32,
+                Activation::Gelu,
+                Some(0.5),
+                1,
+            ),
+            (
+                257,
+                520,
+                3072,
+                DType::BF16,
+                DType::F32,
+                Activation::Silu,
+                None,
+                3,
+            ),
+        ] {
+            let c = Case {
+                config,
+                dtype,
+                tokens,
+                out,
+                inn,
+                out_dtype,
+                act,
+                alpha: 1.0,
+                beta,
+                bias: true,
+                splits,
+            };
+            let (err, tol, p) = run_case(&exec, &c, 11)?;
+            println!(
+                "{} {dtype:?}->{out_dtype:?} t={tokens} {out}x{inn} grid={:?} splits={}: rel err {err:.2e} (≤ {tol:.0e})",
+                config.name(),
+                p.grid(),
+                p.splits
             );
         }
     }
