@@ -151,6 +151,21 @@ fn representative_runs(rec: &Recorder) -> Result<()> {
             plan.splits
         );
     }
+    // The larger prefill tiles (normally chosen from 256 tokens on), each forced.
+    let (out, inn, tokens) = (256, 512, 256);
+    let w = rand_w(out * inn);
+    let s = prune::prune_magnitude(&w, out, inn)?;
+    let x = rand_w(tokens * inn);
+    for config in gemm::GemmConfig::PREFILL.into_iter().skip(1) {
+        let plan = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
+        gemm::sparse_linear_with_plan_on(rec, &plan, &x, &s, &Epilogue::default(), DType::BF16)?;
+        println!(
+            "  ran {} tokens={tokens} out={out} in={inn}: {:?}, grid {:?}",
+            config.name(),
+            config,
+            plan.grid()
+        );
+    }
     // Formats and mask sampling on a 128×1024 bf16 weight.
     let (rows, cols) = (128, 1024);
     let w = rand_w(rows * cols);
