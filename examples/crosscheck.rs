@@ -116,7 +116,10 @@ impl Case {
 
 fn cases() -> Vec<Case> {
     use DType::{BF16, F16, F32};
-    use GemmConfig::{Decode, Prefill};
+    use GemmConfig::{
+        Decode, Prefill, PrefillT128x128 as T128, PrefillT128x128A2 as T128A2,
+        PrefillT256x64 as T256,
+    };
     let mut v = Vec::new();
     for (dtype, rows, cols) in [(F32, 37, 80), (F16, 64, 128), (BF16, 33, 48)] {
         v.push(Case {
@@ -132,6 +135,9 @@ fn cases() -> Vec<Case> {
         (Decode, BF16, 16, 100, 768, F32, Activation::Gelu, 3),
         (Prefill, F16, 70, 72, 96, F16, Activation::Relu, 1),
         (Prefill, BF16, 64, 40, 528, F32, Activation::None, 2),
+        (T128, BF16, 130, 136, 272, F32, Activation::None, 1),
+        (T128A2, F16, 37, 72, 528, F16, Activation::Gelu, 2),
+        (T256, BF16, 70, 260, 96, BF16, Activation::Silu, 1),
     ] {
         v.push(Case {
             kind: Kind::Gemm {
