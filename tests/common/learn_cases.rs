@@ -127,3 +127,111 @@ pub fn compare<E: Executor, T: Element>(
     }
     Ok(c)
 }
+
+/// A whole run on `exec` ([`MaskLearner::run_on`]) against the CPU run
+/// ([`MaskLearner::run`]) with the same seed.
+#[derive(Clone, Debug, Default)]
+pub struct RunComparison {
+    pub steps: usize,
+    /// Progress calls on the device run, and whether they came in step order.
+    pub progress_calls: usize,
+    pub progress_in_order: bool,
+    /// Relative difference of the prior's loss.
+    pub prior_rel: f64,
+    /// Largest relative difference of the per-step soft losses.
+    pub soft_rel: f64,
+    /// Largest relative difference of the objectives L − λR.
+    pub objective_rel: f64,
+    /// Largest relative difference of the hard losses at the evaluation points.
+    pub hard_rel: f64,
+    /// Final logits: groups whose CPU top-two differ by more than the margin, and
+    /// of those, how many have the same argmax on the device.
+    pub decided_groups: usize,
+    pub same_argmax: usize,
+    /// Groups where the two best masks differ.
+    pub mask_differs: usize,
+    pub groups: usize,
+    pub cpu_best: f64,
+    pub dev_best: f64,
+    pub dev_prior: f64,
+    pub cpu_seconds: f64,
+    pub dev_seconds: f64,
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-30)
+}
+
+pub fn compare_runs<E: Executor, T: Element>(
+    exec: &E,
+    rows: usize,
+    cols: usize,
+    steps: usize,
+    eval_every: usize,
+    seed: u64,
+    margin: f32,
+) -> Result<RunComparison, String> {
+    let (w32, x) = synthetic(rows, cols, 2 * cols, seed);
+    let w: Vec<T> = w32.iter().map(|&v| T::from_f32(v)).collect();
+    let calib = Calibration::from_activations(&x, 2 * cols, cols).map_err(|e| e.to_string())?;
+    let cfg = LearnConfig {
+        steps,
+        seed,
+        eval_every,
+        ..LearnConfig::default()
+    };
+    let learner = MaskLearner::new(&w, rows, cols, &calib, cfg).map_err(|e| e.to_string())?;
+    let cpu = learner.run(|_| {}).map_err(|e| e.to_string())?;
+    let mut order = Vec::new();
+    let dev = learner
+        .run_on(exec, |p| order.push(p.step))
+        .map_err(|e| e.to_string())?;
+    let mut c = RunComparison {
+        steps,
+        progress_calls: order.len(),
+        progress_in_order: order.iter().copied().eq(0..steps),
+        prior_rel: rel(dev.prior_loss, cpu.prior_loss),
+        cpu_best: cpu.best_loss,
+        dev_best: dev.best_loss,
+        dev_prior: dev.prior_loss,
+        cpu_seconds: cpu.seconds,
+        dev_seconds: dev.seconds,
+        ..RunComparison::default()
+    };
+    if cpu.curve.len() != dev.curve.len() {
+        return Err(format!(
+            "curves: {} CPU points, {} device points",
+            cpu.curve.len(),
+            dev.curve.len()
+        ));
+    }
+    for (a, b) in dev.curve.iter().zip(&cpu.curve) {
+        c.soft_rel = c.soft_rel.max(rel(a.soft_loss, b.soft_loss));
+        c.objective_rel = c.objective_rel.max(rel(a.objective, b.objective));
+        match (a.hard_loss, b.hard_loss) {
+            (Some(x), Some(y)) => c.hard_rel = c.hard_rel.max(rel(x, y)),
+            (None, None) => {}
+            _ => return Err(format!("step {}: evaluated on one side only", a.step)),
+        }
+    }
+    for (gc, gd) in cpu
+        .final_logits
+        .chunks_exact(CANDIDATES)
+        .zip(dev.final_logits.chunks_exact(CANDIDATES))
+    {
+        c.groups += 1;
+        let (ac, mc) = argmax_margin(gc);
+        if mc > margin {
+            c.decided_groups += 1;
+            c.same_argmax += (argmax_margin(gd).0 == ac) as usize;
+        }
+    }
+    c.mask_differs = cpu
+        .mask
+        .patterns()
+        .iter()
+        .zip(dev.mask.patterns())
+        .filter(|(a, b)| a != b)
+        .count();
+    Ok(c)
+}

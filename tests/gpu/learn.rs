@@ -14,7 +14,78 @@ pub fn tests() -> Vec<(&'static str, GpuTest)> {
     vec![
         ("learn_20_steps_f32_vs_cpu", || run::<f32>(64, 128)),
         ("learn_20_steps_bf16_vs_cpu", || run::<bf16>(96, 192)),
+        ("learn_whole_run_f32_vs_cpu", || whole_run::<f32>(256, 512)),
+        ("learn_whole_run_bf16_vs_cpu", || {
+            whole_run::<bf16>(192, 384)
+        }),
+        ("learn_cublaslt_gram_vs_kernel", || {
+            cublas_vs_kernel(320, 448)
+        }),
     ]
+}
+
+/// `MaskLearner::run_on` on the GPU (cuBLASLt for D·G) against the CPU run.
+fn whole_run<T: sparse24::Element>(rows: usize, cols: usize) -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let c = learn_cases::compare_runs::<_, T>(&exec, rows, cols, 40, 10, 5, 1e-3)?;
+    println!(
+        "{rows}x{cols} {:?}: {c:?}\n  ms/step: CPU {:.2}, GPU {:.3}",
+        T::DTYPE,
+        1e3 * c.cpu_seconds / c.steps as f64,
+        1e3 * c.dev_seconds / c.steps as f64
+    );
+    if c.progress_calls != c.steps || !c.progress_in_order {
+        return Err(format!("progress: {c:?}").into());
+    }
+    if c.prior_rel > 1e-4 || c.soft_rel > 1e-3 || c.hard_rel > 1e-3 {
+        return Err(format!("losses differ: {c:?}").into());
+    }
+    if c.dev_best > c.dev_prior {
+        return Err(format!("worse than the prior: {c:?}").into());
+    }
+    let agree = c.same_argmax as f64 / c.decided_groups.max(1) as f64;
+    if agree < 0.99 {
+        return Err(format!("argmax agrees on {agree:.4} of decided groups: {c:?}").into());
+    }
+    Ok(())
+}
+
+/// Five steps with D·G on cuBLASLt and on learn_gram_product: the same losses to
+/// f32 rounding.
+fn cublas_vs_kernel(rows: usize, cols: usize) -> Result<(), Failed> {
+    use sparse24::learn::{Calibration, DeviceLearnStep, LearnConfig, MaskLearner};
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let (w, x) = learn_cases::synthetic(rows, cols, 2 * cols, 17);
+    let calib = Calibration::from_activations(&x, 2 * cols, cols)?;
+    let cfg = LearnConfig {
+        steps: 5,
+        ..LearnConfig::default()
+    };
+    let learner = MaskLearner::new(&w, rows, cols, &calib, cfg.clone())?;
+    let init = learner.initial_logits()?;
+    let mut lib = DeviceLearnStep::new(&exec, &learner, &init)?;
+    if !lib.uses_library_gram() {
+        return Err("cuBLASLt is not on the loader path".into());
+    }
+    let mut own = DeviceLearnStep::new(&exec, &learner, &init)?.with_kernel_gram();
+    for step in 0..cfg.steps {
+        let p = learner.sample_params(step);
+        lib.step(&exec, step, p.tau, p.kappa, cfg.lambda)?;
+        own.step(&exec, step, p.tau, p.kappa, cfg.lambda)?;
+    }
+    let (a, _) = lib.history(&exec)?;
+    let (b, _) = own.history(&exec)?;
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs() / y.abs().max(1e-30))
+        .fold(0f64, f64::max);
+    let (ha, hb) = (lib.hard_loss(&exec)?, own.hard_loss(&exec)?);
+    println!("{rows}x{cols}: soft losses within {worst:.2e}, hard {ha:.6} vs {hb:.6}");
+    if worst > 1e-4 || (ha - hb).abs() / hb > 1e-4 {
+        return Err(format!("cuBLASLt vs kernel: {worst:.2e}, hard {ha} vs {hb}").into());
+    }
+    Ok(())
 }
 
 fn run<T: sparse24::Element>(rows: usize, cols: usize) -> Result<(), Failed> {
