@@ -124,7 +124,7 @@ send_back() {
 nvidia-smi > "$out/info.log" 2>&1
 { echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; echo "SPARSE24_CUSPARSELT=${SPARSE24_CUSPARSELT:-}"; } >> "$out/info.log"
 # Correctness first, then the main job, then the numbers, then the memory checkers.
-phase gpu-tests 100 "$bin/gpu" --test-threads=1
+phase gpu-tests 150 "$bin/gpu" --test-threads=1
 phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
 if [[ "${FULL:-0}" == 1 ]]; then
