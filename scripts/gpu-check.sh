@@ -22,6 +22,9 @@ mkdir -p "$out"
 scale="${CAP_SCALE:-1}"
 summary="$out/summary.md"
 bin="$bundle/bin"
+if [[ ! -d "$bin" && -f "$bundle/bin.tar.gz" ]]; then
+  tar xzf "$bundle/bin.tar.gz" -C "$bundle"
+fi
 export SPARSE24_GPU_CHECK=1
 # cuSPARSELt ships inside the Python environment there, not on the loader path.
 # nvidia.cusparselt may be a namespace package (no __file__): try its __path__, then
