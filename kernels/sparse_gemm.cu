@@ -236,9 +236,24 @@ struct SparseGemm {
             ap[i] = p.wv + (static_cast<size_t>(rt) * p.steps + s_begin) * 32 + lane;
             mp[i] = p.wm + (static_cast<size_t>(rt) * groups + s_begin / 8) * 32 + lane;
         }
+        // Tiles past the last row or token are computed anyway (their A is row tile 0's,
+        // their X rows are the zeros cp.async wrote) and only their stores are skipped:
+        // guarding each mma.sp/ldmatrix with these flags made the compiler predicate
+        // them behind a WARPSYNC each and spill predicates (P2R), ~4 extra instructions
+        // per HMMA.SP in the main loop (H100 profile, bench/RESULTS.md).
         bool nt_ok[NT];
 #pragma unroll
         for (int j = 0; j < NT; ++j) nt_ok[j] = n_warp + 8 * j < p.tokens;
+
+        // ldmatrix address of this lane, less the slot base and the compile-time parts:
+        // row = wn·NT·8 + 8j + (lane & 7) has (row & 7) = (lane & 7), so the swizzled
+        // chunk of step s is 8·(s/2) + ((4·(s & 1) + lane/8) ^ (lane & 7)), the same
+        // for every token tile j; only the parity of s picks one of two offsets.
+        unsigned b_off[2];
+#pragma unroll
+        for (int par = 0; par < 2; ++par)
+            b_off[par] = 16u * (static_cast<unsigned>((wn * NT * 8 + (lane & 7)) * CHUNKS_ROW) +
+                                static_cast<unsigned>(((4 * par + (lane >> 3)) ^ (lane & 7)) & 7));
 
         float acc[MT][NT][4];
 #pragma unroll
@@ -273,7 +288,6 @@ struct SparseGemm {
         auto load_a = [&](int kb, AFrag<KS, MT>& f, const AFrag<KS, MT>& prev) {
 #pragma unroll
             for (int i = 0; i < MT; ++i) {
-                if (!mt_ok[i]) continue;
 #pragma unroll
                 for (int s = 0; s < KS; ++s) f.a[s][i] = ldg_nc_v4(ap[i] + (kb * KS + s) * 32);
                 if (APF > 1 || (kb * KS) % 8 == 0) {
@@ -291,20 +305,14 @@ struct SparseGemm {
 #pragma unroll
             for (int s = 0; s < KS; ++s) {
                 unsigned b[NT][4];
+                const unsigned bs = base + b_off[s & 1] + 16u * 8u * static_cast<unsigned>(s >> 1);
 #pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    if (!nt_ok[j]) continue;
-                    const int row = wn * NT * 8 + 8 * j + (lane & 7);
-                    const int ch = 4 * s + (lane >> 3);
-                    ldmatrix_x4(base + 16 * (row * CHUNKS_ROW + swz(ch, row)), b[j]);
-                }
+                for (int j = 0; j < NT; ++j) ldmatrix_x4(bs + 16u * 8u * CHUNKS_ROW * j, b[j]);
 #pragma unroll
                 for (int i = 0; i < MT; ++i) {
-                    if (!mt_ok[i]) continue;
                     const unsigned e = pick_word(f.m[i], w0 + s / 2);
 #pragma unroll
                     for (int j = 0; j < NT; ++j) {
-                        if (!nt_ok[j]) continue;
                         if (s & 1) {
                             mma_sp_16832<BF16, 1>(acc[i][j], f.a[s][i], b[j], e);
                         } else {

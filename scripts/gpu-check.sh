@@ -121,7 +121,7 @@ send_back() {
   for f in summary.md results-entry.md bench.md bench.json; do
     [[ -f "$out/$f" ]] && cp "$out/$f" "$ret/"
   done
-  tar czf "$ret/logs.tgz" -C "$out" . 2>/dev/null || true
+  tar czf "$ret/logs.tgz" --exclude="*.safetensors" -C "$out" . 2>/dev/null || true
 }
 
 nvidia-smi > "$out/info.log" 2>&1

@@ -25,8 +25,13 @@ fn sector_efficiency(s: &ptxsim::LaunchStats) -> f64 {
 }
 
 /// tensor-core ops the plan must issue: one mma.sp per (row tile, n8 token tile, step).
+/// Every warp runs MT × NT mma.sp per k32 step on its whole tile, in range or not
+/// (out-of-range tiles are computed on padding and not stored): CTAs × tile × steps.
 fn expected_mma_sp(p: &SparseGemmPlan) -> u64 {
-    (p.row_tiles() * p.tokens.div_ceil(8) * p.steps) as u64
+    let t = p.config.tile();
+    let row_blocks = p.row_tiles().div_ceil(t.rows / 16);
+    let token_blocks = p.tokens.div_ceil(t.tokens);
+    (row_blocks * (t.rows / 16) * token_blocks * (t.tokens / 8) * p.steps) as u64
 }
 
 fn run_config(config: GemmConfig) {

@@ -317,7 +317,7 @@ fn print_table(rows: &[Row], cfg: &LearnConfig) {
             .best_step
             .map_or("prior".into(), |s| (s + 1).to_string());
         println!(
-            "| {} | {}×{} | {:.4} | {:.4} | {:.4} | {:+.1}% | {} | {} | {:.1} | {:.0} |",
+            "| {} | {}×{} | {:.4} | {:.4} | {:.4} | {:+.1}% | {} | {} | {:.2} | {:.2} |",
             r.name
                 .trim_start_matches("encoder.")
                 .trim_end_matches(".weight"),

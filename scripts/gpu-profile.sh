@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Profiles one sparse24 kernel launch with Nsight Compute on the GPU machine (after
+# scripts/gpu-bundle.sh built .device-bundle here): the first launch of kernels
+# matching KERNEL (a regex) inside `gpu-bench --quick --only ONLY`, full section set,
+# clocks left as they are. Writes $OUT/ncu-<name>.txt (details page) and prints the
+# headline metrics.
+#   KERNEL=sgemm_prefill_t256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
+#     scripts/gpu-profile.sh
+set -u
+bundle="${BUNDLE:-.device-bundle}"
+out="${OUT:-$PWD/gpu-profile-out}"
+mkdir -p "$out"
+if [[ ! -d "$bundle/bin" && -f "$bundle/bin.tar.gz" ]]; then
+  tar xzf "$bundle/bin.tar.gz" -C "$bundle"
+fi
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [[ -d "$d" ]] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+ncu="$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)"
+[[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }
+kernel="${KERNEL:?KERNEL: a regex of the kernel name}"
+name="$(echo "$kernel" | tr -c 'A-Za-z0-9_.-' '_')"
+timeout 240 "$ncu" --clock-control none --set full --import-source no -k "regex:$kernel" -c 1 \
+  --page details "$bundle/bin/gpu-bench" --quick --reps 1 --only "${ONLY:-14336x4096}" \
+  > "$out/ncu-$name.txt" 2>&1
+echo "ncu exit $?"
+grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L2 Cache Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Issue Slots Busy|No Eligible|Warp Cycles Per Issued|Stall|Executed Ipc|L1/TEX Hit|L2 Hit|Bank|Uncoalesced|Est. Speedup|OPT" "$out/ncu-$name.txt" | head -80
