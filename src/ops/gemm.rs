@@ -37,8 +37,10 @@ const WORKSPACE_ALIGN: usize = 256;
 /// From this many tokens on, [`SparseGemmPlan::choose`] takes the large prefill tile
 /// ([`LARGE_PREFILL_TILE`]) when its grid still gives every SM a CTA.
 pub const LARGE_TILE_MIN_TOKENS: usize = 256;
-/// The prefill tile the heuristic takes for many tokens.
-pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT128x128;
+/// The prefill tile the heuristic takes for many tokens: 256 × 64 was the fastest of
+/// the four tiles on all five LLM layers at 2048 tokens (H100, bench/RESULTS.md,
+/// 2026-11-26: 291–331 TFLOP/s against 251–302 for 128 × 128).
+pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
 /// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
 /// `auto` (or unset / empty) for the heuristic, else a name of
 /// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`.
@@ -350,7 +352,7 @@ impl SparseGemmPlan {
     ///   256 threads and 24 KiB of shared memory allow), with at most [`MAX_SPLITS`]
     ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
     ///   split so the reduction stays small next to the weight stream;
-    /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (128 × 128)
+    /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
     ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
     ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
     ///   [`PREFILL_TILE_ENV`] overrides this choice (an unknown value is an error).
@@ -816,14 +818,14 @@ mod tests {
         assert_eq!(p.grid(), [32, 1, 1]);
         let p = choose(255, 4096, 4096, 132);
         assert_eq!(p.config, GemmConfig::Prefill);
-        // Many tokens: the 128 × 128 tile, token tiles along grid.x.
+        // Many tokens: the 256 × 64 tile, token tiles along grid.x.
         let p = choose(4096, 4096, 4096, 108);
         assert_eq!((p.config, p.splits), (LARGE_PREFILL_TILE, 1));
-        assert_eq!(p.grid(), [32, 32, 1]);
+        assert_eq!(p.grid(), [64, 16, 1]);
         let p = choose(256, 14336, 4096, 132);
-        assert_eq!(p.config, GemmConfig::PrefillT128x128);
-        assert_eq!(p.grid(), [2, 112, 1]);
-        // 256 tokens of a 4096-row layer: 64 CTAs of 128 × 128 would leave SMs idle.
+        assert_eq!(p.config, GemmConfig::PrefillT256x64);
+        assert_eq!(p.grid(), [4, 56, 1]);
+        // 256 tokens of a 4096-row layer: 64 CTAs of 256 × 64 would leave SMs idle.
         let p = choose(256, 4096, 4096, 132);
         assert_eq!(p.config, GemmConfig::Prefill);
         assert_eq!(p.grid(), [32, 4, 1]);
