@@ -118,7 +118,7 @@ fn cases() -> Vec<Case> {
     use DType::{BF16, F16, F32};
     use GemmConfig::{
         Decode, Prefill, PrefillT128x128 as T128, PrefillT128x128A2 as T128A2,
-        PrefillT256x64 as T256,
+        PrefillT256x64 as T256, PrefillT256x64W16 as T256W16,
     };
     let mut v = Vec::new();
     for (dtype, rows, cols) in [(F32, 37, 80), (F16, 64, 128), (BF16, 33, 48)] {
@@ -138,6 +138,7 @@ fn cases() -> Vec<Case> {
         (T128, BF16, 130, 136, 272, F32, Activation::None, 1),
         (T128A2, F16, 37, 72, 528, F16, Activation::Gelu, 2),
         (T256, BF16, 70, 260, 96, BF16, Activation::Silu, 1),
+        (T256W16, F16, 70, 260, 528, F32, Activation::Relu, 2),
     ] {
         v.push(Case {
             kind: Kind::Gemm {

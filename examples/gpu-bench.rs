@@ -79,7 +79,8 @@ const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--rep
                reference, fragment order) of the selected cases
   --prefill-tiles
                for every case with >= 256 tokens, also time sparse24 with each prefill
-               tile (64, 128x128, 128x128a2, 256x64) and print a table of them";
+               tile (64, 128x128, 128x128a2, 256x64, 256x64w16) and print a table
+               of them";
 
 fn parse_args() -> Res<Args> {
     let mut a = Args {

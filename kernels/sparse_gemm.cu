@@ -173,8 +173,15 @@ __device__ __forceinline__ unsigned pick_word(const uint4& m, unsigned w) {
 // TOKFAST: blockIdx.x walks token tiles and blockIdx.y row tiles, so the CTAs resident
 //      at one time share a few W row blocks (read from DRAM once, then from L2) instead
 //      of each streaming a different one.
+// LEAN: a leaner main loop (APF = 1 only): the per-thread parts of the X copy
+//      (source row pointer, swizzled smem offset, token check) are hoisted out of the
+//      loop, and the loop is unrolled over one 8-step metadata group (8 / KS stages),
+//      so the metadata word of every step is a compile-time choice and the metadata
+//      is loaded once per group into its own double buffer instead of being copied
+//      from stage to stage. Used where the warp tile is small (32 × 32) and the
+//      per-stage bookkeeping would otherwise cost > 6 instructions per HMMA.SP.
 template <int WM, int WN, int MT, int NT, int KS, int STAGES, bool BF16, int APF = 1,
-          bool DYN = false, bool TOKFAST = false>
+          bool DYN = false, bool TOKFAST = false, bool LEAN = false>
 struct SparseGemm {
     static constexpr int THREADS = WM * WN * 32;
     static constexpr int BN = WN * NT * 8;              // tokens per CTA
@@ -192,6 +199,9 @@ struct SparseGemm {
     static_assert(APF == 1 || APF == 2, "A is prefetched 1 or 2 stages ahead");
     static_assert(DYN || SMEM_BYTES <= 48 * 1024, "static shared memory is limited to 48 KiB");
     static_assert(SMEM_BYTES <= 227 * 1024, "more shared memory than an SM has");
+    static constexpr int GS = 8 / KS;  // pipeline stages per 8-step metadata group
+    static_assert(!LEAN || (APF == 1 && GS % 2 == 0),
+                  "the lean loop prefetches A one stage ahead and needs KS = 2 or 4");
 
     __device__ static __forceinline__ int swz(int c, int row) {
         return (c & ~7) | ((c ^ row) & 7);
@@ -298,10 +308,12 @@ struct SparseGemm {
             }
         };
 
-        auto compute = [&](int kb, const AFrag<KS, MT>& f) {
+        // Stage kb from A values `fa`, metadata `fm`; w0: the metadata word of the
+        // stage's first step.
+        auto compute_am = [&](int kb, const uint4 (&fa)[KS][MT], const uint4 (&fm)[MT],
+                              unsigned w0) {
             const int slot = kb % STAGES;
             const unsigned base = smem_u32(&xs[slot][0]);
-            const unsigned w0 = ((kb * KS) % 8) / 2;
 #pragma unroll
             for (int s = 0; s < KS; ++s) {
                 unsigned b[NT][4];
@@ -310,17 +322,20 @@ struct SparseGemm {
                 for (int j = 0; j < NT; ++j) ldmatrix_x4(bs + 16u * 8u * CHUNKS_ROW * j, b[j]);
 #pragma unroll
                 for (int i = 0; i < MT; ++i) {
-                    const unsigned e = pick_word(f.m[i], w0 + s / 2);
+                    const unsigned e = pick_word(fm[i], w0 + s / 2);
 #pragma unroll
                     for (int j = 0; j < NT; ++j) {
                         if (s & 1) {
-                            mma_sp_16832<BF16, 1>(acc[i][j], f.a[s][i], b[j], e);
+                            mma_sp_16832<BF16, 1>(acc[i][j], fa[s][i], b[j], e);
                         } else {
-                            mma_sp_16832<BF16, 0>(acc[i][j], f.a[s][i], b[j], e);
+                            mma_sp_16832<BF16, 0>(acc[i][j], fa[s][i], b[j], e);
                         }
                     }
                 }
             }
+        };
+        auto compute = [&](int kb, const AFrag<KS, MT>& f) {
+            compute_am(kb, f.a, f.m, ((kb * KS) % 8) / 2);
         };
 
         // One pipeline step: wait for stage kb's X, refill the freed slot, prefetch A
@@ -333,6 +348,94 @@ struct SparseGemm {
             compute(kb, cur);
         };
 
+        if constexpr (LEAN) {
+            // The X copy of this thread, less the stage: its token row (row 0 for
+            // tokens past the end, which is never read: src-size 0), k of stage 0 and
+            // smem offset in slot 0.
+            constexpr int XIT = CHUNKS / THREADS;
+            const uint16_t* xrow[XIT];
+            unsigned xdst[XIT];
+            unsigned xk[XIT];
+            bool xn_ok[XIT];
+#pragma unroll
+            for (int it = 0; it < XIT; ++it) {
+                const int id = tid + it * THREADS;
+                const int row = id / CHUNKS_ROW;
+                const int ch = id % CHUNKS_ROW;
+                const unsigned n = n_cta + row;
+                xn_ok[it] = n < p.tokens;
+                xk[it] = s_begin * 32 + 8 * ch;
+                xrow[it] = p.x + static_cast<size_t>(xn_ok[it] ? n : 0) * p.in;
+                xdst[it] = smem_u32(&xs[0][row * CHUNKS_ROW + swz(ch, row)]);
+            }
+            auto load_x_lean = [&](int kb) {
+                if (kb < nkb) {
+                    const unsigned slot_off = static_cast<unsigned>(kb % STAGES) * CHUNKS * 16;
+                    const unsigned dk = static_cast<unsigned>(kb) * KS * 32;
+#pragma unroll
+                    for (int it = 0; it < XIT; ++it) {
+                        const unsigned k = xk[it] + dk;
+                        const bool ok = xn_ok[it] && k < p.in;
+                        cp_async_16(xdst[it] + slot_off, xrow[it] + (ok ? k : 0u), ok ? 16u : 0u);
+                    }
+                }
+                cp_async_commit();
+            };
+            // A and metadata pointers at the current group's first step, advanced by
+            // one group per loop iteration (every load inside it has a constant offset).
+            const uint4* ag[MT];
+            const uint4* mg[MT];
+#pragma unroll
+            for (int i = 0; i < MT; ++i) {
+                ag[i] = ap[i];
+                mg[i] = mp[i];
+            }
+            // Stage u of the current group (u = GS: the next group's first stage).
+            auto load_vals = [&](int u, uint4 (&fa)[KS][MT]) {
+#pragma unroll
+                for (int i = 0; i < MT; ++i)
+#pragma unroll
+                    for (int s = 0; s < KS; ++s) fa[s][i] = ldg_nc_v4(ag[i] + (u * KS + s) * 32);
+            };
+#pragma unroll
+            for (int s = 0; s < STAGES - 1; ++s) load_x_lean(s);
+            // Two A value buffers (stage kb in va[kb % 2]: GS is even, so the parity
+            // is a constant in the unrolled group); the metadata of the current group
+            // and of the next (loaded with the A of the next group's first stage).
+            uint4 va[2][KS][MT];
+            uint4 mc[MT], mn[MT];
+            load_vals(0, va[0]);
+#pragma unroll
+            for (int i = 0; i < MT; ++i) {
+                mc[i] = ldg_nc_v4(mg[i]);
+                mn[i] = mc[i];  // copied, unused, after the last group
+            }
+#pragma unroll 1
+            for (int kg = 0; kg < nkb; kg += GS) {
+#pragma unroll
+                for (int u = 0; u < GS; ++u) {
+                    const int kb = kg + u;
+                    if (kb < nkb) {
+                        cp_async_wait<STAGES - 2>();
+                        __syncthreads();
+                        load_x_lean(kb + STAGES - 1);
+                        if (kb + 1 < nkb) {
+                            load_vals(u + 1, va[(u + 1) % 2]);
+                            if (u == GS - 1)
+#pragma unroll
+                                for (int i = 0; i < MT; ++i) mn[i] = ldg_nc_v4(mg[i] + 32);
+                        }
+                        compute_am(kb, va[u % 2], mc, (u * KS) / 2);
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < MT; ++i) {
+                    mc[i] = mn[i];
+                    ag[i] += GS * KS * 32;
+                    mg[i] += 32;
+                }
+            }
+        } else {  // the other tiles: one stage per step (body not re-indented)
 #pragma unroll
         for (int s = 0; s < STAGES - 1; ++s) load_x(s);
         if constexpr (APF == 1) {
@@ -363,6 +466,7 @@ struct SparseGemm {
                     }
                 }
             }
+        }
         }
         cp_async_wait<0>();
 
@@ -478,6 +582,11 @@ template <bool BF16>
 using PrefillT128x128A2 = SparseGemm<4, 2, 2, 8, 2, 4, BF16, 2, true, true>;
 template <bool BF16>
 using PrefillT256x64 = SparseGemm<8, 1, 2, 8, 2, 4, BF16, 1, true, true>;
+// 256x64w16: the 256 × 64 tile on 8 × 2 warps of 32 rows × 32 tokens (16 warps, 512
+//            threads): twice the warps per SM to hide latency, ≤ 128 registers; two
+//            warps (wn = 0, 1) load each A fragment, 0.5 ldmatrix.x4 per mma.sp.
+template <bool BF16>
+using PrefillT256x64W16 = SparseGemm<8, 2, 2, 4, 2, 4, BF16, 1, true, true, true>;
 
 }  // namespace
 
@@ -505,3 +614,6 @@ SGEMM_KERNEL(sgemm_prefill_t128x128a2_f16, PrefillT128x128A2<false>, 256, 1)
 SGEMM_KERNEL(sgemm_prefill_t128x128a2_bf16, PrefillT128x128A2<true>, 256, 1)
 SGEMM_KERNEL(sgemm_prefill_t256x64_f16, PrefillT256x64<false>, 256, 1)
 SGEMM_KERNEL(sgemm_prefill_t256x64_bf16, PrefillT256x64<true>, 256, 1)
+// 512 threads, 1 CTA per SM: at most 128 registers.
+SGEMM_KERNEL(sgemm_prefill_t256x64w16_f16, PrefillT256x64W16<false>, 512, 1)
+SGEMM_KERNEL(sgemm_prefill_t256x64w16_bf16, PrefillT256x64W16<true>, 512, 1)

@@ -95,6 +95,11 @@ fn prefill_t256x64_matches_reference() {
 }
 
 #[test]
+fn prefill_t256x64w16_matches_reference() {
+    run_config(GemmConfig::PrefillT256x64W16);
+}
+
+#[test]
 fn every_config_has_cases() {
     for c in GemmConfig::ALL {
         assert!(

@@ -43,7 +43,8 @@ pub const LARGE_TILE_MIN_TOKENS: usize = 256;
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
 /// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
 /// `auto` (or unset / empty) for the heuristic, else a name of
-/// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`.
+/// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`,
+/// `256x64w16`.
 pub const PREFILL_TILE_ENV: &str = "SPARSE24_PREFILL_TILE";
 
 /// A tile configuration of kernels/sparse_gemm.cu (`Decode`, `Prefill`,
@@ -66,6 +67,12 @@ pub enum GemmConfig {
     /// warps load the same A fragment); 65 KiB of dynamic shared memory; token tiles
     /// along grid.x. Tile name `256x64`.
     PrefillT256x64,
+    /// The 256 × 64 tile on 8 × 2 warps, each 32 rows × 32 tokens: 16 warps (512
+    /// threads, at most 128 registers) per CTA, twice the warps per SM of `256x64`
+    /// to hide latency; a leaner main loop (one metadata group per iteration);
+    /// 65 KiB of dynamic shared memory; token tiles along grid.x. Tile name
+    /// `256x64w16`.
+    PrefillT256x64W16,
 }
 
 /// The CTA tile of a configuration (must match the kernel's template arguments).
@@ -109,19 +116,21 @@ impl TileShape {
 }
 
 impl GemmConfig {
-    pub const ALL: [GemmConfig; 5] = [
+    pub const ALL: [GemmConfig; 6] = [
         GemmConfig::Decode,
         GemmConfig::Prefill,
         GemmConfig::PrefillT128x128,
         GemmConfig::PrefillT128x128A2,
         GemmConfig::PrefillT256x64,
+        GemmConfig::PrefillT256x64W16,
     ];
     /// Every prefill tile, the original 128 × 64 one first.
-    pub const PREFILL: [GemmConfig; 4] = [
+    pub const PREFILL: [GemmConfig; 5] = [
         GemmConfig::Prefill,
         GemmConfig::PrefillT128x128,
         GemmConfig::PrefillT128x128A2,
         GemmConfig::PrefillT256x64,
+        GemmConfig::PrefillT256x64W16,
     ];
 
     pub fn tile(self) -> TileShape {
@@ -159,6 +168,10 @@ impl GemmConfig {
             GemmConfig::PrefillT128x128 => big(128, 128, 1),
             GemmConfig::PrefillT128x128A2 => big(128, 128, 2),
             GemmConfig::PrefillT256x64 => big(256, 64, 1),
+            GemmConfig::PrefillT256x64W16 => TileShape {
+                threads: 512,
+                ..big(256, 64, 1)
+            },
         }
     }
 
@@ -169,6 +182,7 @@ impl GemmConfig {
             GemmConfig::PrefillT128x128 => "prefill-128x128",
             GemmConfig::PrefillT128x128A2 => "prefill-128x128a2",
             GemmConfig::PrefillT256x64 => "prefill-256x64",
+            GemmConfig::PrefillT256x64W16 => "prefill-256x64w16",
         }
     }
 
@@ -180,6 +194,7 @@ impl GemmConfig {
             GemmConfig::PrefillT128x128 => "128x128",
             GemmConfig::PrefillT128x128A2 => "128x128a2",
             GemmConfig::PrefillT256x64 => "256x64",
+            GemmConfig::PrefillT256x64W16 => "256x64w16",
         }
     }
 
@@ -220,6 +235,8 @@ impl GemmConfig {
             (GemmConfig::PrefillT128x128A2, DType::BF16) => "sgemm_prefill_t128x128a2_bf16",
             (GemmConfig::PrefillT256x64, DType::F16) => "sgemm_prefill_t256x64_f16",
             (GemmConfig::PrefillT256x64, DType::BF16) => "sgemm_prefill_t256x64_bf16",
+            (GemmConfig::PrefillT256x64W16, DType::F16) => "sgemm_prefill_t256x64w16_f16",
+            (GemmConfig::PrefillT256x64W16, DType::BF16) => "sgemm_prefill_t256x64w16_bf16",
             (_, DType::F32) => {
                 return Err(Error::InvalidArgument {
                     what: "dtype",
@@ -859,7 +876,11 @@ mod tests {
             parse_prefill_tile("128X128A2").unwrap(),
             Some(GemmConfig::PrefillT128x128A2)
         );
-        for bad in ["decode", "128", "256x128", "128x128a3", "x"] {
+        assert_eq!(
+            parse_prefill_tile(" 256X64W16").unwrap(),
+            Some(GemmConfig::PrefillT256x64W16)
+        );
+        for bad in ["decode", "128", "256x128", "128x128a3", "256x64w8", "x"] {
             match parse_prefill_tile(bad) {
                 Err(Error::InvalidArgument { what, why }) => {
                     assert_eq!(what, PREFILL_TILE_ENV);
@@ -884,6 +905,7 @@ mod tests {
                 (33792, 0),
                 (67584, 67584),
                 (67584, 67584),
+                (66560, 66560),
                 (66560, 66560)
             ]
         );
@@ -893,6 +915,16 @@ mod tests {
             .unwrap();
         assert_eq!(l[0].kernel, "sgemm_prefill_t256x64_bf16");
         assert_eq!((l[0].grid, l[0].dynamic_shared_bytes), ([3, 2, 1], 66560));
+        // The 16-warp 256 × 64 tile: same grid and shared memory, 512 threads.
+        let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64W16, 130, 300, 64, 1).unwrap();
+        assert_eq!(p.grid(), [3, 2, 1]);
+        let l = sparse_linear_launches(&p, DType::F16, DType::F32, &bufs(&p), &Default::default())
+            .unwrap();
+        assert_eq!(l[0].kernel, "sgemm_prefill_t256x64w16_f16");
+        assert_eq!(
+            (l[0].block, l[0].dynamic_shared_bytes),
+            ([512, 1, 1], 66560)
+        );
         // Row blocks go to grid.y (at most 65535) for the token-fast tiles.
         assert!(matches!(
             SparseGemmPlan::new(GemmConfig::PrefillT128x128, 1, 128 * 65536, 16, 1),

@@ -58,6 +58,7 @@ use Activation::{Gelu, None as NoAct, Relu, Silu};
 use DType::{BF16, F16, F32};
 use GemmConfig::{
     Decode, Prefill, PrefillT128x128 as T128, PrefillT128x128A2 as T128A2, PrefillT256x64 as T256,
+    PrefillT256x64W16 as T256W16,
 };
 
 /// Every configuration × tokens {1, 7, 16, 20, 37, 64, 70, 130, 150} × dtype, out not a
@@ -94,6 +95,15 @@ pub const CASES: &[Case] = &[
     case(T256, F16, 37, 72, 528, F16, NoAct, None, false, 2),
     case(T256, F16, 70, 17, 48, BF16, Gelu, Some(1.0), true, 1),
     case(T256, BF16, 20, 260, 768, F32, Relu, None, false, 3),
+    // The 16-warp 256 × 64 tile: its lean loop runs one 8-step metadata group (4
+    // stages) per iteration, so splits of 1, 2, 3 and 5 groups, `in` that ends
+    // inside a stage (the X bounds it checks per stage) and row/token tails.
+    case(T256W16, BF16, 130, 300, 272, F32, Silu, Some(-0.5), true, 1),
+    case(T256W16, F16, 37, 72, 528, F16, NoAct, None, false, 2),
+    case(T256W16, F16, 70, 17, 48, BF16, Gelu, Some(1.0), true, 1),
+    case(T256W16, BF16, 20, 260, 768, F32, Relu, None, false, 3),
+    case(T256W16, F16, 150, 40, 1040, BF16, Silu, Some(2.0), true, 1),
+    case(T256W16, BF16, 65, 270, 64, F16, Relu, None, true, 1),
 ];
 
 /// The relative-error bound of an output dtype (DESIGN.md Tolerances).
