@@ -39,24 +39,38 @@ fn nan_error(what: &'static str, cols: usize, flat: usize) -> Error {
     }
 }
 
+/// The pattern of every group, `classify(g)` in parallel. On failure the error is the
+/// one of the *first* failing group: rayon's short-circuiting collect returns
+/// whichever failure a thread met first, so the (rare) error path rescans in order.
+fn patterns_by<F>(groups: usize, classify: F) -> Result<Vec<Pattern>>
+where
+    F: Fn(usize) -> Result<Pattern> + Sync,
+{
+    match (0..groups)
+        .into_par_iter()
+        .map(&classify)
+        .collect::<Result<Vec<_>>>()
+    {
+        Ok(p) => Ok(p),
+        Err(any) => Err((0..groups).find_map(|g| classify(g).err()).unwrap_or(any)),
+    }
+}
+
 fn mask_by<F>(rows: usize, cols: usize, what: &'static str, score: F) -> Result<Mask24>
 where
     F: Fn(usize) -> f32 + Sync,
 {
     check_shape(rows, cols)?;
-    let patterns = (0..rows * cols / GROUP)
-        .into_par_iter()
-        .map(|g| {
-            let mut s = [0f32; 4];
-            for (i, v) in s.iter_mut().enumerate() {
-                *v = score(g * GROUP + i);
-                if v.is_nan() {
-                    return Err(nan_error(what, cols, g * GROUP + i));
-                }
+    let patterns = patterns_by(rows * cols / GROUP, |g| {
+        let mut s = [0f32; 4];
+        for (i, v) in s.iter_mut().enumerate() {
+            *v = score(g * GROUP + i);
+            if v.is_nan() {
+                return Err(nan_error(what, cols, g * GROUP + i));
             }
-            Ok(top_two(s))
-        })
-        .collect::<Result<Vec<_>>>()?;
+        }
+        Ok(top_two(s))
+    })?;
     Mask24::new(rows, cols, patterns)
 }
 
@@ -126,26 +140,23 @@ pub fn detect_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask
     check_shape(rows, cols)?;
     check_len("dense matrix", rows * cols, w.len())?;
     let groups = cols / GROUP;
-    let patterns = w
-        .par_chunks_exact(GROUP)
-        .enumerate()
-        .map(|(g, quad)| {
-            let mut bits = 0u8;
-            for (i, v) in quad.iter().enumerate() {
-                if v.is_nan() {
-                    return Err(nan_error("weights", cols, g * GROUP + i));
-                }
-                if !v.is_zero() {
-                    bits |= 1 << i;
-                }
+    let patterns = patterns_by(rows * groups, |g| {
+        let quad = &w[g * GROUP..(g + 1) * GROUP];
+        let mut bits = 0u8;
+        for (i, v) in quad.iter().enumerate() {
+            if v.is_nan() {
+                return Err(nan_error("weights", cols, g * GROUP + i));
             }
-            Pattern::covering(bits).ok_or(Error::NotTwoFour {
-                row: g / groups,
-                group: g % groups,
-                nonzeros: bits.count_ones() as usize,
-            })
+            if !v.is_zero() {
+                bits |= 1 << i;
+            }
+        }
+        Pattern::covering(bits).ok_or(Error::NotTwoFour {
+            row: g / groups,
+            group: g % groups,
+            nonzeros: bits.count_ones() as usize,
         })
-        .collect::<Result<Vec<_>>>()?;
+    })?;
     Mask24::new(rows, cols, patterns)
 }
 

@@ -296,3 +296,42 @@ fn fragment_order_places_the_mma_sp_registers() {
         }
     }
 }
+
+/// The error names the first violation in row-major order however rayon splits the
+/// work (the parallel scan once returned a later group; CI, 2026-11-26).
+#[test]
+fn first_violation_is_named_deterministically() {
+    let (rows, cols) = (64, 1024);
+    let mut w = dense(rows, cols, 99);
+    // Make every group of the first 5 rows legal (two zeros each), so the first
+    // violation is row 5, group 0; NaNs further on must not win either.
+    for (i, v) in w.iter_mut().take(5 * cols).enumerate() {
+        if i % 4 < 2 {
+            *v = 0.0;
+        }
+    }
+    w[40 * cols + 3] = f32::NAN;
+    for _ in 0..50 {
+        let e = Sparse24::compress(&w, rows, cols).unwrap_err();
+        assert_eq!(
+            e,
+            Error::NotTwoFour {
+                row: 5,
+                group: 0,
+                nonzeros: 4
+            }
+        );
+        let mut nan_first = w.clone();
+        nan_first[2 * cols + 6] = f32::NAN;
+        let e = prune::magnitude_mask(&nan_first, rows, cols).unwrap_err();
+        assert_eq!(
+            e,
+            Error::NaN {
+                what: "weights",
+                row: 2,
+                col: 6
+            },
+            "{e:?}"
+        );
+    }
+}
