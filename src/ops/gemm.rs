@@ -365,8 +365,9 @@ impl SparseGemmPlan {
 
     /// The heuristic:
     /// - up to [`DECODE_MAX_TOKENS`] tokens: [`GemmConfig::Decode`]; split-K so that
-    ///   the grid holds about two CTAs per SM (what the decode tile's 122 registers ×
-    ///   256 threads and 24 KiB of shared memory allow), with at most [`MAX_SPLITS`]
+    ///   the grid holds about one CTA per SM (SMs / row blocks, rounded; measured
+    ///   best on the H100 — two per SM, which the tile's registers and shared memory
+    ///   would allow, was up to 9% slower), with at most [`MAX_SPLITS`]
     ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
     ///   split so the reduction stays small next to the weight stream;
     /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
@@ -415,11 +416,14 @@ impl SparseGemmPlan {
             return SparseGemmPlan::new(config, tokens, out, inn, 1);
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
-        let ctas = base.tiles();
-        let target = 2 * sm_count.max(1);
+        // About one CTA per SM: the split-K sweep on the H100 (bench/RESULTS.md,
+        // 2026-11-26 15:17Z, 11 decode cases) found this count fastest or within 1%
+        // everywhere, where two CTAs per SM cost up to 9%.
+        let ctas = base.tiles().max(1);
+        let sms = sm_count.max(1);
         let groups = base.steps / META_STEPS_PER_LOAD;
-        let splits = target
-            .div_ceil(ctas)
+        let splits = ((sms + ctas / 2) / ctas)
+            .max(1)
             .min(MAX_SPLITS)
             .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
         SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
@@ -807,17 +811,21 @@ mod tests {
 
     #[test]
     fn heuristic_picks_decode_with_split_k_for_few_tokens() {
+        // 32 row blocks on 132 SMs: 4 splits (the H100 sweep's best).
         let p = SparseGemmPlan::choose(1, 4096, 4096, 132).unwrap();
         assert_eq!(p.config, GemmConfig::Decode);
-        assert_eq!(p.grid(), [32, 1, 8]);
-        assert_eq!(p.chunk_steps, 16);
+        assert_eq!(p.grid(), [32, 1, 4]);
+        assert_eq!(p.chunk_steps, 32);
+        // 112 row blocks already about one per SM: no split.
         let p = SparseGemmPlan::choose(16, 14336, 4096, 132).unwrap();
         assert_eq!(
             (p.config, p.splits, p.chunk_steps),
-            (GemmConfig::Decode, 3, 48)
+            (GemmConfig::Decode, 1, 128)
         );
         let p = SparseGemmPlan::choose(8, 4096, 14336, 132).unwrap();
-        assert_eq!((p.splits, p.chunk_steps), (8, 56));
+        assert_eq!((p.splits, p.chunk_steps), (4, 112));
+        let p = SparseGemmPlan::choose(1, 8192, 28672, 132).unwrap();
+        assert_eq!(p.splits, 2);
         // Enough CTAs already: no split.
         let p = SparseGemmPlan::choose(16, 28672 * 2, 8192, 132).unwrap();
         assert_eq!(p.splits, 1);
