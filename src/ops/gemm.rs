@@ -423,8 +423,7 @@ impl SparseGemmPlan {
         let sms = sm_count.max(1);
         let groups = base.steps / META_STEPS_PER_LOAD;
         let splits = ((sms + ctas / 2) / ctas)
-            .max(1)
-            .min(MAX_SPLITS)
+            .clamp(1, MAX_SPLITS)
             .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
         SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
     }
