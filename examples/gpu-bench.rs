@@ -31,12 +31,12 @@
 //! Results are written (after every case, so a time cap keeps what finished) to
 //! DIR/bench.json and DIR/bench.md; the compact table is printed last.
 
-use cudarc::cublaslt::{result as lt, sys as ltsys};
 use cudarc::driver::{sys, CudaContext, CudaGraph, CudaSlice, CudaStream, DevicePtr};
 use half::{bf16, f16};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use sparse24::cuda::blaslt::{self, Layout, LtMatmul};
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::cusparselt::{self, SparseLtLinear};
 use sparse24::launch::{Executor, Launch};
@@ -449,145 +449,37 @@ fn tolerance(d: DType) -> f64 {
 
 // ---------------------------------------------------------------- cuBLASLt dense
 
-/// A cuBLASLt matmul set up once for Y[tokens, out] = X · Wᵀ (TN, f32 compute):
-/// descriptors and the heuristic's algorithm are reused for every launch.
-struct DenseLt {
-    handle: ltsys::cublasLtHandle_t,
-    desc: ltsys::cublasLtMatmulDesc_t,
-    a: ltsys::cublasLtMatrixLayout_t,
-    b: ltsys::cublasLtMatrixLayout_t,
-    c: ltsys::cublasLtMatrixLayout_t,
-    algo: ltsys::cublasLtMatmulAlgo_t,
-    workspace: CudaSlice<u8>,
-    ws_bytes: usize,
-}
-
-fn lt_err(call: &str) -> impl Fn(lt::CublasError) -> String + '_ {
-    move |e| format!("{call}: {e:?}")
-}
-
-impl DenseLt {
-    fn new(
-        stream: &Arc<CudaStream>,
-        dtype: DType,
-        tokens: usize,
-        out: usize,
-        inn: usize,
-    ) -> Res<DenseLt> {
-        let ty = match dtype {
-            DType::BF16 => ltsys::cudaDataType_t::CUDA_R_16BF,
-            DType::F16 => ltsys::cudaDataType_t::CUDA_R_16F,
-            DType::F32 => return Err("cuBLASLt baseline: f16/bf16 only".into()),
-        };
-        let handle = lt::create_handle().map_err(lt_err("cublasLtCreate"))?;
-        // Fill in step by step; Drop destroys whatever is non-null.
-        let mut s = DenseLt {
-            handle,
-            desc: std::ptr::null_mut(),
-            a: std::ptr::null_mut(),
-            b: std::ptr::null_mut(),
-            c: std::ptr::null_mut(),
-            // SAFETY: a plain C struct of integers; overwritten by the heuristic.
-            algo: unsafe { std::mem::zeroed() },
-            workspace: alloc(stream, 32 << 20)?,
-            ws_bytes: 32 << 20,
-        };
-        s.desc = lt::create_matmul_desc(
-            ltsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            ltsys::cudaDataType_t::CUDA_R_32F,
-        )
-        .map_err(lt_err("cublasLtMatmulDescCreate"))?;
-        let op_t: i32 = 1; // CUBLAS_OP_T
-                           // SAFETY: valid descriptor, attribute value of the size given.
-        unsafe {
-            lt::set_matmul_desc_attribute(
-                s.desc,
-                ltsys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
-                &op_t as *const i32 as *const _,
-                4,
-            )
-        }
-        .map_err(lt_err("cublasLtMatmulDescSetAttribute(TRANSA)"))?;
-        // Column-major view: A = W as [in, out] (ld in), op T; B = X as [in, tokens]
-        // (ld in); C = D = Y as [out, tokens] (ld out).
-        s.a = lt::create_matrix_layout(ty, inn as u64, out as u64, inn as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(A)"))?;
-        s.b = lt::create_matrix_layout(ty, inn as u64, tokens as u64, inn as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(B)"))?;
-        s.c = lt::create_matrix_layout(ty, out as u64, tokens as u64, out as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(C)"))?;
-        let pref = lt::create_matmul_pref().map_err(lt_err("cublasLtMatmulPreferenceCreate"))?;
-        let ws = s.ws_bytes as u64;
-        // SAFETY: valid handles created above; the preference is destroyed below
-        // whatever the outcome.
-        let heur = unsafe {
-            let r = lt::set_matmul_pref_attribute(
-                pref,
-                ltsys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                &ws as *const u64 as *const _,
-                8,
-            )
-            .map_err(lt_err("cublasLtMatmulPreferenceSetAttribute"))
-            .and_then(|_| {
-                lt::get_matmul_algo_heuristic(s.handle, s.desc, s.a, s.b, s.c, s.c, pref)
-                    .map_err(lt_err("cublasLtMatmulAlgoGetHeuristic"))
-            });
-            let _ = lt::destroy_matmul_pref(pref);
-            r?
-        };
-        s.algo = heur.algo;
-        Ok(s)
+/// The dense baseline Y[tokens, out] = X · Wᵀ (TN, f32 compute) on the library's
+/// cuBLASLt matmul: column-major view A = W as [in, out] (ld in), op T; B = X as
+/// [in, tokens] (ld in); D = Y as [out, tokens] (ld out).
+fn dense_lt(
+    stream: &Arc<CudaStream>,
+    dtype: DType,
+    tokens: usize,
+    out: usize,
+    inn: usize,
+) -> Res<LtMatmul> {
+    if dtype == DType::F32 {
+        return Err("cuBLASLt baseline: f16/bf16 only".into());
     }
-
-    fn enqueue(&self, stream: &Arc<CudaStream>, w: u64, x: u64, y: u64) -> Res<()> {
-        let (alpha, beta) = (1.0f32, 0.0f32);
-        let (ws, _) = self.workspace.device_ptr(stream);
-        // SAFETY: descriptors and algorithm from `new` for this shape; w, x, y are
-        // live device buffers of out·in, tokens·in and tokens·out elements.
-        unsafe {
-            lt::matmul(
-                self.handle,
-                self.desc,
-                &alpha as *const f32 as *const _,
-                &beta as *const f32 as *const _,
-                w as usize as *const _,
-                self.a,
-                x as usize as *const _,
-                self.b,
-                y as usize as *const _,
-                self.c,
-                y as usize as *mut _,
-                self.c,
-                &self.algo,
-                ws as usize as *mut _,
-                self.ws_bytes,
-                stream.cu_stream() as *mut _,
-            )
-        }
-        .map_err(lt_err("cublasLtMatmul"))
-    }
-}
-
-impl Drop for DenseLt {
-    fn drop(&mut self) {
-        // SAFETY: each object was created by `new` (or is null) and is destroyed once.
-        unsafe {
-            for l in [self.a, self.b, self.c] {
-                if !l.is_null() {
-                    let _ = lt::destroy_matrix_layout(l);
-                }
-            }
-            if !self.desc.is_null() {
-                let _ = lt::destroy_matmul_desc(self.desc);
-            }
-            let _ = lt::destroy_handle(self.handle);
-        }
-    }
+    let l = |rows, cols| Layout {
+        rows,
+        cols,
+        ld: rows,
+    };
+    LtMatmul::new(
+        stream,
+        dtype,
+        true,
+        l(inn, out),
+        l(inn, tokens),
+        l(out, tokens),
+    )
+    .map_err(e2s)
 }
 
 fn cublaslt_available() -> Res<()> {
-    // SAFETY: only tries to dlopen libcublasLt.
-    if unsafe { ltsys::is_culib_present() } {
+    if blaslt::present() {
         Ok(())
     } else {
         Err("libcublasLt not found on the loader path".into())
@@ -802,9 +694,10 @@ impl Bench {
         }
         let s = &self.stream;
         let run = || -> Res<Outcome> {
-            let lt = DenseLt::new(s, T::DTYPE, h.tokens, h.out, h.inn)?;
+            let lt = dense_lt(s, T::DTYPE, h.tokens, h.out, h.inn)?;
             self.poison(io)?;
-            lt.enqueue(s, dptr(s, &w[0]), dptr(s, &io.x[0]), dptr(s, &io.y[0]))?;
+            lt.enqueue(s, dptr(s, &w[0]), dptr(s, &io.x[0]), dptr(s, &io.y[0]))
+                .map_err(e2s)?;
             s.synchronize().map_err(e2s)?;
             let err = check_output(s, &io.y[0], h)?;
             let bytes = h.out * h.inn * T::DTYPE.size() + io.x_bytes + io.y_bytes;
@@ -821,7 +714,7 @@ impl Bench {
             Ok(finish(s, T::DTYPE, err, bytes, String::new(), || {
                 time_op(s, self.reps, self.target_ms, c, &mut |i| {
                     let (a, b, y) = ptrs[i % c];
-                    lt.enqueue(s, a, b, y)
+                    lt.enqueue(s, a, b, y).map_err(e2s)
                 })
             }))
         };

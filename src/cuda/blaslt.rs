@@ -1,10 +1,12 @@
-//! Dense f32 matrix products through cuBLASLt (cudarc's raw bindings): the library
-//! GEMM behind [`crate::launch::Executor::sgemm_row_major`] on a real GPU.
+//! Dense matrix products through cuBLASLt (cudarc's raw bindings), f32 accumulation:
+//! the library GEMM behind [`crate::launch::Executor::sgemm_row_major`] on a real GPU
+//! (f32, [`RowMajorSgemm`]) and the dense baseline of the GPU benchmark (f16/bf16).
 //!
-//! Compute type `CUBLAS_COMPUTE_32F` (not the TF32 variant), so products match an
-//! f32-accumulating reference to f32 rounding. The descriptors and the heuristic's
+//! Compute type `CUBLAS_COMPUTE_32F` (not the TF32 variant), so f32 products match an
+//! f32-accumulating reference to f32 rounding. Descriptors and the heuristic's
 //! algorithm are made once per shape and reused.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use cudarc::cublaslt::{result as lt, sys as ltsys};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
@@ -22,8 +24,17 @@ pub fn present() -> bool {
     unsafe { ltsys::is_culib_present() }
 }
 
-/// C[m, n] = A[m, k] · B[k, n], all f32 and row-major, set up for one shape.
-pub struct RowMajorSgemm {
+/// A column-major operand of cuBLASLt: `rows` × `cols` with leading dimension `ld`.
+#[derive(Copy, Clone, Debug)]
+pub struct Layout {
+    pub rows: usize,
+    pub cols: usize,
+    pub ld: usize,
+}
+
+/// D = op(A) · B in cuBLASLt's column-major terms (op = transpose when `trans_a`),
+/// all of one dtype, f32 accumulation and scale, D written in place of C (beta 0).
+pub struct LtMatmul {
     handle: ltsys::cublasLtHandle_t,
     desc: ltsys::cublasLtMatmulDesc_t,
     a: ltsys::cublasLtMatrixLayout_t,
@@ -34,18 +45,29 @@ pub struct RowMajorSgemm {
 }
 
 // SAFETY: the cuBLASLt objects are plain handles to library state that may be used
-// from any thread; the executor serialises use through a Mutex.
-unsafe impl Send for RowMajorSgemm {}
+// from any thread; users serialise use (the executor through a Mutex).
+unsafe impl Send for LtMatmul {}
 
-impl RowMajorSgemm {
-    pub fn new(stream: &Arc<CudaStream>, m: usize, n: usize, k: usize) -> Result<Self> {
+impl LtMatmul {
+    pub fn new(
+        stream: &Arc<CudaStream>,
+        dtype: DType,
+        trans_a: bool,
+        a: Layout,
+        b: Layout,
+        c: Layout,
+    ) -> Result<Self> {
         if !present() {
             return Err(Error::Cuda("libcublasLt is not on the loader path".into()));
         }
-        let f32_ty = ltsys::cudaDataType_t::CUDA_R_32F;
+        let ty = match dtype {
+            DType::F32 => ltsys::cudaDataType_t::CUDA_R_32F,
+            DType::F16 => ltsys::cudaDataType_t::CUDA_R_16F,
+            DType::BF16 => ltsys::cudaDataType_t::CUDA_R_16BF,
+        };
         let handle = lt::create_handle().map_err(lt_err("cublasLtCreate"))?;
         // Filled in step by step; Drop releases whatever is non-null.
-        let mut s = RowMajorSgemm {
+        let mut s = LtMatmul {
             handle,
             desc: std::ptr::null_mut(),
             a: std::ptr::null_mut(),
@@ -55,18 +77,31 @@ impl RowMajorSgemm {
             algo: unsafe { std::mem::zeroed() },
             workspace: stream.alloc_zeros::<u8>(WORKSPACE_BYTES)?,
         };
-        s.desc = lt::create_matmul_desc(ltsys::cublasComputeType_t::CUBLAS_COMPUTE_32F, f32_ty)
-            .map_err(lt_err("cublasLtMatmulDescCreate"))?;
-        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, and a row-major matrix read as
-        // column-major is its transpose: so the library's "A" is our B ([n, k] col-major,
-        // ld n), its "B" is our A ([k, m] col-major, ld k), no transposes.
-        let dim = |v: usize| v as u64;
-        s.a = lt::create_matrix_layout(f32_ty, dim(n), dim(k), n as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(A)"))?;
-        s.b = lt::create_matrix_layout(f32_ty, dim(k), dim(m), k as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(B)"))?;
-        s.c = lt::create_matrix_layout(f32_ty, dim(n), dim(m), n as i64)
-            .map_err(lt_err("cublasLtMatrixLayoutCreate(C)"))?;
+        s.desc = lt::create_matmul_desc(
+            ltsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            ltsys::cudaDataType_t::CUDA_R_32F,
+        )
+        .map_err(lt_err("cublasLtMatmulDescCreate"))?;
+        if trans_a {
+            let op_t: i32 = 1; // CUBLAS_OP_T
+                               // SAFETY: valid descriptor, attribute value of the size given.
+            unsafe {
+                lt::set_matmul_desc_attribute(
+                    s.desc,
+                    ltsys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
+                    &op_t as *const i32 as *const _,
+                    4,
+                )
+            }
+            .map_err(lt_err("cublasLtMatmulDescSetAttribute(TRANSA)"))?;
+        }
+        let layout = |l: Layout, what: &'static str| {
+            lt::create_matrix_layout(ty, l.rows as u64, l.cols as u64, l.ld as i64)
+                .map_err(lt_err(what))
+        };
+        s.a = layout(a, "cublasLtMatrixLayoutCreate(A)")?;
+        s.b = layout(b, "cublasLtMatrixLayoutCreate(B)")?;
+        s.c = layout(c, "cublasLtMatrixLayoutCreate(C)")?;
         let pref = lt::create_matmul_pref().map_err(lt_err("cublasLtMatmulPreferenceCreate"))?;
         let ws = WORKSPACE_BYTES as u64;
         // SAFETY: valid objects created above; the preference is destroyed whatever
@@ -90,9 +125,9 @@ impl RowMajorSgemm {
         Ok(s)
     }
 
-    /// Enqueues C = A·B on `stream`; `a`, `b`, `c` are device addresses of live f32
-    /// buffers of m·k, k·n and m·n elements.
-    pub fn enqueue(&self, stream: &Arc<CudaStream>, a: u64, b: u64, c: u64) -> Result<()> {
+    /// Enqueues D = op(A)·B on `stream`; `a`, `b`, `d` are device addresses of live
+    /// buffers of the layouts given to [`LtMatmul::new`].
+    pub fn enqueue(&self, stream: &Arc<CudaStream>, a: u64, b: u64, d: u64) -> Result<()> {
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (ws, _sync) = self.workspace.device_ptr(stream);
         // SAFETY: descriptors and algorithm made by `new` for this shape; the caller
@@ -103,13 +138,13 @@ impl RowMajorSgemm {
                 self.desc,
                 &alpha as *const f32 as *const _,
                 &beta as *const f32 as *const _,
-                b as usize as *const _,
-                self.a,
                 a as usize as *const _,
+                self.a,
+                b as usize as *const _,
                 self.b,
-                c as usize as *const _,
+                d as usize as *const _,
                 self.c,
-                c as usize as *mut _,
+                d as usize as *mut _,
                 self.c,
                 &self.algo,
                 ws as usize as *mut _,
@@ -121,7 +156,7 @@ impl RowMajorSgemm {
     }
 }
 
-impl Drop for RowMajorSgemm {
+impl Drop for LtMatmul {
     fn drop(&mut self) {
         // SAFETY: each object was created by `new` (or is null) and is released once.
         unsafe {
@@ -135,5 +170,34 @@ impl Drop for RowMajorSgemm {
             }
             let _ = lt::destroy_handle(self.handle);
         }
+    }
+}
+
+/// C[m, n] = A[m, k] · B[k, n], all f32 and row-major, set up for one shape.
+pub struct RowMajorSgemm(LtMatmul);
+
+impl RowMajorSgemm {
+    pub fn new(stream: &Arc<CudaStream>, m: usize, n: usize, k: usize) -> Result<Self> {
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, and a row-major matrix read as
+        // column-major is its transpose: so the library's "A" is our B ([n, k]
+        // column-major, ld n), its "B" is our A ([k, m], ld k), no transposes.
+        let l = |rows, cols| Layout {
+            rows,
+            cols,
+            ld: rows,
+        };
+        Ok(RowMajorSgemm(LtMatmul::new(
+            stream,
+            DType::F32,
+            false,
+            l(n, k),
+            l(k, m),
+            l(n, m),
+        )?))
+    }
+
+    /// Enqueues C = A·B on `stream` (f32 buffers of m·k, k·n and m·n elements).
+    pub fn enqueue(&self, stream: &Arc<CudaStream>, a: u64, b: u64, c: u64) -> Result<()> {
+        self.0.enqueue(stream, b, a, c)
     }
 }
