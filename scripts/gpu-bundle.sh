@@ -37,7 +37,7 @@ for ex in quickstart gpu-bench crosscheck learn-masks; do
   fi
 done
 strip "$bundle"/bin/* 2>/dev/null || true
-cp scripts/gpu-check.sh "$bundle/"
+cp scripts/gpu-check.sh scripts/gpu-env.sh "$bundle/"
 {
   echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
   echo "built $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m)"

@@ -9,13 +9,9 @@ set -u
 bundle="${BUNDLE:-.device-bundle}"
 out="${OUT:-$PWD/gpu-profile-out}"
 mkdir -p "$out"
-if [[ ! -d "$bundle/bin" && -f "$bundle/bin.tar.gz" ]]; then
-  tar xzf "$bundle/bin.tar.gz" -C "$bundle"
-fi
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [[ -d "$d" ]] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-ncu="$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)"
+# shellcheck source=scripts/gpu-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
+ncu="$(tool ncu)"
 [[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }
 kernel="${KERNEL:?KERNEL: a regex of the kernel name}"
 name="$(echo "$kernel" | tr -c 'A-Za-z0-9_.-' '_')"
