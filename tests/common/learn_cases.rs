@@ -29,6 +29,18 @@ pub fn synthetic(rows: usize, cols: usize, n: usize, seed: u64) -> (Vec<f32>, Ve
     (w, x)
 }
 
+/// [`synthetic`] with 2·cols tokens: W in `T` and its calibration statistics.
+fn synthetic_layer<T: Element>(
+    rows: usize,
+    cols: usize,
+    seed: u64,
+) -> Result<(Vec<T>, Calibration), String> {
+    let (w32, x) = synthetic(rows, cols, 2 * cols, seed);
+    let w = w32.iter().map(|&v| T::from_f32(v)).collect();
+    let calib = Calibration::from_activations(&x, 2 * cols, cols).map_err(|e| e.to_string())?;
+    Ok((w, calib))
+}
+
 /// How far the device run is from the CPU run.
 #[derive(Clone, Debug, Default)]
 pub struct Comparison {
@@ -66,9 +78,7 @@ pub fn compare<E: Executor, T: Element>(
     seed: u64,
     margin: f32,
 ) -> Result<Comparison, String> {
-    let (w32, x) = synthetic(rows, cols, 2 * cols, seed);
-    let w: Vec<T> = w32.iter().map(|&v| T::from_f32(v)).collect();
-    let calib = Calibration::from_activations(&x, 2 * cols, cols).map_err(|e| e.to_string())?;
+    let (w, calib) = synthetic_layer::<T>(rows, cols, seed)?;
     let cfg = LearnConfig {
         steps,
         seed,
@@ -171,9 +181,7 @@ pub fn compare_runs<E: Executor, T: Element>(
     seed: u64,
     margin: f32,
 ) -> Result<RunComparison, String> {
-    let (w32, x) = synthetic(rows, cols, 2 * cols, seed);
-    let w: Vec<T> = w32.iter().map(|&v| T::from_f32(v)).collect();
-    let calib = Calibration::from_activations(&x, 2 * cols, cols).map_err(|e| e.to_string())?;
+    let (w, calib) = synthetic_layer::<T>(rows, cols, seed)?;
     let cfg = LearnConfig {
         steps,
         seed,
