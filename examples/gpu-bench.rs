@@ -1221,9 +1221,14 @@ fn write_results(
         "memory_bound": extra_json,
     });
     let text = serde_json::to_string_pretty(&j).map_err(e2s)?;
-    std::fs::write(dir.join("bench.json"), text).map_err(|e| format!("writing bench.json: {e}"))?;
-    std::fs::write(dir.join("bench.md"), markdown(dev, cmd, rows, tiles, extra))
-        .map_err(|e| format!("writing bench.md: {e}"))
+    // Atomic: an interrupted run leaves the previous results, never half a file.
+    sparse24::io::atomic::write_file(dir.join("bench.json"), text.as_bytes())
+        .map_err(|e| format!("writing bench.json: {e}"))?;
+    sparse24::io::atomic::write_file(
+        dir.join("bench.md"),
+        markdown(dev, cmd, rows, tiles, extra).as_bytes(),
+    )
+    .map_err(|e| format!("writing bench.md: {e}"))
 }
 
 // ---------------------------------------------------------------- memory-bound kernels

@@ -4,11 +4,20 @@
 //! ```text
 //! cargo run --release --example prune -- IN.safetensors OUT.safetensors \
 //!     --method magnitude|wanda [--calib norms.safetensors] [--skip REGEX] \
-//!     [--dtype f32|f16|bf16] [--no-default-skip] [--quiet]
+//!     [--dtype f32|f16|bf16] [--saturate] [--no-default-skip] [--quiet]
 //! ```
 //! - `--dtype`: write the compressed layers in this element type (the GPU GEMM takes
 //!   f16/bf16); default: each layer's stored type. The statistics compare the written
-//!   2:4 weights with the stored dense ones, so they include the rounding.
+//!   2:4 weights with the stored dense ones, so they include the rounding. A weight
+//!   beyond the type's range (|w| > 65504 for f16) would become ±Inf: the run is refused
+//!   before anything is written, naming every such layer and its count, unless
+//!   `--saturate` clamps those weights to the type's largest finite value (counted in
+//!   the table). NaN or ±Inf in a weight is always refused.
+//! - Safe writes: the output is written to a fresh temporary file beside it, fsynced
+//!   and renamed over OUT only when complete ([`sparse24::io::atomic`]); OUT may not be
+//!   the input or the calibration file, nor a directory (checked before any work).
+//! - Re-pruning a file the tool wrote keeps its compressed layers (validated, checksums
+//!   verified) and lists them in the new header next to the newly pruned ones.
 //! - Pruned: 2-D f32/f16/bf16 tensors whose name ends in `weight`, with `in` a
 //!   multiple of 16, unless the name matches the default skip pattern
 //!   ([`DEFAULT_SKIP`]: embeddings, LM head) or `--skip REGEX`.
@@ -25,15 +34,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::SafeTensors;
-use sparse24::io::header::LayerHeader;
+use sparse24::io::atomic::{check_target, AtomicFile};
+use sparse24::io::header::{LayerHeader, METADATA_KEY};
 use sparse24::io::reader::dense_to_f32;
-use sparse24::io::writer::header_entry;
-use sparse24::io::{dtype_of, meta_name, values_name, StreamWriter, TensorSpec};
+use sparse24::io::{dtype_of, meta_name, values_name, SparseFile, SparseFileWriter, TensorSpec};
 use sparse24::{bf16, f16, prune, DType, Element, Mask24, Sparse24};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error;
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -64,12 +72,14 @@ pub struct Args {
     /// Element type of the compressed layers (default: each layer's own).
     pub dtype: Option<DType>,
     pub skip: Vec<Regex>,
+    /// Clamp weights beyond the output type's range instead of refusing the run.
+    pub saturate: bool,
     pub quiet: bool,
 }
 
 const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors --method magnitude|wanda \
-                     [--calib norms.safetensors] [--dtype f32|f16|bf16] [--skip REGEX] \
-                     [--no-default-skip] [--quiet]";
+                     [--calib norms.safetensors] [--dtype f32|f16|bf16] [--saturate] \
+                     [--skip REGEX] [--no-default-skip] [--quiet]";
 
 pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
     let mut files = Vec::new();
@@ -79,6 +89,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
     let mut skip = Vec::new();
     let mut default_skip = true;
     let mut quiet = false;
+    let mut saturate = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -109,6 +120,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
             }
             "--no-default-skip" => default_skip = false,
             "--quiet" => quiet = true,
+            "--saturate" => saturate = true,
             "-h" | "--help" => return Err(USAGE.into()),
             f if f.starts_with("--") => return Err(format!("unknown flag {f}\n{USAGE}").into()),
             f => files.push(PathBuf::from(f)),
@@ -131,6 +143,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
         calib,
         dtype,
         skip,
+        saturate,
         quiet,
     })
 }
@@ -148,6 +161,8 @@ pub struct LayerReport {
     pub rel_frobenius_error: f64,
     pub dense_bytes: usize,
     pub compressed_bytes: usize,
+    /// Weights clamped to the output type's largest finite value (`--saturate`).
+    pub saturated: usize,
     pub seconds: f64,
 }
 
@@ -155,6 +170,8 @@ pub struct LayerReport {
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub layers: Vec<LayerReport>,
+    /// Compressed layers of the input kept as they were (re-pruning the tool's output).
+    pub kept_layers: Vec<String>,
     /// Tensors copied unchanged (skipped or not linear weights).
     pub copied: Vec<String>,
     pub bytes_in: u64,
@@ -241,7 +258,7 @@ fn prune_typed<T: Element>(
     // The stored weights (exact for every source type) and, with --dtype, their
     // rounding to the output type; the statistics compare against the stored ones.
     let orig = dense_to_f32(name, info.dtype, bytes)?;
-    let w: Vec<T> = orig.iter().map(|&v| T::from_f32(v)).collect();
+    let (w, saturated) = convert::<T>(&orig);
     let mask: Mask24 = match (method, norms) {
         (Method::Wanda, Some(n)) => prune::wanda_mask(&w, rows, cols, n),
         _ => prune::magnitude_mask(&w, rows, cols),
@@ -272,6 +289,7 @@ fn prune_typed<T: Element>(
         rel_frobenius_error: ratio(sq_err, sq_all).sqrt(),
         dense_bytes: bytes.len(),
         compressed_bytes: s.bytes(),
+        saturated,
         seconds: start.elapsed().as_secs_f64(),
     };
     let values = bytemuck::cast_slice(s.values()).to_vec();
@@ -281,6 +299,119 @@ fn prune_typed<T: Element>(
         meta,
         report,
     })
+}
+
+/// The largest finite value of an element type.
+fn max_finite(d: DType) -> f32 {
+    match d {
+        DType::F32 => f32::MAX,
+        DType::F16 => f16::MAX.to_f32(),
+        DType::BF16 => bf16::MAX.to_f32(),
+    }
+}
+
+/// Converts finite weights to `T`, clamping those beyond its range to ±max (only
+/// reached with `--saturate`: [`scan_layers`] refuses such layers otherwise); returns
+/// how many were clamped.
+fn convert<T: Element>(orig: &[f32]) -> (Vec<T>, usize) {
+    let max = T::from_f32(max_finite(T::DTYPE));
+    let mut clamped = 0;
+    let w = orig
+        .iter()
+        .map(|&v| {
+            let t = T::from_f32(v);
+            if t.to_f32().is_infinite() && v.is_finite() {
+                clamped += 1;
+                if v < 0.0 {
+                    T::from_f32(-max.to_f32())
+                } else {
+                    max
+                }
+            } else {
+                t
+            }
+        })
+        .collect();
+    (w, clamped)
+}
+
+/// Per layer: weights that are not finite, and finite ones that the output type
+/// cannot hold (they would round to ±Inf).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeScan {
+    pub non_finite: usize,
+    pub overflow: usize,
+}
+
+fn scan_layer(orig: &[f32], out: DType) -> RangeScan {
+    let limit = max_finite(out);
+    let mut r = RangeScan::default();
+    for &v in orig {
+        if !v.is_finite() {
+            r.non_finite += 1;
+        } else if v.abs() > limit {
+            // Some values just above max still round down to it; test the rounding.
+            let rounded = match out {
+                DType::F32 => v,
+                DType::F16 => f16::from_f32(v).to_f32(),
+                DType::BF16 => bf16::from_f32(v).to_f32(),
+            };
+            r.overflow += usize::from(rounded.is_infinite());
+        }
+    }
+    r
+}
+
+/// Scans every layer to be pruned before any work: NaN/±Inf weights are refused, and
+/// so are weights the output type would turn into ±Inf unless `saturate`. The error
+/// lists every such layer with its counts.
+fn scan_layers(
+    layers: &[(String, usize)],
+    infos: &HashMap<String, &TensorInfo>,
+    data: &[u8],
+    target: Option<DType>,
+    saturate: bool,
+) -> Result<(), Box<dyn Error>> {
+    let mut non_finite = Vec::new();
+    let mut overflow = Vec::new();
+    for (name, _) in layers {
+        let info = infos[name];
+        let out = output_dtype(info, target);
+        let orig = dense_to_f32(name, info.dtype, tensor_data(data, infos, name)?)?;
+        let r = scan_layer(&orig, out);
+        if r.non_finite > 0 {
+            non_finite.push(format!("  {name}: {} of {}", r.non_finite, orig.len()));
+        }
+        if r.overflow > 0 {
+            overflow.push(format!(
+                "  {name}: {} of {} beyond ±{} ({})",
+                r.overflow,
+                orig.len(),
+                max_finite(out),
+                out.name()
+            ));
+        }
+    }
+    if !non_finite.is_empty() {
+        return Err(format!(
+            "{} layer(s) hold NaN or ±Inf weights (sparse24 stores finite weights only); \
+             nothing was written:\n{}",
+            non_finite.len(),
+            non_finite.join("\n")
+        )
+        .into());
+    }
+    if !overflow.is_empty() && !saturate {
+        return Err(format!(
+            "{} layer(s) hold weights the output type cannot represent (they would become \
+             ±Inf); nothing was written. Pass --saturate to clamp them to the largest \
+             finite value, or choose another --dtype:\n{}",
+            overflow.len(),
+            overflow.join("\n")
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The element type a layer is written in: `--dtype`, else its stored type.
@@ -317,25 +448,49 @@ fn tensor_data<'d>(
         .ok_or_else(|| format!("{name}: data out of bounds"))?)
 }
 
-/// Removes a partly written output when the run fails.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
 enum Slot {
     Copy(String),
     Values(String),
     Meta(String),
 }
 
+/// The compressed layers already in the input (a file this tool wrote), validated and
+/// checksum-verified, so a corrupted one is not copied under a fresh checksum.
+fn input_layers(
+    path: &Path,
+    bytes: &[u8],
+    meta: &Metadata,
+) -> Result<BTreeMap<String, LayerHeader>, Box<dyn Error>> {
+    let has_header = meta
+        .metadata()
+        .as_ref()
+        .is_some_and(|m| m.contains_key(METADATA_KEY));
+    if !has_header {
+        return Ok(BTreeMap::new());
+    }
+    let file = SparseFile::parse(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (name, l) in &file.header().layers {
+        file.layer(name)
+            .map_err(|e| format!("{}: compressed layer {name}: {e}", path.display()))?;
+        out.insert(
+            name.clone(),
+            LayerHeader {
+                checksum: None,
+                ..l.clone()
+            },
+        );
+    }
+    Ok(out)
+}
+
 pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
     let start = Instant::now();
+    // Before any work: an output that is a directory, in a missing folder, or one of
+    // the inputs (writing it would destroy the memory-mapped input) is refused.
+    let mut inputs = vec![args.input.as_path()];
+    inputs.extend(args.calib.as_deref());
+    check_target(&args.output, &inputs).map_err(|e| e.to_string())?;
     let input = map_file(&args.input)?;
     let (n, meta) = read_header(&args.input, &input)?;
     let data = &input[8 + n..];
@@ -343,15 +498,29 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
     let mut names: Vec<&String> = infos.keys().collect();
     names.sort_by_key(|name| infos[*name].data_offsets);
 
+    let mut headers = input_layers(&args.input, &input, &meta)?;
+    let kept_layers: Vec<String> = headers.keys().cloned().collect();
+    let kept_tensors: HashSet<String> = kept_layers
+        .iter()
+        .flat_map(|l| [values_name(l), meta_name(l)])
+        .collect();
+
     let mut layers = Vec::new();
     let mut specs = Vec::new();
     let mut slots = HashMap::new();
     for name in &names {
         let info = infos[*name];
-        if prunable(name, info, &args.skip) {
+        if !kept_tensors.contains(*name) && prunable(name, info, &args.skip) {
             let (rows, cols) = (info.shape[0], info.shape[1]);
             let dtype = output_dtype(info, args.dtype);
+            if headers.contains_key(*name) || infos.contains_key(&values_name(name)) {
+                return Err(format!(
+                    "{name}: the input already holds a compressed layer of that name"
+                )
+                .into());
+            }
             layers.push(((*name).clone(), cols));
+            headers.insert((*name).clone(), LayerHeader::new(dtype, rows, cols));
             for (spec, slot) in TensorSpec::layer(name, dtype, rows, cols)
                 .into_iter()
                 .zip([Slot::Values((*name).clone()), Slot::Meta((*name).clone())])
@@ -372,28 +541,19 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
         (Some(path), Method::Wanda) => Some(load_norms(path, &layers)?),
         _ => None,
     };
+    scan_layers(&layers, &infos, data, args.dtype, args.saturate)?;
 
     let mut file_meta: BTreeMap<String, String> = meta
         .metadata()
         .clone()
         .unwrap_or_default()
         .into_iter()
+        .filter(|(k, _)| k != METADATA_KEY)
         .collect();
-    let entry = header_entry(layers.iter().map(|(name, _)| {
-        let info = infos[name];
-        let dtype = output_dtype(info, args.dtype);
-        (
-            name.as_str(),
-            LayerHeader::new(dtype, info.shape[0], info.shape[1]),
-        )
-    }))?;
-    file_meta.insert(entry.0, entry.1);
     file_meta.insert("sparse24.pruning".into(), args.method.name().into());
 
-    let tmp = args.output.with_extension("safetensors.partial");
-    let out = File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
-    let mut partial = RemoveOnDrop(Some(tmp.clone()));
-    let mut writer = StreamWriter::new(BufWriter::with_capacity(1 << 20, out), specs, file_meta)?;
+    let out = AtomicFile::create(&args.output, &inputs).map_err(|e| e.to_string())?;
+    let mut writer = SparseFileWriter::new(out, specs, headers, file_meta)?;
 
     let layer_bytes: u64 = layers
         .iter()
@@ -424,7 +584,9 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
         match slot {
             Slot::Copy(name) => {
                 writer.write(&tname, tensor_bytes(name)?)?;
-                copied.push(name.clone());
+                if !kept_tensors.contains(name) {
+                    copied.push(name.clone());
+                }
             }
             Slot::Values(layer) | Slot::Meta(layer) => {
                 if let Some(bytes) = stash.remove(&tname) {
@@ -456,19 +618,12 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
             }
         }
     }
-    writer.finish()?;
+    writer.finish()?.commit()?;
     bar.finish_and_clear();
-    std::fs::rename(&tmp, &args.output).map_err(|e| {
-        format!(
-            "renaming {} to {}: {e}",
-            tmp.display(),
-            args.output.display()
-        )
-    })?;
-    partial.0 = None;
     let bytes_out = std::fs::metadata(&args.output)?.len();
     Ok(Summary {
         layers: reports,
+        kept_layers,
         copied,
         bytes_in: input.len() as u64,
         bytes_out,
@@ -489,19 +644,26 @@ pub fn print_summary(s: &Summary) {
         .unwrap_or(5)
         .max(5);
     println!(
-        "{:<w$}  {:>11}  {:>5}  {:>9}  {:>8}  {:>10}  {:>8}",
-        "layer", "shape", "dtype", "method", "kept|W|", "rel.err_F", "ms"
+        "{:<w$}  {:>11}  {:>5}  {:>9}  {:>8}  {:>10}  {:>9}  {:>8}",
+        "layer", "shape", "dtype", "method", "kept|W|", "rel.err_F", "saturated", "ms"
     );
     for l in &s.layers {
         println!(
-            "{:<w$}  {:>11}  {:>5}  {:>9}  {:>7.2}%  {:>10.4}  {:>8.1}",
+            "{:<w$}  {:>11}  {:>5}  {:>9}  {:>7.2}%  {:>10.4}  {:>9}  {:>8.1}",
             l.name,
             format!("{}x{}", l.shape.0, l.shape.1),
             l.dtype.name(),
             l.method.name(),
             100.0 * l.kept_magnitude,
             l.rel_frobenius_error,
+            l.saturated,
             1e3 * l.seconds
+        );
+    }
+    if !s.kept_layers.is_empty() {
+        println!(
+            "kept {} compressed layers of the input as they were",
+            s.kept_layers.len()
         );
     }
     let dense: usize = s.layers.iter().map(|l| l.dense_bytes).sum();

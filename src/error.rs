@@ -68,6 +68,9 @@ pub enum Error {
     /// (truncated, corrupted header, unsupported format version).
     #[error("invalid file: {0}")]
     Format(String),
+    /// Stored bytes do not match the checksum the file's header gives for them.
+    #[error("checksum mismatch (the data is corrupted): header says {expected}, the bytes hash to {actual}")]
+    Checksum { expected: String, actual: String },
     /// One tensor of a file fails validation (missing, dtype, shape, length, codes).
     #[error("tensor `{tensor}`: {source}")]
     Tensor { tensor: String, source: Box<Error> },

@@ -56,7 +56,7 @@ fn round_trip_bytes_and_file() {
     let layers = sample_layers();
     let bytes = sample_bytes();
     let file = SparseFile::parse(&bytes).unwrap();
-    assert_eq!(file.header().format_version, 1);
+    assert_eq!(file.header().format_version, 2);
     let mut back = file.layers().unwrap();
     let mut want = layers.clone();
     back.sort_by(|a, b| a.0.cmp(&b.0));
@@ -88,7 +88,11 @@ fn the_safetensors_crate_reads_our_files() {
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let json = &meta.metadata().as_ref().unwrap()[METADATA_KEY];
     let h: serde_json::Value = serde_json::from_str(json).unwrap();
-    assert_eq!(h["format_version"], 1);
+    assert_eq!(h["format_version"], 2);
+    assert_eq!(
+        h["layers"]["enc.0.k.weight"]["checksum"]["algorithm"],
+        "xxh3-64"
+    );
     assert_eq!(h["layers"]["enc.0.k.weight"]["dtype"], "f16");
     assert_eq!(
         h["layers"]["enc.0.k.weight"]["shape"],
@@ -118,14 +122,18 @@ fn custom_file(header: &FileHeader, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>
     w.finish().unwrap()
 }
 
+/// A version 1 header (no checksums: still read), so hand-made tensors reach the
+/// per-tensor validation.
 fn one_layer_header(dtype: &str, shape: Vec<usize>) -> FileHeader {
     let mut h = FileHeader::new();
+    h.format_version = 1;
     h.layers.insert(
         "w".into(),
         LayerHeader {
             dtype: dtype.into(),
             shape,
             meta_layout: "logical".into(),
+            checksum: None,
         },
     );
     h
@@ -283,7 +291,7 @@ fn validation_errors_name_the_tensor() {
 
     // Unsupported version; no header at all.
     let mut h = one_layer_header("f16", vec![4, 32]);
-    h.format_version = 2;
+    h.format_version = 3;
     let f = custom_file(&h, &[]);
     assert!(matches!(SparseFile::parse(&f), Err(Error::Format(_))));
     let plain = safetensors::serialize(

@@ -1,5 +1,6 @@
 //! Command line of the learn-masks example.
 
+use sparse24::learn::{LearnConfig, Prior};
 use std::path::PathBuf;
 
 pub const USAGE: &str =
@@ -92,4 +93,46 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     Ok(a)
+}
+
+impl Args {
+    /// The learner's settings, validated (with the damping) before any file is read.
+    pub fn config(&self) -> Result<LearnConfig, String> {
+        let mut cfg = LearnConfig {
+            steps: self.steps,
+            prior: if self.wanda_prior {
+                Prior::Wanda
+            } else {
+                Prior::Magnitude
+            },
+            ..LearnConfig::default()
+        };
+        if let Some(lr) = self.lr {
+            cfg.adam.lr = lr;
+        }
+        if let Some(s) = self.seed {
+            cfg.seed = s;
+        }
+        if let Some(k) = self.eval_every {
+            cfg.eval_every = k;
+        }
+        cfg.validate().map_err(|e| e.to_string())?;
+        if !(self.damping.is_finite() && self.damping >= 0.0) {
+            return Err(format!(
+                "--damping must be finite and >= 0, got {}",
+                self.damping
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// Every file the run writes: the learned masks, the two baselines, the plot.
+    pub fn outputs(&self) -> [PathBuf; 4] {
+        [
+            self.out.clone(),
+            crate::output::sibling(&self.out, "magnitude"),
+            crate::output::sibling(&self.out, "wanda"),
+            self.plot.clone(),
+        ]
+    }
 }

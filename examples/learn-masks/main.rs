@@ -8,21 +8,24 @@
 //!
 //! Prints progress and a per-layer table (relative squared reconstruction error
 //! ‖X·Wᵀ − X·(W⊙M)ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens), writes the compressed
-//! layers of each method (values, metadata and the keep bits per group) and an SVG
-//! of the loss curves.
+//! layers of each method in the sparse24 format (`sparse24::io::load` reads them; the
+//! keep bits per group ride along as `<module>.keep_bits`) and an SVG of the loss
+//! curves. Every argument is checked before the model is read; files are written
+//! atomically.
 
 mod args;
+mod output;
 mod svg;
 
 use args::Device;
 use regex::Regex;
-use safetensors::{tensor::TensorView, Dtype};
 use sparse24::cuda::{CodeChoice, CudaExecutor};
+use sparse24::io::atomic::check_target;
 use sparse24::launch::Executor;
-use sparse24::learn::{self, Calibration, LearnConfig, Learned, MaskLearner, Prior};
+use sparse24::learn::{self, Calibration, LearnConfig, Learned, MaskLearner};
 use sparse24::{prune, Mask24, Sparse24};
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 /// The linear layers of a block and the activation that feeds each (bert.py).
@@ -49,57 +52,6 @@ struct Row {
     learned: Learned,
 }
 
-/// Per method: tensor name → bytes, and dtype/shape.
-type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
-
-fn add_layer(t: &mut Tensors, name: &str, s: &Sparse24<f32>, m: &Mask24) {
-    let (r, c) = (s.rows(), s.cols());
-    let stem = name.trim_end_matches(".weight");
-    t.insert(
-        format!("{stem}.values"),
-        (
-            Dtype::F32,
-            vec![r, c / 2],
-            bytemuck::cast_slice(s.values()).to_vec(),
-        ),
-    );
-    t.insert(
-        format!("{stem}.metadata"),
-        (
-            Dtype::U16,
-            vec![r, c / 16],
-            bytemuck::cast_slice(s.metadata()).to_vec(),
-        ),
-    );
-    let bits: Vec<u8> = m.patterns().iter().map(|p| p.keep_bits()).collect();
-    t.insert(
-        format!("{stem}.keep_bits"),
-        (Dtype::U8, vec![r, c / 4], bits),
-    );
-}
-
-fn write(path: &Path, t: &Tensors, method: &str) -> Res<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let views = t
-        .iter()
-        .map(|(k, (d, shape, b))| {
-            TensorView::new(*d, shape.clone(), b)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| format!("{k}: {e}"))
-        })
-        .collect::<Res<Vec<_>>>()?;
-    let meta = HashMap::from([("method".to_string(), method.to_string())]);
-    safetensors::serialize_to_file(views, Some(meta), path)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn sibling(out: &Path, suffix: &str) -> PathBuf {
-    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("masks");
-    out.with_file_name(format!("{stem}-{suffix}.safetensors"))
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("learn-masks: {e}");
@@ -110,6 +62,15 @@ fn main() {
 fn run() -> Res<()> {
     let a = args::parse(std::env::args().skip(1))?;
     let filter = Regex::new(&a.layers).map_err(|e| format!("--layers: {e}"))?;
+    // Every argument is checked before the model is read or a device is opened.
+    let cfg = a.config()?;
+    for p in a.outputs() {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        check_target(&p, &[&a.model.join("model.safetensors"), &a.acts])
+            .map_err(|e| e.to_string())?;
+    }
     let model_path = a.model.join("model.safetensors");
     let model = read(&model_path).map_err(|e| format!("{e}\n(run scripts/fetch-minilm.sh)"))?;
     let acts = read(&a.acts)?;
@@ -146,24 +107,6 @@ fn run() -> Res<()> {
             "CPU"
         }
     };
-    let mut cfg = LearnConfig {
-        steps: a.steps,
-        prior: if a.wanda_prior {
-            Prior::Wanda
-        } else {
-            Prior::Magnitude
-        },
-        ..LearnConfig::default()
-    };
-    if let Some(lr) = a.lr {
-        cfg.adam.lr = lr;
-    }
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
-    if let Some(k) = a.eval_every {
-        cfg.eval_every = k;
-    }
     println!("Gram damping {} (0 = plain MaskLLM objective)", a.damping);
     println!(
         "steps {}, tau {}→{}, kappa {}→{}, prior {:?} ×{}, lambda {}, Adam lr {}, seed {:#x}, eval every {}",
@@ -195,7 +138,11 @@ fn run() -> Res<()> {
     }
     let mut calibs: HashMap<String, Calibration> = HashMap::new();
     let mut rows = Vec::new();
-    let (mut t_mag, mut t_wanda, mut t_learned) = (Tensors::new(), Tensors::new(), Tensors::new());
+    let (mut t_mag, mut t_wanda, mut t_learned) = (
+        output::Method::default(),
+        output::Method::default(),
+        output::Method::default(),
+    );
     let start = Instant::now();
     let report = (a.steps / 10).max(1);
     for (name, act) in &names {
@@ -250,9 +197,9 @@ fn run() -> Res<()> {
             learned.seconds
         );
         let s = |m: &Mask24| Sparse24::compress_masked(&w.data, m).map_err(err);
-        add_layer(&mut t_mag, name, &s(&mag_mask)?, &mag_mask);
-        add_layer(&mut t_wanda, name, &s(&wanda_mask)?, &wanda_mask);
-        add_layer(
+        output::add_layer(&mut t_mag, name, &s(&mag_mask)?, &mag_mask);
+        output::add_layer(&mut t_wanda, name, &s(&wanda_mask)?, &wanda_mask);
+        output::add_layer(
             &mut t_learned,
             name,
             &learned.compress(&w.data).map_err(err)?,
@@ -266,9 +213,9 @@ fn run() -> Res<()> {
             learned,
         });
     }
-    write(&a.out, &t_learned, "learned")?;
-    write(&sibling(&a.out, "magnitude"), &t_mag, "magnitude")?;
-    write(&sibling(&a.out, "wanda"), &t_wanda, "wanda")?;
+    output::write(&a.out, &t_learned, "learned")?;
+    output::write(&output::sibling(&a.out, "magnitude"), &t_mag, "magnitude")?;
+    output::write(&output::sibling(&a.out, "wanda"), &t_wanda, "wanda")?;
     print_table(&rows, &cfg);
     let curves: Vec<svg::Curve> = rows
         .iter()
@@ -290,10 +237,7 @@ fn run() -> Res<()> {
         "MaskLLM on all-MiniLM-L6-v2: soft loss / Wanda loss ({} steps, {path})",
         cfg.steps
     );
-    if let Some(dir) = a.plot.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(&a.plot, svg::render(&title, &curves))
+    sparse24::io::atomic::write_file(&a.plot, svg::render(&title, &curves).as_bytes())
         .map_err(|e| format!("{}: {e}", a.plot.display()))?;
     println!(
         "wrote {} (+ -magnitude, -wanda) and {}; total {:.1} s",

@@ -13,7 +13,10 @@
 //! - [`reader`]: parsing and validation: every problem is a typed [`crate::Error`]
 //!   that names the tensor; corrupted or truncated files never panic.
 //! - [`torch`]: PyTorch's CUTLASS format (`packed` + reordered int16 `meta`).
+//! - [`atomic`]: writes that replace a file only once the new one is complete and
+//!   synced, used by every writer of the crate and its tools.
 
+pub mod atomic;
 pub mod header;
 pub mod reader;
 pub mod torch;
@@ -23,8 +26,10 @@ use crate::dtype::{DType, Element};
 use crate::format::Sparse24;
 use half::{bf16, f16};
 
-pub use reader::{load, SparseFile};
-pub use writer::{save, to_bytes, StreamWriter, TensorSpec};
+pub use reader::{load, load_with, SparseFile, Verify};
+pub use writer::{
+    save, save_with, to_bytes, RawTensor, SparseFileWriter, StreamWriter, TensorSpec,
+};
 
 /// A compressed layer of any element type.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,8 +1,9 @@
 //! Parsing and validating sparse24 safetensors files. Every check failure is a
 //! typed error naming the tensor ([`Error::Tensor`]) or the container
-//! ([`Error::Format`]); no input makes the loader panic (tests/io_props.rs fuzzes it).
+//! ([`Error::Format`]); no input makes the loader panic (tests/io_files.rs corrupts files; fuzz/ fuzzes the
+//! loader). Layers of version 2 files are checked against their checksums.
 
-use super::header::{FileHeader, LayerHeader, METADATA_KEY};
+use super::header::{FileHeader, LayerChecksum, LayerHeader, METADATA_KEY};
 use super::{dtype_of, meta_name, st_dtype, values_name, AnySparse24, FileElement};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -14,11 +15,23 @@ use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Whether a load checks each layer's bytes against the header's checksums.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// Check them (the default): a corrupted layer is an [`Error::Checksum`].
+    #[default]
+    Checksums,
+    /// Skip the hashing, for files the caller already trusts (e.g. just written by
+    /// this process). Shapes, codes and finiteness are still validated.
+    Trusted,
+}
+
 /// A parsed sparse24 file over borrowed bytes (a `Vec` or a memory map).
 pub struct SparseFile<'a> {
     data: &'a [u8],
     meta: Metadata,
     header: FileHeader,
+    verify: Verify,
 }
 
 fn tensor_err(tensor: &str, e: Error) -> Error {
@@ -34,8 +47,13 @@ fn invalid(what: &'static str, why: String) -> Error {
 
 impl<'a> SparseFile<'a> {
     /// Parses the safetensors container and the sparse24 header; tensors are
-    /// validated when read ([`SparseFile::layer`]).
+    /// validated (checksums included) when read ([`SparseFile::layer`]).
     pub fn parse(bytes: &'a [u8]) -> Result<SparseFile<'a>> {
+        SparseFile::parse_with(bytes, Verify::Checksums)
+    }
+
+    /// [`SparseFile::parse`] with a choice of checksum verification.
+    pub fn parse_with(bytes: &'a [u8], verify: Verify) -> Result<SparseFile<'a>> {
         let (n, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
         let data = bytes
@@ -51,7 +69,45 @@ impl<'a> SparseFile<'a> {
                 ))
             })?;
         let header = FileHeader::from_json(json)?;
-        Ok(SparseFile { data, meta, header })
+        let file = SparseFile {
+            data,
+            meta,
+            header,
+            verify,
+        };
+        file.check_no_unlisted_layers()?;
+        Ok(file)
+    }
+
+    /// A `<x>.values` + `<x>.meta` pair the header does not list is a layer some
+    /// writer dropped from the header; loading the rest would lose it without a word.
+    fn check_no_unlisted_layers(&self) -> Result<()> {
+        let names = self.meta.tensors();
+        let mut unlisted: Vec<&str> = names
+            .keys()
+            .filter_map(|n| n.strip_suffix(".values"))
+            .filter(|stem| names.contains_key(&meta_name(stem)))
+            .filter(|stem| !self.header.layers.contains_key(*stem))
+            .collect();
+        unlisted.sort_unstable();
+        if let Some(first) = unlisted.first() {
+            return Err(Error::Format(format!(
+                "{} compressed layer(s) are in the file but not in its {METADATA_KEY:?} \
+                 header (first: `{first}`): the header is incomplete",
+                unlisted.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether layers are checked against their checksums when read.
+    pub fn verify(&self) -> Verify {
+        self.verify
+    }
+
+    /// The header's format version.
+    pub fn format_version(&self) -> u32 {
+        self.header.format_version
     }
 
     pub fn header(&self) -> &FileHeader {
@@ -124,12 +180,21 @@ impl<'a> SparseFile<'a> {
         Ok(self.tensor(name)?.2)
     }
 
-    fn decode<T: FileElement>(&self, name: &str, rows: usize, cols: usize) -> Result<Sparse24<T>> {
+    fn decode<T: FileElement>(
+        &self,
+        name: &str,
+        checksum: Option<&LayerChecksum>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Sparse24<T>> {
         let vname = values_name(name);
         let mname = meta_name(name);
         let vbytes = self.check_tensor(&vname, &[st_dtype(T::DTYPE)], [rows, cols / 2])?;
         let mbytes =
             self.check_tensor(&mname, &[Dtype::U16, Dtype::I16], [rows, cols / WORD_COLS])?;
+        if let (Verify::Checksums, Some(c)) = (self.verify, checksum) {
+            c.verify(name, vbytes, mbytes)?;
+        }
         let values: Vec<T> = bytemuck::pod_collect_to_vec(vbytes);
         let meta: Vec<u16> = bytemuck::pod_collect_to_vec(mbytes);
         if let Some(i) = values.iter().position(|v| v.is_nan()) {
@@ -152,17 +217,18 @@ impl<'a> SparseFile<'a> {
     /// Reads and validates layer `name`: header entry (dtype, shape, layout), both
     /// tensors' dtypes and shapes, NaN-free values and legal codes.
     pub fn layer(&self, name: &str) -> Result<AnySparse24> {
-        let (_, dtype, rows, cols) = self.layer_header(name)?;
+        let (lh, dtype, rows, cols) = self.layer_header(name)?;
+        let c = lh.checksum.as_ref();
         Ok(match dtype {
-            DType::F32 => AnySparse24::F32(self.decode::<f32>(name, rows, cols)?),
-            DType::F16 => AnySparse24::F16(self.decode::<f16>(name, rows, cols)?),
-            DType::BF16 => AnySparse24::BF16(self.decode::<bf16>(name, rows, cols)?),
+            DType::F32 => AnySparse24::F32(self.decode::<f32>(name, c, rows, cols)?),
+            DType::F16 => AnySparse24::F16(self.decode::<f16>(name, c, rows, cols)?),
+            DType::BF16 => AnySparse24::BF16(self.decode::<bf16>(name, c, rows, cols)?),
         })
     }
 
     /// Reads layer `name` as element type `T`; another stored dtype is an error.
     pub fn layer_as<T: FileElement>(&self, name: &str) -> Result<Sparse24<T>> {
-        let (_, dtype, rows, cols) = self.layer_header(name)?;
+        let (lh, dtype, rows, cols) = self.layer_header(name)?;
         if dtype != T::DTYPE {
             return Err(tensor_err(
                 name,
@@ -176,7 +242,7 @@ impl<'a> SparseFile<'a> {
                 ),
             ));
         }
-        self.decode::<T>(name, rows, cols)
+        self.decode::<T>(name, lh.checksum.as_ref(), rows, cols)
     }
 
     /// Every layer, validated, in name order.
@@ -188,12 +254,17 @@ impl<'a> SparseFile<'a> {
     }
 }
 
-/// Reads a file and validates every layer in it.
+/// Reads a file and validates every layer in it, checksums included.
 pub fn load(path: impl AsRef<Path>) -> Result<Vec<(String, AnySparse24)>> {
+    load_with(path, Verify::Checksums)
+}
+
+/// [`load`] with a choice of checksum verification.
+pub fn load_with(path: impl AsRef<Path>, verify: Verify) -> Result<Vec<(String, AnySparse24)>> {
     let path = path.as_ref();
     let bytes =
         std::fs::read(path).map_err(|e| Error::Io(format!("reading {}: {e}", path.display())))?;
-    SparseFile::parse(&bytes)?.layers()
+    SparseFile::parse_with(&bytes, verify)?.layers()
 }
 
 /// A dense tensor of a (any) safetensors file converted to f32, for tools that read

@@ -5,12 +5,13 @@
 //! Tensors are ordered as the safetensors crate orders them (dtype alignment
 //! descending, then name), which keeps every tensor aligned to its element size.
 
-use super::header::{FileHeader, LayerHeader, METADATA_KEY};
+use super::atomic::AtomicFile;
+use super::header::{digest, FileHeader, LayerChecksum, LayerHeader, METADATA_KEY};
 use super::{meta_name, st_dtype, values_name, AnySparse24};
 use crate::error::{Error, Result};
 use safetensors::Dtype;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
+use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// The dtype and shape of one tensor to write.
@@ -65,12 +66,31 @@ impl TensorSpec {
 /// for each tensor in [`StreamWriter::order`], then [`StreamWriter::finish`].
 pub struct StreamWriter<W: Write> {
     out: W,
+    /// The tensors' header entries (dtype, shape, offsets), kept to rewrite the header.
+    entries: serde_json::Map<String, serde_json::Value>,
+    /// Bytes of the header JSON as written (padded to a multiple of 8).
+    header_len: usize,
     order: Vec<(String, usize)>,
     next: usize,
 }
 
 fn io_err(e: std::io::Error) -> Error {
     Error::Io(format!("writing safetensors data: {e}"))
+}
+
+/// The header JSON: `__metadata__` first, then the tensors' entries.
+fn header_json(
+    entries: &serde_json::Map<String, serde_json::Value>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
+    }
+    for (k, v) in entries {
+        header.insert(k.clone(), v.clone());
+    }
+    serde_json::to_vec(&header).map_err(|e| Error::Format(format!("writing the header: {e}")))
 }
 
 impl<W: Write> StreamWriter<W> {
@@ -89,12 +109,15 @@ impl<W: Write> StreamWriter<W> {
                     source: Box::new(Error::Format("the name is given twice".into())),
                 });
             }
+            if s.name == "__metadata__" {
+                return Err(Error::Tensor {
+                    tensor: s.name.clone(),
+                    source: Box::new(Error::Format("the name is reserved".into())),
+                });
+            }
         }
         specs.sort_by(|a, b| b.dtype.cmp(&a.dtype).then(a.name.cmp(&b.name)));
-        let mut header = serde_json::Map::new();
-        if !metadata.is_empty() {
-            header.insert("__metadata__".into(), serde_json::json!(metadata));
-        }
+        let mut entries = serde_json::Map::new();
         let mut order = Vec::with_capacity(specs.len());
         let mut offset = 0usize;
         for s in specs {
@@ -102,22 +125,22 @@ impl<W: Write> StreamWriter<W> {
             let end = offset
                 .checked_add(n)
                 .ok_or_else(|| Error::Format("the file would exceed the address space".into()))?;
-            header.insert(
+            entries.insert(
                 s.name.clone(),
                 serde_json::json!({"dtype": s.dtype, "shape": s.shape, "data_offsets": [offset, end]}),
             );
             order.push((s.name, n));
             offset = end;
         }
-        let mut json = serde_json::to_string(&header)
-            .map_err(|e| Error::Format(format!("writing the header: {e}")))?
-            .into_bytes();
+        let mut json = header_json(&entries, &metadata)?;
         json.resize(json.len().next_multiple_of(8), b' ');
         out.write_all(&(json.len() as u64).to_le_bytes())
             .map_err(io_err)?;
         out.write_all(&json).map_err(io_err)?;
         Ok(StreamWriter {
             out,
+            entries,
+            header_len: json.len(),
             order,
             next: 0,
         })
@@ -164,43 +187,202 @@ impl<W: Write> StreamWriter<W> {
         Ok(())
     }
 
-    /// Checks every tensor was written, flushes, and returns the sink.
-    pub fn finish(mut self) -> Result<W> {
+    fn check_complete(&self) -> Result<()> {
         if let Some(missing) = self.next_name() {
             return Err(Error::Tensor {
                 tensor: missing.to_string(),
                 source: Box::new(Error::Format("never written".into())),
             });
         }
+        Ok(())
+    }
+
+    /// Checks every tensor was written, flushes, and returns the sink.
+    pub fn finish(mut self) -> Result<W> {
+        self.check_complete()?;
         self.out.flush().map_err(io_err)?;
         Ok(self.out)
     }
 }
 
-/// The `__metadata__` entry describing `layers`.
-pub fn header_entry<'a>(
-    layers: impl IntoIterator<Item = (&'a str, LayerHeader)>,
-) -> Result<(String, String)> {
-    let mut h = FileHeader::new();
-    for (name, l) in layers {
-        h.layers.insert(name.to_string(), l);
+impl<W: Write + Seek> StreamWriter<W> {
+    /// Like [`StreamWriter::finish`], but first replaces `__metadata__` with `metadata`
+    /// in the header already written: the new header must not be longer than the first
+    /// (it is padded to the same length), which holds when only fixed-width fields such
+    /// as checksums changed.
+    pub fn finish_with_metadata(mut self, metadata: &BTreeMap<String, String>) -> Result<W> {
+        self.check_complete()?;
+        let mut json = header_json(&self.entries, metadata)?;
+        if json.len() > self.header_len {
+            return Err(Error::Format(format!(
+                "the final header ({} bytes) is longer than the one written first ({} bytes)",
+                json.len(),
+                self.header_len
+            )));
+        }
+        json.resize(self.header_len, b' ');
+        let end = self.out.stream_position().map_err(io_err)?;
+        self.out.seek(SeekFrom::Start(8)).map_err(io_err)?;
+        self.out.write_all(&json).map_err(io_err)?;
+        self.out.seek(SeekFrom::Start(end)).map_err(io_err)?;
+        self.out.flush().map_err(io_err)?;
+        Ok(self.out)
     }
-    Ok((METADATA_KEY.to_string(), h.to_json()?))
 }
 
-/// Writes compressed layers to a safetensors sink.
-pub fn write_layers<W: Write>(out: W, layers: &[(&str, &AnySparse24)]) -> Result<W> {
-    let mut specs = Vec::with_capacity(2 * layers.len());
+/// A sparse24 file written in one pass: the header goes first with placeholder
+/// checksums, each tensor's data follows (layer tensors are hashed as they pass), and
+/// [`SparseFileWriter::finish`] patches the real checksums into the header. Tensors
+/// other than the layers' (embeddings, norms) are written through unchanged.
+pub struct SparseFileWriter<W: Write + Seek> {
+    inner: StreamWriter<W>,
+    header: FileHeader,
+    metadata: BTreeMap<String, String>,
+    /// Tensor name → (layer, is the values tensor).
+    layer_tensors: BTreeMap<String, (String, bool)>,
+    digests: BTreeMap<String, String>,
+}
+
+impl<W: Write + Seek> SparseFileWriter<W> {
+    /// `specs` are every tensor of the file, the layers' two each included (see
+    /// [`TensorSpec::layer`]); `layers` their header entries (checksums are filled in
+    /// here); `metadata` any other `__metadata__` entries.
+    pub fn new(
+        out: W,
+        specs: Vec<TensorSpec>,
+        layers: BTreeMap<String, LayerHeader>,
+        mut metadata: BTreeMap<String, String>,
+    ) -> Result<SparseFileWriter<W>> {
+        let mut header = FileHeader::new();
+        header.layers = layers;
+        let mut layer_tensors = BTreeMap::new();
+        for (name, l) in &header.layers {
+            let (rows, cols) = l.shape().map_err(|e| Error::Tensor {
+                tensor: name.clone(),
+                source: Box::new(e),
+            })?;
+            let dtype = l.dtype().map_err(|e| Error::Tensor {
+                tensor: name.clone(),
+                source: Box::new(e),
+            })?;
+            for (want, is_values) in TensorSpec::layer(name, dtype, rows, cols)
+                .into_iter()
+                .zip([true, false])
+            {
+                match specs.iter().find(|s| s.name == want.name) {
+                    Some(s) if *s == want => {}
+                    Some(s) => {
+                        return Err(Error::Tensor {
+                            tensor: s.name.clone(),
+                            source: Box::new(Error::Format(format!(
+                                "planned as {:?} {:?}, but layer `{name}` needs {:?} {:?}",
+                                s.dtype, s.shape, want.dtype, want.shape
+                            ))),
+                        })
+                    }
+                    None => {
+                        return Err(Error::Tensor {
+                            tensor: want.name,
+                            source: Box::new(Error::Format("not among the tensors".into())),
+                        })
+                    }
+                }
+                layer_tensors.insert(want.name, (name.clone(), is_values));
+            }
+        }
+        let placeholder = header.clone().with_placeholder_checksums();
+        metadata.insert(METADATA_KEY.to_string(), placeholder.to_json()?);
+        let inner = StreamWriter::new(out, specs, metadata.clone())?;
+        Ok(SparseFileWriter {
+            inner,
+            header,
+            metadata,
+            layer_tensors,
+            digests: BTreeMap::new(),
+        })
+    }
+
+    /// Tensor names in the order their data must be written.
+    pub fn order(&self) -> impl Iterator<Item = &str> {
+        self.inner.order()
+    }
+
+    /// Writes the next tensor's data (see [`StreamWriter::write`]).
+    pub fn write(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.inner.write(name, data)?;
+        if self.layer_tensors.contains_key(name) {
+            self.digests.insert(name.to_string(), digest(data));
+        }
+        Ok(())
+    }
+
+    /// Patches the checksums into the header, flushes and returns the sink.
+    pub fn finish(mut self) -> Result<W> {
+        self.inner.check_complete()?;
+        for (tensor, (layer, is_values)) in &self.layer_tensors {
+            let d = self
+                .digests
+                .get(tensor)
+                .cloned()
+                .ok_or_else(|| Error::Tensor {
+                    tensor: tensor.clone(),
+                    source: Box::new(Error::Format("never written".into())),
+                })?;
+            let l = self.header.layers.get_mut(layer).ok_or_else(|| {
+                Error::Format(format!("layer `{layer}` vanished from the header"))
+            })?;
+            let c = l.checksum.get_or_insert_with(LayerChecksum::placeholder);
+            if *is_values {
+                c.values = d;
+            } else {
+                c.meta = d;
+            }
+        }
+        self.metadata
+            .insert(METADATA_KEY.to_string(), self.header.to_json()?);
+        self.inner.finish_with_metadata(&self.metadata)
+    }
+}
+
+/// A tensor written as it is beside the compressed layers (e.g. keep bits, norms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawTensor<'a> {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+}
+
+/// Writes compressed layers, further tensors `extras` and further `__metadata__`
+/// entries `metadata` to a seekable sink, checksums included.
+pub fn write_layers<W: Write + Seek>(
+    out: W,
+    layers: &[(&str, &AnySparse24)],
+    extras: &[RawTensor<'_>],
+    metadata: BTreeMap<String, String>,
+) -> Result<W> {
+    if metadata.contains_key(METADATA_KEY) {
+        return Err(Error::InvalidArgument {
+            what: "metadata",
+            why: format!("the key {METADATA_KEY:?} is reserved for the sparse24 header"),
+        });
+    }
+    let mut specs = Vec::with_capacity(2 * layers.len() + extras.len());
+    let mut headers = BTreeMap::new();
     for (name, l) in layers {
         let (rows, cols) = l.shape();
         specs.extend(TensorSpec::layer(name, l.dtype(), rows, cols));
+        if headers
+            .insert(name.to_string(), LayerHeader::new(l.dtype(), rows, cols))
+            .is_some()
+        {
+            return Err(Error::Tensor {
+                tensor: name.to_string(),
+                source: Box::new(Error::Format("the layer is given twice".into())),
+            });
+        }
     }
-    let entry = header_entry(layers.iter().map(|(name, l)| {
-        let (rows, cols) = l.shape();
-        (*name, LayerHeader::new(l.dtype(), rows, cols))
-    }))?;
-    let mut w = StreamWriter::new(out, specs, BTreeMap::from([entry]))?;
-    let by_tensor: BTreeMap<String, &[u8]> = layers
+    let mut by_tensor: BTreeMap<String, &[u8]> = layers
         .iter()
         .flat_map(|(name, l)| {
             [
@@ -209,6 +391,11 @@ pub fn write_layers<W: Write>(out: W, layers: &[(&str, &AnySparse24)]) -> Result
             ]
         })
         .collect();
+    for t in extras {
+        specs.push(TensorSpec::new(t.name.clone(), t.dtype, t.shape.clone()));
+        by_tensor.insert(t.name.clone(), t.data);
+    }
+    let mut w = SparseFileWriter::new(out, specs, headers, metadata)?;
     let order: Vec<String> = w.order().map(str::to_string).collect();
     for name in order {
         let data = by_tensor.get(&name).copied().unwrap_or_default();
@@ -219,14 +406,24 @@ pub fn write_layers<W: Write>(out: W, layers: &[(&str, &AnySparse24)]) -> Result
 
 /// Compressed layers as the bytes of a safetensors file.
 pub fn to_bytes(layers: &[(&str, &AnySparse24)]) -> Result<Vec<u8>> {
-    write_layers(Vec::new(), layers)
+    Ok(write_layers(Cursor::new(Vec::new()), layers, &[], BTreeMap::new())?.into_inner())
 }
 
-/// Saves compressed layers to a safetensors file at `path`.
+/// Saves compressed layers to a safetensors file at `path`, atomically: the file at
+/// `path` is replaced only once the new one is complete and on disk
+/// ([`super::atomic`]).
 pub fn save(path: impl AsRef<Path>, layers: &[(&str, &AnySparse24)]) -> Result<()> {
-    let path = path.as_ref();
-    let file = std::fs::File::create(path)
-        .map_err(|e| Error::Io(format!("creating {}: {e}", path.display())))?;
-    write_layers(std::io::BufWriter::new(file), layers)?;
-    Ok(())
+    save_with(path, layers, &[], BTreeMap::new())
+}
+
+/// [`save`] with further tensors and further string entries in `__metadata__` (e.g.
+/// how the masks were found); the key [`METADATA_KEY`] is reserved.
+pub fn save_with(
+    path: impl AsRef<Path>,
+    layers: &[(&str, &AnySparse24)],
+    extras: &[RawTensor<'_>],
+    metadata: BTreeMap<String, String>,
+) -> Result<()> {
+    let file = AtomicFile::create(path, &[])?;
+    write_layers(file, layers, extras, metadata)?.commit()
 }

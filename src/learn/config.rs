@@ -97,6 +97,11 @@ impl Default for LearnConfig {
     }
 }
 
+/// The most steps a run may take. Far beyond any schedule in use (MaskLLM trains for
+/// about 2,000), and small enough that the per-step loss history (12 bytes a step on
+/// the device, a curve point on the host) stays within memory.
+pub const MAX_STEPS: usize = 10_000_000;
+
 fn bad(what: &'static str, why: String) -> Error {
     Error::InvalidArgument { what, why }
 }
@@ -112,10 +117,10 @@ fn positive(what: &'static str, v: f32) -> Result<()> {
 impl LearnConfig {
     /// Rejects settings no run can use.
     pub fn validate(&self) -> Result<()> {
-        if self.steps == 0 || self.steps > u32::MAX as usize {
+        if self.steps == 0 || self.steps > MAX_STEPS {
             return Err(bad(
                 "steps",
-                format!("must be in 1..=2^32-1, got {}", self.steps),
+                format!("must be in 1..={MAX_STEPS}, got {}", self.steps),
             ));
         }
         if self.eval_every == 0 {

@@ -33,6 +33,10 @@ use crate::mask::{self, SampleParams, CANDIDATES};
 use crate::prune;
 use std::time::Instant;
 
+/// Curve points reserved up front; a long run grows the curve as it goes (a huge
+/// `steps` must not turn into one huge allocation before the first step).
+const CURVE_PREALLOC: usize = 1 << 16;
+
 /// The soft objective at one set of logits and one noise draw.
 #[derive(Clone, Debug)]
 pub struct StepEval {
@@ -282,7 +286,7 @@ impl<'c> MaskLearner<'c> {
         let (mut best_loss, mut best_step) = (prior_loss, None);
         let mut logits = self.initial_logits()?;
         let mut adam = Adam::new(self.cfg.adam, logits.len());
-        let mut curve = Vec::with_capacity(steps);
+        let mut curve = Vec::with_capacity(steps.min(CURVE_PREALLOC));
         for step in 0..steps {
             let p = self.sample_params(step);
             let ev = self.objective(&logits, &p, true)?;
@@ -353,7 +357,7 @@ impl<'c> MaskLearner<'c> {
         let mut best_logits = one_hot_logits(&self.prior);
         let prior_loss = dev.hard_loss_of(exec, &best_logits)?;
         let (mut best_loss, mut best_step) = (prior_loss, None);
-        let mut curve: Vec<CurvePoint> = Vec::with_capacity(steps);
+        let mut curve: Vec<CurvePoint> = Vec::with_capacity(steps.min(CURVE_PREALLOC));
         for step in 0..steps {
             let p = self.sample_params(step);
             dev.step(exec, step, p.tau, p.kappa, self.cfg.lambda)?;
