@@ -344,3 +344,214 @@ fn bad_arguments_and_inputs_are_errors() {
     .unwrap();
     assert!(tool::run(&a).is_err());
 }
+
+fn run_tool(input: &Path, output: &Path, extra: &[&str]) -> Result<tool::Summary, String> {
+    let mut v = vec![
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--method",
+        "magnitude",
+        "--quiet",
+    ];
+    v.extend_from_slice(extra);
+    let a = tool::parse_args(&args(&v)).map_err(|e| e.to_string())?;
+    tool::run(&a).map_err(|e| e.to_string())
+}
+
+fn entries(dir: &Dir) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_output_named_like_a_temporary_file_never_touches_the_input() {
+    // The tool's temporary file used to be `<OUT stem>.safetensors.partial`: pruning
+    // `m.safetensors.partial` into `m.safetensors` truncated the input.
+    let dir = Dir::new("partial");
+    let input = dir.path("m.safetensors.partial");
+    write_st(&input, &checkpoint());
+    let before = std::fs::read(&input).unwrap();
+    run_tool(&input, &dir.path("m.safetensors"), &[]).unwrap();
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    assert_eq!(
+        sparse24::io::load(dir.path("m.safetensors")).unwrap().len(),
+        PRUNED.len()
+    );
+    assert_eq!(entries(&dir), ["m.safetensors", "m.safetensors.partial"]);
+}
+
+#[test]
+fn an_output_that_is_an_input_or_a_directory_is_refused_before_work() {
+    let dir = Dir::new("self");
+    let input = dir.path("in.safetensors");
+    write_st(&input, &checkpoint());
+    let before = std::fs::read(&input).unwrap();
+    let e = run_tool(&input, &input, &[]).unwrap_err();
+    assert!(e.contains("is the input"), "{e}");
+    // The same file through a hard link.
+    std::fs::hard_link(&input, dir.path("alias.safetensors")).unwrap();
+    assert!(run_tool(&input, &dir.path("alias.safetensors"), &[]).is_err());
+    let e = run_tool(&input, &dir.0, &[]).unwrap_err();
+    assert!(e.contains("directory"), "{e}");
+    assert!(run_tool(&input, &dir.path("no/such/folder.safetensors"), &[]).is_err());
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    assert_eq!(entries(&dir), ["alias.safetensors", "in.safetensors"]);
+}
+
+#[test]
+fn concurrent_runs_never_share_a_temporary_file() {
+    // `pruned.f16` and `pruned.bf16` used to share `pruned.safetensors.partial`.
+    let dir = Dir::new("concurrent");
+    let input = dir.path("in.safetensors");
+    write_st(&input, &checkpoint());
+    let clean = Dir::new("concurrent-clean");
+    for d in ["f16", "bf16"] {
+        run_tool(&input, &clean.path(&format!("pruned.{d}")), &["--dtype", d]).unwrap();
+    }
+    std::thread::scope(|s| {
+        for d in ["f16", "bf16"] {
+            let (input, out) = (&input, dir.path(&format!("pruned.{d}")));
+            s.spawn(move || {
+                for _ in 0..3 {
+                    run_tool(input, &out, &["--dtype", d]).unwrap();
+                }
+            });
+        }
+    });
+    for d in ["f16", "bf16"] {
+        let name = format!("pruned.{d}");
+        assert_eq!(
+            std::fs::read(dir.path(&name)).unwrap(),
+            std::fs::read(clean.path(&name)).unwrap(),
+            "{name} differs from a clean run"
+        );
+    }
+    assert_eq!(
+        entries(&dir),
+        ["in.safetensors", "pruned.bf16", "pruned.f16"]
+    );
+}
+
+#[test]
+fn repruning_the_tools_output_keeps_every_layer() {
+    let dir = Dir::new("reprune");
+    let ck = checkpoint();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let first = run_tool(
+        &dir.path("in.safetensors"),
+        &dir.path("a.safetensors"),
+        &["--skip", "intermediate"],
+    )
+    .unwrap();
+    assert_eq!(first.layers.len(), PRUNED.len() - 1);
+    let second = run_tool(&dir.path("a.safetensors"), &dir.path("b.safetensors"), &[]).unwrap();
+    assert_eq!(
+        second
+            .layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect::<Vec<_>>(),
+        ["encoder.layer.0.intermediate.dense.weight"]
+    );
+    assert_eq!(second.kept_layers.len(), PRUNED.len() - 1);
+    let a = sparse24::io::load(dir.path("a.safetensors")).unwrap();
+    let b = sparse24::io::load(dir.path("b.safetensors")).unwrap();
+    assert_eq!(b.len(), PRUNED.len());
+    for (name, layer) in &a {
+        assert_eq!(
+            b.iter().find(|(n, _)| n == name).map(|(_, l)| l),
+            Some(layer),
+            "{name}"
+        );
+    }
+    // A corrupted compressed layer in the input is refused, not copied under a
+    // fresh checksum.
+    let mut bytes = std::fs::read(dir.path("a.safetensors")).unwrap();
+    let n = bytes.len();
+    let file = SparseFile::parse(&bytes).unwrap();
+    let (_, _, v) = file.tensor("half.proj.weight.values").unwrap();
+    let at = v.as_ptr() as usize - bytes.as_ptr() as usize;
+    assert!(at < n);
+    bytes[at] ^= 1;
+    std::fs::write(dir.path("bad.safetensors"), &bytes).unwrap();
+    let e = run_tool(
+        &dir.path("bad.safetensors"),
+        &dir.path("c.safetensors"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("half.proj.weight") && e.contains("checksum"),
+        "{e}"
+    );
+    assert!(!dir.path("c.safetensors").exists());
+}
+
+#[test]
+fn overflow_to_inf_is_refused_unless_saturating_and_non_finite_weights_always() {
+    let dir = Dir::new("overflow");
+    let mut ck = checkpoint();
+    // ±1e6 in every fourth weight of one layer: beyond f16's 65504.
+    let t = ck.iter_mut().find(|t| t.0 == PRUNED[0]).unwrap();
+    let mut w: Vec<f32> = bytemuck::pod_collect_to_vec(&t.3);
+    let mut big = 0;
+    for (i, v) in w.iter_mut().enumerate().filter(|(i, _)| i % 4 == 1) {
+        *v = if i % 8 == 1 { 1e6 } else { -1e6 };
+        big += 1;
+    }
+    t.3 = bytemuck::cast_slice(&w).to_vec();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let out = dir.path("out.safetensors");
+    let e = run_tool(&dir.path("in.safetensors"), &out, &["--dtype", "f16"]).unwrap_err();
+    assert!(
+        e.contains(PRUNED[0]) && e.contains(&format!("{big} of")),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // bf16 holds ±1e6: no refusal.
+    run_tool(&dir.path("in.safetensors"), &out, &["--dtype", "bf16"]).unwrap();
+    let s = run_tool(
+        &dir.path("in.safetensors"),
+        &out,
+        &["--dtype", "f16", "--saturate"],
+    )
+    .unwrap();
+    let r = s.layers.iter().find(|l| l.name == PRUNED[0]).unwrap();
+    assert_eq!(r.saturated, big);
+    let layer = SparseFile::parse(&std::fs::read(&out).unwrap())
+        .unwrap()
+        .layer_as::<f16>(PRUNED[0])
+        .unwrap();
+    let max = layer
+        .values()
+        .iter()
+        .map(|v| v.to_f32().abs())
+        .fold(0f32, f32::max);
+    assert_eq!(
+        max, 65504.0,
+        "the big weights are kept, clamped to f16's max"
+    );
+    assert!(layer.values().iter().all(|v| v.is_finite()));
+
+    // An Inf and a NaN weight: refused with or without --saturate.
+    for bad in [f32::INFINITY, f32::NAN] {
+        let mut ck = checkpoint();
+        let t = ck.iter_mut().find(|t| t.0 == PRUNED[1]).unwrap();
+        let mut w: Vec<f32> = bytemuck::pod_collect_to_vec(&t.3);
+        w[5] = bad;
+        t.3 = bytemuck::cast_slice(&w).to_vec();
+        write_st(&dir.path("bad.safetensors"), &ck);
+        let e = run_tool(
+            &dir.path("bad.safetensors"),
+            &dir.path("x.safetensors"),
+            &["--saturate"],
+        )
+        .unwrap_err();
+        assert!(e.contains(PRUNED[1]) && e.contains("NaN or ±Inf"), "{e}");
+        assert!(!dir.path("x.safetensors").exists());
+    }
+}

@@ -1,0 +1,71 @@
+//! learn-masks' command line and output files (examples/learn-masks): every argument
+//! is refused before the model is read (a huge --steps used to abort the process on a
+//! 206 GB allocation), and what it writes is a sparse24 file that `io::load` reads.
+
+#[allow(dead_code)]
+#[path = "../examples/learn-masks/args.rs"]
+mod args;
+#[allow(dead_code)]
+#[path = "../examples/learn-masks/output.rs"]
+mod output;
+
+use sparse24::{prune, Sparse24};
+
+fn parse(v: &[&str]) -> Result<args::Args, String> {
+    let mut all = vec!["--model", "/nonexistent/model"];
+    all.extend_from_slice(v);
+    args::parse(all.into_iter().map(String::from))
+}
+
+#[test]
+fn bad_settings_are_refused_before_anything_is_read() {
+    for (argv, what) in [
+        (&["--steps", "4294967295"][..], "steps"),
+        (&["--steps", "0"][..], "steps"),
+        (&["--lr", "-1"][..], "lr"),
+        (&["--lr", "NaN"][..], "lr"),
+        (&["--eval-every", "0"][..], "eval_every"),
+        (&["--damping", "-0.5"][..], "damping"),
+        (&["--damping", "inf"][..], "damping"),
+    ] {
+        let a = parse(argv).unwrap();
+        let e = a.config().unwrap_err();
+        assert!(e.contains(what), "{argv:?}: {e}");
+    }
+    assert!(parse(&["--steps", "-3"]).is_err());
+    let ok = parse(&["--steps", "50", "--lr", "0.05", "--damping", "0.1"]).unwrap();
+    assert_eq!(ok.config().unwrap().steps, 50);
+}
+
+#[test]
+fn the_masks_file_is_a_sparse24_file() {
+    let dir = std::env::temp_dir().join(format!("sparse24-learn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w: Vec<f32> = (0..32 * 64)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+        .collect();
+    let mask = prune::magnitude_mask(&w, 32, 64).unwrap();
+    let s = Sparse24::compress_masked(&w, &mask).unwrap();
+    let mut m = output::Method::default();
+    output::add_layer(
+        &mut m,
+        "encoder.layer.0.attention.self.query.weight",
+        &s,
+        &mask,
+    );
+    let path = dir.join("masks.safetensors");
+    output::write(&path, &m, "learned").unwrap();
+    let layers = sparse24::io::load(&path).unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0].0, "encoder.layer.0.attention.self.query");
+    assert_eq!(layers[0].1, s.clone().into());
+    let bytes = std::fs::read(&path).unwrap();
+    let file = sparse24::io::SparseFile::parse(&bytes).unwrap();
+    assert_eq!(file.metadata()["method"], "learned");
+    let (_, shape, bits) = file
+        .tensor("encoder.layer.0.attention.self.query.keep_bits")
+        .unwrap();
+    assert_eq!(shape, [32, 16]);
+    assert_eq!(bits.len(), 32 * 16);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
