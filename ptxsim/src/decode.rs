@@ -672,10 +672,8 @@ fn collect_labels(body: &[Stmt], entry_pc: u32) -> Result<HashMap<(u32, String),
                 blocks.push(next);
                 next += 1;
             }
-            Stmt::Close => {
-                if blocks.len() > 1 {
-                    blocks.pop();
-                }
+            Stmt::Close if blocks.len() > 1 => {
+                blocks.pop();
             }
             Stmt::Label(n, line) => {
                 let b = blocks.last().copied().unwrap_or(0);
@@ -916,6 +914,17 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
     }
 }
 
+/// Bits of each of `n` parts of a packed `ty` value (`mov` to or from a `{..}` vector).
+fn vec_part_bits(ty: Ty, n: usize) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if n > 0 && n <= ty.bits() => Ok(ty.bits() / n),
+        _ => Err(format!(
+            "a {}-bit value cannot be split into {n} parts",
+            ty.bits()
+        )),
+    }
+}
+
 fn nops(ri: &RawInst, n: usize) -> Result<(), String> {
     if ri.operands.len() != n {
         Err(format!(
@@ -948,7 +957,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                         .iter()
                         .map(|x| cx.reg(x))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let bits = ty.bits() / ds.len() as u32;
+                    let bits = vec_part_bits(ty, ds.len())?;
                     Op::Unpack {
                         ds,
                         a: cx.src(a, ty)?,
@@ -960,7 +969,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                         .iter()
                         .map(|x| cx.src(x, Ty::B32))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let bits = ty.bits() / parts.len() as u32;
+                    let bits = vec_part_bits(ty, parts.len())?;
                     Op::Pack {
                         d: cx.reg(d)?,
                         parts,

@@ -217,7 +217,8 @@ impl GlobalMem {
         match self.allocs.range(..=addr).next_back() {
             Some((base, v)) if addr < base + v.len() as u64 => format!(
                 " (runs {} bytes past the end of the {}-byte allocation at {:#x})",
-                addr.saturating_add(len).saturating_sub(base + v.len() as u64),
+                addr.saturating_add(len)
+                    .saturating_sub(base + v.len() as u64),
                 v.len(),
                 base
             ),
