@@ -390,8 +390,8 @@ impl Device {
         }
     }
 
-    /// Run a kernel. CTAs run on [`Device::workers`] host threads; the counters are summed in
-    /// CTA order (x fastest) and a failure reports the lowest-numbered failing CTA.
+    /// Run a kernel. CTAs run on [`Device::workers`] host threads; the counters are summed
+    /// over the CTAs and a failure reports the lowest-numbered failing CTA (x fastest).
     pub fn launch(
         &mut self,
         module: &Module,
@@ -451,6 +451,13 @@ impl Device {
         }
         if cfg.grid.contains(&0) {
             return Err(SimError::Api(format!("grid {:?} is empty", cfg.grid)));
+        }
+        // CUDA's grid limits; they also keep the CTA count within a u64
+        if cfg.grid[0] > i32::MAX as u32 || cfg.grid[1] > 65535 || cfg.grid[2] > 65535 {
+            return Err(SimError::Api(format!(
+                "grid {:?} exceeds (2^31-1, 65535, 65535)",
+                cfg.grid
+            )));
         }
         let reg_bytes = nthreads
             .checked_mul(prog.nslots as u64)
@@ -534,7 +541,7 @@ impl Device {
         for v in externs {
             saddr[v as usize] = static32;
         }
-        let ctas: Vec<[u32; 3]> = match &cfg.only_ctas {
+        let ctas = match &cfg.only_ctas {
             Some(v) => {
                 for c in v {
                     if c[0] >= cfg.grid[0] || c[1] >= cfg.grid[1] || c[2] >= cfg.grid[2] {
@@ -544,19 +551,10 @@ impl Device {
                         )));
                     }
                 }
-                v.clone()
+                exec::CtaList::List(v)
             }
-            None => {
-                let mut v = Vec::new();
-                for z in 0..cfg.grid[2] {
-                    for y in 0..cfg.grid[1] {
-                        for x in 0..cfg.grid[0] {
-                            v.push([x, y, z]);
-                        }
-                    }
-                }
-                v
-            }
+            // never materialised: a 2^31 x 65535 x 65535 grid must not cost memory
+            None => exec::CtaList::Grid(cfg.grid),
         };
         let cp = CtaParams {
             prog,
@@ -572,7 +570,7 @@ impl Device {
             limit: self.instruction_limit.unwrap_or(10_000_000_000),
             limits: &self.limits,
         };
-        exec::run_grid(&cp, &self.mem, &ctas, self.workers())
+        exec::run_grid(&cp, &self.mem, ctas, self.workers())
     }
 }
 

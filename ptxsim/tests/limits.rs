@@ -461,3 +461,26 @@ fn empty_vector_operand_is_unsupported_not_a_panic() {
     assert_eq!(u.len(), 2, "{u:?}");
     assert!(u[0].1.contains("0 parts"), "{u:?}");
 }
+
+#[test]
+fn grid_is_checked_and_never_materialised() {
+    let m = Module::parse(&kernel("", "")).unwrap();
+    let mut dev = Device::new();
+    let out = dev.alloc(4).unwrap();
+    let cfg = LaunchConfig {
+        grid: [u32::MAX, u32::MAX, u32::MAX],
+        ..LaunchConfig::linear(1, 1)
+    };
+    match dev.launch(&m, "k", &cfg, &[Param::U64(out)]) {
+        Err(SimError::Api(msg)) => assert!(msg.contains("exceeds"), "{msg}"),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    // the largest legal grid: only the CTAs asked for run, and no list of the grid is built
+    let cfg = LaunchConfig {
+        grid: [i32::MAX as u32, 65535, 65535],
+        only_ctas: Some(vec![[i32::MAX as u32 - 1, 65534, 65534]]),
+        ..LaunchConfig::linear(1, 1)
+    };
+    let st = dev.launch(&m, "k", &cfg, &[Param::U64(out)]).unwrap();
+    assert_eq!(st.ctas, 1);
+}

@@ -139,8 +139,34 @@ struct Sched<'a> {
     first_err: usize,
 }
 
-/// Run the CTAs of a launch on `workers` host threads (the calling thread when 1) and merge
-/// their counters in list order. The error reported is that of the lowest-numbered failing
+/// The CTAs a launch runs: the whole grid (x fastest), computed from the index so that a
+/// large grid costs no memory, or an explicit list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CtaList<'a> {
+    Grid([u32; 3]),
+    List(&'a [[u32; 3]]),
+}
+
+impl CtaList<'_> {
+    fn len(&self) -> usize {
+        match self {
+            CtaList::Grid(g) => g.iter().map(|&d| d as usize).product(),
+            CtaList::List(v) => v.len(),
+        }
+    }
+    fn get(&self, i: usize) -> [u32; 3] {
+        match self {
+            CtaList::Grid([x, y, _]) => {
+                let (x, y) = (*x as usize, *y as usize);
+                [(i % x) as u32, (i / x % y) as u32, (i / x / y) as u32]
+            }
+            CtaList::List(v) => v[i],
+        }
+    }
+}
+
+/// Run the CTAs of a launch on `workers` host threads (the calling thread when 1) and sum
+/// their counters (in no particular order: the sum is the same). The error reported is that of the lowest-numbered failing
 /// CTA: every CTA before it runs to completion, the ones after it may be skipped.
 ///
 /// Scheduling: a host thread runs a CTA for `QUANTUM` warp-instructions at a time; when it
@@ -151,7 +177,7 @@ struct Sched<'a> {
 pub(crate) fn run_grid(
     p: &CtaParams,
     mem: &GlobalMem,
-    ctas: &[[u32; 3]],
+    ctas: CtaList,
     workers: usize,
 ) -> Result<LaunchStats, SimError> {
     let n = ctas.len();
@@ -168,8 +194,9 @@ pub(crate) fn run_grid(
         live: 0,
         first_err: usize::MAX,
     });
-    let results: Mutex<Vec<Option<Result<LaunchStats, SimError>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
+    // the counters so far, and the error of the lowest-numbered failing CTA
+    let results: Mutex<(LaunchStats, Option<(usize, SimError)>)> =
+        Mutex::new((LaunchStats::default(), None));
     let work = || {
         let mut cur: Option<(usize, Cta)> = None;
         loop {
@@ -192,7 +219,7 @@ pub(crate) fn run_grid(
                             s.next += 1;
                             s.live += 1;
                             drop(s);
-                            (i, Cta::new(p, mem, ctas[i]))
+                            (i, Cta::new(p, mem, ctas.get(i)))
                         }
                         None => return,
                     }
@@ -212,7 +239,7 @@ pub(crate) fn run_grid(
                         s.live += 1;
                         s.suspended.push_back((i, cta));
                         drop(s);
-                        cur = Some((j, Cta::new(p, mem, ctas[j])));
+                        cur = Some((j, Cta::new(p, mem, ctas.get(j))));
                     } else if let Some(o) = s.suspended.pop_front() {
                         s.suspended.push_back((i, cta));
                         cur = Some(o);
@@ -229,7 +256,15 @@ pub(crate) fn run_grid(
                         s.first_err = s.first_err.min(i);
                     }
                     drop(s);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
+                    match r {
+                        Ok(st) => res.0.merge(&st),
+                        Err(e) => {
+                            if res.1.as_ref().is_none_or(|(j, _)| i < *j) {
+                                res.1 = Some((i, e));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -243,15 +278,10 @@ pub(crate) fn run_grid(
             }
         });
     }
-    let mut stats = LaunchStats::default();
-    for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        match r {
-            Some(Ok(s)) => stats.merge(&s),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
+    match results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        (_, Some((_, e))) => Err(e),
+        (stats, None) => Ok(stats),
     }
-    Ok(stats)
 }
 
 fn sched_lock<'m, 'a>(m: &'m Mutex<Sched<'a>>) -> std::sync::MutexGuard<'m, Sched<'a>> {
