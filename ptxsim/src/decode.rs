@@ -81,10 +81,23 @@ fn fit_u32(v: u64, which: Limit, line: u32) -> Result<u32, SimError> {
     })
 }
 
-/// The initial bytes of a variable whose `size` was checked against a limit.
-fn init_bytes(v: &VarDecl, size: u64) -> Vec<u8> {
-    let size = size as usize;
-    let mut out = vec![0u8; size];
+/// The initial bytes of a variable whose `size` was checked against a limit (and a host
+/// that cannot supply them is an error, not an abort).
+fn init_bytes(v: &VarDecl, size: u64) -> Result<Vec<u8>, SimError> {
+    let mut out = Vec::new();
+    let host = usize::try_from(size)
+        .ok()
+        .filter(|&n| out.try_reserve_exact(n).is_ok());
+    let Some(size) = host else {
+        return Err(perr(
+            v.line,
+            format!(
+                "the host could not allocate the {size} bytes of `{}`",
+                v.name
+            ),
+        ));
+    };
+    out.resize(size, 0);
     let eb = v.elem_bytes as usize;
     for (i, x) in v.init.iter().enumerate() {
         let bits: u64 = match *x {
@@ -105,7 +118,7 @@ fn init_bytes(v: &VarDecl, size: u64) -> Vec<u8> {
             out[start..start + eb].copy_from_slice(&bytes[..eb]);
         }
     }
-    out
+    Ok(out)
 }
 
 struct Ctx<'a> {
@@ -580,7 +593,7 @@ pub(crate) fn build(raw: RawModule, limits: &Limits) -> Result<Program, SimError
                 prog.global_vars.push(GlobalVar {
                     name: v.name.clone(),
                     size,
-                    init: init_bytes(v, size),
+                    init: init_bytes(v, size)?,
                 });
                 Sym::Global(prog.global_vars.len() as u32 - 1)
             }
@@ -596,8 +609,9 @@ pub(crate) fn build(raw: RawModule, limits: &Limits) -> Result<Program, SimError
                 )?;
                 let (off, size) = (off.unwrap_or(0), size.unwrap_or(0));
                 let off32 = fit_u32(off, Limit::ModuleBytes, v.line)?;
+                let init = init_bytes(v, size)?;
                 prog.const_bank.resize(off as usize, 0);
-                prog.const_bank.extend(init_bytes(v, size));
+                prog.const_bank.extend(init);
                 Sym::Const(off32)
             }
             _ => {
