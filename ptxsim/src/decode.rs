@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use crate::error::SimError;
 use crate::ir::*;
-use crate::parse::{Imm, RawFunc, RawInst, RawModule, RawOperand, Stmt, VarDecl, VarSpace};
+use crate::limits::{Limit, Limits};
+use crate::parse::{
+    int_fits, Imm, RawFunc, RawInst, RawModule, RawOperand, Stmt, VarDecl, VarSpace,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SharedVar {
@@ -36,6 +39,11 @@ pub(crate) struct Program {
     pub func_shared: Vec<Vec<u32>>,
     /// Per function: functions it calls.
     pub func_calls: Vec<Vec<u32>>,
+    /// Bytes of module `.global` and `.const` variables (checked again at launch against
+    /// the device's own limits).
+    pub module_bytes: u64,
+    /// The most registers one function declares.
+    pub max_func_regs: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,14 +57,47 @@ enum Sym {
     Func(u32),
 }
 
-fn align_up(x: u64, a: u64) -> u64 {
+/// `x` rounded up to a multiple of `a`; None on overflow.
+pub(crate) fn align_up(x: u64, a: u64) -> Option<u64> {
     let a = a.max(1);
-    x.div_ceil(a) * a
+    x.div_ceil(a).checked_mul(a)
 }
 
-fn init_bytes(v: &VarDecl) -> Vec<u8> {
-    let size = v.size() as usize;
-    let mut out = vec![0u8; size];
+fn perr(line: u32, msg: impl Into<String>) -> SimError {
+    SimError::Parse {
+        line,
+        msg: msg.into(),
+    }
+}
+
+/// `v` as a u32 field of the IR, for sizes already checked against a limit that a caller
+/// may have set beyond 4 GiB.
+fn fit_u32(v: u64, which: Limit, line: u32) -> Result<u32, SimError> {
+    u32::try_from(v).map_err(|_| SimError::Limit {
+        limit: which,
+        requested: v,
+        cap: u32::MAX as u64,
+        line: Some(line),
+    })
+}
+
+/// The initial bytes of a variable whose `size` was checked against a limit (and a host
+/// that cannot supply them is an error, not an abort).
+fn init_bytes(v: &VarDecl, size: u64) -> Result<Vec<u8>, SimError> {
+    let mut out = Vec::new();
+    let host = usize::try_from(size)
+        .ok()
+        .filter(|&n| out.try_reserve_exact(n).is_ok());
+    let Some(size) = host else {
+        return Err(perr(
+            v.line,
+            format!(
+                "the host could not allocate the {size} bytes of `{}`",
+                v.name
+            ),
+        ));
+    };
+    out.resize(size, 0);
     let eb = v.elem_bytes as usize;
     for (i, x) in v.init.iter().enumerate() {
         let bits: u64 = match *x {
@@ -77,15 +118,22 @@ fn init_bytes(v: &VarDecl) -> Vec<u8> {
             out[start..start + eb].copy_from_slice(&bytes[..eb]);
         }
     }
-    out
+    Ok(out)
 }
 
 struct Ctx<'a> {
     scopes: Vec<HashMap<String, Sym>>,
-    labels: HashMap<String, u32>,
+    /// Labels by (block, name): PTX scopes a label to its `{ }` block, and nvcc's inlined
+    /// blocks repeat the same labels in sibling blocks.
+    labels: HashMap<(u32, String), u32>,
+    /// The blocks enclosing the current statement, innermost last (0: the function body).
+    blocks: Vec<u32>,
+    next_block: u32,
+    /// An immediate that does not fit its operand: a hard error, not an unsupported op.
+    bad_imm: Option<String>,
     prog: &'a mut Program,
     nslots: u32,
-    frame: u32,
+    frame: u64,
     func_idx: u32,
     is_entry: bool,
     sink: u32,
@@ -94,6 +142,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn lookup(&self, n: &str) -> Option<Sym> {
         self.scopes.iter().rev().find_map(|s| s.get(n).copied())
+    }
+    /// The label `n` visible here: the one of the innermost enclosing block that has it.
+    fn label(&self, n: &str) -> Option<u32> {
+        self.blocks
+            .iter()
+            .rev()
+            .find_map(|b| self.labels.get(&(*b, n.to_string())).copied())
     }
     fn reg(&mut self, o: &RawOperand) -> Result<u32, String> {
         match o {
@@ -107,14 +162,14 @@ impl Ctx<'_> {
     }
     fn sym(&mut self, s: Sym, off: i64) -> Result<SymRef, String> {
         Ok(match s {
-            Sym::Frame(o, _) => SymRef::Frame((o as i64 + off) as u32),
-            Sym::KParam(o, _) => SymRef::KParam((o as i64 + off) as u32),
+            Sym::Frame(o, _) => SymRef::Frame(offset(o, off)?),
+            Sym::KParam(o, _) => SymRef::KParam(offset(o, off)?),
             Sym::Shared(i) => {
                 self.note_shared(i);
                 SymRef::Shared(i)
             }
             Sym::Global(i) => SymRef::Global(i),
-            Sym::Const(o) => SymRef::Const((o as i64 + off) as u32),
+            Sym::Const(o) => SymRef::Const(offset(o, off)?),
             Sym::Reg(_) | Sym::Func(_) => return Err("not an addressable symbol".into()),
         })
     }
@@ -186,7 +241,17 @@ impl Ctx<'_> {
                     .ok_or_else(|| format!("unknown symbol `{n}`"))?;
                 Ok(Src::Sym(self.sym(s, 0)?, *off))
             }
-            RawOperand::Imm(i) => Ok(Src::I(imm_bits(*i, ty))),
+            RawOperand::Imm(i) => {
+                if let Imm::Int(v) = *i {
+                    if ty.is_int() && !int_fits(v, ty.bits()) && self.bad_imm.is_none() {
+                        self.bad_imm = Some(format!(
+                            "immediate {v} does not fit the {}-bit operand type",
+                            ty.bits()
+                        ));
+                    }
+                }
+                Ok(Src::I(imm_bits(*i, ty)))
+            }
             _ => Err(format!("unexpected operand {o:?}")),
         }
     }
@@ -204,9 +269,9 @@ impl Ctx<'_> {
                 Some(s) => {
                     let sr = self.sym(s, 0)?;
                     Ok(match sr {
-                        SymRef::Frame(o) => Addr::Sym(SymRef::Frame((o as i64 + off) as u32), 0),
-                        SymRef::KParam(o) => Addr::Sym(SymRef::KParam((o as i64 + off) as u32), 0),
-                        SymRef::Const(o) => Addr::Sym(SymRef::Const((o as i64 + off) as u32), 0),
+                        SymRef::Frame(o) => Addr::Sym(SymRef::Frame(offset(o, *off)?), 0),
+                        SymRef::KParam(o) => Addr::Sym(SymRef::KParam(offset(o, *off)?), 0),
+                        SymRef::Const(o) => Addr::Sym(SymRef::Const(offset(o, *off)?), 0),
                         s => Addr::Sym(s, *off),
                     })
                 }
@@ -227,6 +292,14 @@ impl Ctx<'_> {
             o => Ok(vec![self.src(o, ty)?]),
         }
     }
+}
+
+/// A symbol's offset plus a constant from the PTX text, which must stay in the 32-bit space.
+fn offset(o: u32, off: i64) -> Result<u32, String> {
+    (o as i64)
+        .checked_add(off)
+        .and_then(|x| u32::try_from(x).ok())
+        .ok_or_else(|| format!("offset {off} from a symbol at {o} is out of range"))
 }
 
 fn imm_bits(i: Imm, ty: Ty) -> u64 {
@@ -482,7 +555,7 @@ fn opclass(op: &Op) -> OpClass {
     }
 }
 
-pub(crate) fn build(raw: RawModule) -> Result<Program, SimError> {
+pub(crate) fn build(raw: RawModule, limits: &Limits) -> Result<Program, SimError> {
     let mut prog = Program {
         code: Vec::new(),
         funcs: Vec::new(),
@@ -492,38 +565,60 @@ pub(crate) fn build(raw: RawModule) -> Result<Program, SimError> {
         const_bank: Vec::new(),
         func_shared: Vec::new(),
         func_calls: Vec::new(),
+        module_bytes: 0,
+        max_func_regs: 0,
     };
     let mut globals: HashMap<String, Sym> = HashMap::new();
     for v in &raw.vars {
+        let line = Some(v.line);
         let sym = match v.space {
             VarSpace::Shared => {
+                let size = limits.check(Limit::SharedBytesPerCta, v.size(), line)?;
                 prog.shared_vars.push(SharedVar {
                     name: v.name.clone(),
-                    size: v.size(),
+                    size,
                     align: v.align,
                     is_extern: v.is_extern || v.count == Some(None),
                 });
                 Sym::Shared(prog.shared_vars.len() as u32 - 1)
             }
             VarSpace::Global => {
+                let size = v.size();
+                prog.module_bytes = limits.check(
+                    Limit::ModuleBytes,
+                    size.and_then(|s| prog.module_bytes.checked_add(s)),
+                    line,
+                )?;
+                let size = size.unwrap_or(0);
                 prog.global_vars.push(GlobalVar {
                     name: v.name.clone(),
-                    size: v.size(),
-                    init: init_bytes(v),
+                    size,
+                    init: init_bytes(v, size)?,
                 });
                 Sym::Global(prog.global_vars.len() as u32 - 1)
             }
             VarSpace::Const => {
-                let off = align_up(prog.const_bank.len() as u64, v.align as u64) as usize;
-                prog.const_bank.resize(off, 0);
-                prog.const_bank.extend(init_bytes(v));
-                Sym::Const(off as u32)
+                let size = v.size();
+                let off = align_up(prog.const_bank.len() as u64, v.align as u64);
+                let end = off.zip(size).and_then(|(o, s)| o.checked_add(s));
+                let grown = end.map(|e| e - prog.const_bank.len() as u64);
+                prog.module_bytes = limits.check(
+                    Limit::ModuleBytes,
+                    grown.and_then(|g| prog.module_bytes.checked_add(g)),
+                    line,
+                )?;
+                let (off, size) = (off.unwrap_or(0), size.unwrap_or(0));
+                let off32 = fit_u32(off, Limit::ModuleBytes, v.line)?;
+                let init = init_bytes(v, size)?;
+                prog.const_bank.resize(off as usize, 0);
+                prog.const_bank.extend(init);
+                Sym::Const(off32)
             }
             _ => {
-                return Err(SimError::Parse {
-                    line: v.line,
-                    msg: format!("unsupported module-level variable `{}`", v.name),
-                })
+                return Err(perr(
+                    v.line,
+                    format!("unsupported module-level variable `{}`", v.name),
+                ))
             }
         };
         globals.insert(v.name.clone(), sym);
@@ -548,11 +643,66 @@ pub(crate) fn build(raw: RawModule) -> Result<Program, SimError> {
     prog.func_calls = vec![Vec::new(); defs.len()];
     let mut nslots = 0u32;
     for (fi, f) in defs.iter().enumerate() {
-        let func = build_func(&mut prog, &globals, f, fi as u32, &mut nslots)?;
+        let func = build_func(&mut prog, &globals, f, fi as u32, &mut nslots, limits)?;
+        let regs = (func.reg_range.1 - func.reg_range.0) as u64;
+        prog.max_func_regs = prog.max_func_regs.max(regs);
         prog.funcs.push(func);
     }
     prog.nslots = nslots;
     Ok(prog)
+}
+
+/// Where a parameter or variable of `size` bytes goes in a frame that ends at `end`, and the
+/// new end; both checked against `which`.
+fn place(
+    end: u64,
+    align: u32,
+    size: Option<u64>,
+    which: Limit,
+    limits: &Limits,
+    line: u32,
+) -> Result<(u32, u32, u64), SimError> {
+    let off = align_up(end, align.max(1) as u64);
+    let new_end = off.zip(size).and_then(|(o, s)| o.checked_add(s));
+    let new_end = limits.check(which, new_end, Some(line))?;
+    let (off, size) = (off.unwrap_or(0), size.unwrap_or(0));
+    Ok((
+        fit_u32(off, which, line)?,
+        fit_u32(size, which, line)?,
+        new_end,
+    ))
+}
+
+/// Labels of a body by (block, name), blocks numbered in order of their `{`. A label
+/// declared twice in one block is an error, as in ptxas.
+fn collect_labels(body: &[Stmt], entry_pc: u32) -> Result<HashMap<(u32, String), u32>, SimError> {
+    let mut labels = HashMap::new();
+    let mut blocks = vec![0u32];
+    let mut next = 1u32;
+    let mut pc = entry_pc;
+    for s in body {
+        match s {
+            Stmt::Open => {
+                blocks.push(next);
+                next += 1;
+            }
+            Stmt::Close if blocks.len() > 1 => {
+                blocks.pop();
+            }
+            Stmt::Label(n, line) => {
+                let b = blocks.last().copied().unwrap_or(0);
+                if labels.insert((b, n.clone()), pc).is_some() {
+                    return Err(perr(
+                        *line,
+                        format!("label `{n}` is declared twice in one block"),
+                    ));
+                }
+            }
+            Stmt::Inst(_) => pc += 1,
+            _ => {}
+        }
+    }
+    Ok(labels)
 }
 
 fn build_func(
@@ -561,32 +711,54 @@ fn build_func(
     f: &RawFunc,
     fi: u32,
     nslots: &mut u32,
+    limits: &Limits,
 ) -> Result<Func, SimError> {
     let mut top: HashMap<String, Sym> = HashMap::new();
     let mut params = Vec::new();
     let mut rets = Vec::new();
     let mut frame = 0u64;
     let mut kp = 0u64;
+    let declare = |top: &mut HashMap<String, Sym>, p: &VarDecl, sym: Sym| {
+        if top.insert(p.name.clone(), sym).is_some() {
+            return Err(perr(
+                p.line,
+                format!("parameter `{}` is declared twice", p.name),
+            ));
+        }
+        Ok(())
+    };
     for p in &f.params {
-        let size = p.size() as u32;
         if f.is_entry {
-            kp = align_up(kp, p.align.max(1) as u64);
-            top.insert(p.name.clone(), Sym::KParam(kp as u32, size));
-            params.push((kp as u32, size));
-            kp += size as u64;
+            let (off, size, end) = place(kp, p.align, p.size(), Limit::ParamBytes, limits, p.line)?;
+            kp = end;
+            declare(&mut top, p, Sym::KParam(off, size))?;
+            params.push((off, size));
         } else {
-            frame = align_up(frame, p.align.max(1) as u64);
-            top.insert(p.name.clone(), Sym::Frame(frame as u32, size));
-            params.push((frame as u32, size));
-            frame += size as u64;
+            let (off, size, end) = place(
+                frame,
+                p.align,
+                p.size(),
+                Limit::LocalBytesPerThread,
+                limits,
+                p.line,
+            )?;
+            frame = end;
+            declare(&mut top, p, Sym::Frame(off, size))?;
+            params.push((off, size));
         }
     }
     for p in &f.rets {
-        let size = p.size() as u32;
-        frame = align_up(frame, p.align.max(1) as u64);
-        top.insert(p.name.clone(), Sym::Frame(frame as u32, size));
-        rets.push((frame as u32, size));
-        frame += size as u64;
+        let (off, size, end) = place(
+            frame,
+            p.align,
+            p.size(),
+            Limit::LocalBytesPerThread,
+            limits,
+            p.line,
+        )?;
+        frame = end;
+        declare(&mut top, p, Sym::Frame(off, size))?;
+        rets.push((off, size));
     }
     let reg_start = *nslots;
     let entry_pc = prog.code.len() as u32;
@@ -597,82 +769,105 @@ fn build_func(
             entry_pc: u32::MAX,
             params,
             rets,
-            frame_size: frame as u32,
+            frame_size: fit_u32(frame, Limit::LocalBytesPerThread, f.line)?,
             reg_range: (reg_start, reg_start),
             line: f.line,
         });
     };
-    // labels
-    let mut labels = HashMap::new();
-    let mut pc = entry_pc;
-    for s in body {
-        match s {
-            Stmt::Label(n, _) => {
-                labels.insert(n.clone(), pc);
-            }
-            Stmt::Inst(_) => pc += 1,
-            _ => {}
-        }
-    }
+    let labels = collect_labels(body, entry_pc)?;
     let sink = *nslots;
-    *nslots += 1;
+    *nslots = nslots
+        .checked_add(1)
+        .ok_or_else(|| perr(f.line, "too many registers"))?;
     let mut cx = Ctx {
         scopes: vec![globals.clone(), top],
         labels,
+        blocks: vec![0],
+        next_block: 1,
+        bad_imm: None,
         prog,
         nslots: *nslots,
-        frame: frame as u32,
+        frame,
         func_idx: fi,
         is_entry: f.is_entry,
         sink,
     };
     for s in body {
         match s {
-            Stmt::Open => cx.scopes.push(HashMap::new()),
+            Stmt::Open => {
+                cx.scopes.push(HashMap::new());
+                cx.blocks.push(cx.next_block);
+                cx.next_block += 1;
+            }
             Stmt::Close => {
                 if cx.scopes.len() > 2 {
                     cx.scopes.pop();
+                    cx.blocks.pop();
                 }
             }
             Stmt::Label(..) => {}
-            Stmt::Reg { names, .. } => {
+            Stmt::Reg { names, line, .. } => {
                 for n in names {
                     let slot = cx.nslots;
-                    cx.nslots += 1;
+                    cx.nslots = slot
+                        .checked_add(1)
+                        .ok_or_else(|| perr(*line, "too many registers"))?;
                     if let Some(sc) = cx.scopes.last_mut() {
-                        sc.insert(n.clone(), Sym::Reg(slot));
+                        if sc.insert(n.clone(), Sym::Reg(slot)).is_some() {
+                            return Err(perr(
+                                *line,
+                                format!("`{n}` is declared twice in one block"),
+                            ));
+                        }
                     }
                 }
             }
             Stmt::Var(v) => {
                 let sym = match v.space {
                     VarSpace::Local | VarSpace::Param => {
-                        let off = align_up(cx.frame as u64, v.align.max(1) as u64);
-                        cx.frame = (off + v.size()) as u32;
-                        Sym::Frame(off as u32, v.size() as u32)
+                        let (off, size, end) = place(
+                            cx.frame,
+                            v.align,
+                            v.size(),
+                            Limit::LocalBytesPerThread,
+                            limits,
+                            v.line,
+                        )?;
+                        cx.frame = end;
+                        Sym::Frame(off, size)
                     }
                     VarSpace::Shared => {
+                        let size =
+                            limits.check(Limit::SharedBytesPerCta, v.size(), Some(v.line))?;
                         cx.prog.shared_vars.push(SharedVar {
                             name: v.name.clone(),
-                            size: v.size(),
+                            size,
                             align: v.align,
                             is_extern: v.is_extern || v.count == Some(None),
                         });
                         Sym::Shared(cx.prog.shared_vars.len() as u32 - 1)
                     }
                     _ => {
-                        return Err(SimError::Parse {
-                            line: v.line,
-                            msg: format!("unsupported variable `{}` in a function body", v.name),
-                        })
+                        return Err(perr(
+                            v.line,
+                            format!("unsupported variable `{}` in a function body", v.name),
+                        ))
                     }
                 };
                 if let Some(sc) = cx.scopes.last_mut() {
-                    sc.insert(v.name.clone(), sym);
+                    if sc.insert(v.name.clone(), sym).is_some() {
+                        return Err(perr(
+                            v.line,
+                            format!("`{}` is declared twice in one block", v.name),
+                        ));
+                    }
                 }
             }
             Stmt::Inst(ri) => {
                 let inst = decode_inst(&mut cx, ri);
+                if let Some(msg) = cx.bad_imm.take() {
+                    return Err(perr(ri.line, format!("`{}`: {msg}", ri.opcode)));
+                }
                 cx.prog.code.push(inst);
             }
         }
@@ -687,13 +882,18 @@ fn build_func(
     });
     *nslots = cx.nslots;
     let _ = cx.is_entry;
+    let frame_size = limits.check(
+        Limit::LocalBytesPerThread,
+        align_up(cx.frame, 16),
+        Some(f.line),
+    )?;
     Ok(Func {
         name: f.name.clone(),
         is_entry: f.is_entry,
         entry_pc,
         params,
         rets,
-        frame_size: align_up(cx.frame as u64, 16) as u32,
+        frame_size: fit_u32(frame_size, Limit::LocalBytesPerThread, f.line)?,
         reg_range: (reg_start, *nslots),
         line: f.line,
     })
@@ -725,6 +925,17 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
         guard,
         line: ri.line,
         text: ri.opcode.clone(),
+    }
+}
+
+/// Bits of each of `n` parts of a packed `ty` value (`mov` to or from a `{..}` vector).
+fn vec_part_bits(ty: Ty, n: usize) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if n > 0 && n <= ty.bits() => Ok(ty.bits() / n),
+        _ => Err(format!(
+            "a {}-bit value cannot be split into {n} parts",
+            ty.bits()
+        )),
     }
 }
 
@@ -760,7 +971,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                         .iter()
                         .map(|x| cx.reg(x))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let bits = ty.bits() / ds.len() as u32;
+                    let bits = vec_part_bits(ty, ds.len())?;
                     Op::Unpack {
                         ds,
                         a: cx.src(a, ty)?,
@@ -772,7 +983,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
                         .iter()
                         .map(|x| cx.src(x, Ty::B32))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let bits = ty.bits() / parts.len() as u32;
+                    let bits = vec_part_bits(ty, parts.len())?;
                     Op::Pack {
                         d: cx.reg(d)?,
                         parts,
@@ -1280,7 +1491,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
             m.has("uni");
             nops(ri, 1)?;
             let t = match &o[0] {
-                RawOperand::Name(n) => *cx.labels.get(n).ok_or(format!("unknown label `{n}`"))?,
+                RawOperand::Name(n) => cx.label(n).ok_or(format!("unknown label `{n}`"))?,
                 _ => return Err("bad branch target".into()),
             };
             Op::Bra { target: t }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::decode::{self, Program};
 use crate::error::SimError;
 use crate::exec::{self, CtaParams};
+use crate::limits::{Limit, Limits};
 use crate::parse;
 use crate::stats::LaunchStats;
 
@@ -32,10 +33,16 @@ pub struct Module {
 }
 
 impl Module {
-    /// Parse PTX text (as emitted by nvcc).
+    /// Parse PTX text (as emitted by nvcc), under the default [`Limits`].
     pub fn parse(src: &str) -> Result<Module, SimError> {
-        let raw = parse::parse_module(src)?;
-        let prog = decode::build(raw)?;
+        Module::parse_with_limits(src, &Limits::default())
+    }
+
+    /// Parse PTX text under `limits` (registers, module memory, shared, local and parameter
+    /// sizes are checked while parsing, before anything is allocated for them).
+    pub fn parse_with_limits(src: &str, limits: &Limits) -> Result<Module, SimError> {
+        let raw = parse::parse_module(src, limits)?;
+        let prog = decode::build(raw, limits)?;
         Ok(Module {
             prog,
             id: MODULE_IDS.fetch_add(1, Ordering::Relaxed),
@@ -103,6 +110,20 @@ pub enum Param {
 }
 
 impl Param {
+    /// The variant's name, for messages that must not print a whole `Bytes` argument.
+    fn kind(&self) -> &'static str {
+        match self {
+            Param::U8(_) => "U8",
+            Param::U16(_) => "U16",
+            Param::U32(_) => "U32",
+            Param::U64(_) => "U64",
+            Param::I32(_) => "I32",
+            Param::I64(_) => "I64",
+            Param::F32(_) => "F32",
+            Param::F64(_) => "F64",
+            Param::Bytes(_) => "Bytes",
+        }
+    }
     fn bytes(&self) -> Vec<u8> {
         match self {
             Param::U8(v) => vec![*v],
@@ -128,6 +149,8 @@ impl Param {
 pub(crate) struct GlobalMem {
     pub allocs: BTreeMap<u64, Box<[AtomicU8]>>,
     next: u64,
+    /// bytes of the live allocations
+    live: u64,
     atomics: Mutex<()>,
 }
 
@@ -140,7 +163,7 @@ fn plain_mut(s: &mut [AtomicU8]) -> &mut [u8] {
 
 impl GlobalMem {
     #[inline]
-    fn find(&self, addr: u64, len: u64) -> Option<&[AtomicU8]> {
+    pub(crate) fn find(&self, addr: u64, len: u64) -> Option<&[AtomicU8]> {
         let (base, v) = self.allocs.range(..=addr).next_back()?;
         let off = addr - *base;
         if off.checked_add(len)? <= v.len() as u64 {
@@ -194,7 +217,8 @@ impl GlobalMem {
         match self.allocs.range(..=addr).next_back() {
             Some((base, v)) if addr < base + v.len() as u64 => format!(
                 " (runs {} bytes past the end of the {}-byte allocation at {:#x})",
-                (addr + len).saturating_sub(base + v.len() as u64),
+                addr.saturating_add(len)
+                    .saturating_sub(base + v.len() as u64),
                 v.len(),
                 base
             ),
@@ -207,20 +231,57 @@ impl GlobalMem {
             None => " (not inside any allocation)".to_string(),
         }
     }
-    fn alloc(&mut self, bytes: usize) -> u64 {
+    /// A zeroed allocation of `bytes`, checked against the limits before the host memory
+    /// is asked for (and a host refusal is an error, not an abort).
+    fn alloc(&mut self, bytes: u64, limits: &Limits) -> Result<u64, SimError> {
+        limits.check(Limit::AllocBytes, Some(bytes), None)?;
+        limits.check(Limit::DeviceBytes, self.live.checked_add(bytes), None)?;
         if self.next == 0 {
             self.next = GLOBAL_BASE;
         }
         let addr = self.next;
-        let size = (bytes.max(1) as u64).div_ceil(256) * 256;
         // leave a 256-byte guard gap so running past the end never lands in a neighbour
-        self.next = addr + size + 256;
-        let zeroed: Box<[u8]> = vec![0u8; bytes].into_boxed_slice();
-        // SAFETY: AtomicU8 has the same size, alignment and bit validity as u8.
-        let atomic = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicU8]) };
+        let next = crate::decode::align_up(bytes.max(1), 256)
+            .and_then(|s| s.checked_add(256))
+            .and_then(|s| addr.checked_add(s))
+            .ok_or_else(|| SimError::Api("device address space exhausted".into()))?;
+        let n = usize::try_from(bytes).map_err(|_| {
+            SimError::Api(format!(
+                "allocation of {bytes} bytes is too large for the host"
+            ))
+        })?;
+        let atomic = zeroed_atomic(n)
+            .ok_or_else(|| SimError::Api(format!("the host could not allocate {bytes} bytes")))?;
+        self.next = next;
+        self.live += bytes;
         self.allocs.insert(addr, atomic);
-        addr
+        Ok(addr)
     }
+    fn free(&mut self, ptr: u64) -> bool {
+        match self.allocs.remove(&ptr) {
+            Some(v) => {
+                self.live -= v.len() as u64;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// `n` zeroed atomic bytes, or None when the host refuses the memory.
+fn zeroed_atomic(n: usize) -> Option<Box<[AtomicU8]>> {
+    if n == 0 {
+        return Some(Box::new([]));
+    }
+    let layout = std::alloc::Layout::array::<AtomicU8>(n).ok()?;
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut AtomicU8;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a fresh allocation of `n` zeroed AtomicU8s (all-zero is a valid
+    // AtomicU8) with the layout Box<[AtomicU8]> frees with.
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
 /// A simulated GPU: global memory plus a launcher.
@@ -230,11 +291,30 @@ pub struct Device {
     module_globals: HashMap<(u64, u32), u64>,
     instruction_limit: Option<u64>,
     threads: Option<usize>,
+    limits: Limits,
 }
 
 impl Device {
     pub fn new() -> Device {
         Device::default()
+    }
+
+    /// A device whose allocations and launches are held to `limits`.
+    pub fn with_limits(limits: Limits) -> Device {
+        Device {
+            limits,
+            ..Device::default()
+        }
+    }
+
+    /// Change the limits (allocations already made stay).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The limits allocations and launches are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Limit the thread-instructions a single CTA may execute (catches infinite loops).
@@ -267,20 +347,17 @@ impl Device {
     }
 
     /// Allocate `bytes` of zeroed global memory; the address is 256-byte aligned, never 0.
+    /// Fails with [`SimError::Limit`] beyond [`Limits::alloc_bytes`] or
+    /// [`Limits::device_bytes`].
     pub fn alloc(&mut self, bytes: usize) -> Result<u64, SimError> {
-        if bytes > (1usize << 40) {
-            return Err(SimError::Api(format!(
-                "allocation of {bytes} bytes is too large"
-            )));
-        }
-        Ok(self.mem.alloc(bytes))
+        self.mem.alloc(bytes as u64, &self.limits)
     }
 
     /// Free an allocation (by its base address).
     pub fn free(&mut self, ptr: u64) -> Result<(), SimError> {
-        match self.mem.allocs.remove(&ptr) {
-            Some(_) => Ok(()),
-            None => Err(SimError::Api(format!(
+        match self.mem.free(ptr) {
+            true => Ok(()),
+            false => Err(SimError::Api(format!(
                 "free of {ptr:#x}, which is not the start of an allocation"
             ))),
         }
@@ -303,18 +380,18 @@ impl Device {
 
     /// Copy device memory to the host.
     pub fn read(&self, ptr: u64, len: usize) -> Result<Vec<u8>, SimError> {
-        let mut out = vec![0u8; len];
-        match self.mem.load(ptr, &mut out) {
-            true => Ok(out),
-            false => Err(SimError::Api(format!(
+        // bounds first: the length is only allocated once an allocation holds it
+        match self.mem.find(ptr, len as u64) {
+            Some(s) => Ok(s.iter().map(|b| b.load(Ordering::Relaxed)).collect()),
+            None => Err(SimError::Api(format!(
                 "read of {len} bytes at {ptr:#x} is out of bounds{}",
                 self.mem.describe(ptr, len as u64)
             ))),
         }
     }
 
-    /// Run a kernel. CTAs run on [`Device::workers`] host threads; the counters are summed in
-    /// CTA order (x fastest) and a failure reports the lowest-numbered failing CTA.
+    /// Run a kernel. CTAs run on [`Device::workers`] host threads; the counters are summed
+    /// over the CTAs and a failure reports the lowest-numbered failing CTA (x fastest).
     pub fn launch(
         &mut self,
         module: &Module,
@@ -336,12 +413,26 @@ impl Device {
                 params.len()
             )));
         }
+        // the module may have been parsed under other limits than this device's
+        let lim = &self.limits;
+        lim.check(Limit::RegistersPerFunction, Some(prog.max_func_regs), None)?;
+        lim.check(Limit::RegistersPerModule, Some(prog.nslots as u64), None)?;
+        lim.check(Limit::ModuleBytes, Some(prog.module_bytes), None)?;
+        lim.check(
+            Limit::LocalBytesPerThread,
+            Some(func.frame_size as u64),
+            None,
+        )?;
+        let param_end = func.params.iter().map(|&(o, s)| o as u64 + s as u64).max();
+        lim.check(Limit::ParamBytes, Some(param_end.unwrap_or(0)), None)?;
         let mut pbuf = Vec::new();
         for (i, (p, &(off, size))) in params.iter().zip(&func.params).enumerate() {
             let b = p.bytes();
             if b.len() != size as usize {
+                // sizes only: a `Bytes` argument may be megabytes
                 return Err(SimError::Api(format!(
-                    "kernel `{kernel}` parameter {i} is {size} bytes, argument {p:?} is {} bytes",
+                    "kernel `{kernel}` parameter {i} is {size} bytes, the {} argument is {} bytes",
+                    p.kind(),
                     b.len()
                 )));
             }
@@ -361,6 +452,18 @@ impl Device {
         if cfg.grid.contains(&0) {
             return Err(SimError::Api(format!("grid {:?} is empty", cfg.grid)));
         }
+        // CUDA's grid limits; they also keep the CTA count within a u64
+        if cfg.grid[0] > i32::MAX as u32 || cfg.grid[1] > 65535 || cfg.grid[2] > 65535 {
+            return Err(SimError::Api(format!(
+                "grid {:?} exceeds (2^31-1, 65535, 65535)",
+                cfg.grid
+            )));
+        }
+        let reg_bytes = nthreads
+            .checked_mul(prog.nslots as u64)
+            .and_then(|r| r.checked_mul(8));
+        self.limits
+            .check(Limit::RegisterFileBytes, reg_bytes, None)?;
         // module globals: allocated and initialised on first use on this device
         let mut gaddr = Vec::with_capacity(prog.global_vars.len());
         for (i, g) in prog.global_vars.iter().enumerate() {
@@ -368,7 +471,7 @@ impl Device {
             let a = match self.module_globals.get(&key) {
                 Some(&a) => a,
                 None => {
-                    let a = self.mem.alloc(g.size as usize);
+                    let a = self.mem.alloc(g.size, &self.limits)?;
                     if let Some(s) = self.mem.slice_mut(a, g.init.len() as u64) {
                         s.copy_from_slice(&g.init);
                     }
@@ -405,23 +508,40 @@ impl Device {
                     externs.push(v);
                     continue;
                 }
-                off = off.div_ceil(sv.align.max(1) as u64) * sv.align.max(1) as u64;
-                saddr[v as usize] = off as u32;
-                off += sv.size;
+                let start = crate::decode::align_up(off, sv.align as u64);
+                off = self.limits.check(
+                    Limit::SharedBytesPerCta,
+                    start.and_then(|s| s.checked_add(sv.size)),
+                    None,
+                )?;
+                saddr[v as usize] = u32::try_from(start.unwrap_or(0)).map_err(|_| {
+                    SimError::Api(format!("kernel `{kernel}`: shared memory beyond 4 GiB"))
+                })?;
             }
         }
-        let static_bytes = off.div_ceil(ext_align) * ext_align;
+        let static_bytes = self.limits.check(
+            Limit::SharedBytesPerCta,
+            crate::decode::align_up(off, ext_align),
+            None,
+        )?;
+        let shared_bytes = self.limits.check(
+            Limit::SharedBytesPerCta,
+            static_bytes.checked_add(cfg.dynamic_shared_bytes as u64),
+            None,
+        )?;
+        let (static32, shared32) = match (u32::try_from(static_bytes), u32::try_from(shared_bytes))
+        {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => {
+                return Err(SimError::Api(format!(
+                    "kernel `{kernel}`: shared memory beyond 4 GiB"
+                )))
+            }
+        };
         for v in externs {
-            saddr[v as usize] = static_bytes as u32;
+            saddr[v as usize] = static32;
         }
-        let shared_bytes = static_bytes + cfg.dynamic_shared_bytes as u64;
-        if shared_bytes > 227 * 1024 {
-            return Err(SimError::Api(format!(
-                "kernel `{kernel}` needs {shared_bytes} bytes of shared memory (static {static_bytes} + dynamic {}), more than 227 KiB",
-                cfg.dynamic_shared_bytes
-            )));
-        }
-        let ctas: Vec<[u32; 3]> = match &cfg.only_ctas {
+        let ctas = match &cfg.only_ctas {
             Some(v) => {
                 for c in v {
                     if c[0] >= cfg.grid[0] || c[1] >= cfg.grid[1] || c[2] >= cfg.grid[2] {
@@ -431,19 +551,10 @@ impl Device {
                         )));
                     }
                 }
-                v.clone()
+                exec::CtaList::List(v)
             }
-            None => {
-                let mut v = Vec::new();
-                for z in 0..cfg.grid[2] {
-                    for y in 0..cfg.grid[1] {
-                        for x in 0..cfg.grid[0] {
-                            v.push([x, y, z]);
-                        }
-                    }
-                }
-                v
-            }
+            // never materialised: a 2^31 x 65535 x 65535 grid must not cost memory
+            None => exec::CtaList::Grid(cfg.grid),
         };
         let cp = CtaParams {
             prog,
@@ -454,11 +565,12 @@ impl Device {
             params: &pbuf,
             global_addrs: &gaddr,
             shared_addrs: &saddr,
-            shared_bytes: shared_bytes as u32,
+            shared_bytes: shared32,
             dynamic_bytes: cfg.dynamic_shared_bytes,
             limit: self.instruction_limit.unwrap_or(10_000_000_000),
+            limits: &self.limits,
         };
-        exec::run_grid(&cp, &self.mem, &ctas, self.workers())
+        exec::run_grid(&cp, &self.mem, ctas, self.workers())
     }
 }
 

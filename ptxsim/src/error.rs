@@ -2,6 +2,13 @@
 
 use std::fmt;
 
+use crate::limits::Limit;
+
+/// Formats the optional PTX line of a limit error.
+fn at_line(line: &Option<u32>) -> String {
+    line.map(|l| format!(" (PTX line {l})")).unwrap_or_default()
+}
+
 /// Everything that can go wrong when parsing PTX, using the host API, or executing a kernel.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SimError {
@@ -14,6 +21,18 @@ pub enum SimError {
     /// A fault while executing a kernel, with its location.
     #[error("{0}")]
     Exec(Box<ExecError>),
+    /// A module or host call asked for more than a [`Limits`](crate::Limits) cap allows.
+    /// `requested` is `u64::MAX` when computing the amount overflowed.
+    #[error(
+        "limit `{limit}` exceeded{}: {requested} requested, the cap is {cap}",
+        at_line(line)
+    )]
+    Limit {
+        limit: Limit,
+        requested: u64,
+        cap: u64,
+        line: Option<u32>,
+    },
 }
 
 impl SimError {
@@ -110,6 +129,14 @@ pub enum ErrorKind {
     /// `trap` executed.
     #[error("trap executed")]
     Trap,
+    /// A thread asked for more than a [`Limits`](crate::Limits) cap allows (call depth,
+    /// local memory).
+    #[error("limit `{limit}` exceeded: {requested} requested, the cap is {cap}")]
+    LimitExceeded {
+        limit: Limit,
+        requested: u64,
+        cap: u64,
+    },
     /// The per-launch instruction budget ran out (probably an infinite loop).
     #[error("instruction limit exceeded ({0} thread-instructions)")]
     InstructionLimit(u64),

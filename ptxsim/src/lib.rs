@@ -19,10 +19,12 @@ mod device;
 mod error;
 mod exec;
 mod ir;
+mod limits;
 mod parse;
 mod stats;
 
 pub use device::{generic_windows, Device, LaunchConfig, Module, Param};
 pub use error::{ErrorKind, ExecError, SimError};
 pub use ir::OpClass;
+pub use limits::{Limit, Limits};
 pub use stats::LaunchStats;

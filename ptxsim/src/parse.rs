@@ -1,6 +1,7 @@
 //! Lexer and parser: PTX text to a raw syntax tree (names not yet resolved).
 
 use crate::error::SimError;
+use crate::limits::{Limit, Limits};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
@@ -150,27 +151,37 @@ pub(crate) fn parse_num(s: &str, line: u32) -> Result<Imm, SimError> {
             .map_err(|_| bad());
     }
     let t = lower.trim_end_matches('u');
+    // PTX integer literals are 64-bit: a longer one is an error, not a silent truncation
+    let int = |r: Result<u128, std::num::ParseIntError>| match r {
+        Ok(v) if v <= u64::MAX as u128 => Ok(Imm::Int(v as i128)),
+        Ok(_) => Err(perr(
+            line,
+            format!("integer constant `{s}` does not fit in 64 bits"),
+        )),
+        Err(_) => Err(bad()),
+    };
     if let Some(h) = t.strip_prefix("0x") {
-        return u128::from_str_radix(h, 16)
-            .map(|v| Imm::Int(v as i128))
-            .map_err(|_| bad());
+        return int(u128::from_str_radix(h, 16));
     }
     if let Some(b) = t.strip_prefix("0b") {
-        return u128::from_str_radix(b, 2)
-            .map(|v| Imm::Int(v as i128))
-            .map_err(|_| bad());
+        return int(u128::from_str_radix(b, 2));
     }
     if t.contains('.') || t.contains('e') {
         return t.parse::<f64>().map(Imm::FDec).map_err(|_| bad());
     }
     if t.len() > 1 && t.starts_with('0') {
-        return u128::from_str_radix(&t[1..], 8)
-            .map(|v| Imm::Int(v as i128))
-            .map_err(|_| bad());
+        return int(u128::from_str_radix(&t[1..], 8));
     }
-    t.parse::<u128>()
-        .map(|v| Imm::Int(v as i128))
-        .map_err(|_| bad())
+    int(t.parse::<u128>())
+}
+
+/// Whether an integer immediate fits a `bits`-wide operand, read as signed or unsigned
+/// (ptxas accepts `-1` for a `.u32` as it accepts `0xffffffff`).
+pub(crate) fn int_fits(v: i128, bits: u32) -> bool {
+    let bits = bits.min(64);
+    let lo = -(1i128 << (bits - 1));
+    let hi = (1i128 << bits) - 1;
+    (lo..=hi).contains(&v)
 }
 
 #[derive(Debug, Clone)]
@@ -216,24 +227,24 @@ pub(crate) struct VarDecl {
 }
 
 impl VarDecl {
-    pub fn size(&self) -> u64 {
+    /// Size in bytes; None when it does not fit in a u64.
+    pub fn size(&self) -> Option<u64> {
         match self.count {
-            None => self.elem_bytes as u64,
-            Some(None) => 0,
-            Some(Some(n)) => n * self.elem_bytes as u64,
+            None => Some(self.elem_bytes as u64),
+            Some(None) => Some(0),
+            Some(Some(n)) => n.checked_mul(self.elem_bytes as u64),
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stmt {
-    Label(String, #[allow(dead_code)] u32),
+    Label(String, u32),
     Inst(RawInst),
     Reg {
         #[allow(dead_code)]
         ty: String,
         names: Vec<String>,
-        #[allow(dead_code)]
         line: u32,
     },
     Var(VarDecl),
@@ -257,12 +268,15 @@ pub(crate) struct RawModule {
     pub vars: Vec<VarDecl>,
 }
 
-struct P {
+struct P<'l> {
     t: Vec<Token>,
     i: usize,
+    limits: &'l Limits,
+    /// registers declared so far by the module, and by the function being parsed
+    module_regs: u64,
 }
 
-impl P {
+impl P<'_> {
     fn peek(&self) -> Option<&Tok> {
         self.t.get(self.i).map(|t| &t.tok)
     }
@@ -359,14 +373,23 @@ fn space_of(s: &str) -> Option<VarSpace> {
 }
 
 /// Parse a variable declaration after its state space token (already consumed).
-fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<VarDecl, SimError> {
+fn parse_var(
+    p: &mut P<'_>,
+    space: VarSpace,
+    is_extern: bool,
+    line: u32,
+) -> Result<VarDecl, SimError> {
     let mut align = 0u32;
     let mut elem_bytes = 0u32;
     let mut vec = 1u32;
     while let Some(s) = p.peek_ident() {
         if s == ".align" {
             p.i += 1;
-            align = p.num_u64()? as u32;
+            let a = p.num_u64()?;
+            align = match u32::try_from(a) {
+                Ok(a) if a.is_power_of_two() => a,
+                _ => return Err(perr(line, format!(".align {a} is not a power of two"))),
+            };
         } else if s == ".v2" || s == ".v4" || s == ".v8" {
             vec = s[2..].parse().unwrap_or(1);
             p.i += 1;
@@ -383,6 +406,7 @@ fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<V
     if elem_bytes == 0 {
         return Err(perr(line, "variable declaration without a type"));
     }
+    let scalar_bits = elem_bytes * 8;
     elem_bytes *= vec;
     let name = p.ident()?;
     let mut count = None;
@@ -403,6 +427,17 @@ fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<V
             match p.next()? {
                 Tok::Num(s) => {
                     let v = parse_num(&s, l)?;
+                    if let Imm::Int(x) = v {
+                        if !int_fits(if neg { -x } else { x }, scalar_bits) {
+                            return Err(perr(
+                                l,
+                                format!(
+                                    "initializer {}{s} does not fit in {scalar_bits} bits",
+                                    if neg { "-" } else { "" }
+                                ),
+                            ));
+                        }
+                    }
                     init.push(if neg {
                         match v {
                             Imm::Int(x) => Imm::Int(-x),
@@ -427,6 +462,24 @@ fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<V
         if braced {
             p.expect_p('}')?;
         }
+        let room = match count {
+            None => 1,
+            Some(None) => {
+                // `a[] = {..}`: the initializer gives the length
+                count = Some(Some(init.len() as u64 / vec as u64));
+                u64::MAX
+            }
+            Some(Some(n)) => n.saturating_mul(vec as u64),
+        };
+        if init.len() as u64 > room {
+            return Err(perr(
+                line,
+                format!(
+                    "initializer of `{name}` has {} elements, more than its {room}",
+                    init.len()
+                ),
+            ));
+        }
     }
     if align == 0 {
         align = elem_bytes.max(1);
@@ -443,7 +496,7 @@ fn parse_var(p: &mut P, space: VarSpace, is_extern: bool, line: u32) -> Result<V
     })
 }
 
-fn parse_param_list(p: &mut P) -> Result<Vec<VarDecl>, SimError> {
+fn parse_param_list(p: &mut P<'_>) -> Result<Vec<VarDecl>, SimError> {
     let mut v = Vec::new();
     p.expect_p('(')?;
     if p.eat_p(')') {
@@ -466,7 +519,7 @@ fn parse_param_list(p: &mut P) -> Result<Vec<VarDecl>, SimError> {
     Ok(v)
 }
 
-fn parse_operand(p: &mut P) -> Result<RawOperand, SimError> {
+fn parse_operand(p: &mut P<'_>) -> Result<RawOperand, SimError> {
     let l = p.line();
     if p.eat_p('[') {
         let mut base = None;
@@ -553,10 +606,11 @@ fn parse_operand(p: &mut P) -> Result<RawOperand, SimError> {
     }
 }
 
-fn parse_body(p: &mut P) -> Result<Vec<Stmt>, SimError> {
+fn parse_body(p: &mut P<'_>) -> Result<Vec<Stmt>, SimError> {
     // the opening `{` was consumed
     let mut out = Vec::new();
     let mut depth = 1;
+    let mut func_regs = 0u64;
     loop {
         let l = p.line();
         match p.peek().cloned() {
@@ -602,10 +656,31 @@ fn parse_body(p: &mut P) -> Result<Vec<Stmt>, SimError> {
                         if p.eat_p('<') {
                             let cnt = p.num_u64()?;
                             p.expect_p('>')?;
+                            // checked before the names are made: `%r<10000000>` is 20 bytes
+                            func_regs = p.limits.check(
+                                Limit::RegistersPerFunction,
+                                func_regs.checked_add(cnt),
+                                Some(l),
+                            )?;
+                            p.module_regs = p.limits.check(
+                                Limit::RegistersPerModule,
+                                p.module_regs.checked_add(cnt),
+                                Some(l),
+                            )?;
                             for k in 0..cnt {
                                 names.push(format!("{n}{k}"));
                             }
                         } else {
+                            func_regs = p.limits.check(
+                                Limit::RegistersPerFunction,
+                                func_regs.checked_add(1),
+                                Some(l),
+                            )?;
+                            p.module_regs = p.limits.check(
+                                Limit::RegistersPerModule,
+                                p.module_regs.checked_add(1),
+                                Some(l),
+                            )?;
                             names.push(n);
                         }
                         if !p.eat_p(',') {
@@ -646,7 +721,7 @@ fn parse_body(p: &mut P) -> Result<Vec<Stmt>, SimError> {
     }
 }
 
-fn parse_inst(p: &mut P) -> Result<RawInst, SimError> {
+fn parse_inst(p: &mut P<'_>) -> Result<RawInst, SimError> {
     let line = p.line();
     let opcode = p.ident()?;
     let mut operands = Vec::new();
@@ -667,9 +742,14 @@ fn parse_inst(p: &mut P) -> Result<RawInst, SimError> {
     })
 }
 
-pub(crate) fn parse_module(src: &str) -> Result<RawModule, SimError> {
+pub(crate) fn parse_module(src: &str, limits: &Limits) -> Result<RawModule, SimError> {
     let t = lex(src)?;
-    let mut p = P { t, i: 0 };
+    let mut p = P {
+        t,
+        i: 0,
+        limits,
+        module_regs: 0,
+    };
     let mut m = RawModule::default();
     while let Some(tok) = p.peek().cloned() {
         let l = p.line();

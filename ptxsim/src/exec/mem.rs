@@ -87,7 +87,7 @@ impl Cta<'_> {
                 }
             },
             Loc::Shared(a) => {
-                if a + n > self.shared.len() as u64 {
+                if a.saturating_add(n) > self.shared.len() as u64 {
                     return Err(self.oob(
                         "shared",
                         gaddr,
@@ -104,7 +104,7 @@ impl Cta<'_> {
             }
             Loc::Local(a) => {
                 let l = &self.local[t];
-                if a + n > l.len() as u64 {
+                if a.saturating_add(n) > l.len() as u64 {
                     return Err(self.oob(
                         "local",
                         gaddr,
@@ -119,7 +119,7 @@ impl Cta<'_> {
             }
             Loc::KParam(a) => {
                 let p = self.p.params;
-                if a + n > p.len() as u64 {
+                if a.saturating_add(n) > p.len() as u64 {
                     return Err(self.oob(
                         "param",
                         gaddr,
@@ -131,7 +131,7 @@ impl Cta<'_> {
             }
             Loc::Const(a) => {
                 let c = &self.p.prog.const_bank;
-                if a + n > c.len() as u64 {
+                if a.saturating_add(n) > c.len() as u64 {
                     return Err(self.oob(
                         "const",
                         gaddr,
@@ -162,7 +162,7 @@ impl Cta<'_> {
                 }
             },
             Loc::Shared(a) => {
-                if a + n > self.shared.len() as u64 {
+                if a.saturating_add(n) > self.shared.len() as u64 {
                     return Err(self.oob(
                         "shared",
                         gaddr,
@@ -179,7 +179,7 @@ impl Cta<'_> {
             }
             Loc::Local(a) => {
                 let len = self.local[t].len() as u64;
-                if a + n > len {
+                if a.saturating_add(n) > len {
                     return Err(self.oob(
                         "local",
                         gaddr,
@@ -401,7 +401,7 @@ impl Cta<'_> {
                 let Loc::Shared(doff) = dl else {
                     return unsupported("cp.async destination");
                 };
-                if doff + *size as u64 > self.shared.len() as u64 {
+                if doff.saturating_add(*size as u64) > self.shared.len() as u64 {
                     return Err(self.oob(
                         "shared",
                         da,

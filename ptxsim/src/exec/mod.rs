@@ -15,6 +15,7 @@ use crate::decode::Program;
 use crate::device::{GlobalMem, PARAM_WIN};
 use crate::error::{ErrorKind, ExecError, FResult, Fault, SimError};
 use crate::ir::*;
+use crate::limits::Limit;
 use crate::stats::{self, LaunchStats};
 
 /// Per-launch constants shared by every CTA.
@@ -30,6 +31,7 @@ pub(crate) struct CtaParams<'a> {
     pub shared_bytes: u32,
     pub dynamic_bytes: u32,
     pub limit: u64,
+    pub limits: &'a crate::limits::Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,9 @@ pub(crate) struct Cta<'a> {
     pub frames: Vec<Vec<Frame>>,
     pub fbase: Vec<u32>,
     pub ftop: Vec<u32>,
+    /// bytes of registers saved by the active recursive calls of each thread (they count
+    /// towards its local-memory limit, as a GPU spills them to its stack)
+    pub saved_bytes: Vec<u64>,
     pub local: Vec<Vec<u8>>,
     pub shared: Vec<u8>,
     bars: [Barrier; 16],
@@ -134,8 +139,34 @@ struct Sched<'a> {
     first_err: usize,
 }
 
-/// Run the CTAs of a launch on `workers` host threads (the calling thread when 1) and merge
-/// their counters in list order. The error reported is that of the lowest-numbered failing
+/// The CTAs a launch runs: the whole grid (x fastest), computed from the index so that a
+/// large grid costs no memory, or an explicit list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CtaList<'a> {
+    Grid([u32; 3]),
+    List(&'a [[u32; 3]]),
+}
+
+impl CtaList<'_> {
+    fn len(&self) -> usize {
+        match self {
+            CtaList::Grid(g) => g.iter().map(|&d| d as usize).product(),
+            CtaList::List(v) => v.len(),
+        }
+    }
+    fn get(&self, i: usize) -> [u32; 3] {
+        match self {
+            CtaList::Grid([x, y, _]) => {
+                let (x, y) = (*x as usize, *y as usize);
+                [(i % x) as u32, (i / x % y) as u32, (i / x / y) as u32]
+            }
+            CtaList::List(v) => v[i],
+        }
+    }
+}
+
+/// Run the CTAs of a launch on `workers` host threads (the calling thread when 1) and sum
+/// their counters (in no particular order: the sum is the same). The error reported is that of the lowest-numbered failing
 /// CTA: every CTA before it runs to completion, the ones after it may be skipped.
 ///
 /// Scheduling: a host thread runs a CTA for `QUANTUM` warp-instructions at a time; when it
@@ -146,7 +177,7 @@ struct Sched<'a> {
 pub(crate) fn run_grid(
     p: &CtaParams,
     mem: &GlobalMem,
-    ctas: &[[u32; 3]],
+    ctas: CtaList,
     workers: usize,
 ) -> Result<LaunchStats, SimError> {
     let n = ctas.len();
@@ -163,8 +194,9 @@ pub(crate) fn run_grid(
         live: 0,
         first_err: usize::MAX,
     });
-    let results: Mutex<Vec<Option<Result<LaunchStats, SimError>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
+    // the counters so far, and the error of the lowest-numbered failing CTA
+    let results: Mutex<(LaunchStats, Option<(usize, SimError)>)> =
+        Mutex::new((LaunchStats::default(), None));
     let work = || {
         let mut cur: Option<(usize, Cta)> = None;
         loop {
@@ -187,7 +219,7 @@ pub(crate) fn run_grid(
                             s.next += 1;
                             s.live += 1;
                             drop(s);
-                            (i, Cta::new(p, mem, ctas[i]))
+                            (i, Cta::new(p, mem, ctas.get(i)))
                         }
                         None => return,
                     }
@@ -207,7 +239,7 @@ pub(crate) fn run_grid(
                         s.live += 1;
                         s.suspended.push_back((i, cta));
                         drop(s);
-                        cur = Some((j, Cta::new(p, mem, ctas[j])));
+                        cur = Some((j, Cta::new(p, mem, ctas.get(j))));
                     } else if let Some(o) = s.suspended.pop_front() {
                         s.suspended.push_back((i, cta));
                         cur = Some(o);
@@ -224,7 +256,15 @@ pub(crate) fn run_grid(
                         s.first_err = s.first_err.min(i);
                     }
                     drop(s);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
+                    match r {
+                        Ok(st) => res.0.merge(&st),
+                        Err(e) => {
+                            if res.1.as_ref().is_none_or(|(j, _)| i < *j) {
+                                res.1 = Some((i, e));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -238,15 +278,10 @@ pub(crate) fn run_grid(
             }
         });
     }
-    let mut stats = LaunchStats::default();
-    for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        match r {
-            Some(Ok(s)) => stats.merge(&s),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
+    match results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        (_, Some((_, e))) => Err(e),
+        (stats, None) => Ok(stats),
     }
-    Ok(stats)
 }
 
 fn sched_lock<'m, 'a>(m: &'m Mutex<Sched<'a>>) -> std::sync::MutexGuard<'m, Sched<'a>> {
@@ -273,6 +308,7 @@ impl<'a> Cta<'a> {
             frames: vec![Vec::new(); nthreads],
             fbase: vec![0; nthreads],
             ftop: vec![fsize; nthreads],
+            saved_bytes: vec![0; nthreads],
             local: vec![vec![0u8; fsize as usize]; nthreads],
             shared: vec![0u8; p.shared_bytes as usize],
             bars: [Barrier::default(); 16],
@@ -531,7 +567,10 @@ impl<'a> Cta<'a> {
                 while m != 0 {
                     let l = m.trailing_zeros();
                     m &= m - 1;
-                    self.do_call(base + l as usize, pc, *func, args, rets);
+                    let t = base + l as usize;
+                    if let Err(f) = self.do_call(t, pc, *func, args, rets) {
+                        return Err(self.error_at(t, pc, f));
+                    }
                 }
                 let _ = rets;
                 Ok(if act == mask {
@@ -671,12 +710,50 @@ impl<'a> Cta<'a> {
         self.exited += 1;
     }
 
-    fn do_call(&mut self, t: usize, pc: u32, func: u32, args: &[(u32, u32)], _rets: &[(u32, u32)]) {
+    /// Push a frame for `func`; the depth, and the thread's local memory with the new frame
+    /// and the registers a recursive call saves, are checked first.
+    fn do_call(
+        &mut self,
+        t: usize,
+        pc: u32,
+        func: u32,
+        args: &[(u32, u32)],
+        _rets: &[(u32, u32)],
+    ) -> FResult<()> {
         let prog = self.p.prog;
+        let lim = self.p.limits;
         let f = &prog.funcs[func as usize];
-        let base = self.ftop[t].div_ceil(16) * 16;
-        let top = base + f.frame_size;
+        let over = |limit: Limit, requested: Option<u64>| {
+            Fault::new(ErrorKind::LimitExceeded {
+                limit,
+                requested: requested.unwrap_or(u64::MAX),
+                cap: lim.cap(limit),
+            })
+        };
+        let depth = self.frames[t].len() as u64 + 1;
+        if depth > lim.call_depth {
+            return Err(over(Limit::CallDepth, Some(depth)));
+        }
+        let base = self.ftop[t].div_ceil(16) as u64 * 16;
+        let top = base + f.frame_size as u64;
+        // recursion: save the callee's registers if it is already active
+        let active =
+            self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
+        let (ra, rb) = f.reg_range;
+        let save = if active { (rb - ra) as u64 * 8 } else { 0 };
+        let used = top
+            .checked_add(self.saved_bytes[t])
+            .and_then(|u| u.checked_add(save));
+        if used.is_none_or(|u| u > lim.local_bytes_per_thread) {
+            return Err(over(Limit::LocalBytesPerThread, used));
+        }
+        let top = u32::try_from(top).map_err(|_| over(Limit::LocalBytesPerThread, Some(top)))?;
+        let base = base as u32;
         if self.local[t].len() < top as usize {
+            let grow = top as usize - self.local[t].len();
+            if self.local[t].try_reserve(grow).is_err() {
+                return Err(over(Limit::LocalBytesPerThread, Some(top as u64)));
+            }
             self.local[t].resize(top as usize, 0);
         }
         // copy arguments into the callee's parameter slots
@@ -688,13 +765,10 @@ impl<'a> Cta<'a> {
                 self.local[t].copy_within(src..src + n, dst);
             }
         }
-        // recursion: save the callee's registers if it is already active
-        let active =
-            self.frames[t].iter().any(|fr| fr.func == func) || func as usize == self.p.entry;
         let saved = if active {
-            let (a, b) = f.reg_range;
+            self.saved_bytes[t] += save;
             Some(
-                (a..b)
+                (ra..rb)
                     .map(|r| self.regs[r as usize * self.nthreads + t])
                     .collect(),
             )
@@ -711,6 +785,7 @@ impl<'a> Cta<'a> {
         self.fbase[t] = base;
         self.ftop[t] = top;
         self.pc[t] = f.entry_pc;
+        Ok(())
     }
 
     fn do_ret(&mut self, t: usize) {
@@ -731,6 +806,7 @@ impl<'a> Cta<'a> {
             }
         }
         if let Some(saved) = fr.saved {
+            self.saved_bytes[t] -= saved.len() as u64 * 8;
             let (a, _) = f.reg_range;
             for (i, v) in saved.into_iter().enumerate() {
                 self.regs[(a as usize + i) * self.nthreads + t] = v;
