@@ -23,11 +23,10 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::format::check_shape;
 use crate::launch::{blocks_for, Arg, Executor, Launch};
-use crate::mask::{check_logits, SampleParams, Sampling, CANDIDATES};
+use crate::mask::{check_logits, SampleParams, Sampling};
 use crate::ops::decompress::decompress_launch;
 use crate::ops::mask::{self as mask_ops, RegSum};
 use crate::ops::prune::STATUS_WORDS;
-use crate::pattern::GROUP;
 
 const THREADS: usize = 256;
 const TILE: usize = 64;
@@ -52,8 +51,7 @@ fn launch(kernel: &'static str, grid: [u32; 3], args: Vec<Arg>) -> Launch {
 }
 
 fn groups_of(rows: usize, cols: usize) -> Result<usize> {
-    check_shape(rows, cols)?;
-    Ok(rows * cols / GROUP)
+    Ok(check_shape(rows, cols)?.groups())
 }
 
 /// f32 elements of the partial-sum workspace of [`loss_grad_launches`].
@@ -256,7 +254,7 @@ impl<E: Executor> DeviceLearnStep<E> {
     pub fn new(exec: &E, learner: &MaskLearner, logits: &[f32]) -> Result<Self> {
         let (rows, cols) = (learner.rows, learner.cols);
         check_logits(rows, cols, logits.len())?;
-        let n = rows * cols;
+        let n = check_shape(rows, cols)?.elements();
         let nl = logits.len();
         let history_len = learner.cfg.steps.max(1);
         Ok(DeviceLearnStep {
@@ -419,7 +417,7 @@ impl<E: Executor> DeviceLearnStep<E> {
             ptr(&self.dlogits),
             ptr(&self.m),
             ptr(&self.v),
-            rows * cols / GROUP * CANDIDATES,
+            check_shape(rows, cols)?.logits(),
             &self.adam,
             t,
         )?)?;

@@ -18,12 +18,12 @@ pub fn decompress_launch(
     rows: usize,
     cols: usize,
 ) -> Result<Launch> {
-    check_shape(rows, cols)?;
+    let shape = check_shape(rows, cols)?;
     check_aligned("values", values, 8)?;
     check_aligned("metadata", meta, 2)?;
     check_aligned("dense output", dense, 16)?;
     // One thread per 16-byte chunk of the dense output.
-    let chunks = rows * cols * dtype.size() / 16;
+    let chunks = shape.elements() * dtype.size() / 16;
     Ok(Launch {
         module: "decompress",
         kernel: match dtype.size() {
@@ -46,7 +46,8 @@ pub fn decompress_launch(
 pub fn decompress_on<E: Executor, T: Element>(exec: &E, s: &Sparse24<T>) -> Result<Vec<T>> {
     let values = exec.upload(s.values())?;
     let meta = exec.upload(s.metadata())?;
-    let dense = exec.alloc_zeroed(s.rows() * s.cols() * std::mem::size_of::<T>())?;
+    let shape = check_shape(s.rows(), s.cols())?;
+    let dense = exec.alloc_zeroed(shape.elements() * std::mem::size_of::<T>())?;
     let launch = decompress_launch(
         T::DTYPE,
         exec.ptr(&values),
