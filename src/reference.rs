@@ -100,8 +100,9 @@ impl<T: Element> Epilogue<'_, T> {
 /// Checks X [tokens, in] and that Y [tokens, out] has a representable size, before
 /// anything is allocated.
 fn check_x<T: Element>(x: &[T], tokens: usize, out: usize, inn: usize) -> Result<()> {
-    check_len("X", shape::tokens_by("X", "in", tokens, inn)?, x.len())?;
-    shape::tokens_by("Y", "out", tokens, out).map(|_| ())
+    let x_len = shape::tokens_by("X", "in", tokens, inn)?;
+    shape::tokens_by("Y", "out", tokens, out)?;
+    check_len("X", x_len, x.len())
 }
 
 /// Dense reference with f64 accumulation; W is [out, in] row-major. Returns f64.
