@@ -14,8 +14,13 @@ pub enum Error {
     },
     /// Dimensions whose element count does not fit: the product overflows or
     /// exceeds [`crate::shape::MAX_ELEMENTS`].
-    #[error("shape overflow: {what} of dimensions {dims:?} exceeds the limit of 2^60 - 1 elements")]
-    ShapeOverflow { what: &'static str, dims: Vec<usize> },
+    #[error(
+        "shape overflow: {what} of dimensions {dims:?} exceeds the limit of 2^60 - 1 elements"
+    )]
+    ShapeOverflow {
+        what: &'static str,
+        dims: Vec<usize>,
+    },
     /// A buffer's length does not match the shape it was given with.
     #[error("length mismatch: {what} has {actual} elements, expected {expected}")]
     Length {

@@ -239,7 +239,10 @@ pub fn from_fragment_order<T: Element>(f: &FragmentOrdered<T>) -> Result<Sparse2
     if geo != expected {
         return Err(Error::InvalidArgument {
             what: "fragment geometry",
-            why: format!("{geo:?} is not the geometry of a {}x{} matrix ({expected:?})", geo.rows, geo.cols),
+            why: format!(
+                "{geo:?} is not the geometry of a {}x{} matrix ({expected:?})",
+                geo.rows, geo.cols
+            ),
         });
     }
     let shape = check_shape(geo.rows, geo.cols)?;

@@ -102,7 +102,11 @@ pub fn wanda_scores<T: Element>(
 /// scanned; a norm that comes out non-finite (a NaN or ±Inf in its channel, or an
 /// overflow to +Inf) is refused, naming the channel as the column of row 0.
 pub fn activation_norms<T: Element>(x: &[T], n: usize, cols: usize) -> Result<Vec<f32>> {
-    check_len("activations", shape::tokens_by("activations", "cols", n, cols)?, x.len())?;
+    check_len(
+        "activations",
+        shape::tokens_by("activations", "cols", n, cols)?,
+        x.len(),
+    )?;
     let mut sq = vec![0f64; cols];
     for row in x.chunks_exact(cols) {
         for (s, v) in sq.iter_mut().zip(row) {

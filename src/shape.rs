@@ -31,12 +31,7 @@ fn nonzero(what: &'static str, value: usize) -> Result<usize> {
 
 /// `a · b` for two dimensions of `what`, both at least 1, the product at most
 /// [`MAX_ELEMENTS`]. `names` name the two dimensions in the zero-dimension error.
-pub fn product(
-    what: &'static str,
-    names: [&'static str; 2],
-    a: usize,
-    b: usize,
-) -> Result<usize> {
+pub fn product(what: &'static str, names: [&'static str; 2], a: usize, b: usize) -> Result<usize> {
     nonzero(names[0], a)?;
     nonzero(names[1], b)?;
     match a.checked_mul(b) {
@@ -82,7 +77,8 @@ impl MatrixShape {
             return Err(Error::Shape {
                 what: "cols",
                 value: cols,
-                requirement: "cols (the reduction dimension `in`) must be a positive multiple of 16",
+                requirement:
+                    "cols (the reduction dimension `in`) must be a positive multiple of 16",
             });
         }
         product("matrix", ["rows", "cols"], rows, cols)?;

@@ -133,12 +133,22 @@ fn pruning_refuses_non_finite_weights_scores_and_norms() {
             Err(non_finite("weights", 3, 11))
         );
         // Detect on a 2:4 matrix: a non-finite value in a dropped (zero) slot too.
-        let mut sparse: Vec<f32> = w.iter().enumerate().map(|(i, &v)| if i % 4 < 2 { 0.0 } else { v }).collect();
+        let mut sparse: Vec<f32> = w
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 4 < 2 { 0.0 } else { v })
+            .collect();
         sparse[3 * cols + 8] = bad;
-        assert_eq!(prune::detect_mask(&sparse, rows, cols), Err(non_finite("weights", 3, 8)));
+        assert_eq!(
+            prune::detect_mask(&sparse, rows, cols),
+            Err(non_finite("weights", 3, 8))
+        );
         let mut sb = scores.clone();
         sb[cols + 2] = bad;
-        assert_eq!(prune::score_mask(&sb, rows, cols), Err(non_finite("scores", 1, 2)));
+        assert_eq!(
+            prune::score_mask(&sb, rows, cols),
+            Err(non_finite("scores", 1, 2))
+        );
         let mut norms = vec![1f32; cols];
         norms[13] = bad;
         assert_eq!(
@@ -166,7 +176,9 @@ fn pruning_refuses_non_finite_weights_scores_and_norms() {
 fn mask_sampling_refuses_non_finite_weights_and_logits() {
     let (rows, cols) = (2, 16);
     let w = dense::<f32>(rows, cols);
-    let logits: Vec<f32> = (0..rows * cols / 4 * 6).map(|i| (i % 5) as f32 * 0.1).collect();
+    let logits: Vec<f32> = (0..rows * cols / 4 * 6)
+        .map(|i| (i % 5) as f32 * 0.1)
+        .collect();
     let p = SampleParams {
         seed: 7,
         step: 1,
@@ -176,7 +188,10 @@ fn mask_sampling_refuses_non_finite_weights_and_logits() {
     for bad in BAD {
         let mut lb = logits.clone();
         lb[24 + 17] = bad;
-        assert_eq!(mask::hard_mask(&lb, rows, cols), Err(non_finite("logits", 1, 17)));
+        assert_eq!(
+            mask::hard_mask(&lb, rows, cols),
+            Err(non_finite("logits", 1, 17))
+        );
         assert_eq!(
             mask::forward(&w, rows, cols, &lb, &p, Sampling::Soft, true),
             Err(non_finite("logits", 1, 17))
@@ -198,7 +213,9 @@ fn mask_sampling_refuses_non_finite_weights_and_logits() {
 fn the_learner_refuses_non_finite_inputs() {
     let (rows, cols, tokens) = (4, 32, 64);
     let w = dense::<f32>(rows, cols);
-    let x: Vec<f32> = (0..tokens * cols).map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0).collect();
+    let x: Vec<f32> = (0..tokens * cols)
+        .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
+        .collect();
     let calib = Calibration::from_activations(&x, tokens, cols).unwrap();
     let cfg = LearnConfig {
         steps: 2,

@@ -103,22 +103,64 @@ fn sparse24_entries_refuse_huge_shapes() {
 
 #[test]
 fn zero_dimensions_are_shape_errors() {
-    assert_eq!(shape_err(Sparse24::<f32>::from_parts(0, 16, vec![], vec![])), "rows");
-    assert_eq!(shape_err(Sparse24::<f32>::from_parts(4, 0, vec![], vec![])), "cols");
+    assert_eq!(
+        shape_err(Sparse24::<f32>::from_parts(0, 16, vec![], vec![])),
+        "rows"
+    );
+    assert_eq!(
+        shape_err(Sparse24::<f32>::from_parts(4, 0, vec![], vec![])),
+        "cols"
+    );
     assert_eq!(shape_err(Sparse24::<f32>::compress(&[], 0, 16)), "rows");
     let epi = Epilogue::default();
     // linear_dense used to panic ("chunk size must be non-zero") on out = 0.
-    assert_eq!(shape_err(reference::linear_dense::<f32>(&[0.0; 16], 1, &[], 0, 16, &epi)), "out");
-    assert_eq!(shape_err(reference::linear_dense::<f32>(&[], 1, &[], 4, 0, &epi)), "in");
-    assert_eq!(shape_err(reference::linear_dense::<f32>(&[], 0, &[0.0; 64], 4, 16, &epi)), "tokens");
     assert_eq!(
-        shape_err(reference::linear_dense_f64::<f32>(&[0.0; 16], 1, &[], 0, 16, &epi)),
+        shape_err(reference::linear_dense::<f32>(
+            &[0.0; 16],
+            1,
+            &[],
+            0,
+            16,
+            &epi
+        )),
+        "out"
+    );
+    assert_eq!(
+        shape_err(reference::linear_dense::<f32>(&[], 1, &[], 4, 0, &epi)),
+        "in"
+    );
+    assert_eq!(
+        shape_err(reference::linear_dense::<f32>(
+            &[],
+            0,
+            &[0.0; 64],
+            4,
+            16,
+            &epi
+        )),
+        "tokens"
+    );
+    assert_eq!(
+        shape_err(reference::linear_dense_f64::<f32>(
+            &[0.0; 16],
+            1,
+            &[],
+            0,
+            16,
+            &epi
+        )),
         "out"
     );
     // activation_norms used to panic on cols = 0 and return zeros for n = 0.
     assert_eq!(shape_err(prune::activation_norms::<f32>(&[], 4, 0)), "cols");
-    assert_eq!(shape_err(prune::activation_norms::<f32>(&[], 0, 16)), "tokens");
-    assert_eq!(shape_err(Calibration::from_activations::<f32>(&[], 0, 16)), "tokens");
+    assert_eq!(
+        shape_err(prune::activation_norms::<f32>(&[], 0, 16)),
+        "tokens"
+    );
+    assert_eq!(
+        shape_err(Calibration::from_activations::<f32>(&[], 0, 16)),
+        "tokens"
+    );
     assert_eq!(shape_err(mask::hard_mask(&[], 0, 16)), "rows");
     assert_eq!(shape_err(meta_to_cutlass(&[], 0, 32)), "rows");
     let geo = FragmentGeometry::new(0, 16);
@@ -138,9 +180,20 @@ fn token_products_are_checked() {
     for tokens in HUGE_ROWS {
         assert!(is_overflow(layer.forward_cpu(&[], tokens)), "{tokens}");
         assert!(is_overflow(layer.forward_f64(&[], tokens)));
-        assert!(is_overflow(reference::linear_dense::<f32>(&[], tokens, &w, 4, 16, &epi)));
+        assert!(is_overflow(reference::linear_dense::<f32>(
+            &[],
+            tokens,
+            &w,
+            4,
+            16,
+            &epi
+        )));
         assert!(is_overflow(prune::activation_norms::<f32>(&[], tokens, 16)));
-        assert!(is_overflow(Calibration::from_activations::<f32>(&[], tokens, 16)));
+        assert!(is_overflow(Calibration::from_activations::<f32>(
+            &[],
+            tokens,
+            16
+        )));
     }
     // X [2^40, 16] fits but Y [2^40, 2^30] would not: refused before Y is allocated.
     assert_eq!(
@@ -219,10 +272,19 @@ fn launch_builders_refuse_huge_shapes() {
             16
         )));
         assert!(is_overflow(dev_prune::check_launches(
-            DType::F16, 0x1000, 0x4000, rows, 16
+            DType::F16,
+            0x1000,
+            0x4000,
+            rows,
+            16
         )));
         assert!(is_overflow(decompress::decompress_launch(
-            DType::F32, 0x1000, 0x2000, 0x3000, rows, 16
+            DType::F32,
+            0x1000,
+            0x2000,
+            0x3000,
+            rows,
+            16
         )));
         assert!(is_overflow(dev_mask::forward_launches(
             DType::BF16,

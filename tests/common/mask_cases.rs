@@ -193,7 +193,9 @@ fn cases_for<T: Element, E: Executor>(exec: &E, rng: &mut StdRng) -> Result<(), 
                 col: at % per_row,
             };
             if cpu != want {
-                return Err(format!("{tag}: {bad} logit: CPU {cpu:?}, expected {want:?}"));
+                return Err(format!(
+                    "{tag}: {bad} logit: CPU {cpu:?}, expected {want:?}"
+                ));
             }
             match dev::hard_mask_compress_on(exec, &w, rows, cols, &nan) {
                 Err(g) if g == cpu => {}
