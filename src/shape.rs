@@ -54,6 +54,34 @@ pub fn tokens_by(
     product(what, ["tokens", width_name], tokens, width)
 }
 
+/// Most thread blocks along grid.x (CUDA's limit, 2^31 − 1).
+pub const MAX_GRID_X: usize = (1 << 31) - 1;
+/// Most thread blocks along grid.y and grid.z.
+pub const MAX_GRID_YZ: usize = 65535;
+
+fn grid(what: &'static str, n: usize, per_block: usize, limit: usize) -> Result<u32> {
+    let blocks = n.div_ceil(per_block.max(1)).max(1);
+    if blocks > limit {
+        return Err(Error::Shape {
+            what,
+            value: n,
+            requirement: "needs more thread blocks than a CUDA grid dimension holds",
+        });
+    }
+    Ok(blocks as u32)
+}
+
+/// Blocks of `per_block` covering `n` items along grid.x, refused (not truncated to
+/// 32 bits) past [`MAX_GRID_X`].
+pub fn grid_x(what: &'static str, n: usize, per_block: usize) -> Result<u32> {
+    grid(what, n, per_block, MAX_GRID_X)
+}
+
+/// [`grid_x`] for grid.y or grid.z ([`MAX_GRID_YZ`]).
+pub fn grid_yz(what: &'static str, n: usize, per_block: usize) -> Result<u32> {
+    grid(what, n, per_block, MAX_GRID_YZ)
+}
+
 /// A validated [rows, cols] shape of a matrix in the 2:4 format: rows ≥ 1, cols a
 /// positive multiple of 16, rows·cols ≤ [`MAX_ELEMENTS`]. Its derived lengths cannot
 /// overflow.

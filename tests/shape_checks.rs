@@ -310,6 +310,36 @@ fn launch_builders_refuse_huge_shapes() {
         assert!(is_overflow(dev_mask::init_workspace_len(rows, 16)));
         assert!(is_overflow(dev_mask::forward_workspace_len(rows, 16)));
     }
+    // A shape that fits in memory terms but needs 2^34 blocks of 256 threads: refused
+    // instead of truncating the grid to 32 bits.
+    let r = dev_prune::check_launches(DType::F32, 0x1000, 0x4000, 1 << 40, 16);
+    assert_eq!(shape_err(r), "groups");
+    assert_eq!(
+        shape_err(dev_mask::forward_workspace_len(1 << 40, 16)),
+        "groups"
+    );
+    assert_eq!(
+        shape_err(sparse24::learn::device::adam_launch(
+            0x1000,
+            0x2000,
+            0x3000,
+            0x4000,
+            1 << 45,
+            &Default::default(),
+            1
+        )),
+        "parameters"
+    );
+    assert_eq!(
+        shape_err(sparse24::learn::device::gram_product_launch(
+            0x1000,
+            0x2000,
+            0x3000,
+            1 << 23,
+            16
+        )),
+        "rows"
+    );
 }
 
 proptest! {

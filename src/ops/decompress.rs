@@ -4,7 +4,8 @@ use super::check_aligned;
 use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::format::{check_shape, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
+use crate::shape;
 
 const THREADS: usize = 256;
 
@@ -30,7 +31,7 @@ pub fn decompress_launch(
             2 => "decompress_b16",
             _ => "decompress_b32",
         },
-        grid: [blocks_for(chunks, THREADS), 1, 1],
+        grid: [shape::grid_x("16-byte chunks", chunks, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![

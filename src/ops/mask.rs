@@ -11,11 +11,11 @@ use super::prune::{status_reset_launch, STATUS_WORDS};
 use crate::dtype::{check_finite, non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, Forward, SampleParams, Sampling, CANDIDATES};
 use crate::pattern::GROUP;
 use crate::philox::INIT_STEP;
-use crate::shape::MatrixShape;
+use crate::shape::{self, MatrixShape};
 
 const THREADS: usize = 256;
 const MODULE: &str = "mask_sampling";
@@ -66,7 +66,7 @@ fn check_weights(dtype: DType, w: u64, logits: u64) -> Result<()> {
 
 /// f32 elements of workspace the forward needs for its regulariser sum.
 pub fn forward_workspace_len(rows: usize, cols: usize) -> Result<usize> {
-    Ok(blocks_for(groups_of(rows, cols)?, THREADS) as usize)
+    Ok(shape::grid_x("groups", groups_of(rows, cols)?, THREADS)? as usize)
 }
 
 /// Where the forward puts the regulariser R = Σ(W ⊙ M)²: per-block partials in
@@ -94,7 +94,7 @@ pub fn forward_launches(
     let groups = groups_of(rows, cols)?;
     check_weights(dtype, w, logits)?;
     check_aligned("output weights", w_eff, 4 * dtype.size())?;
-    let blocks = blocks_for(groups, THREADS);
+    let blocks = shape::grid_x("groups", groups, THREADS)?;
     let mut args = vec![
         Arg::Ptr(w),
         Arg::Ptr(logits),
@@ -159,7 +159,7 @@ pub fn backward_launch(
     args.push(Arg::U32((s == Sampling::Hard) as u32));
     Ok(launch(
         suffix(dtype, "backward"),
-        blocks_for(groups, THREADS),
+        shape::grid_x("groups", groups, THREADS)?,
         args,
     ))
 }
@@ -185,7 +185,7 @@ pub fn hard_mask_compress_launches(
         status_reset_launch(status)?,
         launch(
             suffix(dtype, "compress"),
-            blocks_for(groups, THREADS),
+            shape::grid_x("groups", groups, THREADS)?,
             vec![
                 Arg::Ptr(w),
                 Arg::Ptr(logits),
@@ -216,7 +216,7 @@ pub fn decode_hard_status(status: &[u64], cols: usize) -> Result<()> {
 /// f32 elements of workspace [`init_logits_launches`] needs.
 pub fn init_workspace_len(rows: usize, cols: usize) -> Result<usize> {
     let n = groups_of(rows, cols)? * CANDIDATES;
-    Ok(2 + blocks_for(n, THREADS) as usize)
+    Ok(2 + shape::grid_x("logits", n, THREADS)? as usize)
 }
 
 /// Launches of [`crate::mask::init_logits_from_prior`]: π0 = 0.01·N(0,1) (Philox,
@@ -244,7 +244,10 @@ pub fn init_logits_launches(
     check_aligned("workspace", workspace, 4)?;
     let n = groups * CANDIDATES;
     let (sum, sq, partials) = (workspace, workspace + 4, workspace + 8);
-    let (gblocks, eblocks) = (blocks_for(groups, THREADS), blocks_for(n, THREADS));
+    let (gblocks, eblocks) = (
+        shape::grid_x("groups", groups, THREADS)?,
+        shape::grid_x("logits", n, THREADS)?,
+    );
     Ok(vec![
         launch(
             "mask_init_normal",
@@ -290,7 +293,7 @@ pub fn philox_words_launch(out: u64, groups: usize, seed: u64, step: u32) -> Res
     check_aligned("output", out, 16)?;
     Ok(launch(
         "mask_philox_words",
-        blocks_for(groups, THREADS),
+        shape::grid_x("groups", groups, THREADS)?,
         vec![
             Arg::Ptr(out),
             Arg::U64(groups as u64),

@@ -10,8 +10,9 @@ use super::check_aligned;
 use crate::dtype::{non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
 use crate::pattern::GROUP;
+use crate::shape;
 
 const THREADS: usize = 256;
 /// u64 words of the status buffer.
@@ -96,7 +97,7 @@ fn prune_launch(
     Ok(Launch {
         module: "prune",
         kernel: kernel_name(dtype),
-        grid: [blocks_for(groups, THREADS), 1, 1],
+        grid: [shape::grid_x("groups", groups, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![
