@@ -9,14 +9,12 @@
 //! fits in a `usize` without further checks.
 
 use crate::error::{Error, Result};
+use crate::mask::CANDIDATES;
 use crate::pattern::{GROUP, WORD_COLS};
 
 /// The most elements one matrix may have: `isize::MAX / 8` (2^60 − 1 on 64-bit),
 /// the largest count whose f64 buffer Rust can allocate.
 pub const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
-
-/// Logits per group of four (one per candidate pattern).
-const CANDIDATES: usize = 6;
 
 fn nonzero(what: &'static str, value: usize) -> Result<usize> {
     if value == 0 {
