@@ -12,6 +12,8 @@ struct F32 {
     static __device__ __forceinline__ float to_f(uint32_t b) { return __uint_as_float(b); }
     static __device__ __forceinline__ uint32_t from_f(float f) { return __float_as_uint(f); }
     static __device__ __forceinline__ bool is_nan(uint32_t b) { return (b & 0x7FFFFFFFu) > 0x7F800000u; }
+    // Neither NaN nor ±Inf: the exponent is not all ones (Element::is_finite).
+    static __device__ __forceinline__ bool is_finite(uint32_t b) { return (b & 0x7F800000u) != 0x7F800000u; }
     static __device__ __forceinline__ bool is_zero(uint32_t b) { return (b & 0x7FFFFFFFu) == 0; }
     static __device__ __forceinline__ void load4(const void* p, unsigned long long g, uint32_t e[4]) {
         const uint4 v = __ldg(reinterpret_cast<const uint4*>(p) + g);
@@ -48,6 +50,7 @@ struct F16 : B16 {
         return __half_as_ushort(__float2half_rn(f));
     }
     static __device__ __forceinline__ bool is_nan(uint32_t b) { return (b & 0x7FFFu) > 0x7C00u; }
+    static __device__ __forceinline__ bool is_finite(uint32_t b) { return (b & 0x7C00u) != 0x7C00u; }
 };
 
 // bf16 by integer operations: exact widening, round-to-nearest-even narrowing, NaN
@@ -60,6 +63,7 @@ struct BF16 : B16 {
         return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
     }
     static __device__ __forceinline__ bool is_nan(uint32_t b) { return (b & 0x7FFFu) > 0x7F80u; }
+    static __device__ __forceinline__ bool is_finite(uint32_t b) { return (b & 0x7F80u) != 0x7F80u; }
 };
 
 // The 4-bit 2:4 code (first kept index in bits [1:0], second in [3:2]) of a

@@ -165,7 +165,8 @@ __device__ __forceinline__ void backward(const void* w, const float* logits, con
     stage_out(dlogits, first, n, sm);
 }
 
-// status: [0] NaN logit (element index), [1] NaN kept weight (element index).
+// status: [0] non-finite logit (element index), [1] non-finite kept weight (element
+// index): NaN and ±Inf alike, the policy of src/dtype.rs (check_finite).
 template <class T>
 __device__ __forceinline__ void hard_compress(const void* w, const float* logits, void* values, uint16_t* meta,
                                               unsigned long long* status, unsigned long long groups) {
@@ -179,16 +180,16 @@ __device__ __forceinline__ void hard_compress(const void* w, const float* logits
         const unsigned long long g = first + threadIdx.x;
         float pi[6];
         read6(sm, pi);
-        uint32_t nan = 0;
+        uint32_t nonfinite = 0;
 #pragma unroll
-        for (int i = 0; i < 6; ++i) nan |= (uint32_t)(pi[i] != pi[i]) << i;
-        if (nan) atomicMin(status, 6 * g + __ffs(nan) - 1);
+        for (int i = 0; i < 6; ++i) nonfinite |= (uint32_t)!s24::F32::is_finite(__float_as_uint(pi[i])) << i;
+        if (nonfinite) atomicMin(status, 6 * g + __ffs(nonfinite) - 1);
         const uint32_t keep = candidate_keep(argmax6(pi));
         uint32_t e[4];
         T::load4(w, g, e);
         uint32_t bad = 0;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) bad |= (uint32_t)T::is_nan(e[k]) << k;
+        for (int k = 0; k < 4; ++k) bad |= (uint32_t)!T::is_finite(e[k]) << k;
         bad &= keep;
         if (bad) atomicMin(status + 1, 4 * g + __ffs(bad) - 1);
         code = s24::code_of_keep(keep);

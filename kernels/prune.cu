@@ -12,7 +12,7 @@
 // Faults never produce silent output: they go to status (u64[4], reset to all ones by
 // prune_status_reset) as the smallest offending index, atomicMin:
 //   [0] group with more than two nonzeros (detect): group << 3 | nonzeros,
-//   [1] NaN in scores: element,  [2] NaN in weights: element,
+//   [1] non-finite (NaN or ±Inf) score: element,  [2] non-finite weight: element,
 //   [3] illegal code in the caller's mask: group << 4 | code.
 #include "elem.cuh"
 
@@ -56,20 +56,21 @@ __device__ __forceinline__ void prune_group(const void* dense, const float* scor
     if (valid) {
         uint32_t w[4];
         T::load4(dense, g, w);
-        uint32_t nan_bits = 0, nz_bits = 0;
+        // The policy of src/dtype.rs (check_finite): NaN and ±Inf are faults alike.
+        uint32_t bad_bits = 0, nz_bits = 0;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            nan_bits |= (uint32_t)T::is_nan(w[i]) << i;
+            bad_bits |= (uint32_t)!T::is_finite(w[i]) << i;
             nz_bits |= (uint32_t)!T::is_zero(w[i]) << i;
         }
         uint32_t keep;
         if (mode == kScores) {
             const float4 v = __ldg(reinterpret_cast<const float4*>(scores) + g);
             const float s[4] = {v.x, v.y, v.z, v.w};
-            uint32_t snan = 0;
+            uint32_t sbad = 0;
 #pragma unroll
-            for (int i = 0; i < 4; ++i) snan |= (uint32_t)(s[i] != s[i]) << i;
-            if (snan) atomicMin(status + 1, 4 * g + __ffs(snan) - 1);
+            for (int i = 0; i < 4; ++i) sbad |= (uint32_t)!s24::F32::is_finite(__float_as_uint(s[i])) << i;
+            if (sbad) atomicMin(status + 1, 4 * g + __ffs(sbad) - 1);
             keep = top_two_keep(s);
         } else if (mode == kMask) {
             uint32_t c = (__ldg(mask + (g >> 2)) >> (4 * (g & 3))) & 0xFu;
@@ -88,7 +89,7 @@ __device__ __forceinline__ void prune_group(const void* dense, const float* scor
             keep = top_two_keep(s);
         }
         // Magnitude and detect look at every weight; scores and masks only at kept ones.
-        const uint32_t bad = (mode == kScores || mode == kMask) ? (nan_bits & keep) : nan_bits;
+        const uint32_t bad = (mode == kScores || mode == kMask) ? (bad_bits & keep) : bad_bits;
         if (bad) atomicMin(status + 2, 4 * g + __ffs(bad) - 1);
         code = s24::code_of_keep(keep);
         if (values) {

@@ -1,5 +1,6 @@
 //! The element types the formats and kernels accept (f32, f16, bf16).
 
+use crate::error::{Error, Result};
 use half::{bf16, f16};
 
 /// Which element type a buffer holds; kernels are instantiated per dtype.
@@ -44,6 +45,10 @@ pub trait Element:
     fn from_f64(v: f64) -> Self;
     fn is_nan(self) -> bool {
         self.to_f32().is_nan()
+    }
+    /// Neither NaN nor ±Inf (the test of [`check_finite`]).
+    fn is_finite(self) -> bool {
+        self.to_f32().is_finite()
     }
     /// Zero in value: +0.0 and -0.0.
     fn is_zero(self) -> bool {
@@ -92,5 +97,34 @@ impl Element for bf16 {
     }
     fn from_f64(v: f64) -> Self {
         bf16::from_f64(v)
+    }
+}
+
+/// The NaN/Inf policy of sparse24, enforced here and by the status words of the prune
+/// and hard-mask kernels (`!isfinite`, kernels/elem.cuh):
+///
+/// Every number sparse24 takes as data to validate — weights entering the 2:4 format
+/// (`compress`, `compress_masked`, `from_parts`/`validate`, torch import, the file
+/// loaders through `from_parts`), pruning scores and activation norms, learner
+/// logits — must be finite; NaN and ±Inf are refused with
+/// [`Error::NonFinite`] naming the row and column. Activations X fed to GEMMs are
+/// not scanned (hot path; IEEE arithmetic propagates).
+///
+/// `data` is row-major with `per_row` elements per row; the first offender wins.
+pub fn check_finite<T: Element>(what: &'static str, data: &[T], per_row: usize) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(non_finite_at(what, i, per_row)),
+        None => Ok(()),
+    }
+}
+
+/// The [`Error::NonFinite`] of flat element `index` of a row-major buffer with
+/// `per_row` elements per row.
+pub fn non_finite_at(what: &'static str, index: usize, per_row: usize) -> Error {
+    let per_row = per_row.max(1);
+    Error::NonFinite {
+        what,
+        row: index / per_row,
+        col: index % per_row,
     }
 }

@@ -12,6 +12,15 @@ pub enum Error {
         value: usize,
         requirement: &'static str,
     },
+    /// Dimensions whose element count does not fit: the product overflows or
+    /// exceeds [`crate::shape::MAX_ELEMENTS`].
+    #[error(
+        "shape overflow: {what} of dimensions {dims:?} exceeds the limit of 2^60 - 1 elements"
+    )]
+    ShapeOverflow {
+        what: &'static str,
+        dims: Vec<usize>,
+    },
     /// A buffer's length does not match the shape it was given with.
     #[error("length mismatch: {what} has {actual} elements, expected {expected}")]
     Length {
@@ -29,9 +38,10 @@ pub enum Error {
     /// Metadata holds a code that is not one of the six legal 2:4 codes.
     #[error("illegal 2:4 metadata code {code:#x} at row {row}, group {group} (legal: 0x4, 0x8, 0xc, 0x9, 0xd, 0xe)")]
     IllegalCode { row: usize, group: usize, code: u8 },
-    /// A NaN where a number is needed (weights, scores).
-    #[error("NaN in {what} at row {row}, column {col}")]
-    NaN {
+    /// A NaN or ±Inf in data sparse24 validates (see [`crate::dtype::check_finite`]
+    /// for the policy: weights, scores, activation norms, logits).
+    #[error("non-finite value (NaN or ±Inf) in {what} at row {row}, column {col}")]
+    NonFinite {
         what: &'static str,
         row: usize,
         col: usize,

@@ -5,30 +5,18 @@
 //! [`crate::pattern`]). Device layouts (fragment order, CUTLASS order) are derived
 //! from it by [`crate::layout`].
 
-use crate::dtype::Element;
+use crate::dtype::{self, Element};
 use crate::error::{Error, Result};
 use crate::pattern::{self, Pattern, GROUP, WORD_COLS};
+use crate::shape::MatrixShape;
 
 /// Columns must be a multiple of this (one metadata word per 16 columns).
 pub const COL_MULTIPLE: usize = WORD_COLS;
 
-/// Checks a [rows, cols] shape against the format's granularity.
-pub fn check_shape(rows: usize, cols: usize) -> Result<()> {
-    if rows == 0 {
-        return Err(Error::Shape {
-            what: "rows",
-            value: rows,
-            requirement: "rows must be at least 1",
-        });
-    }
-    if cols == 0 || cols % COL_MULTIPLE != 0 {
-        return Err(Error::Shape {
-            what: "cols",
-            value: cols,
-            requirement: "cols (the reduction dimension `in`) must be a positive multiple of 16",
-        });
-    }
-    Ok(())
+/// Checks a [rows, cols] shape against the format's granularity and size limit
+/// (see [`MatrixShape::new`]).
+pub fn check_shape(rows: usize, cols: usize) -> Result<MatrixShape> {
+    MatrixShape::new(rows, cols)
 }
 
 pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
@@ -53,8 +41,8 @@ pub struct Mask24 {
 impl Mask24 {
     /// A mask from per-group patterns, row-major, `cols / 4` per row.
     pub fn new(rows: usize, cols: usize, patterns: Vec<Pattern>) -> Result<Mask24> {
-        check_shape(rows, cols)?;
-        check_len("mask patterns", rows * cols / GROUP, patterns.len())?;
+        let shape = check_shape(rows, cols)?;
+        check_len("mask patterns", shape.groups(), patterns.len())?;
         Ok(Mask24 {
             rows,
             cols,
@@ -115,18 +103,21 @@ pub struct Sparse24<T> {
 
 impl<T: Element> Sparse24<T> {
     /// Compresses a dense row-major matrix that is already 2:4 sparse. A group with
-    /// more than two nonzeros is refused (naming row and group); a NaN is refused; a
-    /// group with fewer than two nonzeros stores zeros at its lowest zero positions.
+    /// more than two nonzeros is refused (naming row and group); a NaN or ±Inf is
+    /// refused ([`dtype::check_finite`]); a group with fewer than two nonzeros stores
+    /// zeros at its lowest zero positions.
     pub fn compress(dense: &[T], rows: usize, cols: usize) -> Result<Sparse24<T>> {
         let mask = crate::prune::detect_mask(dense, rows, cols)?;
         Sparse24::compress_masked(dense, &mask)
     }
 
-    /// Keeps exactly the elements `mask` names, whatever the others hold.
+    /// Keeps exactly the elements `mask` names, whatever the others hold; a kept
+    /// NaN or ±Inf is refused (the dropped elements are not looked at).
     pub fn compress_masked(dense: &[T], mask: &Mask24) -> Result<Sparse24<T>> {
         let (rows, cols) = (mask.rows(), mask.cols());
-        check_len("dense matrix", rows * cols, dense.len())?;
-        let mut values = Vec::with_capacity(rows * cols / 2);
+        let shape = check_shape(rows, cols)?;
+        check_len("dense matrix", shape.elements(), dense.len())?;
+        let mut values = Vec::with_capacity(shape.values());
         for (g, (p, quad)) in mask
             .patterns()
             .iter()
@@ -134,13 +125,8 @@ impl<T: Element> Sparse24<T> {
             .enumerate()
         {
             for i in p.indices() {
-                if quad[i].is_nan() {
-                    let groups = cols / GROUP;
-                    return Err(Error::NaN {
-                        what: "weights",
-                        row: g / groups,
-                        col: (g % groups) * GROUP + i,
-                    });
+                if !quad[i].is_finite() {
+                    return Err(dtype::non_finite_at("weights", g * GROUP + i, cols));
                 }
                 values.push(quad[i]);
             }
@@ -153,7 +139,9 @@ impl<T: Element> Sparse24<T> {
         })
     }
 
-    /// Builds from imported parts, validating shape, lengths and every code.
+    /// Builds from imported parts, validating shape, lengths, every code and that
+    /// every value is finite (a NaN or ±Inf is named by its row and column in
+    /// `values`, [rows, cols/2]).
     pub fn from_parts(
         rows: usize,
         cols: usize,
@@ -170,16 +158,13 @@ impl<T: Element> Sparse24<T> {
         Ok(s)
     }
 
-    /// Checks shape, lengths and that every 4-bit code is legal.
+    /// Checks shape, lengths, that every 4-bit code is legal and that every value
+    /// is finite.
     pub fn validate(&self) -> Result<()> {
-        check_shape(self.rows, self.cols)?;
-        check_len("values", self.rows * self.cols / 2, self.values.len())?;
-        check_len(
-            "metadata words",
-            self.rows * self.cols / WORD_COLS,
-            self.meta.len(),
-        )?;
-        let words_per_row = self.cols / WORD_COLS;
+        let shape = check_shape(self.rows, self.cols)?;
+        check_len("values", shape.values(), self.values.len())?;
+        check_len("metadata words", shape.meta_words(), self.meta.len())?;
+        let words_per_row = shape.words_per_row();
         for (w, &word) in self.meta.iter().enumerate() {
             for j in 0..WORD_COLS / GROUP {
                 let code = pattern::word_code(word, j);
@@ -192,7 +177,7 @@ impl<T: Element> Sparse24<T> {
                 }
             }
         }
-        Ok(())
+        dtype::check_finite("values", &self.values, self.cols / 2)
     }
 
     /// The exact inverse of compression: kept values in place, zeros elsewhere.

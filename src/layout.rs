@@ -7,8 +7,9 @@
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, Sparse24};
+use crate::format::{check_len, check_shape, Sparse24};
 use crate::pattern::{PAD_WORD, WORD_COLS};
+use crate::shape::{self, MatrixShape};
 
 // ---------------------------------------------------------------- CUTLASS sm80
 
@@ -24,7 +25,7 @@ pub fn cutlass_meta_offset(r: usize, c: usize, m: usize) -> usize {
 }
 
 /// The CUTLASS layout interleaves pairs of metadata columns and groups rows by 32.
-fn check_cutlass_shape(rows: usize, cols: usize) -> Result<()> {
+fn check_cutlass_shape(rows: usize, cols: usize) -> Result<MatrixShape> {
     if rows == 0 || rows % 32 != 0 {
         return Err(Error::Shape {
             what: "rows",
@@ -39,14 +40,14 @@ fn check_cutlass_shape(rows: usize, cols: usize) -> Result<()> {
             requirement: "the CUTLASS/PyTorch metadata layout needs cols to be a multiple of 32",
         });
     }
-    Ok(())
+    check_shape(rows, cols)
 }
 
 /// Logical metadata [rows, cols/16] → CUTLASS order (same length).
 pub fn meta_to_cutlass(meta: &[u16], rows: usize, cols: usize) -> Result<Vec<u16>> {
-    check_cutlass_shape(rows, cols)?;
-    let words = cols / WORD_COLS;
-    check_len("metadata words", rows * words, meta.len())?;
+    let shape = check_cutlass_shape(rows, cols)?;
+    let words = shape.words_per_row();
+    check_len("metadata words", shape.meta_words(), meta.len())?;
     let mut out = vec![0u16; meta.len()];
     for r in 0..rows {
         for c in 0..words {
@@ -58,9 +59,9 @@ pub fn meta_to_cutlass(meta: &[u16], rows: usize, cols: usize) -> Result<Vec<u16
 
 /// CUTLASS order → logical metadata [rows, cols/16].
 pub fn meta_from_cutlass(reordered: &[u16], rows: usize, cols: usize) -> Result<Vec<u16>> {
-    check_cutlass_shape(rows, cols)?;
-    let words = cols / WORD_COLS;
-    check_len("metadata words", rows * words, reordered.len())?;
+    let shape = check_cutlass_shape(rows, cols)?;
+    let words = shape.words_per_row();
+    check_len("metadata words", shape.meta_words(), reordered.len())?;
     let mut out = vec![0u16; reordered.len()];
     for r in 0..rows {
         for c in 0..words {
@@ -92,6 +93,9 @@ pub struct FragmentGeometry {
 }
 
 impl FragmentGeometry {
+    /// The geometry of a [rows, cols] matrix, unchecked: for shapes already
+    /// validated and held in memory (a [`Sparse24`], a GEMM plan), whose padded size
+    /// cannot overflow. Use [`FragmentGeometry::checked`] for any other shape.
     pub fn new(rows: usize, cols: usize) -> FragmentGeometry {
         let row_tiles = rows.div_ceil(TILE_ROWS);
         let steps = cols.div_ceil(STEP_COLS * META_STEPS_PER_LOAD) * META_STEPS_PER_LOAD;
@@ -101,6 +105,21 @@ impl FragmentGeometry {
             row_tiles,
             steps,
         }
+    }
+    /// The geometry of a [rows, cols] matrix after checking the shape (the format's
+    /// granularity) and that the padded matrix's element count fits
+    /// ([`shape::MAX_ELEMENTS`]), so [`FragmentGeometry::value_len`] and
+    /// [`FragmentGeometry::meta_len`] cannot overflow.
+    pub fn checked(rows: usize, cols: usize) -> Result<FragmentGeometry> {
+        check_shape(rows, cols)?;
+        let geo = FragmentGeometry::new(rows, cols);
+        shape::product(
+            "fragment-ordered matrix",
+            ["padded rows", "padded cols"],
+            geo.row_tiles * TILE_ROWS,
+            geo.steps * STEP_COLS,
+        )?;
+        Ok(geo)
     }
     /// Elements of the values array (8 per lane per step).
     pub fn value_len(&self) -> usize {
@@ -212,15 +231,27 @@ pub fn to_fragment_order<T: Element>(s: &Sparse24<T>) -> FragmentOrdered<T> {
     }
 }
 
-/// Fragment order → logical, validating the result. Padding is dropped.
+/// Fragment order → logical, validating the geometry (shape, padding, size) before
+/// anything is allocated, and the result. Padding is dropped.
 pub fn from_fragment_order<T: Element>(f: &FragmentOrdered<T>) -> Result<Sparse24<T>> {
     let geo = f.geometry;
+    let expected = FragmentGeometry::checked(geo.rows, geo.cols)?;
+    if geo != expected {
+        return Err(Error::InvalidArgument {
+            what: "fragment geometry",
+            why: format!(
+                "{geo:?} is not the geometry of a {}x{} matrix ({expected:?})",
+                geo.rows, geo.cols
+            ),
+        });
+    }
+    let shape = check_shape(geo.rows, geo.cols)?;
     check_len("fragment values", geo.value_len(), f.values.len())?;
     check_len("fragment metadata", geo.meta_len(), f.meta.len())?;
     let half_cols = geo.cols / 2;
     let words = geo.cols / WORD_COLS;
-    let mut values = vec![T::default(); geo.rows * half_cols];
-    let mut meta = vec![0u16; geo.rows * words];
+    let mut values = vec![T::default(); shape.values()];
+    let mut meta = vec![0u16; shape.meta_words()];
     for rt in 0..geo.row_tiles {
         for st in 0..geo.steps {
             for lane in 0..32 {

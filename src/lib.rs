@@ -34,6 +34,7 @@ pub mod pattern;
 pub mod philox;
 pub mod prune;
 pub mod reference;
+pub mod shape;
 pub mod sim;
 
 /// The README's examples are compiled and run as doctests.

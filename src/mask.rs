@@ -12,7 +12,7 @@
 //! Logits are laid out [rows, cols/4, 6] f32. The noise of group `row·cols/4 + j` is
 //! [`philox::gumbel6`]`(seed, group, step)`, regenerated in backward from the seed.
 
-use crate::dtype::Element;
+use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
 use crate::pattern::{Pattern, GROUP};
@@ -61,30 +61,8 @@ fn positive(what: &'static str, v: f32) -> Result<()> {
 
 /// Checks a logits buffer against a [rows, cols] weight shape.
 pub fn check_logits(rows: usize, cols: usize, len: usize) -> Result<()> {
-    check_shape(rows, cols)?;
-    check_len("logits", rows * cols / GROUP * CANDIDATES, len)
-}
-
-fn reject_nan(what: &'static str, data: &[f32], per_row: usize) -> Result<()> {
-    match data.iter().position(|v| v.is_nan()) {
-        Some(i) => Err(Error::NaN {
-            what,
-            row: i / per_row,
-            col: i % per_row,
-        }),
-        None => Ok(()),
-    }
-}
-
-fn reject_nan_t<T: Element>(what: &'static str, data: &[T], cols: usize) -> Result<()> {
-    match data.iter().position(|v| v.is_nan()) {
-        Some(i) => Err(Error::NaN {
-            what,
-            row: i / cols,
-            col: i % cols,
-        }),
-        None => Ok(()),
-    }
+    let shape = check_shape(rows, cols)?;
+    check_len("logits", shape.logits(), len)
 }
 
 /// The perturbed scores κπ + g of one group.
@@ -156,11 +134,11 @@ fn check_inputs<T: Element>(
     p: &SampleParams,
 ) -> Result<()> {
     p.validate()?;
-    check_shape(rows, cols)?;
-    check_len("weights", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
     check_logits(rows, cols, logits.len())?;
-    reject_nan_t("weights", w, cols)?;
-    reject_nan("logits", logits, cols / GROUP * CANDIDATES)
+    check_finite("weights", w, cols)?;
+    check_finite("logits", logits, shape.logits_per_row())
 }
 
 /// The forward mask of every group, [rows, cols] in f64 (for tests and tools).
@@ -247,8 +225,8 @@ pub fn backward_f64<T: Element>(
     s: Sampling,
 ) -> Result<Vec<f64>> {
     check_inputs(w, rows, cols, logits, p)?;
-    check_len("gradient", rows * cols, dw_eff.len())?;
-    reject_nan_t("gradient", dw_eff, cols)?;
+    check_len("gradient", w.len(), dw_eff.len())?;
+    check_finite("gradient", dw_eff, cols)?;
     if !lambda.is_finite() {
         return Err(Error::InvalidArgument {
             what: "lambda",
@@ -304,7 +282,7 @@ pub fn backward<T: Element>(
 /// candidate.
 pub fn hard_mask(logits: &[f32], rows: usize, cols: usize) -> Result<Mask24> {
     check_logits(rows, cols, logits.len())?;
-    reject_nan("logits", logits, cols / GROUP * CANDIDATES)?;
+    check_finite("logits", logits, cols / GROUP * CANDIDATES)?;
     let patterns = logits
         .chunks_exact(CANDIDATES)
         .map(|l| Pattern::ALL[argmax6(&std::array::from_fn(|i| l[i] as f64))])
@@ -319,7 +297,8 @@ pub fn hard_mask_compress<T: Element>(
     cols: usize,
     logits: &[f32],
 ) -> Result<Sparse24<T>> {
-    check_len("weights", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
     Sparse24::compress_masked(w, &hard_mask(logits, rows, cols)?)
 }
 

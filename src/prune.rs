@@ -2,10 +2,11 @@
 //! an existing 2:4 pattern. Ties go to the lower index, the same rule the GPU kernels
 //! use, so CPU and GPU masks agree bit for bit.
 
-use crate::dtype::Element;
+use crate::dtype::{self, non_finite_at, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
 use crate::pattern::{Pattern, GROUP};
+use crate::shape;
 use rayon::prelude::*;
 
 /// The two best positions of a group by score: the first maximum, then the first
@@ -31,14 +32,6 @@ pub fn top_two(scores: [f32; 4]) -> Pattern {
     Pattern::from_indices(a, b).unwrap_or(Pattern::P01)
 }
 
-fn nan_error(what: &'static str, cols: usize, flat: usize) -> Error {
-    Error::NaN {
-        what,
-        row: flat / cols,
-        col: flat % cols,
-    }
-}
-
 /// The pattern of every group, `classify(g)` in parallel. On failure the error is the
 /// one of the *first* failing group: rayon's short-circuiting collect returns
 /// whichever failure a thread met first, so the (rare) error path rescans in order.
@@ -60,13 +53,13 @@ fn mask_by<F>(rows: usize, cols: usize, what: &'static str, score: F) -> Result<
 where
     F: Fn(usize) -> f32 + Sync,
 {
-    check_shape(rows, cols)?;
-    let patterns = patterns_by(rows * cols / GROUP, |g| {
+    let shape = check_shape(rows, cols)?;
+    let patterns = patterns_by(shape.groups(), |g| {
         let mut s = [0f32; 4];
         for (i, v) in s.iter_mut().enumerate() {
             *v = score(g * GROUP + i);
-            if v.is_nan() {
-                return Err(nan_error(what, cols, g * GROUP + i));
+            if !v.is_finite() {
+                return Err(non_finite_at(what, g * GROUP + i, cols));
             }
         }
         Ok(top_two(s))
@@ -76,15 +69,15 @@ where
 
 /// Keeps the two largest |w| of every group of four.
 pub fn magnitude_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
-    check_shape(rows, cols)?;
-    check_len("weights", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
     mask_by(rows, cols, "weights", |i| w[i].to_f32().abs())
 }
 
 /// Keeps the two highest scores of every group of four (any score matrix).
 pub fn score_mask(scores: &[f32], rows: usize, cols: usize) -> Result<Mask24> {
-    check_shape(rows, cols)?;
-    check_len("scores", rows * cols, scores.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("scores", shape.elements(), scores.len())?;
     mask_by(rows, cols, "scores", |i| scores[i])
 }
 
@@ -95,32 +88,34 @@ pub fn wanda_scores<T: Element>(
     cols: usize,
     act_norms: &[f32],
 ) -> Result<Vec<f32>> {
-    check_shape(rows, cols)?;
-    check_len("weights", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
     check_len("activation norms", cols, act_norms.len())?;
-    if let Some(j) = act_norms.iter().position(|v| v.is_nan()) {
-        return Err(Error::NaN {
-            what: "activation norms",
-            row: 0,
-            col: j,
-        });
-    }
+    dtype::check_finite("activation norms", act_norms, cols)?;
     Ok(w.iter()
         .enumerate()
         .map(|(i, v)| v.to_f32().abs() * act_norms[i % cols])
         .collect())
 }
 
-/// Per-input-channel L2 norms of activations X [n, cols].
+/// Per-input-channel L2 norms of activations X [n, cols]. The activations are not
+/// scanned; a norm that comes out non-finite (a NaN or ±Inf in its channel, or an
+/// overflow to +Inf) is refused, naming the channel as the column of row 0.
 pub fn activation_norms<T: Element>(x: &[T], n: usize, cols: usize) -> Result<Vec<f32>> {
-    check_len("activations", n * cols, x.len())?;
+    check_len(
+        "activations",
+        shape::tokens_by("activations", "cols", n, cols)?,
+        x.len(),
+    )?;
     let mut sq = vec![0f64; cols];
     for row in x.chunks_exact(cols) {
         for (s, v) in sq.iter_mut().zip(row) {
             *s += v.to_f64() * v.to_f64();
         }
     }
-    Ok(sq.into_iter().map(|s| s.sqrt() as f32).collect())
+    let norms: Vec<f32> = sq.into_iter().map(|s| s.sqrt() as f32).collect();
+    dtype::check_finite("activation norms", &norms, cols)?;
+    Ok(norms)
 }
 
 /// The Wanda mask: [`wanda_scores`] then [`score_mask`].
@@ -134,18 +129,18 @@ pub fn wanda_mask<T: Element>(
 }
 
 /// The 2:4 pattern already present in sparse weights: errors on a group with more
-/// than two nonzeros (naming it) or a NaN; groups with fewer get the covering
+/// than two nonzeros (naming it) or a NaN or ±Inf; groups with fewer get the covering
 /// pattern of [`Pattern::covering`].
 pub fn detect_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
-    check_shape(rows, cols)?;
-    check_len("dense matrix", rows * cols, w.len())?;
-    let groups = cols / GROUP;
-    let patterns = patterns_by(rows * groups, |g| {
+    let shape = check_shape(rows, cols)?;
+    check_len("dense matrix", shape.elements(), w.len())?;
+    let groups = shape.groups_per_row();
+    let patterns = patterns_by(shape.groups(), |g| {
         let quad = &w[g * GROUP..(g + 1) * GROUP];
         let mut bits = 0u8;
         for (i, v) in quad.iter().enumerate() {
-            if v.is_nan() {
-                return Err(nan_error("weights", cols, g * GROUP + i));
+            if !v.is_finite() {
+                return Err(non_finite_at("weights", g * GROUP + i, cols));
             }
             if !v.is_zero() {
                 bits |= 1 << i;

@@ -9,6 +9,7 @@ use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::format::{check_len, Sparse24};
 use crate::pattern::{self, GROUP, WORD_COLS};
+use crate::shape;
 use rayon::prelude::*;
 
 /// The activation applied last in the epilogue.
@@ -68,7 +69,7 @@ impl<T> Default for Epilogue<'_, T> {
 impl<T: Element> Epilogue<'_, T> {
     fn check(&self, tokens: usize, out: usize) -> Result<()> {
         if let Some(c) = self.c {
-            check_len("C", tokens * out, c.len())?;
+            check_len("C", shape::tokens_by("C", "out", tokens, out)?, c.len())?;
         } else if self.beta != 0.0 {
             return Err(Error::InvalidArgument {
                 what: "beta",
@@ -96,15 +97,12 @@ impl<T: Element> Epilogue<'_, T> {
     }
 }
 
-fn check_x<T: Element>(x: &[T], tokens: usize, inn: usize) -> Result<()> {
-    if tokens == 0 {
-        return Err(Error::Shape {
-            what: "tokens",
-            value: 0,
-            requirement: "tokens must be at least 1",
-        });
-    }
-    check_len("X", tokens * inn, x.len())
+/// Checks X [tokens, in] and that Y [tokens, out] has a representable size, before
+/// anything is allocated.
+fn check_x<T: Element>(x: &[T], tokens: usize, out: usize, inn: usize) -> Result<()> {
+    let x_len = shape::tokens_by("X", "in", tokens, inn)?;
+    shape::tokens_by("Y", "out", tokens, out)?;
+    check_len("X", x_len, x.len())
 }
 
 /// Dense reference with f64 accumulation; W is [out, in] row-major. Returns f64.
@@ -116,8 +114,8 @@ pub fn linear_dense_f64<T: Element>(
     inn: usize,
     epi: &Epilogue<T>,
 ) -> Result<Vec<f64>> {
-    check_x(x, tokens, inn)?;
-    check_len("W", out * inn, w.len())?;
+    check_x(x, tokens, out, inn)?;
+    check_len("W", shape::product("W", ["out", "in"], out, inn)?, w.len())?;
     epi.check(tokens, out)?;
     let mut y = vec![0f64; tokens * out];
     y.par_chunks_mut(out).enumerate().for_each(|(t, yrow)| {
@@ -143,7 +141,7 @@ pub fn linear_sparse_f64<T: Element>(
     epi: &Epilogue<T>,
 ) -> Result<Vec<f64>> {
     let (out, inn) = (w.rows(), w.cols());
-    check_x(x, tokens, inn)?;
+    check_x(x, tokens, out, inn)?;
     epi.check(tokens, out)?;
     let rows: Vec<Vec<(usize, f64)>> = (0..out)
         .into_par_iter()
@@ -204,7 +202,7 @@ pub fn linear_sparse<T: Element>(
     epi: &Epilogue<T>,
 ) -> Result<Vec<T>> {
     let (out, inn) = (w.rows(), w.cols());
-    check_x(x, tokens, inn)?;
+    check_x(x, tokens, out, inn)?;
     epi.check(tokens, out)?;
     let panels = x_panels(x, tokens, inn);
     let np = tokens.div_ceil(TB);
@@ -247,8 +245,8 @@ pub fn linear_dense<T: Element>(
     inn: usize,
     epi: &Epilogue<T>,
 ) -> Result<Vec<T>> {
-    check_x(x, tokens, inn)?;
-    check_len("W", out * inn, w.len())?;
+    check_x(x, tokens, out, inn)?;
+    check_len("W", shape::product("W", ["out", "in"], out, inn)?, w.len())?;
     epi.check(tokens, out)?;
     let panels = x_panels(x, tokens, inn);
     let np = tokens.div_ceil(TB);

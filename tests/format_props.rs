@@ -177,7 +177,7 @@ fn nan_is_refused_with_its_place() {
     let e = prune::magnitude_mask(&w, 3, 16).unwrap_err();
     assert_eq!(
         e,
-        Error::NaN {
+        Error::NonFinite {
             what: "weights",
             row: 2,
             col: 9
@@ -187,7 +187,7 @@ fn nan_is_refused_with_its_place() {
     sparse[5] = f32::NAN;
     assert_eq!(
         Sparse24::compress(&sparse, 1, 16).unwrap_err(),
-        Error::NaN {
+        Error::NonFinite {
             what: "weights",
             row: 0,
             col: 5
@@ -326,7 +326,7 @@ fn first_violation_is_named_deterministically() {
         let e = prune::magnitude_mask(&nan_first, rows, cols).unwrap_err();
         assert_eq!(
             e,
-            Error::NaN {
+            Error::NonFinite {
                 what: "weights",
                 row: 2,
                 col: 6

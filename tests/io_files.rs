@@ -275,7 +275,7 @@ fn validation_errors_name_the_tensor() {
     );
     assert!(matches!(
         expect_tensor_err(&f, "w.values"),
-        Error::NaN { row: 1, col: 5, .. }
+        Error::NonFinite { row: 1, col: 5, .. }
     ));
 
     // Typed access with the wrong type.

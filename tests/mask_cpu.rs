@@ -298,7 +298,7 @@ fn arguments_are_validated() {
     let e = mask::forward(&w, 1, 16, &nan, &ok, Sampling::Hard, false).unwrap_err();
     assert_eq!(
         e,
-        Error::NaN {
+        Error::NonFinite {
             what: "logits",
             row: 0,
             col: 13

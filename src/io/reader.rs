@@ -197,19 +197,9 @@ impl<'a> SparseFile<'a> {
         }
         let values: Vec<T> = bytemuck::pod_collect_to_vec(vbytes);
         let meta: Vec<u16> = bytemuck::pod_collect_to_vec(mbytes);
-        if let Some(i) = values.iter().position(|v| v.is_nan()) {
-            let half = cols / 2;
-            return Err(tensor_err(
-                &vname,
-                Error::NaN {
-                    what: "stored values",
-                    row: i / half,
-                    col: i % half,
-                },
-            ));
-        }
         Sparse24::from_parts(rows, cols, values, meta).map_err(|e| match e {
             Error::IllegalCode { .. } => tensor_err(&mname, e),
+            Error::NonFinite { .. } => tensor_err(&vname, e),
             other => tensor_err(name, other),
         })
     }

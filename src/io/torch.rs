@@ -14,7 +14,7 @@
 use super::{dtype_of, FileElement};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, Sparse24};
+use crate::format::{check_len, check_shape, Sparse24};
 use crate::layout::{meta_from_cutlass, meta_to_cutlass};
 use crate::pattern::WORD_COLS;
 use safetensors::Dtype;
@@ -43,9 +43,11 @@ pub fn to_torch<T: Element>(s: &Sparse24<T>) -> Result<TorchCutlass<T>> {
     })
 }
 
-/// Imports from PyTorch's format, validating lengths and every code.
+/// Imports from PyTorch's format, validating the shape (before anything is
+/// allocated), lengths, every code and that every value is finite.
 pub fn from_torch<T: Element>(t: &TorchCutlass<T>) -> Result<Sparse24<T>> {
-    check_len("packed", t.rows * t.cols / 2, t.packed.len())?;
+    let shape = check_shape(t.rows, t.cols)?;
+    check_len("packed", shape.values(), t.packed.len())?;
     let words: Vec<u16> = t.meta.iter().map(|&w| w as u16).collect();
     let logical = meta_from_cutlass(&words, t.rows, t.cols)?;
     Sparse24::from_parts(t.rows, t.cols, t.packed.clone(), logical)

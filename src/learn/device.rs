@@ -22,12 +22,12 @@ use super::{AdamConfig, MaskLearner};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::format::check_shape;
-use crate::launch::{blocks_for, Arg, Executor, Launch};
-use crate::mask::{check_logits, SampleParams, Sampling, CANDIDATES};
+use crate::launch::{Arg, Executor, Launch};
+use crate::mask::{check_logits, SampleParams, Sampling};
 use crate::ops::decompress::decompress_launch;
 use crate::ops::mask::{self as mask_ops, RegSum};
 use crate::ops::prune::STATUS_WORDS;
-use crate::pattern::GROUP;
+use crate::shape;
 
 const THREADS: usize = 256;
 const TILE: usize = 64;
@@ -52,13 +52,12 @@ fn launch(kernel: &'static str, grid: [u32; 3], args: Vec<Arg>) -> Launch {
 }
 
 fn groups_of(rows: usize, cols: usize) -> Result<usize> {
-    check_shape(rows, cols)?;
-    Ok(rows * cols / GROUP)
+    Ok(check_shape(rows, cols)?.groups())
 }
 
 /// f32 elements of the partial-sum workspace of [`loss_grad_launches`].
 pub fn partials_len(rows: usize, cols: usize) -> Result<usize> {
-    Ok(blocks_for(groups_of(rows, cols)?, THREADS) as usize)
+    Ok(shape::grid_x("groups", groups_of(rows, cols)?, THREADS)? as usize)
 }
 
 /// D = W − W_eff as f32 [rows, cols]; W and W_eff in `dtype`.
@@ -81,7 +80,7 @@ pub fn diff_launch(
     };
     Ok(launch(
         kernel,
-        [blocks_for(groups, THREADS), 1, 1],
+        [shape::grid_x("groups", groups, THREADS)?, 1, 1],
         vec![
             Arg::Ptr(w),
             Arg::Ptr(w_eff),
@@ -106,7 +105,11 @@ pub fn gram_product_launch(d: u64, gram: u64, p: u64, rows: usize, cols: usize) 
     };
     Ok(launch(
         "learn_gram_product",
-        [blocks_for(cols, TILE), blocks_for(rows, TILE), 1],
+        [
+            shape::grid_x("cols", cols, TILE)?,
+            shape::grid_yz("rows", rows, TILE)?,
+            1,
+        ],
         vec![
             Arg::Ptr(d),
             Arg::Ptr(gram),
@@ -148,7 +151,7 @@ pub fn loss_grad_launches(
         DType::F16 => "learn_loss_grad_f16",
         DType::BF16 => "learn_loss_grad_bf16",
     };
-    let blocks = blocks_for(groups, THREADS);
+    let blocks = shape::grid_x("groups", groups, THREADS)?;
     Ok(vec![
         launch(
             kernel,
@@ -197,7 +200,7 @@ pub fn adam_launch(
     }
     Ok(launch(
         "learn_adam",
-        [blocks_for(n, THREADS), 1, 1],
+        [shape::grid_x("parameters", n, THREADS)?, 1, 1],
         vec![
             Arg::Ptr(params),
             Arg::Ptr(grad),
@@ -256,7 +259,7 @@ impl<E: Executor> DeviceLearnStep<E> {
     pub fn new(exec: &E, learner: &MaskLearner, logits: &[f32]) -> Result<Self> {
         let (rows, cols) = (learner.rows, learner.cols);
         check_logits(rows, cols, logits.len())?;
-        let n = rows * cols;
+        let n = check_shape(rows, cols)?.elements();
         let nl = logits.len();
         let history_len = learner.cfg.steps.max(1);
         Ok(DeviceLearnStep {
@@ -419,7 +422,7 @@ impl<E: Executor> DeviceLearnStep<E> {
             ptr(&self.dlogits),
             ptr(&self.m),
             ptr(&self.v),
-            rows * cols / GROUP * CANDIDATES,
+            check_shape(rows, cols)?.logits(),
             &self.adam,
             t,
         )?)?;

@@ -25,11 +25,12 @@ pub use device::DeviceLearnStep;
 pub use objective::{Calibration, Precision};
 pub use tensors::{read_matrix, tensor_names, Matrix};
 
-use crate::dtype::Element;
+use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
 use crate::launch::Executor;
 use crate::mask::{self, SampleParams, CANDIDATES};
+use crate::pattern::GROUP;
 use crate::prune;
 use std::time::Instant;
 
@@ -143,16 +144,11 @@ impl<'c> MaskLearner<'c> {
         cfg: LearnConfig,
     ) -> Result<Self> {
         cfg.validate()?;
-        check_shape(rows, cols)?;
-        check_len("weights", rows * cols, w.len())?;
+        let shape = check_shape(rows, cols)?;
+        check_len("weights", shape.elements(), w.len())?;
         check_len("calibration channels", cols, calib.cols())?;
+        check_finite("weights", w, cols)?;
         let w: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
-        if let Some(i) = w.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument {
-                what: "weights",
-                why: format!("not finite at row {}, col {}", i / cols, i % cols),
-            });
-        }
         let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
         let norm = calib.quadratic(&w64, rows)?;
         if !(norm.is_finite() && norm > 0.0) {
@@ -242,12 +238,7 @@ impl<'c> MaskLearner<'c> {
     pub fn objective(&self, logits: &[f32], p: &SampleParams, with_grad: bool) -> Result<StepEval> {
         mask::check_logits(self.rows, self.cols, logits.len())?;
         p.validate()?;
-        if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument {
-                what: "logits",
-                why: format!("not finite at {i}"),
-            });
-        }
+        check_finite("logits", logits, self.cols / GROUP * CANDIDATES)?;
         let fwd = sampling::forward(&self.w, self.cols, logits, p);
         let reg = fwd.reg;
         let d: Vec<f64> = self

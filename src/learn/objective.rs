@@ -6,10 +6,11 @@
 //! n is. Rows are independent; each row's sums run in a fixed order, so results are
 //! the same bits for any number of threads.
 
-use crate::dtype::Element;
+use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape};
 use crate::prune;
+use crate::shape;
 use rayon::prelude::*;
 use std::ops::{Add, Mul};
 
@@ -61,23 +62,19 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// G and the channel norms of activations X [tokens, cols], in f64.
+    /// G and the channel norms of activations X [tokens, cols], in f64. Unlike a
+    /// GEMM's X, calibration activations are statistics to validate: a NaN or ±Inf
+    /// is refused, naming the token (row) and channel (column).
     pub fn from_activations<T: Element>(x: &[T], tokens: usize, cols: usize) -> Result<Self> {
         check_shape(1, cols)?;
-        if tokens == 0 {
-            return Err(Error::Shape {
-                what: "tokens",
-                value: 0,
-                requirement: "calibration needs at least one token",
-            });
-        }
-        check_len("activations", tokens * cols, x.len())?;
-        if let Some(i) = x.iter().position(|v| !v.to_f32().is_finite()) {
-            return Err(Error::InvalidArgument {
-                what: "activations",
-                why: format!("not finite at token {}, channel {}", i / cols, i % cols),
-            });
-        }
+        check_len(
+            "activations",
+            shape::tokens_by("activations", "cols", tokens, cols)?,
+            x.len(),
+        )?;
+        // G is [cols, cols]: refuse a channel count whose Gram matrix cannot exist.
+        let gram_len = shape::product("Gram matrix", ["cols", "cols"], cols, cols)?;
+        check_finite("activations", x, cols)?;
         // Channel-major copy, so each G entry is one contiguous dot product.
         let mut xt = vec![0f64; cols * tokens];
         for (t, row) in x.chunks_exact(cols).enumerate() {
@@ -85,7 +82,7 @@ impl Calibration {
                 xt[j * tokens + t] = v.to_f64();
             }
         }
-        let mut gram64 = vec![0f64; cols * cols];
+        let mut gram64 = vec![0f64; gram_len];
         gram64
             .par_chunks_mut(cols)
             .enumerate()
@@ -154,7 +151,11 @@ impl Calibration {
 
     /// tr(A·G·Aᵀ) for A [rows, cols] in f64 (e.g. ‖X·Wᵀ‖² for A = W).
     pub fn quadratic(&self, a: &[f64], rows: usize) -> Result<f64> {
-        check_len("matrix", rows * self.cols, a.len())?;
+        check_len(
+            "matrix",
+            shape::product("matrix", ["rows", "cols"], rows, self.cols)?,
+            a.len(),
+        )?;
         let (q, _) = quad_rows::<f64>(a, rows, self.cols, &self.gram64, false);
         Ok(q)
     }

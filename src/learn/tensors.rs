@@ -51,7 +51,8 @@ pub fn read_matrix(bytes: &[u8], name: &str) -> Result<Matrix> {
             )))
         }
     };
-    if data.len() != rows * cols {
+    let elements = crate::shape::product("matrix", ["rows", "cols"], rows, cols)?;
+    if data.len() != elements {
         return Err(bad(format!(
             "tensor {name}: {} values for {rows}x{cols}",
             data.len()

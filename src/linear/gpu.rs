@@ -136,9 +136,10 @@ impl<T: Element> SparseLinear<T> {
     {
         self.check_gpu_dtype()?;
         SparseGemmPlan::choose(tokens, self.out_features(), self.in_features(), 1)?;
+        let y_len = crate::shape::tokens_by("Y", "out", tokens, self.out_features())?;
         // SAFETY: the kernel writes every element of Y (checked by the GPU tests)
         // before anything on `stream` can read it.
-        let mut y = unsafe { stream.alloc::<T>(tokens * self.out_features()) }?;
+        let mut y = unsafe { stream.alloc::<T>(y_len) }?;
         self.forward_into(stream, x, tokens, &mut y)?;
         Ok(y)
     }
@@ -158,8 +159,12 @@ impl<T: Element> SparseLinear<T> {
         let (out, inn) = (self.out_features(), self.in_features());
         self.check_gpu_dtype()?;
         SparseGemmPlan::choose(tokens, out, inn, 1)?;
-        crate::format::check_len("X", tokens * inn, x.len())?;
-        crate::format::check_len("Y", tokens * out, y.len())?;
+        let (x_len, y_len) = (
+            crate::shape::tokens_by("X", "in", tokens, inn)?,
+            crate::shape::tokens_by("Y", "out", tokens, out)?,
+        );
+        crate::format::check_len("X", x_len, x.len())?;
+        crate::format::check_len("Y", y_len, y.len())?;
         let state = self.device_state(stream)?;
         let plan = SparseGemmPlan::choose(tokens, out, inn, state.sm_count)?;
         let mut streams = state.streams.lock().map_err(lock_err)?;

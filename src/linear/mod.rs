@@ -39,7 +39,7 @@ pub mod gpu;
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, Mask24, Sparse24};
+use crate::format::{check_len, check_shape, Mask24, Sparse24};
 use crate::prune;
 use crate::reference::{self, Activation, Epilogue};
 
@@ -77,6 +77,8 @@ impl<T: Element> SparseLinear<T> {
 
     /// Prunes dense weights `w` [out, in] (row-major) to 2:4 and compresses them.
     pub fn from_dense(w: &[T], out: usize, inn: usize, pruning: Pruning) -> Result<Self> {
+        let shape = check_shape(out, inn)?;
+        check_len("weights", shape.elements(), w.len())?;
         let mask = match pruning {
             Pruning::Magnitude => prune::magnitude_mask(w, out, inn)?,
             Pruning::Wanda { act_norms } => prune::wanda_mask(w, out, inn, act_norms)?,
@@ -94,7 +96,6 @@ impl<T: Element> SparseLinear<T> {
                 m.clone()
             }
         };
-        check_len("weights", out * inn, w.len())?;
         Ok(Self::from_sparse(Sparse24::compress_masked(w, &mask)?))
     }
 

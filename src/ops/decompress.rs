@@ -4,7 +4,8 @@ use super::check_aligned;
 use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::format::{check_shape, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
+use crate::shape;
 
 const THREADS: usize = 256;
 
@@ -18,19 +19,19 @@ pub fn decompress_launch(
     rows: usize,
     cols: usize,
 ) -> Result<Launch> {
-    check_shape(rows, cols)?;
+    let shape = check_shape(rows, cols)?;
     check_aligned("values", values, 8)?;
     check_aligned("metadata", meta, 2)?;
     check_aligned("dense output", dense, 16)?;
     // One thread per 16-byte chunk of the dense output.
-    let chunks = rows * cols * dtype.size() / 16;
+    let chunks = shape.elements() * dtype.size() / 16;
     Ok(Launch {
         module: "decompress",
         kernel: match dtype.size() {
             2 => "decompress_b16",
             _ => "decompress_b32",
         },
-        grid: [blocks_for(chunks, THREADS), 1, 1],
+        grid: [shape::grid_x("16-byte chunks", chunks, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![
@@ -46,7 +47,8 @@ pub fn decompress_launch(
 pub fn decompress_on<E: Executor, T: Element>(exec: &E, s: &Sparse24<T>) -> Result<Vec<T>> {
     let values = exec.upload(s.values())?;
     let meta = exec.upload(s.metadata())?;
-    let dense = exec.alloc_zeroed(s.rows() * s.cols() * std::mem::size_of::<T>())?;
+    let shape = check_shape(s.rows(), s.cols())?;
+    let dense = exec.alloc_zeroed(shape.elements() * std::mem::size_of::<T>())?;
     let launch = decompress_launch(
         T::DTYPE,
         exec.ptr(&values),

@@ -300,14 +300,9 @@ pub fn prefill_tile_override() -> Result<Option<GemmConfig>> {
 }
 
 fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
-    if tokens == 0 {
-        return Err(Error::Shape {
-            what: "tokens",
-            value: tokens,
-            requirement: "tokens must be at least 1",
-        });
-    }
     check_shape(out, inn)?;
+    crate::shape::tokens_by("X", "in", tokens, inn)?;
+    crate::shape::tokens_by("Y", "out", tokens, out)?;
     // The kernel indexes with 32-bit counters.
     let limit = u32::MAX as usize / 2;
     for (what, v) in [("tokens", tokens), ("out", out), ("in", inn)] {
@@ -598,7 +593,11 @@ pub fn sparse_linear_launches(
     };
     let c = match (epi.c, epi.beta != 0.0) {
         (Some(c), true) => {
-            check_len("C", plan.tokens * plan.out, c.len)?;
+            check_len(
+                "C",
+                crate::shape::tokens_by("C", "out", plan.tokens, plan.out)?,
+                c.len,
+            )?;
             check_aligned("C", c.ptr, dtype.size())?;
             c.ptr
         }
@@ -757,10 +756,13 @@ pub fn sparse_linear_with_plan_on<E: Executor, T: Element>(
             ),
         });
     }
-    check_len("X", plan.tokens * plan.inn, x.len())?;
+    check_gemm_shape(plan.tokens, plan.out, plan.inn)?;
+    let x_len = crate::shape::tokens_by("X", "in", plan.tokens, plan.inn)?;
+    let y_len = crate::shape::tokens_by("Y", "out", plan.tokens, plan.out)?;
+    check_len("X", x_len, x.len())?;
     let dw = DeviceSparse24::upload(exec, w)?;
     let xb = exec.upload(x)?;
-    let yb = exec.alloc_zeroed(plan.tokens * plan.out * out_dtype.size())?;
+    let yb = exec.alloc_zeroed(y_len * out_dtype.size())?;
     let cb = match epi.c {
         Some(c) => Some((exec.upload(c)?, c.len())),
         None => None,

@@ -8,20 +8,20 @@
 
 use super::check_aligned;
 use super::prune::{status_reset_launch, STATUS_WORDS};
-use crate::dtype::{DType, Element};
+use crate::dtype::{check_finite, non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, Forward, SampleParams, Sampling, CANDIDATES};
 use crate::pattern::GROUP;
 use crate::philox::INIT_STEP;
+use crate::shape::{self, MatrixShape};
 
 const THREADS: usize = 256;
 const MODULE: &str = "mask_sampling";
 
 fn groups_of(rows: usize, cols: usize) -> Result<usize> {
-    check_shape(rows, cols)?;
-    Ok(rows * cols / GROUP)
+    Ok(check_shape(rows, cols)?.groups())
 }
 
 fn suffix(dtype: DType, base: &str) -> &'static str {
@@ -66,7 +66,7 @@ fn check_weights(dtype: DType, w: u64, logits: u64) -> Result<()> {
 
 /// f32 elements of workspace the forward needs for its regulariser sum.
 pub fn forward_workspace_len(rows: usize, cols: usize) -> Result<usize> {
-    Ok(blocks_for(groups_of(rows, cols)?, THREADS) as usize)
+    Ok(shape::grid_x("groups", groups_of(rows, cols)?, THREADS)? as usize)
 }
 
 /// Where the forward puts the regulariser R = Σ(W ⊙ M)²: per-block partials in
@@ -94,7 +94,7 @@ pub fn forward_launches(
     let groups = groups_of(rows, cols)?;
     check_weights(dtype, w, logits)?;
     check_aligned("output weights", w_eff, 4 * dtype.size())?;
-    let blocks = blocks_for(groups, THREADS);
+    let blocks = shape::grid_x("groups", groups, THREADS)?;
     let mut args = vec![
         Arg::Ptr(w),
         Arg::Ptr(logits),
@@ -159,7 +159,7 @@ pub fn backward_launch(
     args.push(Arg::U32((s == Sampling::Hard) as u32));
     Ok(launch(
         suffix(dtype, "backward"),
-        blocks_for(groups, THREADS),
+        shape::grid_x("groups", groups, THREADS)?,
         args,
     ))
 }
@@ -185,7 +185,7 @@ pub fn hard_mask_compress_launches(
         status_reset_launch(status)?,
         launch(
             suffix(dtype, "compress"),
-            blocks_for(groups, THREADS),
+            shape::grid_x("groups", groups, THREADS)?,
             vec![
                 Arg::Ptr(w),
                 Arg::Ptr(logits),
@@ -198,26 +198,17 @@ pub fn hard_mask_compress_launches(
     ])
 }
 
-/// The status of [`hard_mask_compress_launches`] as the CPU's error: NaN in the
-/// logits first, then a NaN among the kept weights.
+/// The status of [`hard_mask_compress_launches`] as the CPU's error: a non-finite
+/// logit first, then a non-finite kept weight (the policy of
+/// [`crate::dtype::check_finite`]).
 pub fn decode_hard_status(status: &[u64], cols: usize) -> Result<()> {
     check_len("status", STATUS_WORDS, status.len())?;
     let per_row = cols / GROUP * CANDIDATES;
     if status[0] != u64::MAX {
-        let e = status[0] as usize;
-        return Err(Error::NaN {
-            what: "logits",
-            row: e / per_row,
-            col: e % per_row,
-        });
+        return Err(non_finite_at("logits", status[0] as usize, per_row));
     }
     if status[1] != u64::MAX {
-        let e = status[1] as usize;
-        return Err(Error::NaN {
-            what: "weights",
-            row: e / cols,
-            col: e % cols,
-        });
+        return Err(non_finite_at("weights", status[1] as usize, cols));
     }
     Ok(())
 }
@@ -225,7 +216,7 @@ pub fn decode_hard_status(status: &[u64], cols: usize) -> Result<()> {
 /// f32 elements of workspace [`init_logits_launches`] needs.
 pub fn init_workspace_len(rows: usize, cols: usize) -> Result<usize> {
     let n = groups_of(rows, cols)? * CANDIDATES;
-    Ok(2 + blocks_for(n, THREADS) as usize)
+    Ok(2 + shape::grid_x("logits", n, THREADS)? as usize)
 }
 
 /// Launches of [`crate::mask::init_logits_from_prior`]: π0 = 0.01·N(0,1) (Philox,
@@ -253,7 +244,10 @@ pub fn init_logits_launches(
     check_aligned("workspace", workspace, 4)?;
     let n = groups * CANDIDATES;
     let (sum, sq, partials) = (workspace, workspace + 4, workspace + 8);
-    let (gblocks, eblocks) = (blocks_for(groups, THREADS), blocks_for(n, THREADS));
+    let (gblocks, eblocks) = (
+        shape::grid_x("groups", groups, THREADS)?,
+        shape::grid_x("logits", n, THREADS)?,
+    );
     Ok(vec![
         launch(
             "mask_init_normal",
@@ -299,7 +293,7 @@ pub fn philox_words_launch(out: u64, groups: usize, seed: u64, step: u32) -> Res
     check_aligned("output", out, 16)?;
     Ok(launch(
         "mask_philox_words",
-        blocks_for(groups, THREADS),
+        shape::grid_x("groups", groups, THREADS)?,
         vec![
             Arg::Ptr(out),
             Arg::U64(groups as u64),
@@ -316,10 +310,24 @@ fn run_all<E: Executor>(exec: &E, launches: &[Launch]) -> Result<()> {
     launches.iter().try_for_each(|l| exec.launch(l))
 }
 
-fn check_host<T: Element>(w: &[T], rows: usize, cols: usize, logits: &[f32]) -> Result<()> {
-    check_shape(rows, cols)?;
-    check_len("weights", rows * cols, w.len())?;
-    check_logits(rows, cols, logits.len())
+fn check_host<T: Element>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    logits: &[f32],
+) -> Result<MatrixShape> {
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
+    check_logits(rows, cols, logits.len())?;
+    Ok(shape)
+}
+
+/// The CPU reference's refusal of non-finite weights and logits
+/// ([`crate::dtype::check_finite`]): the sampling kernels report no faults, so the
+/// host checks before uploading.
+fn check_host_finite<T: Element>(w: &[T], shape: MatrixShape, logits: &[f32]) -> Result<()> {
+    check_finite("weights", w, shape.cols())?;
+    check_finite("logits", logits, shape.logits_per_row())
 }
 
 /// Uploads, runs the forward on `exec` and downloads W_eff (and R when asked).
@@ -334,7 +342,8 @@ pub fn forward_on<E: Executor, T: Element>(
     s: Sampling,
     with_reg: bool,
 ) -> Result<Forward<T>> {
-    check_host(w, rows, cols, logits)?;
+    let shape = check_host(w, rows, cols, logits)?;
+    check_host_finite(w, shape, logits)?;
     let (dw, dl) = (exec.upload(w)?, exec.upload(logits)?);
     let out = exec.alloc_zeroed(std::mem::size_of_val(w))?;
     let ws = exec.alloc_zeroed(4 * forward_workspace_len(rows, cols)?)?;
@@ -379,8 +388,10 @@ pub fn backward_on<E: Executor, T: Element>(
     p: &SampleParams,
     s: Sampling,
 ) -> Result<Vec<f32>> {
-    check_host(w, rows, cols, logits)?;
-    check_len("gradient", rows * cols, dw_eff.len())?;
+    let shape = check_host(w, rows, cols, logits)?;
+    check_len("gradient", shape.elements(), dw_eff.len())?;
+    check_host_finite(w, shape, logits)?;
+    check_finite("gradient", dw_eff, cols)?;
     let (dw, dl, dg) = (exec.upload(w)?, exec.upload(logits)?, exec.upload(dw_eff)?);
     let out = exec.alloc_zeroed(std::mem::size_of_val(logits))?;
     let l = backward_launch(
@@ -407,10 +418,11 @@ pub fn hard_mask_compress_on<E: Executor, T: Element>(
     cols: usize,
     logits: &[f32],
 ) -> Result<Sparse24<T>> {
-    check_host(w, rows, cols, logits)?;
+    // Non-finite values are the kernel's to find (its status), as on the CPU.
+    let shape = check_host(w, rows, cols, logits)?;
     let (dw, dl) = (exec.upload(w)?, exec.upload(logits)?);
-    let values = exec.alloc_zeroed(rows * cols / 2 * T::DTYPE.size())?;
-    let meta = exec.alloc_zeroed(rows * cols / 16 * 2)?;
+    let values = exec.alloc_zeroed(shape.values() * T::DTYPE.size())?;
+    let meta = exec.alloc_zeroed(shape.meta_words() * 2)?;
     let status = exec.alloc_zeroed(STATUS_WORDS * 8)?;
     let l = hard_mask_compress_launches(
         T::DTYPE,
@@ -435,8 +447,9 @@ pub fn init_logits_from_prior_on<E: Executor>(
     strength: f32,
 ) -> Result<Vec<f32>> {
     let (rows, cols) = (prior.rows(), prior.cols());
+    let shape = check_shape(rows, cols)?;
     let meta = exec.upload(&prior.metadata())?;
-    let logits = exec.alloc_zeroed(4 * rows * cols / GROUP * CANDIDATES)?;
+    let logits = exec.alloc_zeroed(4 * shape.logits())?;
     let ws = exec.alloc_zeroed(4 * init_workspace_len(rows, cols)?)?;
     let l = init_logits_launches(
         exec.ptr(&meta),

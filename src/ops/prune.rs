@@ -2,16 +2,17 @@
 //! logical values + metadata, bit for bit what [`Sparse24::compress_masked`] makes
 //! from the matching CPU mask ([`crate::prune`]).
 //!
-//! Faults (NaN, a group with more than two nonzeros, an illegal code in a caller's
+//! Faults (NaN or ±Inf, a group with more than two nonzeros, an illegal code in a caller's
 //! mask) land in a small status buffer on the device; [`decode_status`] turns it into
 //! the crate's typed error after the caller's stream has finished.
 
 use super::check_aligned;
-use crate::dtype::{DType, Element};
+use crate::dtype::{non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Mask24, Sparse24};
-use crate::launch::{blocks_for, Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
 use crate::pattern::GROUP;
+use crate::shape;
 
 const THREADS: usize = 256;
 /// u64 words of the status buffer.
@@ -75,7 +76,6 @@ fn prune_launch(
     rows: usize,
     cols: usize,
 ) -> Result<Launch> {
-    check_shape(rows, cols)?;
     check_aligned("dense matrix", dense, 4 * dtype.size())?;
     check_aligned("status", status, 8)?;
     if values != 0 {
@@ -93,11 +93,11 @@ fn prune_launch(
         }
         _ => (0, 0),
     };
-    let groups = rows * cols / GROUP;
+    let groups = check_shape(rows, cols)?.groups();
     Ok(Launch {
         module: "prune",
         kernel: kernel_name(dtype),
-        grid: [blocks_for(groups, THREADS), 1, 1],
+        grid: [shape::grid_x("groups", groups, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![
@@ -153,22 +153,18 @@ pub fn check_launches(
     ])
 }
 
-/// Turns a downloaded status buffer into the first fault as a typed error: NaN in the
-/// scores first (the CPU looks at them before the weights), then NaN in the weights,
-/// then a group that is not 2:4, then an illegal code in the caller's mask.
+/// Turns a downloaded status buffer into the first fault as a typed error: a
+/// non-finite score first (the CPU looks at them before the weights), then a
+/// non-finite weight, then a group that is not 2:4, then an illegal code in the
+/// caller's mask.
 pub fn decode_status(status: &[u64], cols: usize) -> Result<()> {
     check_len("status", STATUS_WORDS, status.len())?;
     let groups = cols / GROUP;
-    let nan = |what, e: u64| Error::NaN {
-        what,
-        row: e as usize / cols,
-        col: e as usize % cols,
-    };
     if status[1] != NONE {
-        return Err(nan("scores", status[1]));
+        return Err(non_finite_at("scores", status[1] as usize, cols));
     }
     if status[2] != NONE {
-        return Err(nan("weights", status[2]));
+        return Err(non_finite_at("weights", status[2] as usize, cols));
     }
     if status[0] != NONE {
         let g = (status[0] >> 3) as usize;
@@ -211,13 +207,13 @@ pub fn prune_compress_on<E: Executor, T: Element>(
     cols: usize,
     sel: HostSelection<'_>,
 ) -> Result<Sparse24<T>> {
-    check_shape(rows, cols)?;
-    check_len("weights", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
     let dense = exec.upload(w)?;
     // Keeps the uploaded selection alive until the launches ran.
     let aux = match sel {
         HostSelection::Scores(s) => {
-            check_len("scores", rows * cols, s.len())?;
+            check_len("scores", shape.elements(), s.len())?;
             Some(exec.upload(s)?)
         }
         HostSelection::Mask(m) => {
@@ -237,8 +233,8 @@ pub fn prune_compress_on<E: Executor, T: Element>(
         (HostSelection::Detect, _) => Selection::Detect,
         _ => Selection::Magnitude,
     };
-    let values = exec.alloc_zeroed(rows * cols / 2 * T::DTYPE.size())?;
-    let meta = exec.alloc_zeroed(rows * cols / 16 * 2)?;
+    let values = exec.alloc_zeroed(shape.values() * T::DTYPE.size())?;
+    let meta = exec.alloc_zeroed(shape.meta_words() * 2)?;
     let status = exec.alloc_zeroed(STATUS_WORDS * 8)?;
     run_all(
         exec,
@@ -264,8 +260,8 @@ pub fn check_on<E: Executor, T: Element>(
     rows: usize,
     cols: usize,
 ) -> Result<()> {
-    check_shape(rows, cols)?;
-    check_len("dense matrix", rows * cols, w.len())?;
+    let shape = check_shape(rows, cols)?;
+    check_len("dense matrix", shape.elements(), w.len())?;
     let dense = exec.upload(w)?;
     let status = exec.alloc_zeroed(STATUS_WORDS * 8)?;
     run_all(

@@ -180,16 +180,58 @@ fn cases_for<T: Element, E: Executor>(exec: &E, rng: &mut StdRng) -> Result<(), 
                 return Err(format!("{tag}: hard_mask_compress differs from the CPU"));
             }
         }
-        let mut nan = lg.clone();
-        let at = rng.gen_range(0..nan.len());
-        nan[at] = f32::NAN;
-        let cpu = mask::hard_mask_compress(&w, rows, cols, &nan).expect_err("NaN logit");
-        match dev::hard_mask_compress_on(exec, &w, rows, cols, &nan) {
-            Err(g) if g == cpu => {}
-            other => return Err(format!("{tag}: NaN logit: device {other:?}, CPU {cpu:?}")),
+        // Non-finite logits and kept weights: the device's status is the CPU's error.
+        let per_row = cols / 4 * CANDIDATES;
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut nan = lg.clone();
+            let at = rng.gen_range(0..nan.len());
+            nan[at] = bad;
+            let cpu = mask::hard_mask_compress(&w, rows, cols, &nan).expect_err("bad logit");
+            let want = Error::NonFinite {
+                what: "logits",
+                row: at / per_row,
+                col: at % per_row,
+            };
+            if cpu != want {
+                return Err(format!(
+                    "{tag}: {bad} logit: CPU {cpu:?}, expected {want:?}"
+                ));
+            }
+            match dev::hard_mask_compress_on(exec, &w, rows, cols, &nan) {
+                Err(g) if g == cpu => {}
+                other => return Err(format!("{tag}: {bad} logit: device {other:?}, CPU {cpu:?}")),
+            }
+            let mut bad_w = w.clone();
+            let i = rng.gen_range(0..bad_w.len());
+            bad_w[i] = T::from_f32(bad);
+            let cpu = mask::hard_mask_compress(&bad_w, rows, cols, &lg);
+            let dev = dev::hard_mask_compress_on(exec, &bad_w, rows, cols, &lg);
+            let kept = mask::hard_mask(&lg, rows, cols)
+                .map_err(e)?
+                .keeps(i / cols, i % cols);
+            match (kept, cpu, dev) {
+                (true, Err(c), Err(g)) if c == g && c == non_finite_weight(i, cols) => {}
+                (false, Ok(c), Ok(g))
+                    if c.metadata() == g.metadata()
+                        && bytemuck::cast_slice::<T, u8>(c.values())
+                            == bytemuck::cast_slice::<T, u8>(g.values()) => {}
+                (k, c, g) => {
+                    return Err(format!(
+                        "{tag}: {bad} weight at {i} (kept: {k}): device {g:?}, CPU {c:?}"
+                    ))
+                }
+            }
         }
     }
     Ok(())
+}
+
+fn non_finite_weight(i: usize, cols: usize) -> Error {
+    Error::NonFinite {
+        what: "weights",
+        row: i / cols,
+        col: i % cols,
+    }
 }
 
 fn check_init<E: Executor>(exec: &E, rng: &mut StdRng) -> Result<(), String> {

@@ -125,30 +125,50 @@ fn cases_for<T: Element, E: Executor>(exec: &E, rng: &mut StdRng) -> Result<(), 
             let detect =
                 prune_compress_on(exec, &bad, rows, cols, HostSelection::Detect).map(|_| ());
             expect_err(&format!("{tag} detect"), detect, cpu)?;
-            // A NaN weight: refused by magnitude; ignored by a mask that drops it.
-            let i = rng.gen_range(0..rows * cols);
-            let mut nan = w.clone();
-            nan[i] = T::from_f32(f32::NAN);
-            let cpu = prune::magnitude_mask(&nan, rows, cols).expect_err("NaN");
-            let gpu =
-                prune_compress_on(exec, &nan, rows, cols, HostSelection::Magnitude).map(|_| ());
-            expect_err(&format!("{tag} NaN magnitude"), gpu, cpu)?;
-            let drop = mask.patterns()[i / 4].keeps(i % 4);
-            let gpu = prune_compress_on(exec, &nan, rows, cols, HostSelection::Mask(&mask));
-            match (drop, gpu, Sparse24::compress_masked(&nan, &mask)) {
-                (true, Err(g), Err(c)) if g == c => {}
-                (false, Ok(g), Ok(c)) => same(&format!("{tag} NaN dropped"), &g, &c)?,
-                (_, g, c) => return Err(format!("{tag} NaN mask: device {g:?}, CPU {c:?}")),
+            // A non-finite weight (NaN, +Inf, -Inf): refused by magnitude; ignored by
+            // a mask that drops it. A non-finite score is refused.
+            for bad_value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let i = rng.gen_range(0..rows * cols);
+                let tag = format!("{tag} {bad_value}");
+                let mut nan = w.clone();
+                nan[i] = T::from_f32(bad_value);
+                let cpu = prune::magnitude_mask(&nan, rows, cols).expect_err("non-finite");
+                if cpu != non_finite("weights", i, cols) {
+                    return Err(format!("{tag} magnitude: CPU {cpu:?} at {i}"));
+                }
+                let gpu =
+                    prune_compress_on(exec, &nan, rows, cols, HostSelection::Magnitude).map(|_| ());
+                expect_err(&format!("{tag} magnitude"), gpu, cpu)?;
+                let drop = mask.patterns()[i / 4].keeps(i % 4);
+                let gpu = prune_compress_on(exec, &nan, rows, cols, HostSelection::Mask(&mask));
+                match (drop, gpu, Sparse24::compress_masked(&nan, &mask)) {
+                    (true, Err(g), Err(c)) if g == c => {}
+                    (false, Ok(g), Ok(c)) => same(&format!("{tag} dropped"), &g, &c)?,
+                    (_, g, c) => return Err(format!("{tag} mask: device {g:?}, CPU {c:?}")),
+                }
+                let mut nan_scores = scores.clone();
+                nan_scores[i] = bad_value;
+                let cpu = prune::score_mask(&nan_scores, rows, cols).expect_err("score");
+                if cpu != non_finite("scores", i, cols) {
+                    return Err(format!("{tag} scores: CPU {cpu:?} at {i}"));
+                }
+                let gpu =
+                    prune_compress_on(exec, &w, rows, cols, HostSelection::Scores(&nan_scores))
+                        .map(|_| ());
+                expect_err(&format!("{tag} scores"), gpu, cpu)?;
             }
-            let mut nan_scores = scores.clone();
-            nan_scores[i] = f32::NAN;
-            let cpu = prune::score_mask(&nan_scores, rows, cols).expect_err("NaN score");
-            let gpu = prune_compress_on(exec, &w, rows, cols, HostSelection::Scores(&nan_scores))
-                .map(|_| ());
-            expect_err(&format!("{tag} NaN scores"), gpu, cpu)?;
         }
     }
     Ok(())
+}
+
+/// The error naming flat element `i` of a row-major buffer with `cols` per row.
+fn non_finite(what: &'static str, i: usize, cols: usize) -> Error {
+    Error::NonFinite {
+        what,
+        row: i / cols,
+        col: i % cols,
+    }
 }
 
 /// Every selection, dtype and shape; `Err` describes the first mismatch.
