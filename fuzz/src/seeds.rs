@@ -41,12 +41,8 @@ pub fn sparse24_files() -> Vec<(String, Vec<u8>)> {
     let a: AnySparse24 = layer::<f16>(2, 16, 7).into();
     let b: AnySparse24 = layer::<bf16>(1, 32, 8).into();
     let c: AnySparse24 = layer::<f32>(3, 16, 9).into();
-    let bytes = io::to_bytes(&[
-        ("enc.0.q", &a),
-        ("enc.0.k", &b),
-        ("enc.1.out", &c),
-    ])
-    .expect("write");
+    let bytes =
+        io::to_bytes(&[("enc.0.q", &a), ("enc.0.k", &b), ("enc.1.out", &c)]).expect("write");
     out.push(("three-layers.sparse24".into(), bytes));
     out
 }
