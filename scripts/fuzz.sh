@@ -18,12 +18,13 @@ if [[ "${SPARSE24_SKIP_FUZZ:-0}" == 1 || "$seconds" == 0 ]]; then
   echo "fuzz: skipped (SPARSE24_SKIP_FUZZ=1 or SPARSE24_FUZZ_SECONDS=0)"
   exit 0
 fi
-targets=(${SPARSE24_FUZZ_TARGETS:-sparse24_file torch_pair ptx_module})
+read -ra targets <<<"${SPARSE24_FUZZ_TARGETS:-sparse24_file torch_pair ptx_module}"
 cargo_fuzz_version=0.13.2
 target_dir=${SPARSE24_FUZZ_TARGET:-$HOME/.cache/sparse24/fuzz-target}
 corpus_root=${SPARSE24_FUZZ_CORPUS:-$HOME/.cache/sparse24/fuzz-corpus}
 work=target/fuzz
-# Files fit in 64 KiB; PTX may be as long as one kernel of nvcc's output.
+# Seed files are far under 64 KiB; PTX seeds are cut at 64 KiB too (one kernel of
+# sparse_gemm is ~150 KiB): longer inputs cost more than they cover.
 file_max_len=65536
 ptx_max_len_cap=65536
 
@@ -72,8 +73,9 @@ for f in "$ptx_seeds"/*.ptx; do
       print > file }' "$f"
   rm "$f"
 done
-ptx_max_len=$(find "$ptx_seeds" -name '*.ptx' -size -$((ptx_max_len_cap / 1024 + 1))k -printf '%s\n' | sort -n | tail -1)
-ptx_max_len=${ptx_max_len:-$file_max_len}
+# The longest seed, at most the cap (libFuzzer cuts longer seeds to max_len).
+ptx_max_len=$(find "$ptx_seeds" -name '*.ptx' -printf '%s\n' | sort -n | tail -1)
+ptx_max_len=$((${ptx_max_len:-0} > ptx_max_len_cap || ${ptx_max_len:-0} == 0 ? ptx_max_len_cap : ptx_max_len))
 
 # -- Runs.
 crashed=()
