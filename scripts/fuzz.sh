@@ -108,7 +108,12 @@ for t in "${targets[@]}"; do
   if ((rc != 0 || found > 0)); then
     crashed+=("$t")
     echo "!! fuzz: $t failed (exit $rc); libFuzzer's report:"
-    grep -n -E -A40 '==[0-9]+== ERROR|panicked at|ALARM|out-of-memory|deadly signal' "$log" | head -80 || tail -60 "$log"
+    report='panicked at|==[0-9]+== ERROR|ALARM|out-of-memory|deadly signal'
+    if grep -q -E "$report" "$log"; then
+      grep -E -m1 -A40 "$report" "$log" || true
+    else
+      tail -60 "$log"
+    fi
     for a in "$work/artifacts/$t"/*; do
       [[ -f "$a" ]] || continue
       echo "!! input: $a ($(stat -c %s "$a") bytes)"
