@@ -11,6 +11,10 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test.log
+# libFuzzer on the file loaders and ptxsim, bounded (scripts/fuzz.sh; SPARSE24_SKIP_FUZZ=1
+# skips). After the tests, so the kernels' PTX is there to seed ptxsim's target.
+echo "== fuzz (bounded runs)"
+time scripts/fuzz.sh
 # The kernels were built: show their ptxas figures (registers, spills) in the log.
 echo "== kernel report (ptxas, occupancy, SASS mix, ptxsim counters, roofline)"
 cargo run --quiet --profile test --example kernel-report | tee target/kernel-report.md
