@@ -4,15 +4,15 @@
 //! decoded program runs). Parse, API and execution errors are fine; panics, hangs and
 //! runaway memory are findings.
 //!
-//! One warp, not one thread: ptxsim's mma reads all 32 lanes, and a block of fewer
-//! threads panics (fuzz/regressions/ptx_module/); with one thread every nvcc kernel
-//! seed would stop the run at that known finding.
+//! 33 threads: one whole warp, so warp-wide instructions (mma, ldmatrix) of the real
+//! kernels execute, and one partial warp, where they must be refused (they once
+//! panicked there: ptxsim/tests/regressions/).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use ptxsim::{Device, LaunchConfig, Module, Param, SimError};
 
-/// Threads of the launch: one warp.
-const THREADS: u32 = 32;
+/// Threads of the launch: a whole warp and a partial one.
+const THREADS: u32 = 33;
 /// Per-CTA thread-instruction budget: some hundreds of warp instructions, past the
 /// prologue of a real kernel; small enough that a loop costs milliseconds.
 const INSTRUCTIONS: u64 = 32 * 500;

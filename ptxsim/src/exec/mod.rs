@@ -843,6 +843,23 @@ impl<'a> Cta<'a> {
             let pc = self.pc[t];
             let inst = &self.code[pc as usize];
             let need = self.collective_mask(t, inst, exist);
+            // mma, ldmatrix and stmatrix exchange data across all 32 lanes by position;
+            // a warp with fewer threads (a block of 16, say) cannot execute them.
+            let whole_warp = matches!(
+                inst.op,
+                Op::Mma { .. } | Op::MmaSp { .. } | Op::Ldmatrix { .. } | Op::Stmatrix { .. }
+            );
+            if whole_warp && n < 32 {
+                return Err(self.error_at(
+                    t,
+                    pc,
+                    Fault::new(ErrorKind::PartialCollective(format!(
+                        "`{}` needs all 32 lanes of the warp, but this warp has {n} threads \
+                         (the block's size is not a multiple of 32)",
+                        inst.text
+                    ))),
+                ));
+            }
             if need & (1 << l) == 0 {
                 return Err(self.error_at(
                     t,
