@@ -313,3 +313,27 @@ fn concurrent_saves_to_one_path_leave_one_complete_file() {
     assert!(sets.contains(&got), "a mix of saves: {:?}", got.len());
     assert_eq!(dir.entries(), ["layers.safetensors"]);
 }
+
+#[test]
+fn stored_infinities_are_refused_like_nan() {
+    // The loader refused NaN but accepted ±Inf; a version 1 file has no checksum to
+    // catch either, so the value check itself must.
+    let l = layers();
+    for bits in [0x7c00u16, 0xfc00, 0x7e00] {
+        let mut v1 = version1_bytes(&l, l.len());
+        let file = SparseFile::parse(&v1).unwrap();
+        let (_, _, v) = file.tensor("enc.0.k.weight.values").unwrap();
+        let at = v.as_ptr() as usize - v1.as_ptr() as usize + 2 * 21;
+        v1[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+        let e = SparseFile::parse(&v1)
+            .unwrap()
+            .layer("enc.0.k.weight")
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Tensor { tensor, source }
+                if tensor == "enc.0.k.weight.values"
+                    && matches!(**source, Error::NonFinite { row: 1, col: 5, .. })),
+            "{bits:#x}: {e}"
+        );
+    }
+}
