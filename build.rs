@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs, thread};
 
+/// The codes shared with the kernels (src/abi.rs), written into a header nvcc includes.
+#[path = "src/abi.rs"]
+mod abi;
+
 const GENERIC_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 
 fn find_nvcc(root: &Path) -> Option<PathBuf> {
@@ -36,7 +40,7 @@ struct Compiled {
     report: String,
 }
 
-fn compile(nvcc: &Path, src: &Path, out: &Path, include: &Path) -> Result<Compiled, String> {
+fn compile(nvcc: &Path, src: &Path, out: &Path, includes: &[&Path]) -> Result<Compiled, String> {
     let stem = src
         .file_stem()
         .and_then(|s| s.to_str())
@@ -48,12 +52,11 @@ fn compile(nvcc: &Path, src: &Path, out: &Path, include: &Path) -> Result<Compil
         .take(20)
         .any(|l| l.contains("sparse24-arch: sm_90a"));
     let common = |cmd: &mut Command| {
-        cmd.arg("-std=c++17")
-            .arg("-O3")
-            .arg("-I")
-            .arg(include)
-            .arg("-lineinfo")
-            .arg(src);
+        cmd.arg("-std=c++17").arg("-O3");
+        for dir in includes {
+            cmd.arg("-I").arg(dir);
+        }
+        cmd.arg("-lineinfo").arg(src);
     };
     // PTX text for the emulator (and as readable build output).
     let ptx_path = out.join(format!("{stem}.ptx"));
@@ -120,6 +123,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let kernels = root.join("kernels");
     println!("cargo:rerun-if-changed=kernels");
+    println!("cargo:rerun-if-changed=src/abi.rs");
     for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "SPARSE24_NO_NVCC"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -151,13 +155,14 @@ fn main() {
         return;
     };
 
+    fs::write(out.join("sparse24_abi.cuh"), abi::c_header()).expect("write sparse24_abi.cuh");
     // Compile the files in parallel: each nvcc call is single-threaded.
     let results: Vec<Result<Compiled, String>> = thread::scope(|s| {
         let handles: Vec<_> = sources
             .iter()
             .map(|src| {
                 let (nvcc, out, kernels) = (&nvcc, &out, &kernels);
-                s.spawn(move || compile(nvcc, src, out, kernels))
+                s.spawn(move || compile(nvcc, src, out, &[kernels, out]))
             })
             .collect();
         handles

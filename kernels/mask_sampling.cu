@@ -15,12 +15,16 @@
 #include "common.cuh"
 #include "elem.cuh"
 #include "philox.cuh"
+#include "sparse24_abi.cuh"
+
+// The sampling code below is written for six candidates (float2 triples, argmax6).
+static_assert(kCandidates == 6, "src/abi.rs changed the number of 2:4 candidates");
 
 namespace {
 
 constexpr int kThreads = 256;
-// Keep sets of the six candidates, 4 bits each: {0,1} {0,2} {0,3} {1,2} {1,3} {2,3}.
-constexpr uint32_t kCandidateKeeps = 0xCA6953u;
+// kCandidateKeeps (the six candidates' keep sets) comes from sparse24_abi.cuh,
+// generated from src/abi.rs.
 
 __device__ __forceinline__ uint32_t candidate_keep(int c) { return (kCandidateKeeps >> (4 * c)) & 0xFu; }
 

@@ -31,6 +31,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "sparse24_abi.cuh"
 
 namespace {
 
@@ -118,10 +119,7 @@ __device__ __forceinline__ unsigned short f32_to_bf16(float v) {
     return h;
 }
 
-// Activation codes as in src/reference.rs (`Activation::code`).
-enum : unsigned { ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2, ACT_SILU = 3 };
-// Output dtype codes as in src/ops/gemm.rs (`out_dtype_code`).
-enum : unsigned { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };
+// ACT_* and OUT_* come from sparse24_abi.cuh, generated from src/abi.rs.
 
 __device__ __forceinline__ float activate(float v, unsigned act) {
     switch (act) {

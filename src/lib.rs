@@ -17,6 +17,7 @@
 //! # Ok::<(), sparse24::Error>(())
 //! ```
 
+pub mod abi;
 pub mod cuda;
 pub mod cusparselt;
 pub mod dtype;

@@ -19,7 +19,7 @@ use crate::pattern::{Pattern, GROUP};
 use crate::philox;
 
 /// Candidates (logits) per group.
-pub const CANDIDATES: usize = 6;
+pub const CANDIDATES: usize = crate::abi::CANDIDATE_KEEPS.len();
 
 /// Soft (Gumbel-softmax) or hard (one-hot argmax, straight-through) sampling.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

@@ -25,6 +25,16 @@ pub const WORD_COLS: usize = 16;
 /// Metadata word used for padding: every group keeps {0, 1} (code 0x4).
 pub const PAD_WORD: u16 = 0x4444;
 
+// The kernels' candidate order comes from crate::abi: a mismatch fails the build.
+const _: () = {
+    let mut i = 0;
+    while i < Pattern::ALL.len() {
+        assert!(Pattern::ALL[i].keep_bits() as u32 == crate::abi::CANDIDATE_KEEPS[i]);
+        i += 1;
+    }
+    assert!(Pattern::ALL.len() == crate::abi::CANDIDATE_KEEPS.len());
+};
+
 impl Pattern {
     /// All six, in candidate order (the order of mask-sampling logits).
     pub const ALL: [Pattern; 6] = [
@@ -42,7 +52,7 @@ impl Pattern {
     }
 
     /// The kept positions, ascending.
-    pub fn indices(self) -> [usize; 2] {
+    pub const fn indices(self) -> [usize; 2] {
         match self {
             Pattern::P01 => [0, 1],
             Pattern::P02 => [0, 2],
@@ -82,7 +92,7 @@ impl Pattern {
     }
 
     /// Bit i set when position i is kept (0b0011 for {0, 1}).
-    pub fn keep_bits(self) -> u8 {
+    pub const fn keep_bits(self) -> u8 {
         let [a, b] = self.indices();
         (1 << a) | (1 << b)
     }

@@ -36,9 +36,14 @@ impl Activation {
             Activation::Silu => x / (1.0 + (-x).exp()),
         }
     }
-    /// Code passed to kernels.
+    /// Code passed to kernels ([`crate::abi`]).
     pub fn code(self) -> u32 {
-        self as u32
+        match self {
+            Activation::None => crate::abi::ACT_NONE,
+            Activation::Relu => crate::abi::ACT_RELU,
+            Activation::Gelu => crate::abi::ACT_GELU,
+            Activation::Silu => crate::abi::ACT_SILU,
+        }
     }
 }
 

@@ -472,12 +472,12 @@ pub fn cuda_sm_count() -> Result<usize> {
     Ok(n.max(1) as usize)
 }
 
-/// Output element types of the GEMM, as the kernel's `out_dtype` code.
+/// Output element types of the GEMM, as the kernel's `out_dtype` code ([`crate::abi`]).
 pub fn out_dtype_code(d: DType) -> u32 {
     match d {
-        DType::F32 => 0,
-        DType::F16 => 1,
-        DType::BF16 => 2,
+        DType::F32 => crate::abi::OUT_F32,
+        DType::F16 => crate::abi::OUT_F16,
+        DType::BF16 => crate::abi::OUT_BF16,
     }
 }
 
