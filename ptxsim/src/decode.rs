@@ -727,36 +727,34 @@ fn build_func(
         }
         Ok(())
     };
-    for p in &f.params {
-        if f.is_entry {
-            let (off, size, end) = place(kp, p.align, p.size(), Limit::ParamBytes, limits, p.line)?;
-            kp = end;
-            declare(&mut top, p, Sym::KParam(off, size))?;
-            params.push((off, size));
-        } else {
-            let (off, size, end) = place(
-                frame,
-                p.align,
-                p.size(),
-                Limit::LocalBytesPerThread,
-                limits,
-                p.line,
-            )?;
-            frame = end;
-            declare(&mut top, p, Sym::Frame(off, size))?;
-            params.push((off, size));
-        }
-    }
-    for p in &f.rets {
+    // A device function's parameters and return values live in its local frame.
+    let in_frame = |frame: &mut u64, p: &VarDecl| -> Result<(u32, u32), SimError> {
         let (off, size, end) = place(
-            frame,
+            *frame,
             p.align,
             p.size(),
             Limit::LocalBytesPerThread,
             limits,
             p.line,
         )?;
-        frame = end;
+        *frame = end;
+        Ok((off, size))
+    };
+    for p in &f.params {
+        let (off, size) = if f.is_entry {
+            let (off, size, end) = place(kp, p.align, p.size(), Limit::ParamBytes, limits, p.line)?;
+            kp = end;
+            declare(&mut top, p, Sym::KParam(off, size))?;
+            (off, size)
+        } else {
+            let (off, size) = in_frame(&mut frame, p)?;
+            declare(&mut top, p, Sym::Frame(off, size))?;
+            (off, size)
+        };
+        params.push((off, size));
+    }
+    for p in &f.rets {
+        let (off, size) = in_frame(&mut frame, p)?;
         declare(&mut top, p, Sym::Frame(off, size))?;
         rets.push((off, size));
     }
