@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 /// Everything that can go wrong in sparse24, each variant naming the offending place.
+/// Non-exhaustive: later versions may add variants without a major release.
 #[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// A dimension does not meet the format's or kernel's granularity.
     #[error("bad shape: {what} = {value}, but {requirement}")]
@@ -50,14 +52,18 @@ pub enum Error {
     #[error("no CUDA device: {0}")]
     NoCudaDevice(String),
     /// The crate was built without nvcc, so it carries no GPU kernels.
-    #[error("the GPU kernels were not compiled into this build (nvcc was not found at build time; run scripts/install-cuda-compiler.sh and rebuild)")]
+    #[error("the GPU kernels were not compiled into this build of sparse24: nvcc was not found at build time. Set NVCC to the nvcc binary (or CUDA_HOME to the toolkit, or put nvcc on PATH) and rebuild; enable sparse24's `require-kernels` feature to make a missing nvcc a build error")]
     KernelsNotCompiled,
     /// A kernel name that no embedded module provides.
     #[error("unknown kernel {module}::{kernel}")]
     UnknownKernel { module: String, kernel: String },
-    /// An error reported by the CUDA driver or a CUDA library.
-    #[error("CUDA error: {0}")]
-    Cuda(String),
+    /// An error reported by the CUDA driver or a CUDA library, with its result code
+    /// when the library gave one ([`Error::is_out_of_memory`] reads it).
+    #[error("CUDA error: {message}")]
+    Cuda {
+        code: Option<CudaCode>,
+        message: String,
+    },
     /// An error reported by the PTX emulator.
     #[error("ptxsim: {0}")]
     Sim(String),
@@ -79,12 +85,66 @@ pub enum Error {
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<cudarc::driver::DriverError> for Error {
-    fn from(e: cudarc::driver::DriverError) -> Self {
-        Error::Cuda(e.to_string())
+/// The result code behind an [`Error::Cuda`], by the library that returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CudaCode {
+    /// A CUDA driver API result.
+    Driver(cudarc::driver::sys::CUresult),
+    /// A cuBLASLt status.
+    CublasLt(cudarc::cublaslt::sys::cublasStatus_t),
+    /// A cuSPARSELt status (`cusparseStatus_t`; its binding here is not cudarc's).
+    CusparseLt(i32),
+}
+
+/// cuSPARSELt's `CUSPARSE_STATUS_ALLOC_FAILED`.
+const CUSPARSE_STATUS_ALLOC_FAILED: i32 = 3;
+
+impl Error {
+    /// A CUDA-side failure without a library result code (a poisoned lock, a library
+    /// that cannot be loaded).
+    pub fn cuda(message: impl Into<String>) -> Self {
+        Error::Cuda {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// The CUDA result code, for an [`Error::Cuda`] that carries one.
+    pub fn cuda_code(&self) -> Option<CudaCode> {
+        match self {
+            Error::Cuda { code, .. } => *code,
+            Error::Tensor { source, .. } => source.cuda_code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the device (or a CUDA library's allocation on it) ran out of memory:
+    /// the error an engine answers by freeing memory or shrinking a batch.
+    pub fn is_out_of_memory(&self) -> bool {
+        use cudarc::cublaslt::sys::cublasStatus_t;
+        use cudarc::driver::sys::CUresult;
+        matches!(
+            self.cuda_code(),
+            Some(CudaCode::Driver(CUresult::CUDA_ERROR_OUT_OF_MEMORY))
+                | Some(CudaCode::CublasLt(
+                    cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED
+                ))
+                | Some(CudaCode::CusparseLt(CUSPARSE_STATUS_ALLOC_FAILED))
+        )
     }
 }
 
+impl From<cudarc::driver::DriverError> for Error {
+    fn from(e: cudarc::driver::DriverError) -> Self {
+        Error::Cuda {
+            code: Some(CudaCode::Driver(e.0)),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "sim")]
 impl From<ptxsim::SimError> for Error {
     fn from(e: ptxsim::SimError) -> Self {
         Error::Sim(e.to_string())

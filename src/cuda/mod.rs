@@ -98,7 +98,7 @@ impl CudaExecutor {
         let mut fns = self
             .functions
             .lock()
-            .map_err(|_| Error::Cuda("lock poisoned".into()))?;
+            .map_err(|_| Error::cuda("lock poisoned"))?;
         if let Some(f) = fns.get(&(module, kernel)) {
             return Ok(f.clone());
         }
@@ -106,7 +106,7 @@ impl CudaExecutor {
             let mut mods = self
                 .modules
                 .lock()
-                .map_err(|_| Error::Cuda("lock poisoned".into()))?;
+                .map_err(|_| Error::cuda("lock poisoned"))?;
             match mods.get(module) {
                 Some(m) => m.clone(),
                 None => {
@@ -194,7 +194,7 @@ impl Executor for CudaExecutor {
         let mut cache = self
             .sgemms
             .lock()
-            .map_err(|_| Error::Cuda("a thread panicked while using cuBLASLt".into()))?;
+            .map_err(|_| Error::cuda("a thread panicked while using cuBLASLt"))?;
         let g = match cache.entry((m, n, k)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
