@@ -150,3 +150,48 @@ impl From<ptxsim::SimError> for Error {
         Error::Sim(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dependent has no repository scripts: the message names what it can set.
+    #[test]
+    fn kernels_not_compiled_names_the_feature_and_variables() {
+        let m = Error::KernelsNotCompiled.to_string();
+        for needle in ["NVCC", "CUDA_HOME", "require-kernels"] {
+            assert!(m.contains(needle), "{needle} missing from: {m}");
+        }
+        assert!(!m.contains("scripts/"), "names a repository script: {m}");
+    }
+
+    /// (Built directly: converting a DriverError formats it through libcuda, which
+    /// the test machines do not have.)
+    #[test]
+    fn cuda_code_survives_and_out_of_memory_is_recognised() {
+        use cudarc::driver::sys::CUresult;
+        let driver = |r| Error::Cuda {
+            code: Some(CudaCode::Driver(r)),
+            message: String::new(),
+        };
+        let oom = driver(CUresult::CUDA_ERROR_OUT_OF_MEMORY);
+        assert!(oom.is_out_of_memory());
+        let wrapped = Error::Tensor {
+            tensor: "w".into(),
+            source: Box::new(oom),
+        };
+        assert!(wrapped.is_out_of_memory());
+        assert!(!driver(CUresult::CUDA_ERROR_INVALID_VALUE).is_out_of_memory());
+        assert!(!Error::cuda("lock poisoned").is_out_of_memory());
+        for code in [
+            CudaCode::CusparseLt(CUSPARSE_STATUS_ALLOC_FAILED),
+            CudaCode::CublasLt(cudarc::cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED),
+        ] {
+            let e = Error::Cuda {
+                code: Some(code),
+                message: String::new(),
+            };
+            assert!(e.is_out_of_memory());
+        }
+    }
+}
