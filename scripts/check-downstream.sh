@@ -12,8 +12,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-cuda-compiler.sh" >/dev/null
 cuda="${SPARSE24_CUDA_DIR:-$root/.cuda}/nvidia/cu13"
+# On PATH, where candle-kernels' build (cudaforge) and sparse24's build.rs find it.
+# Not through NVCC: the cached target folder is only reused under the same settings.
 export PATH="$cuda/bin:$PATH"
-export NVCC="$cuda/bin/nvcc"
 # candle-kernels builds for this compute capability (no GPU to ask here).
 export CUDA_COMPUTE_CAP=80
 export CARGO_TARGET_DIR="${SPARSE24_DOWNSTREAM_TARGET:-$HOME/.cache/sparse24/downstream-target}"
