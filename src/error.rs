@@ -165,6 +165,18 @@ mod tests {
         assert!(!m.contains("scripts/"), "names a repository script: {m}");
     }
 
+    /// In a build without nvcc (SPARSE24_NO_NVCC=1 or none installed) the first
+    /// kernel lookup, which every GPU call makes, returns KernelsNotCompiled.
+    #[test]
+    fn a_build_without_kernels_says_so_at_the_first_gpu_call() {
+        let m = crate::kernels::module("sparse_gemm");
+        if crate::kernels::compiled() {
+            assert!(m.is_ok());
+        } else {
+            assert!(matches!(m, Err(Error::KernelsNotCompiled)));
+        }
+    }
+
     /// (Built directly: converting a DriverError formats it through libcuda, which
     /// the test machines do not have.)
     #[test]
