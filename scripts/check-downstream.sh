@@ -15,11 +15,16 @@ cuda="${SPARSE24_CUDA_DIR:-$root/.cuda}/nvidia/cu13"
 # On PATH, where candle-kernels' build (cudaforge) and sparse24's build.rs find it.
 # Not through NVCC: the cached target folder is only reused under the same settings.
 export PATH="$cuda/bin:$PATH"
-# candle-kernels builds for this compute capability (no GPU to ask here).
+# candle-kernels builds for this compute capability (no GPU to ask here), with one nvcc
+# per core (cudaforge's default is half the cores; this variable is not tracked, so
+# changing it does not invalidate the cache).
 export CUDA_COMPUTE_CAP=80
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 export CARGO_TARGET_DIR="${SPARSE24_DOWNSTREAM_TARGET:-$HOME/.cache/sparse24/downstream-target}"
 mkdir -p "$CARGO_TARGET_DIR"
 cd "$root/tests/downstream-candle"
+# --locked: its Cargo.lock is committed; after a dependency change in sparse24, run
+# `cargo update -p sparse24` here.
 echo "== downstream: sparse24 + candle-core (cuda), default features (target: $CARGO_TARGET_DIR)"
 time cargo check --locked
 echo "== downstream: sparse24 with default-features = false + candle-core (cuda)"

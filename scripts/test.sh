@@ -33,5 +33,7 @@ done
 scripts/check-features.sh
 scripts/check-msrv.sh
 echo "== cargo package --workspace (verification build with the pinned nvcc)"
-NVCC="$PWD/.cuda/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --locked'
+# --allow-dirty only so that a local run with uncommitted edits gets here; the
+# verification build is the same (a clean CI clone has nothing uncommitted).
+NVCC="$PWD/.cuda/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --locked --allow-dirty'
 scripts/check-downstream.sh
