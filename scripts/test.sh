@@ -35,5 +35,5 @@ scripts/check-msrv.sh
 echo "== cargo package --workspace (verification build with the pinned nvcc)"
 # --allow-dirty only so that a local run with uncommitted edits gets here; the
 # verification build is the same (a clean CI clone has nothing uncommitted).
-NVCC="$PWD/.cuda/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --locked --allow-dirty'
+NVCC="${SPARSE24_CUDA_DIR:-$PWD/.cuda}/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --locked --allow-dirty'
 scripts/check-downstream.sh
