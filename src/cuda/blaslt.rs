@@ -23,8 +23,7 @@ fn lt_err(call: &'static str) -> impl Fn(lt::CublasError) -> Error {
 
 /// Whether libcublasLt can be loaded on this machine.
 pub fn present() -> bool {
-    // SAFETY: only tries to dlopen the library.
-    unsafe { ltsys::is_culib_present() }
+    super::loader::present("cublasLt")
 }
 
 /// A column-major operand of cuBLASLt: `rows` × `cols` with leading dimension `ld`.

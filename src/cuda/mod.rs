@@ -3,6 +3,7 @@
 //! [`Error::NoCudaDevice`] instead.
 
 pub mod blaslt;
+mod loader;
 
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -18,8 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (8, 0);
 
 fn probe() -> std::result::Result<Arc<CudaContext>, String> {
-    // SAFETY: only tries to dlopen libcuda; no driver call is made if absent.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+    // Only tries to dlopen libcuda; no driver call is made if absent.
+    if !loader::present("cuda") {
         return Err("libcuda is not present on this machine".into());
     }
     let count = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount: {e}"))?;
