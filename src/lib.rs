@@ -6,8 +6,8 @@
 //!
 //! Features: `cuda-13000` (default; the CUDA version cudarc binds against),
 //! `require-kernels` (a build without nvcc fails instead of building the CPU path
-//! only), `sim` ([`sim`], the emulator), `learn` ([`learn`], the mask learner),
-//! `cusparselt` ([`cusparselt`], the cuSPARSELt baseline). The README lists the
+//! only), `sim` (`sparse24::sim`, the emulator), `learn` (`sparse24::learn`, the mask
+//! learner), `cusparselt` (`sparse24::cusparselt`, the cuSPARSELt baseline). The README lists the
 //! combinations with other cudarc users such as candle.
 //!
 //! ```
