@@ -16,7 +16,8 @@ deps = [(key(p["rust_version"]), p["name"], p["version"], p["rust_version"])
         for p in meta["packages"] if p["id"] not in members and p.get("rust_version")]
 need = max(deps)
 top = sorted(f"{n} {v}" for k, n, v, _ in deps if k == need[0])
-print(f"highest dependency rust-version: {need[3]} ({', '.join(top)})")
+joined = ", ".join(top)
+print(f"highest dependency rust-version: {need[3]} ({joined})")
 bad = {n: v for n, v in ours.items() if v is None or key(v) < need[0]}
 for n, v in sorted(ours.items()):
     print(f"  {n}: rust-version {v}")
