@@ -2,7 +2,7 @@
 # The feature sets other than the test suite's --all-features, as a dependent builds
 # them (issue 14): the default set, the CPU-only build (no nvcc), the CUDA version
 # left to the environment (12.8), and `require-kernels` refusing to build
-# without nvcc. `cargo check`: the point is that each set compiles.
+# without nvcc. clippy -D warnings: code compiled in one set only stays warning-free.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # SPARSE24_NO_NVCC hides nvcc: each set gets its own build-script folder, and
@@ -12,12 +12,12 @@ export SPARSE24_NO_NVCC=1
 echo "== default features, CPU-only build (sparse24, all default targets)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-time cargo check --locked -p sparse24 --all-targets 2>&1 | tee "$log"
+time cargo clippy --locked -p sparse24 --all-targets -- -D warnings 2>&1 | tee "$log"
 grep -q "nvcc not found.*require-kernels" "$log" \
   || { echo "error: the CPU-only build did not warn" >&2; exit 1; }
 # One value only: cudarc re-runs its build on every change of the variable.
 echo "== --no-default-features, CUDA version from CUDARC_CUDA_VERSION=12080"
-time CUDARC_CUDA_VERSION=12080 cargo check --locked -p sparse24 --lib --no-default-features
+time CUDARC_CUDA_VERSION=12080 cargo clippy --locked -p sparse24 --lib --no-default-features -- -D warnings
 echo "== require-kernels without nvcc must fail"
 if cargo check --locked -p sparse24 --lib --features require-kernels >"$log" 2>&1; then
   echo "error: require-kernels built without nvcc" >&2
