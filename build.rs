@@ -2,13 +2,22 @@
 //! sm_86, sm_89 and sm_90 plus compute_80 PTX as the JIT fallback, and (b) plain PTX
 //! text (ISA 9.0, what ptxsim runs); keeps ptxas's resource report; and generates a
 //! table that embeds all three. Without nvcc it builds the CPU path only, says so in
-//! one cargo warning, and sets `cfg(sparse24_no_kernels)`.
+//! one cargo warning, and sets `cfg(sparse24_no_kernels)`; with the `require-kernels`
+//! feature a missing nvcc is a build error instead.
+//!
+//! Re-runs when the compiler it found changes (the file, or NVCC/CUDA_HOME/CUDA_PATH/
+//! PATH), and, when it found none, when a place it looked in changes (so installing
+//! nvcc later rebuilds the kernels). A re-run with the same compiler and sources
+//! reuses the compiled kernels (a stamp in OUT_DIR), so a PATH change costs no nvcc.
 //!
 //! A kernel file whose first lines contain `// sparse24-arch: sm_90a` uses Hopper-only
 //! instructions: it gets sm_90a machine code only (that code runs on that chip only).
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::UNIX_EPOCH;
 use std::{env, fs, thread};
 
 /// The codes shared with the kernels (src/abi.rs), written into a header nvcc includes.
@@ -17,7 +26,8 @@ mod abi;
 
 const GENERIC_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 
-fn find_nvcc(root: &Path) -> Option<PathBuf> {
+/// Where nvcc is looked for, in order.
+fn nvcc_candidates(root: &Path) -> Vec<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = env::var_os("NVCC") {
         candidates.push(PathBuf::from(p));
@@ -32,7 +42,70 @@ fn find_nvcc(root: &Path) -> Option<PathBuf> {
     }
     candidates.push(PathBuf::from("/usr/local/cuda/bin/nvcc"));
     candidates.push(root.join(".cuda/nvidia/cu13/bin/nvcc"));
-    candidates.into_iter().find(|p| p.is_file())
+    candidates
+}
+
+/// Tells cargo what to watch so that a compiler installed later is picked up. A
+/// missing path would make cargo re-run the script on every build, and a directory
+/// is scanned recursively, so only existing, absolute directories are named: the PATH
+/// folders, each toolkit's bin/ (or the toolkit folder while bin/ is missing), and
+/// the in-repository .cuda/ that scripts/install-cuda-compiler.sh fills.
+fn watch_places(root: &Path) {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(paths) = env::var_os("PATH") {
+        dirs.extend(env::split_paths(&paths));
+    }
+    let mut toolkits: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"]
+        .iter()
+        .filter_map(|v| env::var_os(v).map(PathBuf::from))
+        .collect();
+    toolkits.push(PathBuf::from("/usr/local/cuda"));
+    for t in toolkits {
+        let bin = t.join("bin");
+        dirs.push(if bin.is_dir() { bin } else { t });
+    }
+    dirs.push(root.join(".cuda"));
+    dirs.retain(|d| d.is_absolute() && d.is_dir() && !root.starts_with(d));
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        println!("cargo:rerun-if-changed={}", d.display());
+    }
+}
+
+/// A fingerprint of the compiler (path, size, mtime) and every kernel source file:
+/// equal fingerprints mean the kernels in OUT_DIR are current.
+fn stamp(nvcc: &Path, sources: &[PathBuf], kernels: &Path, abi_header: &str) -> String {
+    let mut h = DefaultHasher::new();
+    abi_header.hash(&mut h);
+    // This script's nvcc flags are part of what the kernels were built with.
+    include_bytes!("build.rs").hash(&mut h);
+    nvcc.hash(&mut h);
+    if let Ok(m) = fs::metadata(nvcc) {
+        m.len().hash(&mut h);
+        m.modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .hash(&mut h);
+    }
+    // Headers count too: every file in kernels/, in name order.
+    let mut files: Vec<PathBuf> = fs::read_dir(kernels)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.extend(sources.iter().cloned());
+    files.sort();
+    files.dedup();
+    for f in files {
+        f.hash(&mut h);
+        fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// The build cannot go on: the message goes to cargo's error output.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
 }
 
 struct Compiled {
@@ -124,9 +197,10 @@ fn main() {
     let kernels = root.join("kernels");
     println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-changed=src/abi.rs");
-    for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "SPARSE24_NO_NVCC"] {
+    for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "PATH", "SPARSE24_NO_NVCC"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    let require = env::var_os("CARGO_FEATURE_REQUIRE_KERNELS").is_some();
     println!("cargo::rustc-check-cfg=cfg(sparse24_no_kernels)");
 
     let mut sources: Vec<PathBuf> = fs::read_dir(&kernels)
@@ -135,16 +209,40 @@ fn main() {
     sources.retain(|p| p.extension().is_some_and(|e| e == "cu"));
     sources.sort();
 
+    let candidates = nvcc_candidates(&root);
     let nvcc = if env::var_os("SPARSE24_NO_NVCC").is_some() {
         None
     } else {
-        find_nvcc(&root)
+        candidates.iter().find(|p| p.is_file()).cloned()
     };
     let Some(nvcc) = nvcc else {
+        let looked = "NVCC, CUDA_HOME/bin, CUDA_PATH/bin, PATH, /usr/local/cuda/bin, .cuda/";
+        if require {
+            fail(&format!(
+                "sparse24: the `require-kernels` feature is on, but nvcc was not found \
+                 (looked in: {looked}{}). Set NVCC to the nvcc binary or CUDA_HOME to \
+                 the CUDA toolkit (the kernels are built and tested with nvcc 13.0).",
+                if env::var_os("SPARSE24_NO_NVCC").is_some() {
+                    "; SPARSE24_NO_NVCC is set"
+                } else {
+                    ""
+                }
+            ));
+        }
+        watch_places(&root);
+        // The kernels of an earlier build are gone: a later compiler must rebuild them.
+        let _ = fs::remove_file(out.join("kernels.stamp"));
+        // In the repository, point at its installer; a dependent does not have it.
+        let script = root.join("scripts/install-cuda-compiler.sh");
+        let hint = if script.is_file() {
+            " (in the sparse24 repository: scripts/install-cuda-compiler.sh)"
+        } else {
+            ""
+        };
         println!(
-            "cargo:warning=sparse24: nvcc not found (NVCC, CUDA_HOME, PATH, /usr/local/cuda, .cuda/): \
-             building the CPU path only; GPU calls will return Error::KernelsNotCompiled. \
-             Run scripts/install-cuda-compiler.sh to get the pinned compiler."
+            "cargo:warning=sparse24: nvcc not found ({looked}): building the CPU path \
+             only; GPU calls will return Error::KernelsNotCompiled. Set NVCC or CUDA_HOME \
+             and rebuild{hint}; enable the `require-kernels` feature to make this an error."
         );
         println!("cargo:rustc-cfg=sparse24_no_kernels");
         fs::write(
@@ -155,7 +253,26 @@ fn main() {
         return;
     };
 
-    fs::write(out.join("sparse24_abi.cuh"), abi::c_header()).expect("write sparse24_abi.cuh");
+    println!("cargo:rerun-if-changed={}", nvcc.display());
+    // The codes shared with Rust (src/abi.rs): written before the stamp check, which
+    // covers them through the header's text.
+    let abi_header = abi::c_header();
+    fs::write(out.join("sparse24_abi.cuh"), &abi_header).expect("write sparse24_abi.cuh");
+    let fingerprint = stamp(&nvcc, &sources, &kernels, &abi_header);
+    let stamp_path = out.join("kernels.stamp");
+    if fs::read_to_string(&stamp_path).is_ok_and(|s| s == fingerprint)
+        && out.join("kernels.rs").is_file()
+    {
+        // Same compiler, same sources: keep the kernels, repeat their warnings.
+        for src in &sources {
+            let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let report =
+                fs::read_to_string(out.join(format!("{stem}.ptxas.txt"))).unwrap_or_default();
+            warn_spills(stem, &report);
+        }
+        return;
+    }
+
     // Compile the files in parallel: each nvcc call is single-threaded.
     let results: Vec<Result<Compiled, String>> = thread::scope(|s| {
         let handles: Vec<_> = sources
@@ -178,13 +295,7 @@ fn main() {
     for r in results {
         match r {
             Ok(c) => {
-                let spills = spill_bytes(&c.report);
-                if spills > 0 {
-                    println!(
-                        "cargo:warning=sparse24: kernel module {} spills {spills} bytes (ptxas -v)",
-                        c.stem
-                    );
-                }
+                warn_spills(&c.stem, &c.report);
                 let p = |ext: &str| out.join(format!("{}.{ext}", c.stem)).display().to_string();
                 table.push_str(&format!(
                     "    EmbeddedModule {{ name: {:?}, ptx: include_str!({:?}), fatbin: include_bytes!({:?}), ptxas_report: include_str!({:?}) }},\n",
@@ -195,8 +306,19 @@ fn main() {
         }
     }
     if !failures.is_empty() {
-        panic!("kernel compilation failed:\n{}", failures.join("\n"));
+        fail(&format!(
+            "kernel compilation failed:\n{}",
+            failures.join("\n")
+        ));
     }
     table.push_str("];\n");
     fs::write(out.join("kernels.rs"), table).expect("write kernels.rs");
+    fs::write(&stamp_path, fingerprint).expect("write kernels.stamp");
+}
+
+fn warn_spills(stem: &str, report: &str) {
+    let spills = spill_bytes(report);
+    if spills > 0 {
+        println!("cargo:warning=sparse24: kernel module {stem} spills {spills} bytes (ptxas -v)");
+    }
 }

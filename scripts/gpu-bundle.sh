@@ -13,7 +13,9 @@ bundle=.device-bundle
 rm -rf "$bundle" && mkdir -p "$bundle/bin"
 py="$(command -v python3)"
 # Test binaries: cargo prints their paths as JSON.
-cargo test --release --workspace --no-run --message-format=json 2>/dev/null \
+# --all-features: the sim, learn and cusparselt targets, and require-kernels (no
+# bundle without kernels).
+cargo test --release --workspace --all-features --no-run --message-format=json 2>/dev/null \
   | "$py" -c '
 import json, sys
 for line in sys.stdin:
@@ -27,7 +29,7 @@ for line in sys.stdin:
     gpu|crosscheck) cp "$exe" "$bundle/bin/$name" ;;
   esac
 done
-cargo build --release --examples 2>/dev/null
+cargo build --release --all-features --examples 2>/dev/null
 target_dir="${CARGO_TARGET_DIR:-target}"
 for ex in quickstart gpu-bench crosscheck learn-masks; do
   if [[ -f "$target_dir/release/examples/$ex" ]]; then

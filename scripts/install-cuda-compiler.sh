@@ -34,4 +34,9 @@ bin="$dest/nvidia/cu13/bin"
 chmod +x "$bin"/* "$dest/nvidia/cu13/nvvm/bin/"* 2>/dev/null || true
 "$bin/nvcc" --version | tail -n 2
 printf '%s\n' "${packages[@]}" > "$stamp"
+# build.rs watches .cuda/ only once it exists: a build made before this install (CPU
+# only) would not notice it. Touching build.rs makes cargo run it again.
+if [[ "$dest" == "$root/.cuda" ]]; then
+  touch "$root/build.rs"
+fi
 echo "pinned CUDA compiler installed: $bin/nvcc"

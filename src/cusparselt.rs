@@ -24,7 +24,7 @@
 //! [out, tokens] matrix, which is Y [tokens, out] row-major. f32 compute.
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{CudaCode, Error, Result};
 use cudarc::driver::CudaStream;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
@@ -213,11 +213,14 @@ impl CuSparseLt {
             // SAFETY: non-null, NUL-terminated, static storage (see above).
             .map(|p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Err(Error::Cuda(format!(
-            "{call}: {} ({s}){}{detail}",
-            status_name(s),
-            if detail.is_empty() { "" } else { ": " }
-        )))
+        Err(Error::Cuda {
+            code: Some(CudaCode::CusparseLt(s)),
+            message: format!(
+                "{call}: {} ({s}){}{detail}",
+                status_name(s),
+                if detail.is_empty() { "" } else { ": " }
+            ),
+        })
     }
 }
 

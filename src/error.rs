@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 /// Everything that can go wrong in sparse24, each variant naming the offending place.
+/// Non-exhaustive: later versions may add variants without a major release.
 #[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// A dimension does not meet the format's or kernel's granularity.
     #[error("bad shape: {what} = {value}, but {requirement}")]
@@ -60,14 +62,18 @@ pub enum Error {
     #[error("no CUDA device: {0}")]
     NoCudaDevice(String),
     /// The crate was built without nvcc, so it carries no GPU kernels.
-    #[error("the GPU kernels were not compiled into this build (nvcc was not found at build time; run scripts/install-cuda-compiler.sh and rebuild)")]
+    #[error("the GPU kernels were not compiled into this build of sparse24: nvcc was not found at build time. Set NVCC to the nvcc binary (or CUDA_HOME to the toolkit, or put nvcc on PATH) and rebuild; enable sparse24's `require-kernels` feature to make a missing nvcc a build error")]
     KernelsNotCompiled,
     /// A kernel name that no embedded module provides.
     #[error("unknown kernel {module}::{kernel}")]
     UnknownKernel { module: String, kernel: String },
-    /// An error reported by the CUDA driver or a CUDA library.
-    #[error("CUDA error: {0}")]
-    Cuda(String),
+    /// An error reported by the CUDA driver or a CUDA library, with its result code
+    /// when the library gave one ([`Error::is_out_of_memory`] reads it).
+    #[error("CUDA error: {message}")]
+    Cuda {
+        code: Option<CudaCode>,
+        message: String,
+    },
     /// An error reported by the PTX emulator.
     #[error("ptxsim: {0}")]
     Sim(String),
@@ -89,14 +95,125 @@ pub enum Error {
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<cudarc::driver::DriverError> for Error {
-    fn from(e: cudarc::driver::DriverError) -> Self {
-        Error::Cuda(e.to_string())
+/// The result code behind an [`Error::Cuda`], by the library that returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CudaCode {
+    /// A CUDA driver API result.
+    Driver(cudarc::driver::sys::CUresult),
+    /// A cuBLASLt status.
+    CublasLt(cudarc::cublaslt::sys::cublasStatus_t),
+    /// A cuSPARSELt status (`cusparseStatus_t`; its binding here is not cudarc's).
+    CusparseLt(i32),
+}
+
+/// cuSPARSELt's `CUSPARSE_STATUS_ALLOC_FAILED`.
+const CUSPARSE_STATUS_ALLOC_FAILED: i32 = 3;
+
+impl Error {
+    /// A CUDA-side failure without a library result code (a poisoned lock, a library
+    /// that cannot be loaded).
+    pub fn cuda(message: impl Into<String>) -> Self {
+        Error::Cuda {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// The CUDA result code, for an [`Error::Cuda`] that carries one.
+    pub fn cuda_code(&self) -> Option<CudaCode> {
+        match self {
+            Error::Cuda { code, .. } => *code,
+            Error::Tensor { source, .. } => source.cuda_code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the device (or a CUDA library's allocation on it) ran out of memory:
+    /// the error an engine answers by freeing memory or shrinking a batch.
+    pub fn is_out_of_memory(&self) -> bool {
+        use cudarc::cublaslt::sys::cublasStatus_t;
+        use cudarc::driver::sys::CUresult;
+        matches!(
+            self.cuda_code(),
+            Some(CudaCode::Driver(CUresult::CUDA_ERROR_OUT_OF_MEMORY))
+                | Some(CudaCode::CublasLt(
+                    cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED
+                ))
+                | Some(CudaCode::CusparseLt(CUSPARSE_STATUS_ALLOC_FAILED))
+        )
     }
 }
 
+impl From<cudarc::driver::DriverError> for Error {
+    fn from(e: cudarc::driver::DriverError) -> Self {
+        Error::Cuda {
+            code: Some(CudaCode::Driver(e.0)),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "sim")]
 impl From<ptxsim::SimError> for Error {
     fn from(e: ptxsim::SimError) -> Self {
         Error::Sim(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dependent has no repository scripts: the message names what it can set.
+    #[test]
+    fn kernels_not_compiled_names_the_feature_and_variables() {
+        let m = Error::KernelsNotCompiled.to_string();
+        for needle in ["NVCC", "CUDA_HOME", "require-kernels"] {
+            assert!(m.contains(needle), "{needle} missing from: {m}");
+        }
+        assert!(!m.contains("scripts/"), "names a repository script: {m}");
+    }
+
+    /// In a build without nvcc (SPARSE24_NO_NVCC=1 or none installed) the first
+    /// kernel lookup, which every GPU call makes, returns KernelsNotCompiled.
+    #[test]
+    fn a_build_without_kernels_says_so_at_the_first_gpu_call() {
+        let m = crate::kernels::module("sparse_gemm");
+        if crate::kernels::compiled() {
+            assert!(m.is_ok());
+        } else {
+            assert!(matches!(m, Err(Error::KernelsNotCompiled)));
+        }
+    }
+
+    /// (Built directly: converting a DriverError formats it through libcuda, which
+    /// the test machines do not have.)
+    #[test]
+    fn cuda_code_survives_and_out_of_memory_is_recognised() {
+        use cudarc::driver::sys::CUresult;
+        let driver = |r| Error::Cuda {
+            code: Some(CudaCode::Driver(r)),
+            message: String::new(),
+        };
+        let oom = driver(CUresult::CUDA_ERROR_OUT_OF_MEMORY);
+        assert!(oom.is_out_of_memory());
+        let wrapped = Error::Tensor {
+            tensor: "w".into(),
+            source: Box::new(oom),
+        };
+        assert!(wrapped.is_out_of_memory());
+        assert!(!driver(CUresult::CUDA_ERROR_INVALID_VALUE).is_out_of_memory());
+        assert!(!Error::cuda("lock poisoned").is_out_of_memory());
+        for code in [
+            CudaCode::CusparseLt(CUSPARSE_STATUS_ALLOC_FAILED),
+            CudaCode::CublasLt(cudarc::cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED),
+        ] {
+            let e = Error::Cuda {
+                code: Some(code),
+                message: String::new(),
+            };
+            assert!(e.is_out_of_memory());
+        }
     }
 }

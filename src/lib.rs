@@ -1,8 +1,14 @@
 //! # sparse24
 //!
 //! GPU kernels for 2:4 semi-structured sparse matrix multiplication on NVIDIA tensor
-//! cores (sm_80 and newer), with a CPU reference path for every kernel and a PTX
-//! emulator ([`ptxsim`]) that runs the kernels' real PTX on the CPU.
+//! cores (sm_80 and newer), with a CPU reference path for every kernel and (feature
+//! `sim`) a PTX emulator, ptxsim, that runs the kernels' real PTX on the CPU.
+//!
+//! Features: `cuda-13000` (default; the CUDA version cudarc binds against),
+//! `require-kernels` (a build without nvcc fails instead of building the CPU path
+//! only), `sim` (`sparse24::sim`, the emulator), `learn` (`sparse24::learn`, the mask
+//! learner), `cusparselt` (`sparse24::cusparselt`, the cuSPARSELt baseline). The README lists the
+//! combinations with other cudarc users such as candle.
 //!
 //! ```
 //! use sparse24::{prune, reference, Sparse24};
@@ -19,6 +25,7 @@
 
 pub mod abi;
 pub mod cuda;
+#[cfg(feature = "cusparselt")]
 pub mod cusparselt;
 pub mod dtype;
 pub mod error;
@@ -27,6 +34,7 @@ pub mod io;
 pub mod kernels;
 pub mod launch;
 pub mod layout;
+#[cfg(feature = "learn")]
 pub mod learn;
 pub mod linear;
 pub mod mask;
@@ -36,6 +44,7 @@ pub mod philox;
 pub mod prune;
 pub mod reference;
 pub mod shape;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 /// The README's examples are compiled and run as doctests.
@@ -43,8 +52,13 @@ pub mod sim;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+// cudarc's and safetensors' types appear in this crate's public API (device buffers,
+// streams, file dtypes): a dependent uses these so that its versions always match.
+pub use cudarc;
+pub use safetensors;
+
 pub use dtype::{DType, Element};
-pub use error::{Error, Result};
+pub use error::{CudaCode, Error, Result};
 pub use format::{Mask24, Sparse24};
 pub use half::{bf16, f16};
 pub use pattern::Pattern;

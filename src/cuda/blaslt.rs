@@ -7,7 +7,7 @@
 //! algorithm are made once per shape and reused.
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{CudaCode, Error, Result};
 use cudarc::cublaslt::{result as lt, sys as ltsys};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 use std::sync::Arc;
@@ -15,13 +15,15 @@ use std::sync::Arc;
 const WORKSPACE_BYTES: usize = 32 << 20;
 
 fn lt_err(call: &'static str) -> impl Fn(lt::CublasError) -> Error {
-    move |e| Error::Cuda(format!("{call}: {e:?}"))
+    move |e| Error::Cuda {
+        code: Some(CudaCode::CublasLt(e.0)),
+        message: format!("{call}: {e:?}"),
+    }
 }
 
 /// Whether libcublasLt can be loaded on this machine.
 pub fn present() -> bool {
-    // SAFETY: only tries to dlopen the library.
-    unsafe { ltsys::is_culib_present() }
+    super::loader::present("cublasLt")
 }
 
 /// A column-major operand of cuBLASLt: `rows` × `cols` with leading dimension `ld`.
@@ -58,7 +60,7 @@ impl LtMatmul {
         c: Layout,
     ) -> Result<Self> {
         if !present() {
-            return Err(Error::Cuda("libcublasLt is not on the loader path".into()));
+            return Err(Error::cuda("libcublasLt is not on the loader path"));
         }
         let ty = match dtype {
             DType::F32 => ltsys::cudaDataType_t::CUDA_R_32F,

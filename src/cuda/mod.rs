@@ -3,6 +3,7 @@
 //! [`Error::NoCudaDevice`] instead.
 
 pub mod blaslt;
+mod loader;
 
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -18,8 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (8, 0);
 
 fn probe() -> std::result::Result<Arc<CudaContext>, String> {
-    // SAFETY: only tries to dlopen libcuda; no driver call is made if absent.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+    // Only tries to dlopen libcuda; no driver call is made if absent.
+    if !loader::present("cuda") {
         return Err("libcuda is not present on this machine".into());
     }
     let count = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount: {e}"))?;
@@ -98,7 +99,7 @@ impl CudaExecutor {
         let mut fns = self
             .functions
             .lock()
-            .map_err(|_| Error::Cuda("lock poisoned".into()))?;
+            .map_err(|_| Error::cuda("lock poisoned"))?;
         if let Some(f) = fns.get(&(module, kernel)) {
             return Ok(f.clone());
         }
@@ -106,7 +107,7 @@ impl CudaExecutor {
             let mut mods = self
                 .modules
                 .lock()
-                .map_err(|_| Error::Cuda("lock poisoned".into()))?;
+                .map_err(|_| Error::cuda("lock poisoned"))?;
             match mods.get(module) {
                 Some(m) => m.clone(),
                 None => {
@@ -194,7 +195,7 @@ impl Executor for CudaExecutor {
         let mut cache = self
             .sgemms
             .lock()
-            .map_err(|_| Error::Cuda("a thread panicked while using cuBLASLt".into()))?;
+            .map_err(|_| Error::cuda("a thread panicked while using cuBLASLt"))?;
         let g = match cache.entry((m, n, k)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {

@@ -54,7 +54,7 @@ fn same_stream(a: &CudaStream, b: &CudaStream) -> bool {
 }
 
 fn lock_err<E>(_: E) -> Error {
-    Error::Cuda("SparseLinear stream cache lock poisoned".into())
+    Error::cuda("SparseLinear stream cache lock poisoned")
 }
 
 impl<T: Element> SparseLinear<T> {

@@ -4,6 +4,8 @@
 
 mod decompress;
 mod gemm;
+// The mask learner is behind the `learn` feature (scripts/test.sh turns it on).
+#[cfg(feature = "learn")]
 mod learn;
 mod linear;
 mod mask;
@@ -19,6 +21,7 @@ fn main() {
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
     tests.extend(gemm::tests());
+    #[cfg(feature = "learn")]
     tests.extend(learn::tests());
     tests.extend(linear::tests());
     tests.extend(mask::tests());
