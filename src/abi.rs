@@ -226,7 +226,7 @@ macro_rules! param_struct {
             /// The bytes the kernel's `.param` holds: the fields' little-endian bytes
             /// in order, which is the struct's image since no padding lies between
             /// them (checked below).
-            pub fn to_le_bytes(&self) -> Vec<u8> {
+            pub fn to_le_bytes(self) -> Vec<u8> {
                 let mut out = Vec::with_capacity(Self::ABI.size);
                 $( AbiField::put_le(&self.$field, &mut out); )+
                 out
@@ -329,7 +329,7 @@ mod tests {
     /// The shape a CUtensorMap takes: 128 opaque bytes, 64-byte aligned.
     #[repr(C, align(64))]
     #[derive(Clone, Copy, Debug, PartialEq)]
-    struct Opaque128([u8; 128]);
+    pub struct Opaque128([u8; 128]);
 
     impl AbiField for Opaque128 {
         fn put_le(&self, out: &mut Vec<u8>) {

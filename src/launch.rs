@@ -33,7 +33,7 @@ pub enum StructArg {
 
 impl StructArg {
     /// The bytes of the kernel's parameter, as the device holds them.
-    pub fn to_le_bytes(&self) -> Vec<u8> {
+    pub fn to_le_bytes(self) -> Vec<u8> {
         match self {
             StructArg::Gemm(p) => p.to_le_bytes(),
         }
