@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs, thread};
 
-/// The codes shared with the kernels (src/abi.rs), written into a header nvcc includes.
-// The host-side parts (struct methods, field writers) are the crate's; here only
-// the header is written.
+/// The codes and parameter structs shared with the kernels (src/abi.rs), written into
+/// a header nvcc includes. Their host-side parts (struct methods, field writers) are
+/// the crate's: here only the header is written, hence `dead_code` allowed.
 #[path = "src/abi.rs"]
 #[allow(dead_code)]
 mod abi;

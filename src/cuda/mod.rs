@@ -137,8 +137,15 @@ impl CudaExecutor {
 // `size_of::<GemmParams>()` (and every field offset and size equal to Rust's), so the
 // driver reads exactly this struct. It is `#[repr(C)]` plain data (u64 addresses, u32
 // and f32) with no padding (a compile-time check in src/abi.rs), so all its bytes are
-// initialised, and the host is little-endian like the device.
+// initialised, and the host is little-endian like the device (asserted below).
 unsafe impl cudarc::driver::DeviceRepr for GemmParams {}
+
+// Structs go to the driver as host memory images: the host must store them as the
+// device does.
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "kernel parameter structs need a little-endian host"
+);
 
 impl Executor for CudaExecutor {
     type Buffer = CudaSlice<u8>;
