@@ -3,6 +3,7 @@
 //! cudarc on a real GPU ([`crate::cuda`]) or the PTX emulator ([`crate::sim`]). So the
 //! same host code, shapes and checks run on either. No cudarc type appears here.
 
+use crate::abi::GemmParams;
 use crate::error::Result;
 
 /// One kernel argument, passed by value as the kernel's `.param` expects it.
@@ -14,6 +15,29 @@ pub enum Arg {
     I32(i32),
     U64(u64),
     F32(f32),
+    /// A struct passed by value (`.param .align A .b8 name[N]` in the PTX).
+    Struct(StructArg),
+}
+
+/// The structs kernels take by value, each declared once in src/abi.rs (Rust struct
+/// and generated C declaration). Typed rather than raw bytes: the CUDA executor passes
+/// the struct itself, with its Rust size and alignment, which the C side asserts equal
+/// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`
+/// while the structs stay small (a future one with a 64-byte-aligned CUtensorMap would
+/// grow `Arg` to a few hundred bytes: box it then).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum StructArg {
+    /// kernels/sparse_gemm.cu's `sgemm_*` kernels.
+    Gemm(GemmParams),
+}
+
+impl StructArg {
+    /// The bytes of the kernel's parameter, as the device holds them.
+    pub fn to_le_bytes(self) -> Vec<u8> {
+        match self {
+            StructArg::Gemm(p) => p.to_le_bytes(),
+        }
+    }
 }
 
 /// A kernel launch, fully described.

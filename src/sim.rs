@@ -132,6 +132,9 @@ impl Executor for SimExecutor {
                 Arg::U32(v) => ptxsim::Param::U32(v),
                 Arg::I32(v) => ptxsim::Param::I32(v),
                 Arg::F32(v) => ptxsim::Param::F32(v),
+                // ptxsim checks the length against the `.param .b8 name[N]` size and
+                // places the bytes at the declaration's alignment.
+                Arg::Struct(s) => ptxsim::Param::Bytes(s.to_le_bytes()),
             })
             .collect();
         let cfg = ptxsim::LaunchConfig {

@@ -5,9 +5,10 @@
 pub mod blaslt;
 mod loader;
 
+use crate::abi::GemmParams;
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::launch::{Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch, StructArg};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
     PushKernelArg,
@@ -131,6 +132,22 @@ impl CudaExecutor {
     }
 }
 
+// SAFETY: cudarc passes a `&GemmParams` to cuLaunchKernel as the pointer to the
+// parameter's value, and the driver copies the kernel's parameter size from it. That
+// size is sizeof(GemmParams) on the C side, which sparse24_abi.cuh asserts equal to
+// `size_of::<GemmParams>()` (and every field offset and size equal to Rust's), so the
+// driver reads exactly this struct. It is `#[repr(C)]` plain data (u64 addresses, u32
+// and f32) with no padding (a compile-time check in src/abi.rs), so all its bytes are
+// initialised, and the host is little-endian like the device (asserted below).
+unsafe impl cudarc::driver::DeviceRepr for GemmParams {}
+
+// Structs go to the driver as host memory images: the host must store them as the
+// device does.
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "kernel parameter structs need a little-endian host"
+);
+
 impl Executor for CudaExecutor {
     type Buffer = CudaSlice<u8>;
 
@@ -173,6 +190,7 @@ impl Executor for CudaExecutor {
                 Arg::U32(v) => b.arg(v),
                 Arg::I32(v) => b.arg(v),
                 Arg::F32(v) => b.arg(v),
+                Arg::Struct(StructArg::Gemm(p)) => b.arg(p),
             };
         }
         let cfg = LaunchConfig {

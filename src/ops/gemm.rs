@@ -15,10 +15,11 @@
 //! the workspace is zeroed once at allocation and never again.
 
 use super::check_aligned;
+use crate::abi::GemmParams;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{check_len, check_shape, Sparse24};
-use crate::launch::{Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch, StructArg};
 use crate::layout::{to_fragment_order, FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
 use crate::reference::{Activation, Epilogue};
 use half::{bf16, f16};
@@ -624,26 +625,26 @@ pub fn sparse_linear_launches(
         grid: plan.grid(),
         block: [t.threads as u32, 1, 1],
         dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
-        args: vec![
-            Arg::Ptr(bufs.w_values),
-            Arg::Ptr(bufs.w_meta),
-            Arg::Ptr(bufs.x),
-            Arg::Ptr(c),
-            Arg::Ptr(bias),
-            Arg::Ptr(bufs.y),
-            Arg::Ptr(ws),
-            Arg::Ptr(counters),
-            Arg::U32(plan.out as u32),
-            Arg::U32(plan.inn as u32),
-            Arg::U32(plan.tokens as u32),
-            Arg::U32(plan.steps as u32),
-            Arg::U32(plan.chunk_steps as u32),
-            Arg::U32(plan.splits as u32),
-            Arg::F32(epi.alpha),
-            Arg::F32(epi.beta),
-            Arg::U32(epi.activation.code()),
-            Arg::U32(out_dtype_code(out_dtype)),
-        ],
+        args: vec![Arg::Struct(StructArg::Gemm(GemmParams {
+            wv: bufs.w_values,
+            wm: bufs.w_meta,
+            x: bufs.x,
+            c,
+            bias,
+            y: bufs.y,
+            ws,
+            counters,
+            out: plan.out as u32,
+            inn: plan.inn as u32,
+            tokens: plan.tokens as u32,
+            steps: plan.steps as u32,
+            chunk_steps: plan.chunk_steps as u32,
+            splits: plan.splits as u32,
+            alpha: epi.alpha,
+            beta: epi.beta,
+            act: epi.activation.code(),
+            out_dtype: out_dtype_code(out_dtype),
+        }))],
     }])
 }
 
@@ -1011,9 +1012,12 @@ mod tests {
         assert_eq!(l[0].kernel, "sgemm_decode_bf16");
         assert_eq!(l[0].grid, [1, 1, 2]);
         assert_eq!(l[0].block, [256, 1, 1]);
-        assert_eq!(l[0].args.len(), 18);
-        assert_eq!(l[0].args[6], Arg::Ptr(0x10000 + 256));
-        assert_eq!(l[0].args[7], Arg::Ptr(0x10000));
+        let [Arg::Struct(StructArg::Gemm(p))] = l[0].args[..] else {
+            panic!("one GemmParams argument expected, got {:?}", l[0].args);
+        };
+        assert_eq!(p.ws, 0x10000 + 256);
+        assert_eq!(p.counters, 0x10000);
+        assert_eq!((p.out, p.inn, p.tokens, p.splits), (100, 272, 7, 2));
     }
 
     #[test]
