@@ -199,7 +199,7 @@ fn prunable(name: &str, info: &TensorInfo, skip: &[Regex]) -> bool {
         && info.shape.len() == 2
         && info.shape[0] > 0
         && info.shape[1] > 0
-        && info.shape[1] % 16 == 0
+        && info.shape[1].is_multiple_of(16)
         && dtype_of(info.dtype).is_some()
         && !skip.iter().any(|r| r.is_match(name))
 }

@@ -111,7 +111,7 @@ impl StructAbi {
         let mut i = 0;
         while i < self.fields.len() {
             let f = &self.fields[i];
-            if f.offset != end || f.align == 0 || f.offset % f.align != 0 {
+            if f.offset != end || f.align == 0 || !f.offset.is_multiple_of(f.align) {
                 return false;
             }
             if let CType::AlignedBytes { align } = f.c_type {
@@ -122,7 +122,7 @@ impl StructAbi {
             end = f.offset + f.size;
             i += 1;
         }
-        end == self.size && self.align > 0 && self.size % self.align == 0
+        end == self.size && self.align > 0 && self.size.is_multiple_of(self.align)
     }
 
     /// The C declaration: the struct, then a `static_assert` of its size and

@@ -26,14 +26,14 @@ pub fn cutlass_meta_offset(r: usize, c: usize, m: usize) -> usize {
 
 /// The CUTLASS layout interleaves pairs of metadata columns and groups rows by 32.
 fn check_cutlass_shape(rows: usize, cols: usize) -> Result<MatrixShape> {
-    if rows == 0 || rows % 32 != 0 {
+    if rows == 0 || !rows.is_multiple_of(32) {
         return Err(Error::Shape {
             what: "rows",
             value: rows,
             requirement: "the CUTLASS/PyTorch metadata layout needs rows to be a multiple of 32",
         });
     }
-    if cols == 0 || cols % 32 != 0 {
+    if cols == 0 || !cols.is_multiple_of(32) {
         return Err(Error::Shape {
             what: "cols",
             value: cols,

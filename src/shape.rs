@@ -99,7 +99,7 @@ impl MatrixShape {
                 requirement: "rows must be at least 1",
             });
         }
-        if cols == 0 || cols % WORD_COLS != 0 {
+        if cols == 0 || !cols.is_multiple_of(WORD_COLS) {
             return Err(Error::Shape {
                 what: "cols",
                 value: cols,

@@ -169,7 +169,7 @@ fn run() -> Res<()> {
         let magnitude = judge.mask_loss(&mag_mask).map_err(err)?;
         let wanda = judge.mask_loss(&wanda_mask).map_err(err)?;
         let progress = |p: &learn::Progress| {
-            if !a.quiet && ((p.step + 1) % report == 0 || p.step == 0) {
+            if !a.quiet && ((p.step + 1).is_multiple_of(report) || p.step == 0) {
                 println!(
                         "  {:<32} step {:>4}/{} loss {:.5} tau {:.3} kappa {:.0} best hard {:.5} ({:.1} ms/step)",
                         p.layer,

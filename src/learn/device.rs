@@ -34,7 +34,7 @@ const TILE: usize = 64;
 const MODULE: &str = "learn";
 
 fn misaligned(what: &'static str, addr: u64, align: usize) -> Result<()> {
-    if addr % align as u64 != 0 {
+    if !addr.is_multiple_of(align as u64) {
         return Err(Error::Misaligned { what, addr, align });
     }
     Ok(())

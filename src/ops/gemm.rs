@@ -554,7 +554,7 @@ pub fn sparse_linear_launches(
     }
     let groups = plan.steps / META_STEPS_PER_LOAD;
     if plan.chunk_steps == 0
-        || plan.chunk_steps % META_STEPS_PER_LOAD != 0
+        || !plan.chunk_steps.is_multiple_of(META_STEPS_PER_LOAD)
         || plan.splits == 0
         || plan.splits != (groups).div_ceil(plan.chunk_steps / META_STEPS_PER_LOAD)
     {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Rejects a device address that is not `align`-byte aligned.
 pub(crate) fn check_aligned(what: &'static str, addr: u64, align: usize) -> Result<()> {
-    if addr % align as u64 != 0 {
+    if !addr.is_multiple_of(align as u64) {
         return Err(Error::Misaligned { what, addr, align });
     }
     Ok(())

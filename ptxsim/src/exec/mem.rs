@@ -212,7 +212,7 @@ impl Cta<'_> {
         size: u32,
         align: u32,
     ) -> FResult<()> {
-        if align > 1 && addr % align as u64 != 0 {
+        if align > 1 && !addr.is_multiple_of(align as u64) {
             return Err(Fault::at(
                 ErrorKind::Misaligned {
                     space: space.name(),
