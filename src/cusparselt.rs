@@ -379,7 +379,7 @@ impl SparseLtLinear {
         inn: usize,
     ) -> Result<SparseLtLinear> {
         let ty = data_type(dtype)?;
-        crate::format::check_shape(out, inn)?;
+        crate::shape::check_shape(out, inn)?;
         crate::shape::tokens_by("X", "in", tokens, inn)?;
         crate::shape::tokens_by("Y", "out", tokens, out)?;
         let (t, o, i) = (dim("tokens", tokens)?, dim("out", out)?, dim("in", inn)?);

@@ -8,27 +8,11 @@
 use crate::dtype::{self, Element};
 use crate::error::{Error, Result};
 use crate::pattern::{self, Pattern, GROUP, WORD_COLS};
-use crate::shape::MatrixShape;
+use crate::shape::{check_len, check_shape, MatrixShape};
+use rayon::prelude::*;
 
 /// Columns must be a multiple of this (one metadata word per 16 columns).
 pub const COL_MULTIPLE: usize = WORD_COLS;
-
-/// Checks a [rows, cols] shape against the format's granularity and size limit
-/// (see [`MatrixShape::new`]).
-pub fn check_shape(rows: usize, cols: usize) -> Result<MatrixShape> {
-    MatrixShape::new(rows, cols)
-}
-
-pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected != actual {
-        return Err(Error::Length {
-            what,
-            expected,
-            actual,
-        });
-    }
-    Ok(())
-}
 
 /// A 2:4 mask: one [`Pattern`] per group of four along each row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +31,52 @@ impl Mask24 {
             rows,
             cols,
             patterns,
+        })
+    }
+
+    /// The mask whose group `g` (row-major) has pattern `classify(g)`, computed in
+    /// parallel. On failure the error is the one of the *first* failing group: rayon's
+    /// short-circuiting collect returns whichever failure a thread met first, so the
+    /// (rare) error path rescans in order.
+    pub(crate) fn from_groups<F>(shape: MatrixShape, classify: F) -> Result<Mask24>
+    where
+        F: Fn(usize) -> Result<Pattern> + Sync,
+    {
+        let groups = shape.groups();
+        let patterns = match (0..groups)
+            .into_par_iter()
+            .map(&classify)
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(p) => p,
+            Err(any) => return Err((0..groups).find_map(|g| classify(g).err()).unwrap_or(any)),
+        };
+        Mask24::new(shape.rows(), shape.cols(), patterns)
+    }
+
+    /// The 2:4 pattern already present in sparse weights: errors on a group with more
+    /// than two nonzeros (naming it) or a NaN or ±Inf; groups with fewer get the
+    /// covering pattern of [`Pattern::covering`].
+    pub fn detect<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
+        let shape = check_shape(rows, cols)?;
+        check_len("dense matrix", shape.elements(), w.len())?;
+        let groups = shape.groups_per_row();
+        Mask24::from_groups(shape, |g| {
+            let quad = &w[g * GROUP..(g + 1) * GROUP];
+            let mut bits = 0u8;
+            for (i, v) in quad.iter().enumerate() {
+                if !v.is_finite() {
+                    return Err(dtype::non_finite_at("weights", g * GROUP + i, cols));
+                }
+                if !v.is_zero() {
+                    bits |= 1 << i;
+                }
+            }
+            Pattern::covering(bits).ok_or(Error::NotTwoFour {
+                row: g / groups,
+                group: g % groups,
+                nonzeros: bits.count_ones() as usize,
+            })
         })
     }
     pub fn rows(&self) -> usize {
@@ -107,7 +137,7 @@ impl<T: Element> Sparse24<T> {
     /// refused ([`dtype::check_finite`]); a group with fewer than two nonzeros stores
     /// zeros at its lowest zero positions.
     pub fn compress(dense: &[T], rows: usize, cols: usize) -> Result<Sparse24<T>> {
-        let mask = crate::prune::detect_mask(dense, rows, cols)?;
+        let mask = Mask24::detect(dense, rows, cols)?;
         Sparse24::compress_masked(dense, &mask)
     }
 

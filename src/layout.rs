@@ -7,9 +7,10 @@
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Sparse24};
+use crate::format::Sparse24;
 use crate::pattern::{PAD_WORD, WORD_COLS};
 use crate::shape::{self, MatrixShape};
+use crate::shape::{check_len, check_shape};
 
 // ---------------------------------------------------------------- CUTLASS sm80
 

@@ -14,9 +14,10 @@
 
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::format::{Mask24, Sparse24};
 use crate::pattern::{Pattern, GROUP};
 use crate::philox;
+use crate::shape::{check_len, check_shape};
 
 /// Candidates (logits) per group.
 pub const CANDIDATES: usize = crate::abi::CANDIDATE_KEEPS.len();

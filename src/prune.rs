@@ -3,11 +3,11 @@
 //! use, so CPU and GPU masks agree bit for bit.
 
 use crate::dtype::{self, non_finite_at, Element};
-use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::error::Result;
+use crate::format::{Mask24, Sparse24};
 use crate::pattern::{Pattern, GROUP};
 use crate::shape;
-use rayon::prelude::*;
+use crate::shape::{check_len, check_shape};
 
 /// The two best positions of a group by score: the first maximum, then the first
 /// maximum of the rest (so ties go to the lower index).
@@ -32,29 +32,12 @@ pub fn top_two(scores: [f32; 4]) -> Pattern {
     Pattern::from_indices(a, b).unwrap_or(Pattern::P01)
 }
 
-/// The pattern of every group, `classify(g)` in parallel. On failure the error is the
-/// one of the *first* failing group: rayon's short-circuiting collect returns
-/// whichever failure a thread met first, so the (rare) error path rescans in order.
-fn patterns_by<F>(groups: usize, classify: F) -> Result<Vec<Pattern>>
-where
-    F: Fn(usize) -> Result<Pattern> + Sync,
-{
-    match (0..groups)
-        .into_par_iter()
-        .map(&classify)
-        .collect::<Result<Vec<_>>>()
-    {
-        Ok(p) => Ok(p),
-        Err(any) => Err((0..groups).find_map(|g| classify(g).err()).unwrap_or(any)),
-    }
-}
-
 fn mask_by<F>(rows: usize, cols: usize, what: &'static str, score: F) -> Result<Mask24>
 where
     F: Fn(usize) -> f32 + Sync,
 {
     let shape = check_shape(rows, cols)?;
-    let patterns = patterns_by(shape.groups(), |g| {
+    Mask24::from_groups(shape, |g| {
         let mut s = [0f32; 4];
         for (i, v) in s.iter_mut().enumerate() {
             *v = score(g * GROUP + i);
@@ -63,8 +46,7 @@ where
             }
         }
         Ok(top_two(s))
-    })?;
-    Mask24::new(rows, cols, patterns)
+    })
 }
 
 /// Keeps the two largest |w| of every group of four.
@@ -128,36 +110,9 @@ pub fn wanda_mask<T: Element>(
     score_mask(&wanda_scores(w, rows, cols, act_norms)?, rows, cols)
 }
 
-/// The 2:4 pattern already present in sparse weights: errors on a group with more
-/// than two nonzeros (naming it) or a NaN or ±Inf; groups with fewer get the covering
-/// pattern of [`Pattern::covering`].
-pub fn detect_mask<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<Mask24> {
-    let shape = check_shape(rows, cols)?;
-    check_len("dense matrix", shape.elements(), w.len())?;
-    let groups = shape.groups_per_row();
-    let patterns = patterns_by(shape.groups(), |g| {
-        let quad = &w[g * GROUP..(g + 1) * GROUP];
-        let mut bits = 0u8;
-        for (i, v) in quad.iter().enumerate() {
-            if !v.is_finite() {
-                return Err(non_finite_at("weights", g * GROUP + i, cols));
-            }
-            if !v.is_zero() {
-                bits |= 1 << i;
-            }
-        }
-        Pattern::covering(bits).ok_or(Error::NotTwoFour {
-            row: g / groups,
-            group: g % groups,
-            nonzeros: bits.count_ones() as usize,
-        })
-    })?;
-    Mask24::new(rows, cols, patterns)
-}
-
 /// Whether a dense matrix is 2:4 sparse; `Err` names the first violation.
 pub fn check_two_four<T: Element>(w: &[T], rows: usize, cols: usize) -> Result<()> {
-    detect_mask(w, rows, cols).map(|_| ())
+    Mask24::detect(w, rows, cols).map(|_| ())
 }
 
 /// Magnitude-prunes and compresses in one call.

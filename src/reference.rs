@@ -7,9 +7,10 @@
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, Sparse24};
+use crate::format::Sparse24;
 use crate::pattern::{self, GROUP, WORD_COLS};
 use crate::shape;
+use crate::shape::check_len;
 use rayon::prelude::*;
 
 /// The activation applied last in the epilogue.

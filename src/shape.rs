@@ -151,6 +151,24 @@ impl MatrixShape {
     }
 }
 
+/// Checks a [rows, cols] 2:4 matrix shape: the format's granularity and the size
+/// limit (see [`MatrixShape::new`]).
+pub fn check_shape(rows: usize, cols: usize) -> Result<MatrixShape> {
+    MatrixShape::new(rows, cols)
+}
+
+/// A buffer of `actual` elements where the shape needs `expected`.
+pub fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected != actual {
+        return Err(Error::Length {
+            what,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,7 +140,7 @@ fn pruning_refuses_non_finite_weights_scores_and_norms() {
             .collect();
         sparse[3 * cols + 8] = bad;
         assert_eq!(
-            prune::detect_mask(&sparse, rows, cols),
+            sparse24::Mask24::detect(&sparse, rows, cols),
             Err(non_finite("weights", 3, 8))
         );
         let mut sb = scores.clone();

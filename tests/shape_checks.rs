@@ -71,7 +71,7 @@ fn sparse24_entries_refuse_huge_shapes() {
         assert!(is_overflow(Mask24::new(rows, 16, vec![])));
         assert!(is_overflow(prune::magnitude_mask::<f32>(&[], rows, 16)));
         assert!(is_overflow(prune::score_mask(&[], rows, 16)));
-        assert!(is_overflow(prune::detect_mask::<f32>(&[], rows, 16)));
+        assert!(is_overflow(Mask24::detect::<f32>(&[], rows, 16)));
         assert!(is_overflow(prune::wanda_scores::<f32>(
             &[],
             rows,

@@ -152,7 +152,7 @@ impl LayerHeader {
                 ),
             });
         };
-        crate::format::check_shape(rows, cols)?;
+        crate::shape::check_shape(rows, cols)?;
         Ok((rows, cols))
     }
 

@@ -14,9 +14,10 @@
 use super::{dtype_of, FileElement};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Sparse24};
+use crate::format::Sparse24;
 use crate::layout::{meta_from_cutlass, meta_to_cutlass};
 use crate::pattern::WORD_COLS;
+use crate::shape::{check_len, check_shape};
 use safetensors::Dtype;
 
 /// A weight in PyTorch's CUTLASS semi-structured format.

@@ -21,13 +21,13 @@
 use super::{AdamConfig, MaskLearner};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::format::check_shape;
 use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, SampleParams, Sampling};
 use crate::ops::decompress::decompress_launch;
 use crate::ops::mask::{self as mask_ops, RegSum};
 use crate::ops::prune::STATUS_WORDS;
 use crate::shape;
+use crate::shape::check_shape;
 
 const THREADS: usize = 256;
 const TILE: usize = 64;

@@ -27,11 +27,12 @@ pub use tensors::{read_matrix, tensor_names, Matrix};
 
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::format::{Mask24, Sparse24};
 use crate::launch::Executor;
 use crate::mask::{self, SampleParams, CANDIDATES};
 use crate::pattern::GROUP;
 use crate::prune;
+use crate::shape::{check_len, check_shape};
 use std::time::Instant;
 
 /// Curve points reserved up front; a long run grows the curve as it goes (a huge

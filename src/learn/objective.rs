@@ -8,9 +8,9 @@
 
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape};
 use crate::prune;
 use crate::shape;
+use crate::shape::{check_len, check_shape};
 use rayon::prelude::*;
 use std::ops::{Add, Mul};
 

@@ -163,8 +163,8 @@ impl<T: Element> SparseLinear<T> {
             crate::shape::tokens_by("X", "in", tokens, inn)?,
             crate::shape::tokens_by("Y", "out", tokens, out)?,
         );
-        crate::format::check_len("X", x_len, x.len())?;
-        crate::format::check_len("Y", y_len, y.len())?;
+        crate::shape::check_len("X", x_len, x.len())?;
+        crate::shape::check_len("Y", y_len, y.len())?;
         let state = self.device_state(stream)?;
         let plan = SparseGemmPlan::choose(tokens, out, inn, state.sm_count)?;
         let mut streams = state.streams.lock().map_err(lock_err)?;

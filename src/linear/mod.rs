@@ -39,9 +39,10 @@ pub mod gpu;
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::format::{Mask24, Sparse24};
 use crate::prune;
 use crate::reference::{self, Activation, Epilogue};
+use crate::shape::{check_len, check_shape};
 
 /// How [`SparseLinear::from_dense`] chooses the two kept weights of each group.
 #[derive(Clone, Copy, Debug)]

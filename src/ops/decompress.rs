@@ -3,9 +3,10 @@
 use super::check_aligned;
 use crate::dtype::{DType, Element};
 use crate::error::Result;
-use crate::format::{check_shape, Sparse24};
+use crate::format::Sparse24;
 use crate::launch::{Arg, Executor, Launch};
 use crate::shape;
+use crate::shape::check_shape;
 
 const THREADS: usize = 256;
 

@@ -10,12 +10,13 @@ use super::check_aligned;
 use super::prune::{status_reset_launch, STATUS_WORDS};
 use crate::dtype::{check_finite, non_finite_at, DType, Element};
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::format::{Mask24, Sparse24};
 use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, Forward, SampleParams, Sampling, CANDIDATES};
 use crate::pattern::GROUP;
 use crate::philox::INIT_STEP;
 use crate::shape::{self, MatrixShape};
+use crate::shape::{check_len, check_shape};
 
 const THREADS: usize = 256;
 const MODULE: &str = "mask_sampling";

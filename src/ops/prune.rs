@@ -9,10 +9,11 @@
 use super::check_aligned;
 use crate::dtype::{non_finite_at, DType, Element};
 use crate::error::{Error, Result};
-use crate::format::{check_len, check_shape, Mask24, Sparse24};
+use crate::format::{Mask24, Sparse24};
 use crate::launch::{Arg, Executor, Launch};
 use crate::pattern::GROUP;
 use crate::shape;
+use crate::shape::{check_len, check_shape};
 
 const THREADS: usize = 256;
 /// u64 words of the status buffer.
@@ -29,7 +30,7 @@ pub enum Selection {
     /// A caller's mask as logical metadata words [rows, cols/16].
     Mask(u64),
     /// The pattern already present; more than two nonzeros is an error
-    /// ([`crate::prune::detect_mask`]).
+    /// ([`crate::Mask24::detect`]).
     Detect,
 }
 
