@@ -4,7 +4,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use sparse24::reference::{self, Epilogue};
+use sparse24::reference;
+use sparse24::Epilogue;
 use sparse24::{bf16, prune, Sparse24};
 
 fn weights(out: usize, inn: usize) -> Vec<bf16> {

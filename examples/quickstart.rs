@@ -9,7 +9,8 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
 use sparse24::ops::gemm::{self, DeviceEpilogue, DeviceSlice, DeviceSparse24, SparseGemmPlan};
-use sparse24::reference::{self, rel_error, Epilogue};
+use sparse24::reference::{self, rel_error};
+use sparse24::Epilogue;
 use sparse24::{bf16, prune, DType, Sparse24};
 use std::time::Instant;
 

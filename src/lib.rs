@@ -28,6 +28,7 @@ pub mod cuda;
 #[cfg(feature = "cusparselt")]
 pub mod cusparselt;
 pub mod dtype;
+pub mod epilogue;
 pub mod error;
 pub mod format;
 pub mod io;
@@ -58,8 +59,8 @@ pub use cudarc;
 pub use safetensors;
 
 pub use dtype::{DType, Element};
+pub use epilogue::{Activation, Epilogue};
 pub use error::{CudaCode, Error, Result};
 pub use format::{Mask24, Sparse24};
 pub use half::{bf16, f16};
 pub use pattern::Pattern;
-pub use reference::{Activation, Epilogue};

@@ -2,8 +2,9 @@
 //! the decompressed matrix, and the fast f32 path agrees with the f64 reference.
 
 use proptest::prelude::*;
-use sparse24::reference::{self, rel_error, Activation, Epilogue};
+use sparse24::reference::{self, rel_error};
 use sparse24::{bf16, f16, prune, Element};
+use sparse24::{Activation, Epilogue};
 
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut s = seed | 1;

@@ -38,10 +38,11 @@
 pub mod gpu;
 
 use crate::dtype::Element;
+use crate::epilogue::{Activation, Epilogue};
 use crate::error::{Error, Result};
 use crate::format::{Mask24, Sparse24};
 use crate::prune;
-use crate::reference::{self, Activation, Epilogue};
+use crate::reference;
 use crate::shape::{check_len, check_shape};
 
 /// How [`SparseLinear::from_dense`] chooses the two kept weights of each group.

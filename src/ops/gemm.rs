@@ -17,11 +17,11 @@
 use super::check_aligned;
 use crate::abi::GemmParams;
 use crate::dtype::{DType, Element};
+use crate::epilogue::{Activation, Epilogue};
 use crate::error::{Error, Result};
 use crate::format::Sparse24;
 use crate::launch::{Arg, Executor, Launch, StructArg};
 use crate::layout::{to_fragment_order, FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
-use crate::reference::{Activation, Epilogue};
 use crate::shape::{check_len, check_shape};
 use half::{bf16, f16};
 use std::marker::PhantomData;
