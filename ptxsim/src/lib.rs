@@ -20,11 +20,13 @@ mod error;
 mod exec;
 mod ir;
 mod limits;
+mod memory;
 mod parse;
 mod stats;
 
-pub use device::{generic_windows, Device, LaunchConfig, Module, Param};
+pub use device::{Device, LaunchConfig, Module, Param};
 pub use error::{ErrorKind, ExecError, SimError};
 pub use ir::OpClass;
 pub use limits::{Limit, Limits};
+pub use memory::generic_windows;
 pub use stats::LaunchStats;

@@ -2,9 +2,9 @@
 
 use super::float::*;
 use super::{unsupported, Cta};
-use crate::device::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN};
 use crate::error::FResult;
 use crate::ir::*;
+use crate::memory::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN};
 
 #[inline]
 fn sext(v: u64, bits: u32) -> i64 {

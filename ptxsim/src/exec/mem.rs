@@ -2,9 +2,9 @@
 
 use super::alu::{fget, ibin};
 use super::{unsupported, AccKind, CpCopy, Cta};
-use crate::device::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN, WIN_SIZE};
 use crate::error::{ErrorKind, FResult, Fault};
 use crate::ir::*;
+use crate::memory::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN, WIN_SIZE};
 
 /// A resolved location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

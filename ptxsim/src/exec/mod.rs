@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::decode::Program;
-use crate::device::{GlobalMem, PARAM_WIN};
 use crate::error::{ErrorKind, ExecError, FResult, Fault, SimError};
 use crate::ir::*;
 use crate::limits::Limit;
+use crate::memory::{GlobalMem, PARAM_WIN};
 use crate::stats::{self, LaunchStats};
 
 /// Per-launch constants shared by every CTA.
