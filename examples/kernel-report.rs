@@ -62,6 +62,9 @@ impl Executor for Recorder {
     fn ptr(&self, buf: &SimBuffer) -> u64 {
         self.sim.ptr(buf)
     }
+    fn sm_count(&self) -> Result<usize> {
+        self.sim.sm_count()
+    }
     fn launch(&self, l: &Launch) -> Result<()> {
         self.sim.launch(l)?;
         if let Some(st) = self.sim.last_stats() {

@@ -99,9 +99,7 @@ fn run_gpu(
     let (out, inn) = (sparse.rows(), sparse.cols());
     let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
     let ctx = sparse24::cuda::context()?;
-    let sms = ctx.attribute(
-        cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-    )? as usize;
+    let sms = exec.sm_count()?;
     println!("GPU path: {} ({sms} SMs)", ctx.name()?);
     let plan = SparseGemmPlan::choose(tokens, out, inn, sms)?;
     let w = DeviceSparse24::upload(&exec, sparse)?;

@@ -86,21 +86,20 @@ pub trait Executor {
     /// Enqueues (GPU) or runs (emulator) a launch.
     fn launch(&self, launch: &Launch) -> Result<()>;
 
-    /// Whether [`Executor::sgemm_row_major`] runs a library GEMM here (cuBLASLt on a
-    /// GPU); without one, callers launch their own kernel instead.
-    fn has_library_sgemm(&self) -> bool {
-        false
-    }
+    /// The number of streaming multiprocessors [`crate::ops::gemm::SparseGemmPlan::choose`]
+    /// plans for: the device's own count on a GPU (queried once), a fixed documented
+    /// count on the emulator ([`crate::ops::gemm::DEFAULT_SM_COUNT`]).
+    fn sm_count(&self) -> Result<usize>;
 
-    /// Enqueues C[m, n] = A[m, k] · B[k, n] (f32, row-major, f32 accumulation) on the
-    /// executor's BLAS library, in stream order with its launches. Executors without
-    /// one (the emulator) return an error; ask [`Executor::has_library_sgemm`] first.
-    fn sgemm_row_major(&self, m: usize, n: usize, k: usize, a: u64, b: u64, c: u64) -> Result<()> {
-        let _ = (m, n, k, a, b, c);
-        Err(crate::error::Error::InvalidArgument {
-            what: "executor",
-            why: format!("{} has no library GEMM", self.name()),
-        })
+    /// The executor's dense f32 GEMM library, where it has one (cuBLASLt on a GPU
+    /// where the library loads); `None` (the default, and the emulator) means callers
+    /// launch their own kernel instead.
+    ///
+    /// A capability query rather than a separate trait bound: host code generic over
+    /// `E: Executor` (the learner) picks the library or its own kernel at run time,
+    /// with one `if let`, and executors without a library add nothing.
+    fn dense_f32_gemm(&self) -> Option<&dyn DenseF32Gemm> {
+        None
     }
 
     /// Typed upload.
@@ -119,4 +118,21 @@ pub trait Executor {
             .copy_from_slice(&bytes[..n * std::mem::size_of::<T>()]);
         Ok(out)
     }
+}
+
+/// A library GEMM on dense f32 matrices, in stream order with its executor's
+/// launches ([`Executor::dense_f32_gemm`]). Dense and f32 only: the sparse 2:4 GEMM is
+/// the crate's own kernel ([`crate::ops::gemm`]).
+pub trait DenseF32Gemm {
+    /// Enqueues C[m, n] = A[m, k] · B[k, n] (f32, row-major, f32 accumulation); `a`,
+    /// `b` and `c` are device addresses of m·k, k·n and m·n f32 elements.
+    fn dense_f32_row_major(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: u64,
+        b: u64,
+        c: u64,
+    ) -> Result<()>;
 }

@@ -122,6 +122,14 @@ impl Executor for SimExecutor {
         buf.ptr
     }
 
+    /// The emulator has no SMs to count: it reports
+    /// [`DEFAULT_SM_COUNT`](crate::ops::gemm::DEFAULT_SM_COUNT) (132, an H100 SXM), the
+    /// count the tests and [`crate::ops::gemm::sparse_linear_on`] plan for, so plans
+    /// chosen from it match theirs.
+    fn sm_count(&self) -> Result<usize> {
+        Ok(crate::ops::gemm::DEFAULT_SM_COUNT)
+    }
+
     fn launch(&self, l: &Launch) -> Result<()> {
         let module = self.module(l.module)?;
         let params: Vec<ptxsim::Param> = l

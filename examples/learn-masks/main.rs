@@ -86,7 +86,7 @@ fn run() -> Res<()> {
     let path = match &gpu {
         Some((exec, ctx)) => {
             let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
-            let gram = if exec.has_library_sgemm() {
+            let gram = if exec.dense_f32_gemm().is_some() {
                 "cuBLASLt"
             } else {
                 "learn_gram_product"

@@ -1,6 +1,6 @@
 //! Dense matrix products through cuBLASLt (cudarc's raw bindings), f32 accumulation:
-//! the library GEMM behind [`crate::launch::Executor::sgemm_row_major`] on a real GPU
-//! (f32, [`RowMajorSgemm`]) and the dense baseline of the GPU benchmark (f16/bf16).
+//! the dense f32 GEMM behind [`crate::launch::DenseF32Gemm`] on a real GPU
+//! ([`RowMajorF32Gemm`]) and the dense baseline of the GPU benchmark (f16/bf16).
 //!
 //! Compute type `CUBLAS_COMPUTE_32F` (not the TF32 variant), so f32 products match an
 //! f32-accumulating reference to f32 rounding. Descriptors and the heuristic's
@@ -176,9 +176,9 @@ impl Drop for LtMatmul {
 }
 
 /// C[m, n] = A[m, k] · B[k, n], all f32 and row-major, set up for one shape.
-pub struct RowMajorSgemm(LtMatmul);
+pub struct RowMajorF32Gemm(LtMatmul);
 
-impl RowMajorSgemm {
+impl RowMajorF32Gemm {
     pub fn new(stream: &Arc<CudaStream>, m: usize, n: usize, k: usize) -> Result<Self> {
         // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, and a row-major matrix read as
         // column-major is its transpose: so the library's "A" is our B ([n, k]
@@ -188,7 +188,7 @@ impl RowMajorSgemm {
             cols,
             ld: rows,
         };
-        Ok(RowMajorSgemm(LtMatmul::new(
+        Ok(RowMajorF32Gemm(LtMatmul::new(
             stream,
             DType::F32,
             false,

@@ -8,7 +8,7 @@ mod loader;
 use crate::abi::GemmParams;
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::launch::{Arg, Executor, Launch, StructArg};
+use crate::launch::{Arg, DenseF32Gemm, Executor, Launch, StructArg};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
     PushKernelArg,
@@ -68,8 +68,12 @@ pub struct CudaExecutor {
     code: CodeChoice,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
-    /// cuBLASLt set-ups per (m, n, k) of [`Executor::sgemm_row_major`].
-    sgemms: Mutex<HashMap<(usize, usize, usize), blaslt::RowMajorSgemm>>,
+    /// The device's SM count, queried on first use ([`Executor::sm_count`]).
+    sm_count: OnceLock<usize>,
+    /// Whether cuBLASLt loads, probed on first use ([`Executor::dense_f32_gemm`]).
+    blaslt_present: OnceLock<bool>,
+    /// cuBLASLt set-ups per (m, n, k) of [`DenseF32Gemm::dense_f32_row_major`].
+    dense_f32: Mutex<HashMap<(usize, usize, usize), blaslt::RowMajorF32Gemm>>,
 }
 
 impl CudaExecutor {
@@ -88,7 +92,9 @@ impl CudaExecutor {
             code,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
-            sgemms: Mutex::new(HashMap::new()),
+            sm_count: OnceLock::new(),
+            blaslt_present: OnceLock::new(),
+            dense_f32: Mutex::new(HashMap::new()),
         }
     }
 
@@ -205,19 +211,41 @@ impl Executor for CudaExecutor {
         Ok(())
     }
 
-    fn has_library_sgemm(&self) -> bool {
-        blaslt::present()
+    fn sm_count(&self) -> Result<usize> {
+        if let Some(&n) = self.sm_count.get() {
+            return Ok(n);
+        }
+        let n = self.ctx.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )?;
+        Ok(*self.sm_count.get_or_init(|| n.max(1) as usize))
     }
 
-    fn sgemm_row_major(&self, m: usize, n: usize, k: usize, a: u64, b: u64, c: u64) -> Result<()> {
+    fn dense_f32_gemm(&self) -> Option<&dyn DenseF32Gemm> {
+        let present = *self.blaslt_present.get_or_init(blaslt::present);
+        present.then_some(self as &dyn DenseF32Gemm)
+    }
+}
+
+/// cuBLASLt (f32 compute) on the executor's stream, one set-up per shape, cached.
+impl DenseF32Gemm for CudaExecutor {
+    fn dense_f32_row_major(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: u64,
+        b: u64,
+        c: u64,
+    ) -> Result<()> {
         let mut cache = self
-            .sgemms
+            .dense_f32
             .lock()
             .map_err(|_| Error::cuda("a thread panicked while using cuBLASLt"))?;
         let g = match cache.entry((m, n, k)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(blaslt::RowMajorSgemm::new(&self.stream, m, n, k)?)
+                e.insert(blaslt::RowMajorF32Gemm::new(&self.stream, m, n, k)?)
             }
         };
         g.enqueue(&self.stream, a, b, c)

@@ -9,9 +9,9 @@
 //! run synchronises only where it evaluates the hard mask
 //! ([`DeviceLearnStep::hard_loss`]: argmax export → decompress → the same loss).
 //!
-//! The dense product D·G goes through the executor's library GEMM where it has one
-//! (cuBLASLt, f32 compute, on a GPU: [`Executor::sgemm_row_major`]) and otherwise
-//! through our own tiled SGEMM (`learn_gram_product`, f32 accumulate), which is what
+//! The dense product D·G goes through the executor's dense f32 GEMM library where it
+//! has one ([`Executor::dense_f32_gemm`]: cuBLASLt, f32 compute, on a GPU) and otherwise
+//! through our own tiled f32 GEMM (`learn_gram_product`, f32 accumulate), which is what
 //! runs on ptxsim; [`DeviceLearnStep::with_kernel_gram`] forces the kernel.
 //!
 //! Like the CPU [`MaskLearner`], the step works on the weights widened to f32 (the
@@ -269,7 +269,7 @@ impl<E: Executor> DeviceLearnStep<E> {
             norm: learner.norm,
             adam: learner.cfg.adam,
             t: 0,
-            library_gram: exec.has_library_sgemm(),
+            library_gram: exec.dense_f32_gemm().is_some(),
             last_step: None,
             w: exec.upload(&learner.w)?,
             gram: exec.upload(learner.calib.gram32())?,
@@ -294,13 +294,14 @@ impl<E: Executor> DeviceLearnStep<E> {
     }
 
     /// Uses our own `learn_gram_product` kernel for D·G even where the executor has
-    /// a library GEMM (to compare the two).
+    /// a dense f32 GEMM library (to compare the two).
     pub fn with_kernel_gram(mut self) -> Self {
         self.library_gram = false;
         self
     }
 
-    /// Whether D·G goes through the executor's library GEMM (cuBLASLt).
+    /// Whether D·G goes through the executor's dense f32 GEMM library
+    /// ([`Executor::dense_f32_gemm`], cuBLASLt).
     pub fn uses_library_gram(&self) -> bool {
         self.library_gram
     }
@@ -318,8 +319,8 @@ impl<E: Executor> DeviceLearnStep<E> {
             rows,
             cols,
         )?)?;
-        if self.library_gram {
-            exec.sgemm_row_major(
+        if let Some(lib) = exec.dense_f32_gemm().filter(|_| self.library_gram) {
+            lib.dense_f32_row_major(
                 rows,
                 cols,
                 cols,

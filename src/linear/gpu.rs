@@ -77,12 +77,7 @@ impl<T: Element> SparseLinear<T> {
             Some(b) => Some(exec.upload(b)?),
             None => None,
         };
-        let sm_count = stream
-            .context()
-            .attribute(
-                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-            )
-            .map(|n| n.max(1) as usize)?;
+        let sm_count = exec.sm_count()?;
         Ok(DeviceState {
             weight,
             bias,

@@ -7,7 +7,8 @@
 //! Host code only computes launches ([`sparse_linear_launches`]); any
 //! [`Executor`] runs them. Tile configurations ([`GemmConfig`]: one decode tile and
 //! several prefill tiles) and a documented heuristic ([`SparseGemmPlan::choose`]) pick
-//! the configuration and the split-K count from the shape and the device's SM count;
+//! the configuration and the split-K count from the shape and the device's SM count
+//! ([`Executor::sm_count`]);
 //! the prefill tile can be forced with the environment variable
 //! [`PREFILL_TILE_ENV`] (`SPARSE24_PREFILL_TILE`, see [`prefill_tile_override`]). Split-K is deterministic: partials go to
 //! a caller-provided workspace ([`SparseGemmPlan::workspace_bytes`]), the last CTA of
@@ -26,7 +27,8 @@ use crate::shape::{check_len, check_shape};
 use half::{bf16, f16};
 use std::marker::PhantomData;
 
-/// SM count assumed by [`sparse_linear_on`] (an H100 SXM has 132).
+/// SM count assumed by [`sparse_linear_on`] (an H100 SXM has 132), and what the
+/// emulator's [`Executor::sm_count`] reports.
 pub const DEFAULT_SM_COUNT: usize = 132;
 /// Decode handles up to this many tokens per CTA; more tokens go to prefill.
 pub const DECODE_MAX_TOKENS: usize = 16;
@@ -462,16 +464,6 @@ impl SparseGemmPlan {
     fn partials_offset(&self) -> usize {
         (self.tiles() * 4).div_ceil(WORKSPACE_ALIGN) * WORKSPACE_ALIGN
     }
-}
-
-/// The SM count of CUDA device 0, for [`SparseGemmPlan::choose`] on a real GPU
-/// (`Error::NoCudaDevice` without one).
-pub fn cuda_sm_count() -> Result<usize> {
-    let ctx = crate::cuda::context()?;
-    let n = ctx.attribute(
-        cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-    )?;
-    Ok(n.max(1) as usize)
 }
 
 /// Output element types of the GEMM, as the kernel's `out_dtype` code ([`crate::abi`]).

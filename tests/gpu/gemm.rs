@@ -10,6 +10,7 @@ use super::GpuTest;
 use gemm_cases::{run_case, Case, CASES};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
+use sparse24::launch::Executor;
 use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
 use sparse24::{Activation, DType};
 
@@ -42,7 +43,7 @@ fn cases(code: CodeChoice) -> Result<(), Failed> {
 
 fn llm_shapes() -> Result<(), Failed> {
     let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
-    let sms = sparse24::ops::gemm::cuda_sm_count()?;
+    let sms = exec.sm_count()?;
     for &(tokens, out, inn) in &[
         (1, 4096, 4096),
         (16, 14336, 4096),
