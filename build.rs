@@ -27,6 +27,12 @@ use std::{env, fs, thread};
 #[allow(dead_code)]
 mod abi;
 
+/// The parser of ptxas's resource report (src/ptxas_report.rs), shared with the crate;
+/// here only the spill total is used.
+#[path = "src/ptxas_report.rs"]
+#[allow(dead_code)]
+mod ptxas_report;
+
 const GENERIC_ARCHS: [&str; 4] = ["sm_80", "sm_86", "sm_89", "sm_90"];
 
 /// Where nvcc is looked for, in order.
@@ -178,21 +184,6 @@ fn run(mut cmd: Command, stem: &str) -> Result<String, String> {
     Ok(text)
 }
 
-/// Sum of "N bytes spill stores" over the report.
-fn spill_bytes(report: &str) -> u64 {
-    report
-        .lines()
-        .filter_map(|l| {
-            let i = l.find(" bytes spill stores")?;
-            let head = &l[..i];
-            head.rsplit(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 fn main() {
     let root =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -200,6 +191,7 @@ fn main() {
     let kernels = root.join("kernels");
     println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-changed=src/abi.rs");
+    println!("cargo:rerun-if-changed=src/ptxas_report.rs");
     for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "PATH", "SPARSE24_NO_NVCC"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -320,7 +312,8 @@ fn main() {
 }
 
 fn warn_spills(stem: &str, report: &str) {
-    let spills = spill_bytes(report);
+    // Every frame line's spill stores: entries' and the device functions they call.
+    let spills = ptxas_report::spill_store_bytes(report);
     if spills > 0 {
         println!("cargo:warning=sparse24: kernel module {stem} spills {spills} bytes (ptxas -v)");
     }

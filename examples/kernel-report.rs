@@ -319,5 +319,23 @@ fn main() -> Result<()> {
             );
         }
     }
+
+    // Every kernel on every architecture (the table above shows sm_80 and sm_90 only):
+    // the figures scripts/test.sh puts in the CI log.
+    println!("\n## ptxas: registers and spills per kernel and architecture\n");
+    println!("```text");
+    for m in kernels::MODULES {
+        for u in kernels::parse_ptxas_report(m.ptxas_report) {
+            println!(
+                "  {:<14} {:<28} {:<6} {:>4} regs  {} spill bytes",
+                m.name,
+                u.kernel,
+                u.arch,
+                u.registers,
+                u.spill_store_bytes + u.spill_load_bytes
+            );
+        }
+    }
+    println!("```");
     Ok(())
 }

@@ -20,20 +20,11 @@ cargo test --workspace --all-features 2>&1 | tee target/test.log
 # skips). After the tests, so the kernels' PTX is there to seed ptxsim's target.
 echo "== fuzz (bounded runs)"
 time scripts/fuzz.sh
-# The kernels were built: show their ptxas figures (registers, spills) in the log.
-echo "== kernel report (ptxas, occupancy, SASS mix, ptxsim counters, roofline)"
+# The kernels were built: show their ptxas figures in the log. The report ends with
+# registers and spill bytes per kernel and architecture, parsed from the reports
+# embedded in this build (src/ptxas_report.rs, the parser build.rs uses too).
+echo "== kernel report (ptxas, occupancy, SASS mix, ptxsim counters, roofline, registers and spills)"
 cargo run --quiet --profile test --all-features --example kernel-report | tee target/kernel-report.md
-echo "== ptxas: registers and spills per kernel and architecture"
-# The newest kernels: other feature sets' build folders may hold older ones.
-out="$(ls -td target/debug/build/sparse24-*/out/kernels.stamp 2>/dev/null | head -n 1 | xargs -r dirname)"
-for f in "${out:-/nonexistent}"/*.ptxas.txt; do
-  [[ -f "$f" ]] || continue
-  awk -v m="$(basename "$f" .ptxas.txt)" '
-    /Compiling entry function/ { split($0, q, "\x27"); k = q[2]; a = q[4] }
-    /spill stores/ { sp = $5 + $9 }
-    /Used [0-9]+ registers/ { for (i = 1; i <= NF; i++) if ($i == "Used") r = $(i + 1);
-                              printf "  %-14s %-28s %-6s %4s regs  %s spill bytes\n", m, k, a, r, sp }' "$f"
-done
 scripts/check-features.sh
 scripts/check-msrv.sh
 echo "== cargo package --workspace (verification build with the pinned nvcc)"

@@ -43,6 +43,7 @@ pub mod ops;
 pub mod pattern;
 pub mod philox;
 pub mod prune;
+pub mod ptxas_report;
 pub mod reference;
 pub mod shape;
 #[cfg(feature = "sim")]
