@@ -41,9 +41,9 @@ const WORKSPACE_ALIGN: usize = 256;
 /// From this many tokens on, [`SparseGemmPlan::choose`] takes the large prefill tile
 /// ([`LARGE_PREFILL_TILE`]) when its grid still gives every SM a CTA.
 pub const LARGE_TILE_MIN_TOKENS: usize = 256;
-/// The prefill tile the heuristic takes for many tokens: 256 × 64 was the fastest of
-/// the four tiles on all five LLM layers at 2048 tokens (H100, bench/RESULTS.md,
-/// 2026-11-26: 291–331 TFLOP/s against 251–302 for 128 × 128).
+/// The prefill tile the heuristic takes for many tokens: 256 × 64, the fastest of the
+/// prefill tiles on every LLM layer measured (the numbers, with device and date, are
+/// in bench/RESULTS.md).
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
 /// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
 /// `auto` (or unset / empty) for the heuristic, else a name of
@@ -364,9 +364,9 @@ impl SparseGemmPlan {
 
     /// The heuristic:
     /// - up to [`DECODE_MAX_TOKENS`] tokens: [`GemmConfig::Decode`]; split-K so that
-    ///   the grid holds about one CTA per SM (SMs / row blocks, rounded; measured
-    ///   best on the H100 — two per SM, which the tile's registers and shared memory
-    ///   would allow, was up to 9% slower), with at most [`MAX_SPLITS`]
+    ///   the grid holds about one CTA per SM (SMs / row blocks, rounded; the split-K
+    ///   sweep in bench/RESULTS.md found it best, ahead of two per SM), with at most
+    ///   [`MAX_SPLITS`]
     ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
     ///   split so the reduction stays small next to the weight stream;
     /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
@@ -415,9 +415,8 @@ impl SparseGemmPlan {
             return SparseGemmPlan::new(config, tokens, out, inn, 1);
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
-        // About one CTA per SM: the split-K sweep on the H100 (bench/RESULTS.md,
-        // 2026-11-26 15:17Z, 11 decode cases) found this count fastest or within 1%
-        // everywhere, where two CTAs per SM cost up to 9%.
+        // About one CTA per SM: the split-K sweep (bench/RESULTS.md) found this count
+        // fastest or nearly so on every decode case, ahead of two CTAs per SM.
         let ctas = base.tiles().max(1);
         let sms = sm_count.max(1);
         let groups = base.steps / META_STEPS_PER_LOAD;
