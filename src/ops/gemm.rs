@@ -289,18 +289,22 @@ pub fn parse_prefill_tile(value: &str) -> Result<Option<GemmConfig>> {
         })
 }
 
-/// The prefill tile forced by the environment variable [`PREFILL_TILE_ENV`]
-/// (read at every call): `Ok(None)` when unset, empty or `auto`; an unknown name or
-/// a value that is not UTF-8 is `Error::InvalidArgument`.
+/// The prefill tile forced by the environment variable [`PREFILL_TILE_ENV`], read
+/// once per process (the forward path reads no environment): `Ok(None)` when unset,
+/// empty or `auto`; an unknown name or a value that is not UTF-8 is
+/// `Error::InvalidArgument`, on every call.
 pub fn prefill_tile_override() -> Result<Option<GemmConfig>> {
-    match std::env::var(PREFILL_TILE_ENV) {
-        Ok(v) => parse_prefill_tile(&v),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(v)) => Err(Error::InvalidArgument {
-            what: PREFILL_TILE_ENV,
-            why: format!("value {v:?} is not UTF-8"),
-        }),
-    }
+    static OVERRIDE: std::sync::OnceLock<Result<Option<GemmConfig>>> = std::sync::OnceLock::new();
+    OVERRIDE
+        .get_or_init(|| match std::env::var(PREFILL_TILE_ENV) {
+            Ok(v) => parse_prefill_tile(&v),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(v)) => Err(Error::InvalidArgument {
+                what: PREFILL_TILE_ENV,
+                why: format!("value {v:?} is not UTF-8"),
+            }),
+        })
+        .clone()
 }
 
 fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
