@@ -1,6 +1,6 @@
 //! Command line of the learn-masks example.
 
-use sparse24::learn::{LearnConfig, Prior};
+use sparse24::learn::{Calibration, LearnConfig, Prior};
 use std::path::PathBuf;
 
 pub const USAGE: &str =
@@ -117,12 +117,7 @@ impl Args {
             cfg.eval_every = k;
         }
         cfg.validate().map_err(|e| e.to_string())?;
-        if !(self.damping.is_finite() && self.damping >= 0.0) {
-            return Err(format!(
-                "--damping must be finite and >= 0, got {}",
-                self.damping
-            ));
-        }
+        Calibration::check_damping(self.damping).map_err(|e| format!("--damping: {e}"))?;
         Ok(cfg)
     }
 

@@ -104,16 +104,23 @@ impl Calibration {
         })
     }
 
-    /// G + δ·mean(diag G)·I: as if isotropic virtual tokens were added, so that
-    /// directions the calibration tokens never visit (G is rank-deficient when there
-    /// are fewer tokens than channels) are not free. Channel norms are unchanged.
-    pub fn damped(&self, delta: f64) -> Result<Calibration> {
+    /// Checks a damping factor for [`Calibration::damped`]: finite and ≥ 0 (callers
+    /// check it before reading any data).
+    pub fn check_damping(delta: f64) -> Result<()> {
         if !(delta.is_finite() && delta >= 0.0) {
             return Err(Error::InvalidArgument {
                 what: "damping",
                 why: format!("must be finite and >= 0, got {delta}"),
             });
         }
+        Ok(())
+    }
+
+    /// G + δ·mean(diag G)·I: as if isotropic virtual tokens were added, so that
+    /// directions the calibration tokens never visit (G is rank-deficient when there
+    /// are fewer tokens than channels) are not free. Channel norms are unchanged.
+    pub fn damped(&self, delta: f64) -> Result<Calibration> {
+        Calibration::check_damping(delta)?;
         let n = self.cols;
         let mean_diag = (0..n).map(|i| self.gram64[i * n + i]).sum::<f64>() / n as f64;
         let mut c = self.clone();
