@@ -1,0 +1,192 @@
+//! A validated sparse-GEMM plan for one shape: configuration, grid, split-K and the
+//! workspace it needs, and the heuristic that picks it.
+
+use super::config::{
+    prefill_tile_override, GemmConfig, DECODE_MAX_TOKENS, LARGE_PREFILL_TILE,
+    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT,
+};
+use crate::error::{Error, Result};
+use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
+use crate::shape::check_shape;
+
+/// Alignment of the partials inside the workspace (after the counters).
+pub(crate) const WORKSPACE_ALIGN: usize = 256;
+
+/// Shapes, configuration and split-K of one sparse GEMM call.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SparseGemmPlan {
+    pub config: GemmConfig,
+    pub tokens: usize,
+    /// Output features (rows of W).
+    pub out: usize,
+    /// Input features (columns of W).
+    pub inn: usize,
+    /// k32 steps of W in fragment order (padded to a multiple of 8).
+    pub steps: usize,
+    /// CTAs along K (grid.z); every split holds at least one 8-step group.
+    pub splits: usize,
+    /// k32 steps per split (a multiple of 8).
+    pub chunk_steps: usize,
+}
+
+pub(crate) fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
+    check_shape(out, inn)?;
+    crate::shape::tokens_by("X", "in", tokens, inn)?;
+    crate::shape::tokens_by("Y", "out", tokens, out)?;
+    // The kernel indexes with 32-bit counters.
+    let limit = u32::MAX as usize / 2;
+    for (what, v) in [("tokens", tokens), ("out", out), ("in", inn)] {
+        if v > limit {
+            return Err(Error::Shape {
+                what,
+                value: v,
+                requirement: "each dimension must be below 2^31",
+            });
+        }
+    }
+    Ok(())
+}
+
+impl SparseGemmPlan {
+    /// A plan with an explicit configuration and a requested split count (clamped to
+    /// 1..=groups of 8 steps, then reduced so that no split is empty).
+    pub fn new(
+        config: GemmConfig,
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        splits: usize,
+    ) -> Result<SparseGemmPlan> {
+        check_gemm_shape(tokens, out, inn)?;
+        let tile = config.tile();
+        if !tile.tokens_fast && tokens.div_ceil(tile.tokens) > 65535 {
+            return Err(Error::Shape {
+                what: "tokens",
+                value: tokens,
+                requirement: "tokens / tile tokens must fit grid.y (at most 65535 token tiles)",
+            });
+        }
+        if tile.tokens_fast && out.div_ceil(tile.rows) > 65535 {
+            return Err(Error::Shape {
+                what: "out",
+                value: out,
+                requirement: "out / tile rows must fit grid.y (at most 65535 row blocks)",
+            });
+        }
+        let steps = FragmentGeometry::new(out, inn).steps;
+        let groups = steps / META_STEPS_PER_LOAD;
+        let want = splits.clamp(1, groups);
+        let chunk_groups = groups.div_ceil(want);
+        Ok(SparseGemmPlan {
+            config,
+            tokens,
+            out,
+            inn,
+            steps,
+            splits: groups.div_ceil(chunk_groups),
+            chunk_steps: chunk_groups * META_STEPS_PER_LOAD,
+        })
+    }
+
+    /// The heuristic:
+    /// - up to [`DECODE_MAX_TOKENS`] tokens: [`GemmConfig::Decode`]; split-K so that
+    ///   the grid holds about one CTA per SM (SMs / row blocks, rounded; the split-K
+    ///   sweep in bench/RESULTS.md found it best, ahead of two per SM), with at most
+    ///   [`MAX_SPLITS`]
+    ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
+    ///   split so the reduction stays small next to the weight stream;
+    /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
+    ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
+    ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
+    ///   [`PREFILL_TILE_ENV`] overrides this choice (an unknown value is an error).
+    pub fn choose(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+    ) -> Result<SparseGemmPlan> {
+        SparseGemmPlan::choose_with(tokens, out, inn, sm_count, prefill_tile_override()?)
+    }
+
+    /// [`SparseGemmPlan::choose`] with the prefill override given instead of read
+    /// from the environment (`None`: the heuristic). A decode tile as override is
+    /// refused.
+    pub fn choose_with(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+        prefill_tile: Option<GemmConfig>,
+    ) -> Result<SparseGemmPlan> {
+        check_gemm_shape(tokens, out, inn)?;
+        if prefill_tile == Some(GemmConfig::Decode) {
+            return Err(Error::InvalidArgument {
+                what: "prefill tile",
+                why: "the decode tile is not a prefill tile".into(),
+            });
+        }
+        if tokens > DECODE_MAX_TOKENS {
+            let config = match prefill_tile {
+                Some(c) => c,
+                None => {
+                    let large = LARGE_PREFILL_TILE.tile();
+                    let ctas = out.div_ceil(large.rows) * tokens.div_ceil(large.tokens);
+                    if tokens >= LARGE_TILE_MIN_TOKENS && ctas >= sm_count.max(1) {
+                        LARGE_PREFILL_TILE
+                    } else {
+                        GemmConfig::Prefill
+                    }
+                }
+            };
+            return SparseGemmPlan::new(config, tokens, out, inn, 1);
+        }
+        let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
+        // About one CTA per SM: the split-K sweep (bench/RESULTS.md) found this count
+        // fastest or nearly so on every decode case, ahead of two CTAs per SM.
+        let ctas = base.tiles().max(1);
+        let sms = sm_count.max(1);
+        let groups = base.steps / META_STEPS_PER_LOAD;
+        let splits = ((sms + ctas / 2) / ctas)
+            .clamp(1, MAX_SPLITS)
+            .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
+        SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
+    }
+
+    /// Row tiles of W (16 rows each).
+    pub fn row_tiles(&self) -> usize {
+        self.out.div_ceil(TILE_ROWS)
+    }
+
+    pub fn grid(&self) -> [u32; 3] {
+        let t = self.config.tile();
+        let rows = self.out.div_ceil(t.rows) as u32;
+        let toks = self.tokens.div_ceil(t.tokens) as u32;
+        if t.tokens_fast {
+            [toks, rows, self.splits as u32]
+        } else {
+            [rows, toks, self.splits as u32]
+        }
+    }
+
+    /// Output tiles (CTAs per split).
+    pub fn tiles(&self) -> usize {
+        let [x, y, _] = self.grid();
+        x as usize * y as usize
+    }
+
+    /// Bytes of split-K workspace this plan needs (0 without split-K): one u32
+    /// arrival counter per output tile, padded to 256 bytes, then
+    /// `tiles × splits × rows × tokens` f32 partials of the CTA tile. It must be
+    /// zero-filled once when allocated; the kernel leaves the counters at zero.
+    pub fn workspace_bytes(&self) -> usize {
+        if self.splits <= 1 {
+            return 0;
+        }
+        let t = self.config.tile();
+        self.partials_offset() + self.tiles() * self.splits * t.rows * t.tokens * 4
+    }
+
+    pub(crate) fn partials_offset(&self) -> usize {
+        (self.tiles() * 4).div_ceil(WORKSPACE_ALIGN) * WORKSPACE_ALIGN
+    }
+}

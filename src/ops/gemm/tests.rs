@@ -1,0 +1,295 @@
+//! Unit tests of the plan, the configurations and the launch description.
+
+use super::*;
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::launch::{Arg, StructArg};
+use crate::layout::FragmentGeometry;
+
+#[test]
+fn heuristic_picks_decode_with_split_k_for_few_tokens() {
+    // 32 row blocks on 132 SMs: 4 splits (the H100 sweep's best).
+    let p = SparseGemmPlan::choose(1, 4096, 4096, 132).unwrap();
+    assert_eq!(p.config, GemmConfig::Decode);
+    assert_eq!(p.grid(), [32, 1, 4]);
+    assert_eq!(p.chunk_steps, 32);
+    // 112 row blocks already about one per SM: no split.
+    let p = SparseGemmPlan::choose(16, 14336, 4096, 132).unwrap();
+    assert_eq!(
+        (p.config, p.splits, p.chunk_steps),
+        (GemmConfig::Decode, 1, 128)
+    );
+    let p = SparseGemmPlan::choose(8, 4096, 14336, 132).unwrap();
+    assert_eq!((p.splits, p.chunk_steps), (4, 112));
+    let p = SparseGemmPlan::choose(1, 8192, 28672, 132).unwrap();
+    assert_eq!(p.splits, 2);
+    // Enough CTAs already: no split.
+    let p = SparseGemmPlan::choose(16, 28672 * 2, 8192, 132).unwrap();
+    assert_eq!(p.splits, 1);
+    assert_eq!(p.workspace_bytes(), 0);
+    // Short K: at most one split per two groups.
+    let p = SparseGemmPlan::choose(1, 64, 16, 132).unwrap();
+    assert_eq!((p.splits, p.steps, p.chunk_steps), (1, 8, 8));
+}
+
+#[test]
+fn heuristic_picks_prefill_for_many_tokens() {
+    let choose = |t, o, i, sms| SparseGemmPlan::choose_with(t, o, i, sms, None).unwrap();
+    let p = choose(17, 4096, 4096, 132);
+    assert_eq!((p.config, p.splits), (GemmConfig::Prefill, 1));
+    assert_eq!(p.grid(), [32, 1, 1]);
+    let p = choose(255, 4096, 4096, 132);
+    assert_eq!(p.config, GemmConfig::Prefill);
+    // Many tokens: the 256 × 64 tile, token tiles along grid.x.
+    let p = choose(4096, 4096, 4096, 108);
+    assert_eq!((p.config, p.splits), (LARGE_PREFILL_TILE, 1));
+    assert_eq!(p.grid(), [64, 16, 1]);
+    let p = choose(256, 14336, 4096, 132);
+    assert_eq!(p.config, GemmConfig::PrefillT256x64);
+    assert_eq!(p.grid(), [4, 56, 1]);
+    // 256 tokens of a 4096-row layer: 64 CTAs of 256 × 64 would leave SMs idle.
+    let p = choose(256, 4096, 4096, 132);
+    assert_eq!(p.config, GemmConfig::Prefill);
+    assert_eq!(p.grid(), [32, 4, 1]);
+    // The override wins whenever prefill runs, never for decode.
+    for c in GemmConfig::PREFILL {
+        let p = SparseGemmPlan::choose_with(300, 4096, 4096, 132, Some(c)).unwrap();
+        assert_eq!(p.config, c);
+        let p = SparseGemmPlan::choose_with(16, 4096, 4096, 132, Some(c)).unwrap();
+        assert_eq!(p.config, GemmConfig::Decode);
+    }
+    assert!(matches!(
+        SparseGemmPlan::choose_with(300, 64, 64, 132, Some(GemmConfig::Decode)),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn prefill_tile_names_parse_and_unknown_names_are_errors() {
+    assert_eq!(parse_prefill_tile("").unwrap(), None);
+    assert_eq!(parse_prefill_tile(" auto ").unwrap(), None);
+    assert_eq!(parse_prefill_tile("64").unwrap(), Some(GemmConfig::Prefill));
+    assert_eq!(
+        parse_prefill_tile("128x64").unwrap(),
+        Some(GemmConfig::Prefill)
+    );
+    for c in GemmConfig::PREFILL {
+        assert_eq!(parse_prefill_tile(c.tile_name()).unwrap(), Some(c));
+        assert_eq!(GemmConfig::prefill_from_name(c.tile_name()).unwrap(), c);
+    }
+    assert_eq!(
+        parse_prefill_tile("128X128A2").unwrap(),
+        Some(GemmConfig::PrefillT128x128A2)
+    );
+    assert_eq!(
+        parse_prefill_tile(" 256X64W16").unwrap(),
+        Some(GemmConfig::PrefillT256x64W16)
+    );
+    for bad in ["decode", "128", "256x128", "128x128a3", "256x64w8", "x"] {
+        match parse_prefill_tile(bad) {
+            Err(Error::InvalidArgument { what, why }) => {
+                assert_eq!(what, PREFILL_TILE_ENV);
+                assert!(why.contains(bad) && why.contains("128x128a2"), "{why}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn tiles_describe_their_shared_memory_and_grid_order() {
+    // Mirrors SMEM_BYTES of kernels/sparse_gemm.cu.
+    let smem: Vec<(usize, usize)> = GemmConfig::ALL
+        .iter()
+        .map(|c| (c.tile().shared_bytes(), c.tile().dynamic_shared_bytes()))
+        .collect();
+    assert_eq!(
+        smem,
+        [
+            (24576, 0),
+            (33792, 0),
+            (67584, 67584),
+            (67584, 67584),
+            (66560, 66560),
+            (66560, 66560)
+        ]
+    );
+    let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64, 130, 300, 64, 1).unwrap();
+    assert_eq!(p.grid(), [3, 2, 1]);
+    let l = sparse_linear_launches(&p, DType::BF16, DType::F32, &bufs(&p), &Default::default())
+        .unwrap();
+    assert_eq!(l[0].kernel, "sgemm_prefill_t256x64_bf16");
+    assert_eq!((l[0].grid, l[0].dynamic_shared_bytes), ([3, 2, 1], 66560));
+    // The 16-warp 256 × 64 tile: same grid and shared memory, 512 threads.
+    let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64W16, 130, 300, 64, 1).unwrap();
+    assert_eq!(p.grid(), [3, 2, 1]);
+    let l =
+        sparse_linear_launches(&p, DType::F16, DType::F32, &bufs(&p), &Default::default()).unwrap();
+    assert_eq!(l[0].kernel, "sgemm_prefill_t256x64w16_f16");
+    assert_eq!(
+        (l[0].block, l[0].dynamic_shared_bytes),
+        ([512, 1, 1], 66560)
+    );
+    // Row blocks go to grid.y (at most 65535) for the token-fast tiles.
+    assert!(matches!(
+        SparseGemmPlan::new(GemmConfig::PrefillT128x128, 1, 128 * 65536, 16, 1),
+        Err(Error::Shape { what: "out", .. })
+    ));
+    assert!(SparseGemmPlan::new(GemmConfig::PrefillT128x128, 128 * 70000, 16, 16, 1).is_ok());
+}
+
+#[test]
+fn splits_never_leave_an_empty_chunk() {
+    for groups in 1..40 {
+        for want in 1..20 {
+            let p = SparseGemmPlan::new(GemmConfig::Decode, 3, 40, groups * 256, want).unwrap();
+            assert!(p.splits >= 1 && p.splits <= want.max(1));
+            assert!((p.splits - 1) * p.chunk_steps < p.steps, "{p:?}");
+            assert!(p.splits * p.chunk_steps >= p.steps, "{p:?}");
+        }
+    }
+}
+
+#[test]
+fn workspace_size_counts_counters_and_partials() {
+    let p = SparseGemmPlan::new(GemmConfig::Decode, 5, 300, 1024, 4).unwrap();
+    assert_eq!(p.splits, 4);
+    assert_eq!(p.tiles(), 3);
+    assert_eq!(p.workspace_bytes(), 256 + 3 * 4 * 128 * 16 * 4);
+}
+
+#[test]
+fn shapes_are_checked() {
+    assert!(matches!(
+        SparseGemmPlan::choose(0, 16, 16, 132),
+        Err(Error::Shape { what: "tokens", .. })
+    ));
+    assert!(matches!(
+        SparseGemmPlan::choose(1, 16, 24, 132),
+        Err(Error::Shape { what: "cols", .. })
+    ));
+    assert!(matches!(
+        SparseGemmPlan::new(GemmConfig::Decode, 16 * 65536, 16, 16, 1),
+        Err(Error::Shape { what: "tokens", .. })
+    ));
+    assert!(matches!(
+        SparseGemmPlan::choose(1, 0, 16, 132),
+        Err(Error::Shape { what: "rows", .. })
+    ));
+}
+
+fn bufs(plan: &SparseGemmPlan) -> GemmBuffers {
+    GemmBuffers {
+        w_values: 0x1000,
+        w_meta: 0x2000,
+        w_geometry: FragmentGeometry::new(plan.out, plan.inn),
+        x: 0x3000,
+        y: 0x4000,
+        workspace: Some(DeviceSlice {
+            ptr: 0x10000,
+            len: plan.workspace_bytes(),
+        }),
+    }
+}
+
+#[test]
+fn launch_describes_the_kernel() {
+    let plan = SparseGemmPlan::new(GemmConfig::Decode, 7, 100, 272, 2).unwrap();
+    let l = sparse_linear_launches(
+        &plan,
+        DType::BF16,
+        DType::F32,
+        &bufs(&plan),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].kernel, "sgemm_decode_bf16");
+    assert_eq!(l[0].grid, [1, 1, 2]);
+    assert_eq!(l[0].block, [256, 1, 1]);
+    let [Arg::Struct(StructArg::Gemm(p))] = l[0].args[..] else {
+        panic!("one GemmParams argument expected, got {:?}", l[0].args);
+    };
+    assert_eq!(p.ws, 0x10000 + 256);
+    assert_eq!(p.counters, 0x10000);
+    assert_eq!((p.out, p.inn, p.tokens, p.splits), (100, 272, 7, 2));
+}
+
+#[test]
+fn launch_rejects_bad_arguments() {
+    let plan = SparseGemmPlan::new(GemmConfig::Prefill, 70, 40, 48, 1).unwrap();
+    let ok = bufs(&plan);
+    let e = DeviceEpilogue::default();
+    assert!(sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &e).is_ok());
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F32, DType::F16, &ok, &e),
+        Err(Error::InvalidArgument { what: "dtype", .. })
+    ));
+    let mis = GemmBuffers { x: 0x3008, ..ok };
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F16, DType::F16, &mis, &e),
+        Err(Error::Misaligned { what: "X", .. })
+    ));
+    let mis = GemmBuffers { y: 0x4001, ..ok };
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F16, DType::F16, &mis, &e),
+        Err(Error::Misaligned { what: "Y", .. })
+    ));
+    let beta = DeviceEpilogue { beta: 1.0, ..e };
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &beta),
+        Err(Error::InvalidArgument { what: "beta", .. })
+    ));
+    let short_c = DeviceEpilogue {
+        beta: 1.0,
+        c: Some(DeviceSlice {
+            ptr: 0x8000,
+            len: 70 * 40 - 1,
+        }),
+        ..e
+    };
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &short_c),
+        Err(Error::Length { what: "C", .. })
+    ));
+    let bias = DeviceEpilogue {
+        bias: Some(DeviceSlice {
+            ptr: 0x8000,
+            len: 41,
+        }),
+        ..e
+    };
+    assert!(matches!(
+        sparse_linear_launches(&plan, DType::F16, DType::F16, &ok, &bias),
+        Err(Error::Length { what: "bias", .. })
+    ));
+    let wrong_w = GemmBuffers {
+        w_geometry: FragmentGeometry::new(48, 48),
+        ..ok
+    };
+    assert!(sparse_linear_launches(&plan, DType::F16, DType::F16, &wrong_w, &e).is_err());
+    // Split-K without (enough) workspace.
+    let split = SparseGemmPlan::new(GemmConfig::Decode, 3, 40, 1024, 4).unwrap();
+    let none = GemmBuffers {
+        workspace: None,
+        ..bufs(&split)
+    };
+    assert!(matches!(
+        sparse_linear_launches(&split, DType::F16, DType::F16, &none, &e),
+        Err(Error::InvalidArgument {
+            what: "workspace",
+            ..
+        })
+    ));
+    let small = GemmBuffers {
+        workspace: Some(DeviceSlice {
+            ptr: 0x10000,
+            len: 64,
+        }),
+        ..bufs(&split)
+    };
+    assert!(matches!(
+        sparse_linear_launches(&split, DType::F16, DType::F16, &small, &e),
+        Err(Error::Length { .. })
+    ));
+}
