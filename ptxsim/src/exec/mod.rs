@@ -687,6 +687,21 @@ impl<'a> Cta<'a> {
         }
     }
 
+    /// One lane of a non-collective instruction: memory instructions go to exec/mem.rs,
+    /// the rest to exec/alu.rs.
+    fn exec_lane(&mut self, inst: &Inst, t: usize, lane: u32) -> FResult<()> {
+        match &inst.op {
+            Op::Ld { .. }
+            | Op::St { .. }
+            | Op::Atom { .. }
+            | Op::Cvta { .. }
+            | Op::CpAsync { .. }
+            | Op::CpCommit
+            | Op::CpWait { .. } => self.exec_mem(inst, t, lane),
+            _ => self.exec_alu(inst, t),
+        }
+    }
+
     pub fn account_access(&mut self) {
         match self.acc_kind {
             AccKind::Shared => {
