@@ -266,6 +266,8 @@ pub(crate) struct RawFunc {
 pub(crate) struct RawModule {
     pub funcs: Vec<RawFunc>,
     pub vars: Vec<VarDecl>,
+    /// The targets of the `.target` directive (`sm_80`, `sm_90a`, `debug`...).
+    pub targets: Vec<String>,
 }
 
 struct P<'l> {
@@ -764,9 +766,9 @@ pub(crate) fn parse_module(src: &str, limits: &Limits) -> Result<RawModule, SimE
             }
             ".target" => {
                 p.i += 1;
-                p.ident()?;
+                m.targets.push(p.ident()?);
                 while p.eat_p(',') {
-                    p.ident()?;
+                    m.targets.push(p.ident()?);
                 }
             }
             ".file" | ".loc" => p.skip_line(l),

@@ -3,6 +3,7 @@
 mod alu;
 mod control;
 mod float;
+mod hopper;
 mod mem;
 mod mods;
 mod tensor;
@@ -147,6 +148,8 @@ struct Ctx<'a> {
     func_idx: u32,
     is_entry: bool,
     sink: u32,
+    /// `.target` is sm_90 or later: the Hopper instructions of HOPPER_DONE decode.
+    hopper: bool,
 }
 
 impl Ctx<'_> {
@@ -348,6 +351,7 @@ fn parse_cmp(s: &str) -> Option<Cmp> {
     })
 }
 
+/// Instructions of sm_90 and later: refused below `.target sm_90`.
 const HOPPER_ONLY: &[&str] = &[
     "wgmma",
     "setmaxnreg",
@@ -364,6 +368,23 @@ const HOPPER_ONLY: &[&str] = &[
     "tcgen05",
     "clusterlaunchcontrol",
 ];
+
+/// The Hopper instructions ptxsim executes (for `.target sm_90` and later); the rest of
+/// HOPPER_ONLY is refused on every target (issue 17: not supported yet).
+const HOPPER_DONE: &[&str] = &["mbarrier", "elect", "griddepcontrol", "cp.async.bulk"];
+
+/// Hopper forms still refused although their family is in HOPPER_DONE.
+const HOPPER_NOT_YET: &[&str] = &["cp.async.bulk.tensor", "cp.async.bulk.prefetch.tensor"];
+
+/// Whether the module's `.target` is sm_90 or later (sm_90, sm_90a, sm_100a...).
+fn is_hopper_target(targets: &[String]) -> bool {
+    targets.iter().any(|t| {
+        t.strip_prefix("sm_")
+            .map(|v| v.trim_end_matches(|c: char| c.is_ascii_alphabetic()))
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|v| v >= 90)
+    })
+}
 
 fn opclass(op: &Op) -> OpClass {
     match op {
@@ -413,6 +434,13 @@ fn opclass(op: &Op) -> OpClass {
         Op::Stmatrix { .. } => OpClass::StShared,
         Op::Mma { .. } | Op::MmaSp { .. } => OpClass::Tensor,
         Op::CpAsync { .. } | Op::CpCommit | Op::CpWait { .. } => OpClass::CpAsync,
+        Op::MbarInit { .. }
+        | Op::MbarInval { .. }
+        | Op::MbarArrive { .. }
+        | Op::MbarTx { .. }
+        | Op::MbarWait { .. } => OpClass::Mbarrier,
+        Op::BulkCopy { .. } | Op::BulkCommit | Op::BulkWait { .. } => OpClass::Bulk,
+        Op::Elect { .. } => OpClass::Warp,
         Op::Nop | Op::Unsupported(_) => OpClass::Other,
     }
 }
@@ -504,8 +532,17 @@ pub(crate) fn build(raw: RawModule, limits: &Limits) -> Result<Program, SimError
     prog.func_shared = vec![Vec::new(); defs.len()];
     prog.func_calls = vec![Vec::new(); defs.len()];
     let mut nslots = 0u32;
+    let hopper = is_hopper_target(&raw.targets);
     for (fi, f) in defs.iter().enumerate() {
-        let func = build_func(&mut prog, &globals, f, fi as u32, &mut nslots, limits)?;
+        let func = build_func(
+            &mut prog,
+            &globals,
+            f,
+            fi as u32,
+            &mut nslots,
+            limits,
+            hopper,
+        )?;
         let regs = (func.reg_range.1 - func.reg_range.0) as u64;
         prog.max_func_regs = prog.max_func_regs.max(regs);
         prog.funcs.push(func);
@@ -574,6 +611,7 @@ fn build_func(
     fi: u32,
     nslots: &mut u32,
     limits: &Limits,
+    hopper: bool,
 ) -> Result<Func, SimError> {
     let mut top: HashMap<String, Sym> = HashMap::new();
     let mut params = Vec::new();
@@ -651,6 +689,7 @@ fn build_func(
         func_idx: fi,
         is_entry: f.is_entry,
         sink,
+        hopper,
     };
     for s in body {
         match s {
@@ -815,16 +854,26 @@ type Family = fn(&mut Ctx, &str, &[&str], &mut Mods, &RawInst) -> Result<Option<
 
 fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     let opcode = ri.opcode.as_str();
+    let is = |h: &str| opcode == h || opcode.starts_with(&format!("{h}."));
     for h in HOPPER_ONLY {
-        if opcode == *h || opcode.starts_with(&format!("{h}.")) {
-            return Err(format!("Hopper instruction `{h}`"));
+        if is(h) {
+            let done = HOPPER_DONE.iter().any(|d| is(d)) && !HOPPER_NOT_YET.iter().any(|d| is(d));
+            if !done {
+                return Err(format!("Hopper instruction `{h}`"));
+            }
+            if !cx.hopper {
+                return Err(format!(
+                    "Hopper instruction `{h}` needs `.target sm_90` or later"
+                ));
+            }
         }
     }
     let mut parts: Vec<&str> = opcode.split('.').collect();
     let base = parts.remove(0);
     let mut m = Mods::new(&parts);
     // each family decodes its own opcodes and answers None for the others
-    let families: [Family; 6] = [
+    let families: [Family; 7] = [
+        hopper::decode,
         alu::decode,
         float::decode,
         mem::decode,

@@ -2,13 +2,15 @@
 //! PC, split on divergence and reconverge by always advancing the lowest-PC group.
 
 mod alu;
+mod bulk;
 pub(crate) mod float;
+mod mbarrier;
 mod mem;
 mod shadow;
 mod tensor;
 mod warp;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::decode::Program;
@@ -41,6 +43,9 @@ pub(crate) enum LS {
     Coll,
     /// Waiting at CTA barrier n.
     Bar(u8),
+    /// Sleeping in `mbarrier.try_wait` on the barrier at this shared offset until its
+    /// phase completes.
+    Mbar(u32),
     Exit,
 }
 
@@ -116,6 +121,12 @@ pub(crate) struct Cta<'a> {
     gepoch: u32,
     gstamp: u32,
     pub in_atomic: bool,
+    /// initialised mbarriers by shared offset
+    mbars: BTreeMap<u32, mbarrier::MBar>,
+    /// (thread, mbarrier offset) -> the latest phase the thread saw complete
+    mbar_seen: HashMap<(usize, u32), i64>,
+    /// bulk-store groups of each thread
+    bulk: Vec<bulk::BulkGroups>,
     /// end of the current scheduling slice (warp-instructions executed)
     stop_at: u64,
 }
@@ -325,6 +336,9 @@ impl<'a> Cta<'a> {
             gepoch: 0,
             gstamp: 0,
             in_atomic: false,
+            mbars: BTreeMap::new(),
+            mbar_seen: HashMap::new(),
+            bulk: vec![bulk::BulkGroups::default(); nthreads],
             stop_at: u64::MAX,
         };
         c.stats.ctas = 1;
@@ -630,6 +644,32 @@ impl<'a> Cta<'a> {
                 }
                 Ok(None)
             }
+            Op::MbarWait { d, .. } => {
+                let mut blocked = false;
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    let t = base + l as usize;
+                    match self.mbar_wait(inst, t) {
+                        Ok((true, _)) => {
+                            self.wr(t, *d, 1);
+                            self.pc[t] = pc + 1;
+                        }
+                        Ok((false, off)) => {
+                            if matches!(inst.op, Op::MbarWait { try_wait: true, .. }) {
+                                self.st[t] = LS::Mbar(off);
+                                blocked = true;
+                            } else {
+                                self.wr(t, *d, 0);
+                                self.pc[t] = pc + 1;
+                            }
+                        }
+                        Err(f) => return Err(self.error_at(t, pc, f)),
+                    }
+                }
+                Ok(if blocked { None } else { Some(pc + 1) })
+            }
             Op::Shfl { .. }
             | Op::Vote { .. }
             | Op::Redux { .. }
@@ -639,7 +679,8 @@ impl<'a> Cta<'a> {
             | Op::Ldmatrix { .. }
             | Op::Stmatrix { .. }
             | Op::Mma { .. }
-            | Op::MmaSp { .. } => {
+            | Op::MmaSp { .. }
+            | Op::Elect { .. } => {
                 let mut m = act;
                 while m != 0 {
                     let l = m.trailing_zeros();
@@ -698,6 +739,11 @@ impl<'a> Cta<'a> {
             | Op::CpAsync { .. }
             | Op::CpCommit
             | Op::CpWait { .. } => self.exec_mem(inst, t, lane),
+            Op::MbarInit { .. }
+            | Op::MbarInval { .. }
+            | Op::MbarArrive { .. }
+            | Op::MbarTx { .. } => self.exec_mbar(inst, t),
+            Op::BulkCopy { .. } | Op::BulkCommit | Op::BulkWait { .. } => self.exec_bulk(inst, t),
             _ => self.exec_alu(inst, t),
         }
     }
@@ -721,6 +767,7 @@ impl<'a> Cta<'a> {
 
     fn exit_thread(&mut self, t: usize) {
         self.flush_cp(t, usize::MAX);
+        self.retire_bulk(t, usize::MAX);
         self.st[t] = LS::Exit;
         self.exited += 1;
     }
@@ -840,6 +887,7 @@ impl<'a> Cta<'a> {
             | Op::Redux { mask, .. }
             | Op::MatchAny { mask, .. }
             | Op::MatchAll { mask, .. }
+            | Op::Elect { mask, .. }
             | Op::WarpSync { mask } => self.rd(t, *mask) as u32 & exist,
             _ => exist,
         }
@@ -949,6 +997,11 @@ impl<'a> Cta<'a> {
                 self.code[self.pc[t] as usize].text,
                 line(self.pc[t])
             ),
+            LS::Mbar(off) => format!(
+                "sleeping in `{}` on the mbarrier at shared offset {off:#x} (line {})",
+                self.code[self.pc[t] as usize].text,
+                line(self.pc[t])
+            ),
             LS::Run => format!("running at line {}", line(self.pc[t])),
         }
     }
@@ -981,6 +1034,28 @@ impl<'a> Cta<'a> {
                         inst.text,
                         missing.join("; ")
                     ))),
+                );
+            }
+        }
+        for t in 0..self.nthreads {
+            if let LS::Mbar(off) = self.st[t] {
+                let others: Vec<String> = (0..self.nthreads)
+                    .filter(|&k| k != t && self.st[k] != LS::Exit)
+                    .take(4)
+                    .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+                    .collect();
+                return self.error_at(
+                    t,
+                    self.pc[t],
+                    Fault::at(
+                        ErrorKind::BarrierDeadlock(format!(
+                            "mbarrier at shared offset {off:#x}: its phase never completes; barriers: {}{}{}",
+                            self.mbar_deadlock_report(),
+                            if others.is_empty() { "" } else { "; others: " },
+                            others.join("; ")
+                        )),
+                        off as u64,
+                    ),
                 );
             }
         }

@@ -14,6 +14,9 @@ use crate::error::{ErrorKind, FResult, Fault};
 
 const NONE: u16 = 0;
 const MANY: u16 = u16::MAX;
+pub(crate) const BULK_NONE: u8 = 0;
+pub(crate) const BULK_IN_FLIGHT: u8 = 1;
+pub(crate) const BULK_LANDED: u8 = 2;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Shadow {
@@ -28,6 +31,19 @@ pub(crate) struct Shadow {
     r_warp: u16,
     /// thread + 1 of a cp.async in flight that will write this byte
     pend: u16,
+    /// the byte belongs to an initialised mbarrier object (plain loads and stores refused)
+    pub(crate) mbar: bool,
+    /// written by a cp.async.bulk: BULK_NONE, BULK_IN_FLIGHT (its mbarrier phase has not
+    /// completed) or BULK_LANDED (completed at barrier epoch `bulk_epoch`)
+    pub(crate) bulk: u8,
+    /// thread + 1 of a cp.async.bulk store reading this byte, not yet retired by
+    /// `cp.async.bulk.wait_group.read`
+    pub(crate) bsrc: u16,
+    /// shared offset of the mbarrier the bulk copy completes on
+    pub(crate) bulk_bar: u32,
+    pub(crate) bulk_epoch: u32,
+    /// pc of the bulk copy (load into this byte, or store from it)
+    pub(crate) bulk_pc: u32,
     w_epoch: u32,
     w_ws: u32,
     w_pc: u32,
@@ -35,6 +51,15 @@ pub(crate) struct Shadow {
     r_ws: u32,
     r_pc: u32,
     pend_pc: u32,
+}
+
+impl Shadow {
+    /// Forget the writer and readers of a byte written by the async proxy (a bulk copy):
+    /// its ordering is that of the copy's mbarrier phase.
+    pub(crate) fn clear_writer(&mut self) {
+        self.w_tid = NONE;
+        self.r_tid = NONE;
+    }
 }
 
 impl Cta<'_> {
@@ -75,6 +100,9 @@ impl Cta<'_> {
                         self.line(s.pend_pc)
                     ),
                 ));
+            }
+            if s.mbar || s.bulk != BULK_NONE {
+                self.async_read_check(t, b, &s, gaddr)?;
             }
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
@@ -127,6 +155,9 @@ impl Cta<'_> {
         let atomic = self.in_atomic;
         for b in off..off + n {
             let s = self.shadow[b as usize];
+            if s.mbar || s.bulk != BULK_NONE || s.bsrc != NONE {
+                self.async_write_check(t, b, &s, gaddr)?;
+            }
             if s.pend != NONE && s.pend as usize - 1 != t {
                 return Err(self.race(
                     gaddr,
@@ -177,7 +208,7 @@ impl Cta<'_> {
         Ok(())
     }
 
-    fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
+    pub(crate) fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
         let pc = self.pc[t];
         let atomic = self.in_atomic;
         let (e, ws) = (self.epoch[t], self.wstamp[t]);
@@ -190,6 +221,7 @@ impl Cta<'_> {
             s.w_pc = pc;
             s.w_atomic = atomic;
             s.r_tid = NONE;
+            s.bulk = BULK_NONE;
         }
     }
 
