@@ -22,7 +22,7 @@ fn line_of(src: &str, marker: &str) -> u32 {
 /// `buf` in shared memory; %r1 = %tid.x, %p1 = (%tid.x == 0).
 fn kernel(params: &str, code: &str) -> String {
     format!(
-        "{HEAD}.visible .entry k({params})\n{{\n\t.reg .pred %p<8>;\n\t.reg .b32 %r<24>;\n\t.reg .b64 %rd<16>;\n\t.shared .align 8 .b64 bar;\n\t.shared .align 8 .b64 bar2;\n\t.shared .align 128 .b8 buf[512];\n\tmov.u32 %r1, %tid.x;\n\tsetp.eq.u32 %p1, %r1, 0;\n{code}\n\tret;\n}}\n"
+        "{HEAD}.visible .entry k({params})\n{{\n\t.reg .pred %p<8>;\n\t.reg .b32 %r<24>;\n\t.reg .b64 %rd<16>;\n\t.shared .align 8 .b64 bar;\n\t.shared .align 8 .b64 bar2;\n\t.shared .align 8 .b64 bar3;\n\t.shared .align 128 .b8 buf[512];\n\tmov.u32 %r1, %tid.x;\n\tsetp.eq.u32 %p1, %r1, 0;\n{code}\n\tret;\n}}\n"
     )
 }
 
@@ -122,4 +122,215 @@ fn mbarrier_phases_arrivals_and_transaction_bytes() {
         assert_eq!(st.mbarrier_waits, 5);
         assert!(st.class(ptxsim::OpClass::Mbarrier) > 0);
     }
+}
+
+/// Run a one-CTA kernel with `out` and `src` params (512 bytes each); the error if any.
+fn run_io(src: &str, block: u32) -> (Result<LaunchStats, SimError>, Device, u64, u64) {
+    let mut dev = Device::new();
+    dev.set_instruction_limit(Some(1_000_000));
+    let out = dev.alloc(512).unwrap();
+    let inp = dev.alloc(512).unwrap();
+    let data: Vec<u32> = (0..128u32).map(|i| (i * 37 + 11) % 101).collect();
+    dev.write(inp, &as_bytes(&data)).unwrap();
+    let r = launch(
+        &mut dev,
+        src,
+        LaunchConfig::linear(1, block),
+        &[Param::U64(out), Param::U64(inp)],
+    );
+    (r, dev, out, inp)
+}
+
+const IO: &str = ".param .u64 out, .param .u64 in";
+const LOAD: &str = "\tld.param.u64 %rd1, [out];\n\tld.param.u64 %rd2, [in];\n";
+
+/// The error of the planted kernel, checked for kind, kernel, line, CTA, thread; and the
+/// fixed twin runs clean.
+fn planted(bad: &str, good: &str, block: u32, tid: u32) -> ExecError {
+    let (r, ..) = run_io(good, block);
+    r.unwrap_or_else(|e| panic!("the fixed twin fails: {e}\n{good}"));
+    let e = expect_exec(run_io(bad, block).0);
+    assert_eq!(e.kernel, "k");
+    assert_eq!(e.line, line_of(bad, "BUG"), "{e}");
+    assert_eq!(e.cta, [0, 0, 0]);
+    assert_eq!(e.tid, [tid, 0, 0], "{e}");
+    e
+}
+
+fn bar_addr(dev_src: &str) -> u64 {
+    // `bar` is the first shared variable: offset 0 of the CTA's shared window
+    let _ = dev_src;
+    0
+}
+
+#[test]
+fn mbarrier_used_before_init_is_reported() {
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
+    );
+    let bad = good.replace("\tmbarrier.init.shared::cta.b64 [bar], 1;\n", "");
+    let e = planted(&bad, &good, 1, 0);
+    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("before mbarrier.init")));
+    assert_eq!(e.addr, Some(bar_addr(&bad)));
+    // after inval, too
+    let bad2 = good.replace(
+        "\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG",
+        "\tmbarrier.inval.shared::cta.b64 [bar];\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG",
+    );
+    let e = expect_exec(run_io(&bad2, 1).0);
+    assert_eq!(e.line, line_of(&bad2, "BUG"));
+}
+
+#[test]
+fn mbarrier_touched_by_plain_load_or_store_is_reported() {
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0; // BUG\n",
+    );
+    let bad = good.replace(
+        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
+        "ld.shared.u64 %rd3, [bar];",
+    );
+    let e = planted(&bad, &good, 1, 0);
+    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("plain load")));
+    assert_eq!(e.addr, Some(0));
+    let bad = good.replace(
+        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
+        "st.shared.u32 [bar+4], %r1;",
+    );
+    let e = expect_exec(run_io(&bad, 1).0);
+    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("plain store")));
+    assert_eq!(e.addr, Some(4));
+    // after mbarrier.inval the bytes are ordinary shared memory again
+    let ok = good.replace(
+        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
+        "mbarrier.inval.shared::cta.b64 [bar];\n\tst.shared.u32 [bar+4], %r1;",
+    );
+    run_io(&ok, 1).0.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn mbarrier_over_arrival_is_reported() {
+    // count 2: three arrivals in one arrive; and an arrival while the phase waits for bytes
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 2;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar], 2; // BUG\n",
+    );
+    let bad = good.replace("[bar], 2; // BUG", "[bar], 3; // BUG");
+    let e = planted(&bad, &good, 1, 0);
+    assert!(
+        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("over-arrival") && s.contains("2 of 2 arrivals pending")),
+        "{e}"
+    );
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd3, [bar], 64;\n\tmbarrier.complete_tx.shared::cta.b64 [bar], 64;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
+    );
+    let bad = good.replace("\tmbarrier.complete_tx.shared::cta.b64 [bar], 64;\n", "");
+    let e = planted(&bad, &good, 1, 0);
+    assert!(
+        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("over-arrival") && s.contains("64 transaction bytes pending")),
+        "{e}"
+    );
+}
+
+#[test]
+fn mbarrier_transaction_count_mismatch_is_reported() {
+    // expect_tx announces 32 bytes, 48 arrive: reported when the last arrival comes in
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.expect_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.complete_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
+    );
+    let bad = good.replace(
+        "expect_tx.shared::cta.b64 [bar], 48",
+        "expect_tx.shared::cta.b64 [bar], 32",
+    );
+    let e = planted(&bad, &good, 1, 0);
+    assert!(
+        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("transaction count mismatch") && s.contains("16 more bytes")),
+        "{e}"
+    );
+}
+
+#[test]
+fn mbarrier_parity_wait_two_phases_old_is_reported() {
+    // the thread sees phase 0 complete, then phases 1 and 2 complete before it waits for
+    // phase 1 with parity 1: the barrier is in phase 3 (parity 1), so on a GPU the wait
+    // would wait for phase 3. The twin waits for phase 1 in time.
+    let arrive = "\tmbarrier.arrive.shared::cta.b64 %rd3, [bar];\n";
+    let wait = |p: u32, m: &str| {
+        format!("\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], {p};{m}\n")
+    };
+    let start = format!(
+        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n{arrive}{}",
+        wait(0, "")
+    );
+    let bad = kernel(
+        IO,
+        &format!("{start}{arrive}{arrive}{}", wait(1, " // BUG")),
+    );
+    let good = kernel(
+        IO,
+        &format!(
+            "{start}{arrive}{}{arrive}{}",
+            wait(1, ""),
+            wait(0, " // BUG")
+        ),
+    );
+    let e = planted(&bad, &good, 1, 0);
+    assert!(
+        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("two phases old") && s.contains("in phase 3")),
+        "{e}"
+    );
+}
+
+// try_wait sleeps: 3 warps wait on a barrier that warp 3 completes after a long loop; the
+// waiting warps cost one instruction each per wake-up, not a spin through the budget. Two
+// wait loops with the same label in sibling blocks (as nvcc inlines them).
+#[test]
+fn try_wait_sleeps_until_the_phase_completes() {
+    let wait = |bar: &str| {
+        format!("\t{{\n\t.reg .pred %w;\n$Lwait:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [{bar}], 0;\n\t@!%w bra $Lwait;\n\t}}\n")
+    };
+    let code = format!(
+        "{LOAD}\t@%p1 mbarrier.init.shared::cta.b64 [bar], 1;\n\t@%p1 mbarrier.init.shared::cta.b64 [bar2], 1;\n\t@%p1 mbarrier.init.shared::cta.b64 [bar3], 96;\n\tbar.sync 0;\n\tsetp.ge.u32 %p3, %r1, 96;\n\tsetp.eq.u32 %p5, %r1, 96;\n\t@!%p3 bra $Lconsumer;\n{}\tmov.u32 %r2, 0;\n$Lspin:\n\tadd.u32 %r2, %r2, 1;\n\tsetp.lt.u32 %p4, %r2, 2000;\n\t@%p4 bra $Lspin;\n\t@%p5 st.shared.u32 [buf], %r2;\n\t@%p5 mbarrier.arrive.shared::cta.b64 %rd3, [bar];\n\t@%p5 st.shared.u32 [buf+4], %r2;\n\t@%p5 mbarrier.arrive.shared::cta.b64 %rd3, [bar2];\n\tbra $Ldone;\n$Lconsumer:\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar3];\n{}\tld.shared.u32 %r3, [buf];\n{}\tld.shared.u32 %r4, [buf+4];\n\tadd.u32 %r3, %r3, %r4;\n\tmul.wide.u32 %rd4, %r1, 4;\n\tadd.s64 %rd5, %rd1, %rd4;\n\tst.global.u32 [%rd5], %r3;\n$Ldone:\n",
+        wait("bar3"),
+        wait("bar"),
+        wait("bar2")
+    );
+    let src = kernel(IO, &code);
+    let (r, dev, out, _) = run_io(&src, 128);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
+    let v = download::<u32>(&dev, out, 128);
+    assert!(v[..96].iter().all(|&x| x == 4000), "{v:?}");
+    // warp 3 waits for the 96 consumers to arrive on bar3 (32 waits), they wait for its
+    // value on bar (96 waits) while it spins 2000 iterations (3 instructions each): a
+    // handful of instructions per waiter, no spinning through the budget
+    assert!(
+        st.thread_instructions < 32 * 2000 * 3 + 128 * 40,
+        "{}",
+        st.summary()
+    );
+    assert_eq!(st.mbarrier_waits, 128, "{}", st.summary());
+}
+
+#[test]
+fn mbarrier_deadlock_names_every_barrier() {
+    let good = kernel(
+        IO,
+        "\tmbarrier.init.shared::cta.b64 [bar], 2;\n\tmbarrier.init.shared::cta.b64 [bar2], 1;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd3, [bar2], 16;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar], 2;\n\t{\n\t.reg .pred %w;\n$Lw:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0; // BUG\n\t@!%w bra $Lw;\n\t}\n",
+    );
+    let bad = good.replace("[bar], 2;\n\t{", "[bar], 1;\n\t{");
+    let e = planted(&bad, &good, 1, 0);
+    let ErrorKind::BarrierDeadlock(msg) = &e.kind else {
+        panic!("{e}")
+    };
+    assert!(
+        msg.contains("offset 0x0: phase 0, 1 of 2 arrivals pending")
+            && msg.contains(
+                "offset 0x8: phase 0, 0 of 1 arrivals pending, 16 transaction bytes pending"
+            ),
+        "{msg}"
+    );
 }
