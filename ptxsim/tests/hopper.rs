@@ -334,3 +334,196 @@ fn mbarrier_deadlock_names_every_barrier() {
         "{msg}"
     );
 }
+
+/// Thread 0 loads `in` (512 bytes) into `buf` with one bulk copy on `bar`; every thread
+/// waits (the twin) and writes 3 * buf[tid] to out[tid].
+fn bulk_load_kernel(wait: bool) -> String {
+    let w = if wait {
+        "\t{\n\t.reg .pred %w;\n$Lwait:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0;\n\t@!%w bra $Lwait;\n\t}\n"
+    } else {
+        ""
+    };
+    kernel(
+        IO,
+        &format!(
+            "{LOAD}\t@%p1 mbarrier.init.shared::cta.b64 [bar], 1;\n\t@%p1 fence.mbarrier_init.release.cluster;\n\tbar.sync 0;\n\t@%p1 mbarrier.arrive.expect_tx.shared::cta.b64 _, [bar], 512;\n\t@%p1 cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [buf], [%rd2], 512, [bar];\n{w}\tmov.u32 %r2, buf;\n\tshl.b32 %r3, %r1, 2;\n\tadd.u32 %r4, %r2, %r3;\n\tld.shared.u32 %r5, [%r4]; // BUG\n\tmul.lo.u32 %r5, %r5, 3;\n\tmul.wide.u32 %rd3, %r1, 4;\n\tadd.s64 %rd4, %rd1, %rd3;\n\tst.global.u32 [%rd4], %r5;\n"
+        ),
+    )
+}
+
+#[test]
+fn bulk_copy_global_to_shared_completes_on_its_mbarrier() {
+    let (r, dev, out, inp) = run_io(&bulk_load_kernel(true), 128);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<u32> = download::<u32>(&dev, inp, 128)
+        .iter()
+        .map(|x| 3 * x)
+        .collect();
+    assert_eq!(download::<u32>(&dev, out, 128), want);
+    assert_eq!(st.bulk_bytes, 512, "{}", st.summary());
+    assert!(st.class(ptxsim::OpClass::Bulk) > 0);
+}
+
+#[test]
+fn bulk_copy_destination_read_before_its_phase_completed_is_reported() {
+    // one warp: thread 0 issues the copy and the whole warp reads without waiting
+    let e = planted(&bulk_load_kernel(false), &bulk_load_kernel(true), 32, 0);
+    assert!(
+        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("has not seen its mbarrier phase complete")),
+        "{e}"
+    );
+    assert_eq!(e.addr, Some(128)); // buf follows bar, bar2, bar3 at its 128-byte alignment
+                                   // the phase still waits for bytes (expect_tx 1024, only 512 delivered): in flight
+    let bad = bulk_load_kernel(false).replace("[bar], 512;", "[bar], 1024;");
+    let e = expect_exec(run_io(&bad, 32).0);
+    assert!(
+        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("before the mbarrier phase") && s.contains("512 transaction bytes pending")),
+        "{e}"
+    );
+    assert_eq!((e.line, e.tid), (line_of(&bad, "BUG"), [0, 0, 0]));
+    // four warps: warp 3 passes the CTA barrier last and reads before warp 0 has issued
+    // the copy: an uninitialised read
+    let e = expect_exec(run_io(&bulk_load_kernel(false), 128).0);
+    assert_eq!(e.kind, ErrorKind::UninitShared { size: 4 });
+    assert_eq!((e.tid, e.addr), ([96, 0, 0], Some(128 + 96 * 4)));
+}
+
+/// Every thread writes 7 * in[tid] + 1 to buf[tid]; thread 0 stores buf to out with a bulk
+/// copy; then every thread overwrites its word. `wait`: the twin retires the store with
+/// wait_group.read before the CTA barrier.
+fn bulk_store_kernel(wait: bool) -> String {
+    let w = if wait {
+        "\t@%p1 cp.async.bulk.wait_group.read 0;\n"
+    } else {
+        ""
+    };
+    kernel(
+        IO,
+        &format!(
+            "{LOAD}\tmul.wide.u32 %rd3, %r1, 4;\n\tadd.s64 %rd4, %rd2, %rd3;\n\tld.global.u32 %r5, [%rd4];\n\tmad.lo.u32 %r5, %r5, 7, 1;\n\tmov.u32 %r2, buf;\n\tshl.b32 %r3, %r1, 2;\n\tadd.u32 %r4, %r2, %r3;\n\tst.shared.u32 [%r4], %r5;\n\tfence.proxy.async.shared::cta;\n\tbar.sync 0;\n\t@%p1 cp.async.bulk.global.shared::cta.bulk_group [%rd1], [buf], 512;\n\t@%p1 cp.async.bulk.commit_group;\n{w}\tbar.sync 0;\n\tst.shared.u32 [%r4], 0; // BUG\n\t@%p1 cp.async.bulk.wait_group 0;\n"
+        ),
+    )
+}
+
+#[test]
+fn bulk_store_shared_to_global_in_a_bulk_group() {
+    let (r, dev, out, inp) = run_io(&bulk_store_kernel(true), 128);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<u32> = download::<u32>(&dev, inp, 128)
+        .iter()
+        .map(|x| 7 * x + 1)
+        .collect();
+    assert_eq!(download::<u32>(&dev, out, 128), want);
+    assert_eq!(st.bulk_bytes, 512);
+}
+
+#[test]
+fn bulk_store_source_changed_before_wait_group_read_is_reported() {
+    // the last warp to reach the second CTA barrier (warp 2) overwrites first; this kernel
+    // declares no mbarrier, so buf is at shared offset 0
+    let e = planted(&bulk_store_kernel(false), &bulk_store_kernel(true), 128, 64);
+    assert!(
+        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("before cp.async.bulk.wait_group.read")),
+        "{e}"
+    );
+    assert_eq!(e.addr, Some(256));
+    // wait_group 1 with two groups committed retires only the older one
+    let two = bulk_store_kernel(false).replace(
+        "\t@%p1 cp.async.bulk.commit_group;\n",
+        "\t@%p1 cp.async.bulk.commit_group;\n\t@%p1 cp.async.bulk.global.shared::cta.bulk_group [%rd2], [buf+256], 256;\n\t@%p1 cp.async.bulk.commit_group;\n\t@%p1 cp.async.bulk.wait_group.read 1;\n",
+    );
+    let e = expect_exec(run_io(&two, 128).0);
+    assert_eq!((e.tid, e.addr), ([64, 0, 0], Some(256)), "{e}");
+    assert_eq!(e.line, line_of(&two, "BUG"));
+}
+
+#[test]
+fn bulk_copy_operand_rules() {
+    // size a multiple of 16, 16-byte aligned addresses, an initialised mbarrier
+    let good = bulk_load_kernel(true);
+    let e = expect_exec(
+        run_io(
+            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2], 500"),
+            32,
+        )
+        .0,
+    );
+    assert!(
+        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("multiple of 16")),
+        "{e}"
+    );
+    let e = expect_exec(
+        run_io(
+            &good.replace("[buf], [%rd2], 512", "[buf+8], [%rd2], 496"),
+            32,
+        )
+        .0,
+    );
+    assert!(
+        matches!(e.kind, ErrorKind::Misaligned { align: 16, .. }),
+        "{e}"
+    );
+    let e = expect_exec(
+        run_io(
+            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2], 1024"),
+            32,
+        )
+        .0,
+    );
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::OutOfBounds {
+                space: "shared",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = expect_exec(
+        run_io(
+            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2+256], 512"),
+            32,
+        )
+        .0,
+    );
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::OutOfBounds {
+                space: "global",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = expect_exec(run_io(&good.replace("512, [bar];", "512, [bar2];"), 32).0);
+    assert!(
+        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("before mbarrier.init")),
+        "{e}"
+    );
+}
+
+// elect.sync picks the lowest lane of its mask; the prefetch, griddepcontrol and fence forms
+// are accepted and change nothing.
+#[test]
+fn elect_sync_and_no_op_forms() {
+    let src = kernel(
+        IO,
+        &format!(
+            "{LOAD}\tcp.async.bulk.prefetch.L2.global [%rd2], 512;\n\tgriddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;\n\tfence.proxy.async;\n\tsetp.ge.u32 %p3, %r1, 5;\n\t@%p3 elect.sync %r6|%p4, 0xffffffe0;\n\t@!%p3 elect.sync %r6|%p4, 0x1f;\n\tselp.u32 %r7, 1000, 0, %p4;\n\tadd.u32 %r7, %r7, %r6;\n\tmul.wide.u32 %rd3, %r1, 4;\n\tadd.s64 %rd4, %rd1, %rd3;\n\tst.global.u32 [%rd4], %r7;\n\telect.sync _|%p5, 0xffffffff;\n"
+        ),
+    );
+    let (r, dev, out, _) = run_io(&src, 32);
+    r.unwrap_or_else(|e| panic!("{e}"));
+    let v = download::<u32>(&dev, out, 32);
+    let want: Vec<u32> = (0..32)
+        .map(|l| match l {
+            0 => 1000,
+            1..=4 => 0,
+            5 => 1005,
+            _ => 5,
+        })
+        .collect();
+    assert_eq!(v, want);
+}

@@ -123,6 +123,13 @@ impl Cta<'_> {
                 }
             }
         }
+        // sources of the thread's younger stores that overlap the retired ones stay marked
+        let b = &self.bulk[t];
+        for &(o, n) in b.groups.iter().flatten().chain(b.open.iter()) {
+            for x in o..o + n {
+                self.shadow[x as usize].bsrc = t as u16 + 1;
+            }
+        }
     }
 
     /// The shared offset of `n` bytes at the shared-window address or offset `a`.
