@@ -146,6 +146,9 @@ impl Cta<'_> {
         for t in 0..self.nthreads {
             if self.st[t] == LS::Mbar(off) {
                 self.st[t] = LS::Run;
+                // the completing warp yields, so the woken waiters run before it goes on
+                // (a stage released too early is then refilled before its late reads)
+                self.yield_now = true;
             }
         }
         Ok(())

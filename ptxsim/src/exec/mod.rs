@@ -127,6 +127,8 @@ pub(crate) struct Cta<'a> {
     mbar_seen: HashMap<(usize, u32), i64>,
     /// bulk-store groups of each thread
     bulk: Vec<bulk::BulkGroups>,
+    /// an mbarrier phase completed and woke sleeping threads: the running warp yields
+    yield_now: bool,
     /// end of the current scheduling slice (warp-instructions executed)
     stop_at: u64,
 }
@@ -339,6 +341,7 @@ impl<'a> Cta<'a> {
             mbars: BTreeMap::new(),
             mbar_seen: HashMap::new(),
             bulk: vec![bulk::BulkGroups::default(); nthreads],
+            yield_now: false,
             stop_at: u64::MAX,
         };
         c.stats.ctas = 1;
@@ -423,7 +426,12 @@ impl<'a> Cta<'a> {
             progressed = true;
             let converged = running == mask.count_ones();
             loop {
-                match self.step(w, pc, mask)? {
+                let next = self.step(w, pc, mask)?;
+                if self.yield_now {
+                    self.yield_now = false;
+                    return Ok(true);
+                }
+                match next {
                     // a warp that never blocks (a spin loop) yields at the end of its slice
                     Some(_) if self.stats.warp_instructions >= self.stop_at => return Ok(true),
                     Some(next) if converged => pc = next,
