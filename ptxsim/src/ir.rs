@@ -715,6 +715,15 @@ pub enum Op {
         size: Src,
         mbar: Option<Addr>,
     },
+    /// `cp.async.bulk.tensor.Nd` tile mode: global to shared on the mbarrier `mbar` (a
+    /// load), or shared to global in a bulk group (`mbar` None, a store). `tmap` is the
+    /// address of the tensor map.
+    BulkTensor {
+        smem: Addr,
+        tmap: Addr,
+        coords: Vec<Src>,
+        mbar: Option<Addr>,
+    },
     /// `cp.async.bulk.commit_group`.
     BulkCommit,
     /// `cp.async.bulk.wait_group{.read} n`.

@@ -191,9 +191,15 @@ pub(crate) enum RawOperand {
     Not(String),
     PredPair(String, String),
     Vec(Vec<RawOperand>),
-    Addr { base: Option<String>, off: i64 },
+    Addr {
+        base: Option<String>,
+        off: i64,
+    },
     List(Vec<RawOperand>),
     SymOff(String, i64),
+    /// `[tmap, {c0, c1, ...}]`: a tensor-map address and tensor coordinates
+    /// (cp.async.bulk.tensor).
+    TensorAddr(String, Vec<RawOperand>),
 }
 
 #[derive(Debug, Clone)]
@@ -537,6 +543,17 @@ fn parse_operand(p: &mut P<'_>) -> Result<RawOperand, SimError> {
                 p.eat_p('-')
             };
             match p.next()? {
+                Tok::Ident(s) if p.is_p(',') => {
+                    p.expect_p(',')?;
+                    let RawOperand::Vec(coords) = parse_operand(p)? else {
+                        return Err(perr(
+                            l,
+                            "expected `{coordinates}` after a tensor-map address",
+                        ));
+                    };
+                    p.expect_p(']')?;
+                    return Ok(RawOperand::TensorAddr(s, coords));
+                }
                 Tok::Ident(s) => base = Some(s),
                 Tok::Num(s) => match parse_num(&s, l)? {
                     Imm::Int(v) => {

@@ -181,6 +181,9 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
             _ => Err("cp.async.bulk.wait_group needs an immediate".into()),
         };
     }
+    if m.has("tensor") {
+        return bulk_tensor(cx, m, ri);
+    }
     // the L2 prefetch: no architectural effect
     if m.has("prefetch") {
         m.has("L2");
@@ -232,5 +235,78 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
             size: cx.src(&o[2], Ty::U32)?,
             mbar: None,
         })
+    }
+}
+
+/// `[tmap, {c0, ...}]` of a tensor copy of `rank` dimensions.
+fn tensor_operand(cx: &mut Ctx, o: &RawOperand, rank: usize) -> Result<(Addr, Vec<Src>), String> {
+    let RawOperand::TensorAddr(base, coords) = o else {
+        return Err("expected `[tensorMap, {coordinates}]`".into());
+    };
+    if coords.len() != rank {
+        return Err(format!(
+            "{} coordinates for a {rank}-d tensor copy",
+            coords.len()
+        ));
+    }
+    let addr = cx.addr(&RawOperand::Addr {
+        base: Some(base.clone()),
+        off: 0,
+    })?;
+    let coords = coords
+        .iter()
+        .map(|c| cx.src(c, Ty::S32))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((addr, coords))
+}
+
+/// `cp.async.bulk.tensor.Nd` in tile mode (loads on an mbarrier, stores in bulk groups) and
+/// `cp.async.bulk.prefetch.tensor` (no effect).
+fn bulk_tensor(cx: &mut Ctx, m: &mut Mods, ri: &RawInst) -> Result<Op, String> {
+    let o = &ri.operands;
+    let rank = match m.one(&["1d", "2d", "3d", "4d", "5d"]) {
+        Some(d) => d[..1].parse::<usize>().map_err(|e| e.to_string())?,
+        None => return Err("cp.async.bulk.tensor needs .1d to .5d".into()),
+    };
+    m.has("tile");
+    let hint = usize::from(m.has("L2::cache_hint"));
+    if m.has("prefetch") {
+        m.has("L2");
+        m.has("global");
+        nops(ri, 1 + hint)?;
+        tensor_operand(cx, &o[0], rank)?;
+        return Ok(Op::Nop);
+    }
+    match (
+        m.one(&["shared::cluster", "shared::cta", "global"]),
+        m.one(&["global", "shared::cta"]),
+    ) {
+        (Some("shared::cluster" | "shared::cta"), Some("global")) => {
+            if !m.has("mbarrier::complete_tx::bytes") {
+                return Err("a tensor load needs .mbarrier::complete_tx::bytes".into());
+            }
+            nops(ri, 3 + hint)?;
+            let (tmap, coords) = tensor_operand(cx, &o[1], rank)?;
+            Ok(Op::BulkTensor {
+                smem: cx.addr(&o[0])?,
+                tmap,
+                coords,
+                mbar: Some(cx.addr(&o[2])?),
+            })
+        }
+        (Some("global"), Some("shared::cta")) => {
+            if !m.has("bulk_group") {
+                return Err("a tensor store needs .bulk_group".into());
+            }
+            nops(ri, 2 + hint)?;
+            let (tmap, coords) = tensor_operand(cx, &o[0], rank)?;
+            Ok(Op::BulkTensor {
+                smem: cx.addr(&o[1])?,
+                tmap,
+                coords,
+                mbar: None,
+            })
+        }
+        _ => Err("cp.async.bulk.tensor: only global to shared and shared to global".into()),
     }
 }

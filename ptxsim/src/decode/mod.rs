@@ -373,9 +373,6 @@ const HOPPER_ONLY: &[&str] = &[
 /// HOPPER_ONLY is refused on every target (issue 17: not supported yet).
 const HOPPER_DONE: &[&str] = &["mbarrier", "elect", "griddepcontrol", "cp.async.bulk"];
 
-/// Hopper forms still refused although their family is in HOPPER_DONE.
-const HOPPER_NOT_YET: &[&str] = &["cp.async.bulk.tensor", "cp.async.bulk.prefetch.tensor"];
-
 /// Whether the module's `.target` is sm_90 or later (sm_90, sm_90a, sm_100a...).
 fn is_hopper_target(targets: &[String]) -> bool {
     targets.iter().any(|t| {
@@ -439,7 +436,9 @@ fn opclass(op: &Op) -> OpClass {
         | Op::MbarArrive { .. }
         | Op::MbarTx { .. }
         | Op::MbarWait { .. } => OpClass::Mbarrier,
-        Op::BulkCopy { .. } | Op::BulkCommit | Op::BulkWait { .. } => OpClass::Bulk,
+        Op::BulkCopy { .. } | Op::BulkTensor { .. } | Op::BulkCommit | Op::BulkWait { .. } => {
+            OpClass::Bulk
+        }
         Op::Elect { .. } => OpClass::Warp,
         Op::Nop | Op::Unsupported(_) => OpClass::Other,
     }
@@ -857,7 +856,7 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     let is = |h: &str| opcode == h || opcode.starts_with(&format!("{h}."));
     for h in HOPPER_ONLY {
         if is(h) {
-            let done = HOPPER_DONE.iter().any(|d| is(d)) && !HOPPER_NOT_YET.iter().any(|d| is(d));
+            let done = HOPPER_DONE.iter().any(|d| is(d));
             if !done {
                 return Err(format!("Hopper instruction `{h}`"));
             }

@@ -16,6 +16,7 @@ use super::shadow::BULK_IN_FLIGHT;
 use super::Cta;
 use crate::error::{ErrorKind, FResult, Fault};
 use crate::ir::*;
+use crate::tensormap::{Swizzle, TensorMap, TENSOR_MAP_BYTES};
 
 /// A thread's bulk stores: source ranges (shared offset, bytes) not yet committed, and the
 /// committed groups, oldest first.
@@ -42,7 +43,7 @@ impl Cta<'_> {
                 let da = self.addr_value(t, dst);
                 let sa = self.addr_value(t, src);
                 let n = self.rd(t, *size) & 0xffff_ffff;
-                if n == 0 || n % 16 != 0 {
+                if n == 0 || !n.is_multiple_of(16) {
                     return Err(bulk_err(
                         da,
                         format!("cp.async.bulk size {n} (must be a positive multiple of 16)"),
@@ -59,37 +60,26 @@ impl Cta<'_> {
                         self.read_bytes(t, Loc::Global(sa), sa, &mut buf)?;
                         // an uninitialised barrier is reported before any byte moves
                         self.mbar(moff, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
-                        self.shadow_check_write(t, off as u64, n, da)?;
-                        self.shadow_record_write(t, off as u64, n);
-                        let pc = self.pc[t];
-                        for x in off..off + n as u32 {
-                            let s = &mut self.shadow[x as usize];
-                            s.bulk = BULK_IN_FLIGHT;
-                            s.bulk_bar = moff;
-                            s.bulk_pc = pc;
-                            s.clear_writer();
-                        }
-                        self.shared[off as usize..(off as u64 + n) as usize].copy_from_slice(&buf);
-                        self.stats.shared_bytes_written += n;
+                        self.land(t, off, &buf, moff, da)?;
                         self.stats.bulk_bytes += n;
-                        self.mbar_deliver(moff, ma, off, n as u32)?;
+                        self.mbar_deliver(moff, ma, vec![(off, n as u32)], n)?;
                     }
                     None => {
                         // shared to global, in a bulk group
                         let off = self.shared_range(sa, n, "cp.async.bulk source")?;
                         self.read_bytes(t, Loc::Shared(off as u64), sa, &mut buf)?;
                         self.write_bytes(t, Loc::Global(da), da, &buf)?;
-                        let pc = self.pc[t];
-                        for x in off..off + n as u32 {
-                            let s = &mut self.shadow[x as usize];
-                            s.bsrc = t as u16 + 1;
-                            s.bulk_pc = pc;
-                        }
-                        self.bulk[t].open.push((off, n as u32));
+                        self.mark_source(t, off, n as u32);
                         self.stats.bulk_bytes += n;
                     }
                 }
             }
+            Op::BulkTensor {
+                smem,
+                tmap,
+                coords,
+                mbar,
+            } => self.bulk_tensor(t, smem, tmap, coords, mbar.as_ref())?,
             Op::BulkCommit => {
                 let open = std::mem::take(&mut self.bulk[t].open);
                 self.bulk[t].groups.push_back(open);
@@ -98,6 +88,144 @@ impl Cta<'_> {
             _ => return super::unsupported(&inst.text),
         }
         Ok(())
+    }
+
+    /// Write `data` at shared offset `off` as the async proxy: checked like a write of
+    /// thread t, then in flight on the barrier at `moff` until its phase completes.
+    fn land(&mut self, t: usize, off: u32, data: &[u8], moff: u32, gaddr: u64) -> FResult<()> {
+        let n = data.len() as u64;
+        self.shadow_check_write(t, off as u64, n, gaddr)?;
+        self.shadow_record_write(t, off as u64, n);
+        let pc = self.pc[t];
+        for x in off..off + n as u32 {
+            let s = &mut self.shadow[x as usize];
+            s.bulk = BULK_IN_FLIGHT;
+            s.bulk_bar = moff;
+            s.bulk_pc = pc;
+            s.clear_writer();
+        }
+        self.shared[off as usize..off as usize + n as usize].copy_from_slice(data);
+        self.stats.shared_bytes_written += n;
+        Ok(())
+    }
+
+    /// Shared bytes [off, off + n) are the source of a bulk store of thread t.
+    fn mark_source(&mut self, t: usize, off: u32, n: u32) {
+        let pc = self.pc[t];
+        for x in off..off + n {
+            let s = &mut self.shadow[x as usize];
+            s.bsrc = t as u16 + 1;
+            s.bulk_pc = pc;
+        }
+        self.bulk[t].open.push((off, n));
+    }
+
+    /// The tensor map at the address `a` (a `__grid_constant__` parameter or global
+    /// memory), in ptxsim's encoding.
+    fn tensor_map(&mut self, t: usize, a: &Addr) -> FResult<TensorMap> {
+        let ga = self.addr_value(t, a);
+        self.check_align(Space::Generic, ga, TENSOR_MAP_BYTES as u32, 64)?;
+        let loc = self.resolve(Space::Generic, ga);
+        let mut b = [0u8; TENSOR_MAP_BYTES];
+        self.read_bytes(t, loc, ga, &mut b)?;
+        TensorMap::decode(&b).map_err(|e| {
+            Fault::at(
+                ErrorKind::InvalidOperand(format!("the tensor map at {ga:#x}: {e}")),
+                ga,
+            )
+        })
+    }
+
+    /// cp.async.bulk.tensor in tile mode: the box at `coords` between the tensor and the
+    /// shared address `smem` (swizzled as the map says); a load when `mbar` is given.
+    fn bulk_tensor(
+        &mut self,
+        t: usize,
+        smem: &Addr,
+        tmap: &Addr,
+        coords: &[Src],
+        mbar: Option<&Addr>,
+    ) -> FResult<()> {
+        let map = self.tensor_map(t, tmap)?;
+        let sa = self.addr_value(t, smem);
+        let es = map.dtype.bytes() as u64;
+        let counts = map.box_counts();
+        let total: u64 = counts.iter().product();
+        let bytes = total * es;
+        // 128-byte aligned shared address; a swizzled box: aligned to the pattern's repeat
+        let align = map.swizzle.repeat().max(128);
+        self.check_align(Space::Shared, sa, bytes as u32, align as u32)?;
+        let what = "cp.async.bulk.tensor shared memory";
+        // a swizzle permutes 16-byte chunks within whole 128-byte lines
+        let span = if map.swizzle == Swizzle::None {
+            bytes
+        } else {
+            bytes.next_multiple_of(128)
+        };
+        let base = self.shared_range(sa, span, what)? as u64;
+        let start: Vec<i64> = coords
+            .iter()
+            .map(|c| self.rd(t, *c) as u32 as i32 as i64)
+            .collect();
+        let load = match mbar {
+            Some(mb) => {
+                let (ma, moff) = self.mbar_offset(t, Space::Shared, mb)?;
+                self.mbar(
+                    moff,
+                    ma,
+                    "cp.async.bulk.tensor .mbarrier::complete_tx::bytes",
+                )?;
+                Some((ma, moff))
+            }
+            None => None,
+        };
+        let fill = map.fill().to_le_bytes();
+        let mut pieces = Vec::new();
+        let mut moved = 0u64;
+        for lin in 0..total {
+            // the element's coordinates and global address; in bounds or not
+            let (mut rem, mut g, mut inb) = (lin, map.global_address as i128, true);
+            for (i, &n) in counts.iter().enumerate() {
+                let c = start[i] + (rem % n) as i64 * map.element_strides[i] as i64;
+                rem /= n;
+                inb &= c >= 0 && (c as u64) < map.dims[i];
+                let stride = if i == 0 { es } else { map.strides[i - 1] };
+                g += c as i128 * stride as i128;
+            }
+            let g = g as u64;
+            let soff = map.swizzle.apply(base + lin * es) as u32;
+            let mut buf = [0u8; 8];
+            let e = &mut buf[..es as usize];
+            match load {
+                Some((_, moff)) => {
+                    if inb {
+                        self.read_bytes(t, Loc::Global(g), g, e)?;
+                    } else {
+                        e.copy_from_slice(&fill[..es as usize]);
+                    }
+                    self.land(t, soff, e, moff, sa)?;
+                    pieces.push((soff, es as u32));
+                }
+                None => {
+                    self.read_bytes(t, Loc::Shared(soff as u64), sa, e)?;
+                    if inb {
+                        self.write_bytes(t, Loc::Global(g), g, e)?;
+                        moved += es;
+                    }
+                    self.mark_source(t, soff, es as u32);
+                }
+            }
+        }
+        match load {
+            Some((ma, moff)) => {
+                self.stats.bulk_bytes += bytes;
+                self.mbar_deliver(moff, ma, pieces, bytes)
+            }
+            None => {
+                self.stats.bulk_bytes += moved;
+                Ok(())
+            }
+        }
     }
 
     /// Retire the oldest bulk groups of thread t until at most `keep` remain

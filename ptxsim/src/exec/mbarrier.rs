@@ -154,12 +154,19 @@ impl Cta<'_> {
         Ok(())
     }
 
-    /// A bulk copy of `n` bytes at shared offset `dst` delivered to the barrier at `off`.
-    pub(crate) fn mbar_deliver(&mut self, off: u32, a: u64, dst: u32, n: u32) -> FResult<()> {
+    /// A bulk copy of `n` bytes, landed at the shared `pieces` (offset, bytes), delivered
+    /// to the barrier at `off` (its complete_tx).
+    pub(crate) fn mbar_deliver(
+        &mut self,
+        off: u32,
+        a: u64,
+        pieces: Vec<(u32, u32)>,
+        n: u64,
+    ) -> FResult<()> {
         let b = self.mbar(off, a, "cp.async.bulk completion")?;
-        b.copies.push((dst, n));
+        b.copies.extend(pieces);
         b.tx -= n as i64;
-        b.delivered += n as u64;
+        b.delivered += n;
         self.mbar_settle(off, a)
     }
 

@@ -751,7 +751,9 @@ impl<'a> Cta<'a> {
             | Op::MbarInval { .. }
             | Op::MbarArrive { .. }
             | Op::MbarTx { .. } => self.exec_mbar(inst, t),
-            Op::BulkCopy { .. } | Op::BulkCommit | Op::BulkWait { .. } => self.exec_bulk(inst, t),
+            Op::BulkCopy { .. } | Op::BulkTensor { .. } | Op::BulkCommit | Op::BulkWait { .. } => {
+                self.exec_bulk(inst, t)
+            }
             _ => self.exec_alu(inst, t),
         }
     }
