@@ -76,30 +76,27 @@ fn mbarrier_phases_arrivals_and_transaction_bytes() {
     let mut code = String::from(
         "\tld.param.u64 %rd1, [out];\n\tld.param.u32 %r2, [n];\n\tld.param.u32 %r3, [k1];\n\tld.param.u32 %r4, [tx];\n\tld.param.u32 %r5, [part];\n\tsub.u32 %r6, %r2, %r3;\n\tsub.u32 %r7, %r4, %r5;\n\tsub.u32 %r8, %r2, 1;\n\tsub.u32 %r9, %r2, 2;\n\tmbarrier.init.shared::cta.b64 [bar], %r2;\n",
     );
-    // phase 0: k1 then n - k1 arrivals
-    code += "\tmbarrier.arrive.shared::cta.b64 %rd2, [bar], %r3;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd2;\n";
-    code += &store_pred(2, 0);
-    code += "\tmbarrier.arrive.release.cta.shared::cta.b64 %rd3, [bar], %r6;\n\tmbarrier.test_wait.acquire.cta.shared::cta.b64 %p2, [bar], %rd2;\n";
-    code += &store_pred(2, 1);
-    code += "\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n";
-    code += &store_pred(2, 2);
-    // phase 1: tx bytes announced, all arrivals in, bytes delivered in two parts
-    code += "\tmbarrier.expect_tx.relaxed.cta.shared::cta.b64 [bar], %r4;\n\tmbarrier.arrive.shared::cta.b64 %rd4, [bar], %r2;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n";
-    code += &store_pred(2, 3);
-    code += "\tmbarrier.complete_tx.relaxed.cta.shared::cta.b64 [bar], %r5;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n";
-    code += &store_pred(2, 4);
-    code += "\tmbarrier.complete_tx.shared::cta.b64 [bar], %r7;\n\tmbarrier.try_wait.parity.shared::cta.b64 %p2, [bar], 1;\n";
-    code += &store_pred(2, 5);
-    // phase 2: arrive_drop of one and n - 1 arrivals complete it; phase 3 expects n - 1
-    code += "\tmbarrier.arrive_drop.shared::cta.b64 %rd5, [bar];\n\tmbarrier.arrive.shared::cta.b64 %rd6, [bar], %r8;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd5;\n";
-    code += &store_pred(2, 6);
-    code += "\tmbarrier.arrive.shared::cta.b64 %rd7, [bar], %r8;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd7;\n";
-    code += &store_pred(2, 7);
-    // phase 4: arrive.expect_tx is one arrival; n - 2 more; then the bytes
-    code += "\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd8, [bar], %r4;\n\tmbarrier.arrive.shared::cta.b64 %rd9, [bar], %r9;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd8;\n";
-    code += &store_pred(2, 8);
-    code += "\tmbarrier.complete_tx.shared::cta.b64 [bar], %r4;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd8;\n";
-    code += &store_pred(2, 9);
+    // each step's last wait is recorded in out[step]
+    let steps = [
+        // phase 0: k1 then n - k1 arrivals
+        "\tmbarrier.arrive.shared::cta.b64 %rd2, [bar], %r3;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd2;\n",
+        "\tmbarrier.arrive.release.cta.shared::cta.b64 %rd3, [bar], %r6;\n\tmbarrier.test_wait.acquire.cta.shared::cta.b64 %p2, [bar], %rd2;\n",
+        "\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n",
+        // phase 1: tx bytes announced, all arrivals in, bytes delivered in two parts
+        "\tmbarrier.expect_tx.relaxed.cta.shared::cta.b64 [bar], %r4;\n\tmbarrier.arrive.shared::cta.b64 %rd4, [bar], %r2;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n",
+        "\tmbarrier.complete_tx.relaxed.cta.shared::cta.b64 [bar], %r5;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 1;\n",
+        "\tmbarrier.complete_tx.shared::cta.b64 [bar], %r7;\n\tmbarrier.try_wait.parity.shared::cta.b64 %p2, [bar], 1;\n",
+        // phase 2: arrive_drop of one and n - 1 arrivals complete it; phase 3 expects n - 1
+        "\tmbarrier.arrive_drop.shared::cta.b64 %rd5, [bar];\n\tmbarrier.arrive.shared::cta.b64 %rd6, [bar], %r8;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd5;\n",
+        "\tmbarrier.arrive.shared::cta.b64 %rd7, [bar], %r8;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd7;\n",
+        // phase 4: arrive.expect_tx is one arrival; n - 2 more; then the bytes
+        "\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd8, [bar], %r4;\n\tmbarrier.arrive.shared::cta.b64 %rd9, [bar], %r9;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd8;\n",
+        "\tmbarrier.complete_tx.shared::cta.b64 [bar], %r4;\n\tmbarrier.test_wait.shared::cta.b64 %p2, [bar], %rd8;\n",
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        code += step;
+        code += &store_pred(2, i as u32);
+    }
     code += "\tmbarrier.inval.shared::cta.b64 [bar];\n";
     let src = kernel(
         ".param .u64 out, .param .u32 n, .param .u32 k1, .param .u32 tx, .param .u32 part",
@@ -157,99 +154,88 @@ fn planted(bad: &str, good: &str, block: u32, tid: u32) -> ExecError {
     e
 }
 
-fn bar_addr(dev_src: &str) -> u64 {
-    // `bar` is the first shared variable: offset 0 of the CTA's shared window
-    let _ = dev_src;
-    0
+/// A one-thread mbarrier kernel `code` (the fixed twin) and its planted twin with `from`
+/// replaced by `to`: the planted one fails at the line marked BUG with an mbarrier error
+/// whose message holds every needle, at the address of `bar` (shared offset 0).
+fn planted_mbar(code: &str, from: &str, to: &str, needles: &[&str]) -> ExecError {
+    let good = kernel(IO, code);
+    let bad = good.replace(from, to);
+    assert_ne!(good, bad, "`{from}` is not in the kernel");
+    let e = planted(&bad, &good, 1, 0);
+    let ErrorKind::Mbarrier(msg) = &e.kind else {
+        panic!("expected an mbarrier error: {e}")
+    };
+    for n in needles {
+        assert!(msg.contains(n), "`{n}` not in: {msg}");
+    }
+    e
 }
+
+const INIT1: &str = "\tmbarrier.init.shared::cta.b64 [bar], 1;\n";
 
 #[test]
 fn mbarrier_used_before_init_is_reported() {
-    let good = kernel(
-        IO,
-        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
+    let arrive = "\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n";
+    let e = planted_mbar(
+        &format!("{INIT1}{arrive}"),
+        INIT1,
+        "",
+        &["before mbarrier.init"],
     );
-    let bad = good.replace("\tmbarrier.init.shared::cta.b64 [bar], 1;\n", "");
-    let e = planted(&bad, &good, 1, 0);
-    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("before mbarrier.init")));
-    assert_eq!(e.addr, Some(bar_addr(&bad)));
+    assert_eq!(e.addr, Some(0));
     // after inval, too
-    let bad2 = good.replace(
-        "\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG",
-        "\tmbarrier.inval.shared::cta.b64 [bar];\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG",
+    let inval = "\tmbarrier.inval.shared::cta.b64 [bar];\n";
+    planted_mbar(
+        &format!("{INIT1}{arrive}"),
+        arrive,
+        &format!("{inval}{arrive}"),
+        &["after mbarrier.inval"],
     );
-    let e = expect_exec(run_io(&bad2, 1).0);
-    assert_eq!(e.line, line_of(&bad2, "BUG"));
 }
 
 #[test]
 fn mbarrier_touched_by_plain_load_or_store_is_reported() {
-    let good = kernel(
-        IO,
-        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0; // BUG\n",
-    );
-    let bad = good.replace(
-        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
-        "ld.shared.u64 %rd3, [bar];",
-    );
-    let e = planted(&bad, &good, 1, 0);
-    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("plain load")));
+    let wait = "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;";
+    let code = format!("{INIT1}\t{wait} // BUG\n");
+    let e = planted_mbar(&code, wait, "ld.shared.u64 %rd3, [bar];", &["plain load"]);
     assert_eq!(e.addr, Some(0));
-    let bad = good.replace(
-        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
-        "st.shared.u32 [bar+4], %r1;",
-    );
-    let e = expect_exec(run_io(&bad, 1).0);
-    assert!(matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("plain store")));
+    let e = planted_mbar(&code, wait, "st.shared.u32 [bar+4], %r1;", &["plain store"]);
     assert_eq!(e.addr, Some(4));
     // after mbarrier.inval the bytes are ordinary shared memory again
-    let ok = good.replace(
-        "mbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], 0;",
-        "mbarrier.inval.shared::cta.b64 [bar];\n\tst.shared.u32 [bar+4], %r1;",
+    let ok = kernel(
+        IO,
+        &format!("{INIT1}\tmbarrier.inval.shared::cta.b64 [bar];\n\tst.shared.u32 [bar+4], %r1;\n"),
     );
     run_io(&ok, 1).0.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn mbarrier_over_arrival_is_reported() {
-    // count 2: three arrivals in one arrive; and an arrival while the phase waits for bytes
-    let good = kernel(
-        IO,
+    // count 2: three arrivals in one arrive
+    planted_mbar(
         "\tmbarrier.init.shared::cta.b64 [bar], 2;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar], 2; // BUG\n",
+        "[bar], 2; // BUG",
+        "[bar], 3; // BUG",
+        &["over-arrival", "2 of 2 arrivals pending"],
     );
-    let bad = good.replace("[bar], 2; // BUG", "[bar], 3; // BUG");
-    let e = planted(&bad, &good, 1, 0);
-    assert!(
-        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("over-arrival") && s.contains("2 of 2 arrivals pending")),
-        "{e}"
-    );
-    let good = kernel(
-        IO,
-        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd3, [bar], 64;\n\tmbarrier.complete_tx.shared::cta.b64 [bar], 64;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
-    );
-    let bad = good.replace("\tmbarrier.complete_tx.shared::cta.b64 [bar], 64;\n", "");
-    let e = planted(&bad, &good, 1, 0);
-    assert!(
-        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("over-arrival") && s.contains("64 transaction bytes pending")),
-        "{e}"
+    // an arrival while the phase waits for its bytes
+    let complete = "\tmbarrier.complete_tx.shared::cta.b64 [bar], 64;\n";
+    planted_mbar(
+        &format!("{INIT1}\tmbarrier.arrive.expect_tx.shared::cta.b64 %rd3, [bar], 64;\n{complete}\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n"),
+        complete,
+        "",
+        &["over-arrival", "64 transaction bytes pending"],
     );
 }
 
 #[test]
 fn mbarrier_transaction_count_mismatch_is_reported() {
     // expect_tx announces 32 bytes, 48 arrive: reported when the last arrival comes in
-    let good = kernel(
-        IO,
-        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n\tmbarrier.expect_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.complete_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n",
-    );
-    let bad = good.replace(
+    planted_mbar(
+        &format!("{INIT1}\tmbarrier.expect_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.complete_tx.shared::cta.b64 [bar], 48;\n\tmbarrier.arrive.shared::cta.b64 %rd3, [bar]; // BUG\n"),
         "expect_tx.shared::cta.b64 [bar], 48",
         "expect_tx.shared::cta.b64 [bar], 32",
-    );
-    let e = planted(&bad, &good, 1, 0);
-    assert!(
-        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("transaction count mismatch") && s.contains("16 more bytes")),
-        "{e}"
+        &["transaction count mismatch", "16 more bytes"],
     );
 }
 
@@ -257,31 +243,15 @@ fn mbarrier_transaction_count_mismatch_is_reported() {
 fn mbarrier_parity_wait_two_phases_old_is_reported() {
     // the thread sees phase 0 complete, then phases 1 and 2 complete before it waits for
     // phase 1 with parity 1: the barrier is in phase 3 (parity 1), so on a GPU the wait
-    // would wait for phase 3. The twin waits for phase 1 in time.
+    // would wait for phase 3. The twin waits for phase 1 in time (then for phase 2).
     let arrive = "\tmbarrier.arrive.shared::cta.b64 %rd3, [bar];\n";
-    let wait = |p: u32, m: &str| {
-        format!("\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], {p};{m}\n")
-    };
-    let start = format!(
-        "\tmbarrier.init.shared::cta.b64 [bar], 1;\n{arrive}{}",
-        wait(0, "")
-    );
-    let bad = kernel(
-        IO,
-        &format!("{start}{arrive}{arrive}{}", wait(1, " // BUG")),
-    );
-    let good = kernel(
-        IO,
-        &format!(
-            "{start}{arrive}{}{arrive}{}",
-            wait(1, ""),
-            wait(0, " // BUG")
-        ),
-    );
-    let e = planted(&bad, &good, 1, 0);
-    assert!(
-        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("two phases old") && s.contains("in phase 3")),
-        "{e}"
+    let wait = |p: u32| format!("\tmbarrier.test_wait.parity.shared::cta.b64 %p2, [bar], {p};");
+    let (w0, w1) = (wait(0), wait(1));
+    planted_mbar(
+        &format!("{INIT1}{arrive}{w0}\n{arrive}{w1}\n{arrive}{w0} // BUG\n"),
+        &format!("{w1}\n{arrive}{w0} // BUG"),
+        &format!("{arrive}{w1} // BUG"),
+        &["two phases old", "in phase 3"],
     );
 }
 
@@ -336,14 +306,31 @@ fn mbarrier_deadlock_names_every_barrier() {
     );
 }
 
+/// The fix of a planted-bug kernel: `code` in the twin, nothing in the planted one.
+fn fix(fixed: bool, code: &str) -> &str {
+    if fixed {
+        code
+    } else {
+        ""
+    }
+}
+
+/// Run a 128-thread kernel that must write f(in[i]) to out[i]; its counters.
+fn run_expecting(src: &str, f: impl Fn(u32) -> u32) -> LaunchStats {
+    let (r, dev, out, inp) = run_io(src, 128);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<u32> = download::<u32>(&dev, inp, 128).into_iter().map(f).collect();
+    assert_eq!(download::<u32>(&dev, out, 128), want);
+    st
+}
+
 /// Thread 0 loads `in` (512 bytes) into `buf` with one bulk copy on `bar`; every thread
 /// waits (the twin) and writes 3 * buf[tid] to out[tid].
 fn bulk_load_kernel(wait: bool) -> String {
-    let w = if wait {
-        "\t{\n\t.reg .pred %w;\n$Lwait:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0;\n\t@!%w bra $Lwait;\n\t}\n"
-    } else {
-        ""
-    };
+    let w = fix(
+        wait,
+        "\t{\n\t.reg .pred %w;\n$Lwait:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0;\n\t@!%w bra $Lwait;\n\t}\n",
+    );
     kernel(
         IO,
         &format!(
@@ -354,13 +341,7 @@ fn bulk_load_kernel(wait: bool) -> String {
 
 #[test]
 fn bulk_copy_global_to_shared_completes_on_its_mbarrier() {
-    let (r, dev, out, inp) = run_io(&bulk_load_kernel(true), 128);
-    let st = r.unwrap_or_else(|e| panic!("{e}"));
-    let want: Vec<u32> = download::<u32>(&dev, inp, 128)
-        .iter()
-        .map(|x| 3 * x)
-        .collect();
-    assert_eq!(download::<u32>(&dev, out, 128), want);
+    let st = run_expecting(&bulk_load_kernel(true), |x| 3 * x);
     assert_eq!(st.bulk_bytes, 512, "{}", st.summary());
     assert!(st.class(ptxsim::OpClass::Bulk) > 0);
 }
@@ -393,11 +374,7 @@ fn bulk_copy_destination_read_before_its_phase_completed_is_reported() {
 /// copy; then every thread overwrites its word. `wait`: the twin retires the store with
 /// wait_group.read before the CTA barrier.
 fn bulk_store_kernel(wait: bool) -> String {
-    let w = if wait {
-        "\t@%p1 cp.async.bulk.wait_group.read 0;\n"
-    } else {
-        ""
-    };
+    let w = fix(wait, "\t@%p1 cp.async.bulk.wait_group.read 0;\n");
     kernel(
         IO,
         &format!(
@@ -408,13 +385,7 @@ fn bulk_store_kernel(wait: bool) -> String {
 
 #[test]
 fn bulk_store_shared_to_global_in_a_bulk_group() {
-    let (r, dev, out, inp) = run_io(&bulk_store_kernel(true), 128);
-    let st = r.unwrap_or_else(|e| panic!("{e}"));
-    let want: Vec<u32> = download::<u32>(&dev, inp, 128)
-        .iter()
-        .map(|x| 7 * x + 1)
-        .collect();
-    assert_eq!(download::<u32>(&dev, out, 128), want);
+    let st = run_expecting(&bulk_store_kernel(true), |x| 7 * x + 1);
     assert_eq!(st.bulk_bytes, 512);
 }
 
@@ -440,69 +411,33 @@ fn bulk_store_source_changed_before_wait_group_read_is_reported() {
 
 #[test]
 fn bulk_copy_operand_rules() {
-    // size a multiple of 16, 16-byte aligned addresses, an initialised mbarrier
+    // size a multiple of 16, 16-byte aligned addresses, in bounds, an initialised mbarrier
     let good = bulk_load_kernel(true);
-    let e = expect_exec(
-        run_io(
-            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2], 500"),
-            32,
-        )
-        .0,
-    );
-    assert!(
-        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("multiple of 16")),
-        "{e}"
-    );
-    let e = expect_exec(
-        run_io(
-            &good.replace("[buf], [%rd2], 512", "[buf+8], [%rd2], 496"),
-            32,
-        )
-        .0,
-    );
-    assert!(
-        matches!(e.kind, ErrorKind::Misaligned { align: 16, .. }),
-        "{e}"
-    );
-    let e = expect_exec(
-        run_io(
-            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2], 1024"),
-            32,
-        )
-        .0,
-    );
-    assert!(
-        matches!(
-            e.kind,
-            ErrorKind::OutOfBounds {
-                space: "shared",
-                ..
-            }
+    let cases: [(&str, &str, &str); 5] = [
+        ("[buf], [%rd2], 512", "[buf], [%rd2], 500", "multiple of 16"),
+        (
+            "[buf], [%rd2], 512",
+            "[buf+8], [%rd2], 496",
+            "needs 16-byte alignment",
         ),
-        "{e}"
-    );
-    let e = expect_exec(
-        run_io(
-            &good.replace("[buf], [%rd2], 512", "[buf], [%rd2+256], 512"),
-            32,
-        )
-        .0,
-    );
-    assert!(
-        matches!(
-            e.kind,
-            ErrorKind::OutOfBounds {
-                space: "global",
-                ..
-            }
+        (
+            "[buf], [%rd2], 512",
+            "[buf], [%rd2], 1024",
+            "out-of-bounds shared",
         ),
-        "{e}"
-    );
-    let e = expect_exec(run_io(&good.replace("512, [bar];", "512, [bar2];"), 32).0);
-    assert!(
-        matches!(e.kind, ErrorKind::Mbarrier(ref s) if s.contains("before mbarrier.init")),
-        "{e}"
-    );
+        (
+            "[buf], [%rd2], 512",
+            "[buf], [%rd2+256], 512",
+            "out-of-bounds global",
+        ),
+        ("512, [bar];", "512, [bar2];", "before mbarrier.init"),
+    ];
+    for (from, to, needle) in cases {
+        let bad = good.replace(from, to);
+        let e = expect_exec(run_io(&bad, 32).0);
+        assert!(e.kind.to_string().contains(needle), "{needle}: {e}");
+        assert_eq!((e.line, e.tid), (line_of(&bad, "cp.async.bulk"), [0, 0, 0]));
+    }
 }
 
 // elect.sync picks the lowest lane of its mask; the prefetch, griddepcontrol and fence forms

@@ -140,7 +140,7 @@ fn run(
     src: &str,
     map: &TensorMap,
     buf: u64,
-    coords: &[i32],
+    coords: &[i64],
 ) -> Result<LaunchStats, SimError> {
     let m = Module::parse(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
     assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
@@ -148,7 +148,7 @@ fn run(
         Param::Bytes(map.encode().unwrap().to_vec()),
         Param::U64(buf),
     ];
-    params.extend(coords.iter().map(|&c| Param::U32(c as u32)));
+    params.extend(coords.iter().map(|&c| Param::U32(c as i32 as u32)));
     dev.launch(&m, "k", &LaunchConfig::linear(1, 128), &params)
 }
 
@@ -172,6 +172,24 @@ fn box_elem(
         idx += c as u64 * pitch[i];
     }
     Some(idx)
+}
+
+/// `box_elem` for a 2-D box (bx, by) with unit element strides in a (cols, rows) tensor.
+fn elem2(
+    lin: u64,
+    (bx, by): (u32, u32),
+    start: &[i64],
+    (cols, rows): (u64, u64),
+    pitch: u64,
+) -> Option<u64> {
+    box_elem(
+        lin,
+        &[bx as u64, by as u64],
+        start,
+        &[1, 1],
+        &[cols, rows],
+        &[1, pitch],
+    )
 }
 
 /// Load a box at random coordinates (some partly outside the tensor) for each swizzle
@@ -202,27 +220,13 @@ fn tensor_tile_loads_fill_out_of_bounds_with_zero_and_swizzle() {
                 rng.gen_range(-4..rows as i64),
             ];
             let out = dev.alloc(bytes as usize).unwrap();
-            let st = run(
-                &mut dev,
-                &src,
-                &map,
-                out,
-                &[start[0] as i32, start[1] as i32],
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+            let st = run(&mut dev, &src, &map, out, &start).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(st.bulk_bytes, bytes as u64);
             let got = download::<u32>(&dev, out, (bytes / 4) as usize);
             let mut want = vec![0u32; (bytes / 4) as usize];
             for lin in 0..(bx * by) as u64 {
-                let v = box_elem(
-                    lin,
-                    &[bx as u64, by as u64],
-                    &start,
-                    &[1, 1],
-                    &[cols, rows],
-                    &[1, pitch_elems],
-                )
-                .map_or(0, |i| data[i as usize]);
+                let v = elem2(lin, (bx, by), &start, (cols, rows), pitch_elems)
+                    .map_or(0, |i| data[i as usize]);
                 // the tile is 1024-byte aligned: the swizzle of its offset is the swizzle
                 // of its address
                 let off = swizzle.apply(lin * 4);
@@ -282,7 +286,7 @@ fn tensor_tile_load_3d_with_element_strides() {
     let src = tensor_kernel(3, bytes, false, 0);
     let start = [35i64, 3, 4];
     let out = dev.alloc(bytes as usize).unwrap();
-    run(&mut dev, &src, &map, out, &[35, 3, 4]).unwrap_or_else(|e| panic!("{e}"));
+    run(&mut dev, &src, &map, out, &start).unwrap_or_else(|e| panic!("{e}"));
     let got = download::<u32>(&dev, out, (bytes / 4) as usize);
     let want: Vec<u32> = (0..bytes as u64 / 4)
         .map(|lin| {
@@ -313,25 +317,11 @@ fn tensor_tile_store_clips_out_of_bounds_elements() {
         dev.write(g, &as_bytes(&sentinel)).unwrap();
         let start = [cols as i64 - 20, -3];
         let src = tensor_kernel(2, bytes, true, 0);
-        let st = run(
-            &mut dev,
-            &src,
-            &map,
-            buf,
-            &[start[0] as i32, start[1] as i32],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let st = run(&mut dev, &src, &map, buf, &start).unwrap_or_else(|e| panic!("{e}"));
         let mut want = sentinel.clone();
         let mut moved = 0;
         for lin in 0..(bx * by) as u64 {
-            if let Some(i) = box_elem(
-                lin,
-                &[bx as u64, by as u64],
-                &start,
-                &[1, 1],
-                &[cols, rows],
-                &[1, pitch_elems],
-            ) {
+            if let Some(i) = elem2(lin, (bx, by), &start, (cols, rows), pitch_elems) {
                 want[i as usize] = tile[(swizzle.apply(lin * 4) / 4) as usize];
                 moved += 4;
             }

@@ -28,14 +28,9 @@ fn b64(m: &mut Mods) -> Result<(), String> {
     }
 }
 
-/// The op of `base` if it belongs to this family (None: not this family's opcode).
-pub(super) fn decode(
-    cx: &mut Ctx,
-    base: &str,
-    parts: &[&str],
-    m: &mut Mods,
-    ri: &RawInst,
-) -> Result<Option<Op>, String> {
+/// The sm_90 instructions (None for the other opcodes).
+pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, String> {
+    let Raw { base, parts, ri } = *r;
     let o = &ri.operands;
     Ok(Some(match base {
         "mbarrier" => mbarrier(cx, parts, m, ri)?,

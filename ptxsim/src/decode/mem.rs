@@ -2,14 +2,9 @@
 
 use super::*;
 
-/// The op of `base` if it belongs to this family (None: not this family's opcode).
-pub(super) fn decode(
-    cx: &mut Ctx,
-    base: &str,
-    _parts: &[&str],
-    m: &mut Mods,
-    ri: &RawInst,
-) -> Result<Option<Op>, String> {
+/// The memory instructions (None for the other opcodes).
+pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, String> {
+    let Raw { base, ri, .. } = *r;
     let o = &ri.operands;
     Ok(Some(match base {
         "cvta" => {

@@ -849,7 +849,17 @@ fn nops(ri: &RawInst, n: usize) -> Result<(), String> {
 }
 
 /// The decoder of one instruction family (see the submodules).
-type Family = fn(&mut Ctx, &str, &[&str], &mut Mods, &RawInst) -> Result<Option<Op>, String>;
+/// Each family's `decode` answers the op of an instruction whose base opcode is one of
+/// its own, and None for the others.
+type Family = fn(&mut Ctx, &mut Mods, &Raw) -> Result<Option<Op>, String>;
+
+/// The instruction being decoded: its base opcode, the modifiers after it, the raw form.
+#[derive(Clone, Copy)]
+struct Raw<'r> {
+    base: &'r str,
+    parts: &'r [&'r str],
+    ri: &'r RawInst,
+}
 
 fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     let opcode = ri.opcode.as_str();
@@ -882,7 +892,12 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     ];
     let mut op = None;
     for f in families {
-        if let Some(x) = f(cx, base, &parts, &mut m, ri)? {
+        let raw = Raw {
+            base,
+            parts: &parts,
+            ri,
+        };
+        if let Some(x) = f(cx, &mut m, &raw)? {
             op = Some(x);
             break;
         }

@@ -375,86 +375,51 @@ impl Cta<'_> {
             .join("; ")
     }
 
-    /// The strict checks of a plain read of shared byte `b` that belongs to an mbarrier or
-    /// was written by a bulk copy.
-    pub(crate) fn async_read_check(&self, t: usize, b: u64, s: &Shadow, gaddr: u64) -> FResult<()> {
-        if s.mbar {
-            return Err(mbar_err(
-                gaddr,
-                format!("plain load of shared byte {b:#x}, part of an initialised mbarrier object (use mbarrier instructions)"),
-            ));
-        }
-        let state = self
-            .mbars
-            .get(&s.bulk_bar)
-            .map(|m| m.describe(s.bulk_bar))
-            .unwrap_or_else(|| format!("mbarrier at {:#x} invalidated", s.bulk_bar));
-        if s.bulk == BULK_IN_FLIGHT {
-            return Err(Fault::at(
-                ErrorKind::BulkAsync(format!(
-                    "read of shared byte {b:#x} before the mbarrier phase of the cp.async.bulk (PTX line {}) writing it has completed ({state})",
-                    self.line_of(s.bulk_pc)
-                )),
-                gaddr,
-            ));
-        }
-        if s.bulk == BULK_LANDED && self.epoch[t] < s.bulk_epoch {
-            return Err(Fault::at(
-                ErrorKind::BulkAsync(format!(
-                    "read of shared byte {b:#x}, written by the cp.async.bulk at PTX line {}, by a thread that has not seen its mbarrier phase complete (no test_wait/try_wait on the mbarrier at {:#x} returned true for it, nor a CTA barrier after one that did)",
-                    self.line_of(s.bulk_pc),
-                    s.bulk_bar
-                )),
-                gaddr,
-            ));
-        }
-        Ok(())
-    }
-
-    /// The strict checks of a write of shared byte `b` that belongs to an mbarrier, was
-    /// written by a bulk copy, or is the source of an unretired bulk store.
-    pub(crate) fn async_write_check(
+    /// The strict checks of a plain access (`write`: a store) of shared byte `b` that
+    /// belongs to an mbarrier, was written by a bulk copy, or (stores) is the source of an
+    /// unretired bulk store.
+    pub(crate) fn async_check(
         &self,
         t: usize,
         b: u64,
         s: &Shadow,
         gaddr: u64,
+        write: bool,
     ) -> FResult<()> {
+        let (access, kind) = if write {
+            ("write", "store to")
+        } else {
+            ("read", "load of")
+        };
         if s.mbar {
             return Err(mbar_err(
                 gaddr,
-                format!("plain store to shared byte {b:#x}, part of an initialised mbarrier object (use mbarrier instructions)"),
+                format!("plain {kind} shared byte {b:#x}, part of an initialised mbarrier object (use mbarrier instructions)"),
             ));
         }
-        if s.bsrc != 0 {
-            return Err(Fault::at(
-                ErrorKind::BulkAsync(format!(
-                    "write of shared byte {b:#x}, the source of the cp.async.bulk store at PTX line {} of thread {:?}, before cp.async.bulk.wait_group.read retired it",
-                    self.line_of(s.bulk_pc),
-                    self.tid_of(s.bsrc as usize - 1)
-                )),
-                gaddr,
-            ));
-        }
-        if s.bulk == BULK_IN_FLIGHT {
-            return Err(Fault::at(
-                ErrorKind::BulkAsync(format!(
-                    "write of shared byte {b:#x}, which the cp.async.bulk at PTX line {} is still writing (its mbarrier phase has not completed)",
-                    self.line_of(s.bulk_pc)
-                )),
-                gaddr,
-            ));
-        }
-        if s.bulk == BULK_LANDED && self.epoch[t] < s.bulk_epoch {
-            return Err(Fault::at(
-                ErrorKind::BulkAsync(format!(
-                    "write of shared byte {b:#x}, written by the cp.async.bulk at PTX line {}, by a thread that has not seen its mbarrier phase (at {:#x}) complete",
-                    self.line_of(s.bulk_pc),
-                    s.bulk_bar
-                )),
-                gaddr,
-            ));
-        }
-        Ok(())
+        let line = self.line_of(s.bulk_pc);
+        let msg = if write && s.bsrc != 0 {
+            format!(
+                "write of shared byte {b:#x}, the source of the cp.async.bulk store at PTX line {line} of thread {:?}, before cp.async.bulk.wait_group.read retired it",
+                self.tid_of(s.bsrc as usize - 1)
+            )
+        } else if s.bulk == BULK_IN_FLIGHT {
+            let state = self
+                .mbars
+                .get(&s.bulk_bar)
+                .map(|m| m.describe(s.bulk_bar))
+                .unwrap_or_else(|| format!("mbarrier at {:#x} invalidated", s.bulk_bar));
+            format!(
+                "{access} of shared byte {b:#x} before the mbarrier phase of the cp.async.bulk (PTX line {line}) writing it has completed ({state})"
+            )
+        } else if s.bulk == BULK_LANDED && self.epoch[t] < s.bulk_epoch {
+            format!(
+                "{access} of shared byte {b:#x}, written by the cp.async.bulk at PTX line {line}, by a thread that has not seen its mbarrier phase complete (no test_wait/try_wait on the mbarrier at {:#x} returned true for it, nor a CTA barrier after one that did)",
+                s.bulk_bar
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Fault::at(ErrorKind::BulkAsync(msg), gaddr))
     }
 }

@@ -102,7 +102,7 @@ impl Cta<'_> {
                 ));
             }
             if s.mbar || s.bulk != BULK_NONE {
-                self.async_read_check(t, b, &s, gaddr)?;
+                self.async_check(t, b, &s, gaddr, false)?;
             }
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
@@ -156,7 +156,7 @@ impl Cta<'_> {
         for b in off..off + n {
             let s = self.shadow[b as usize];
             if s.mbar || s.bulk != BULK_NONE || s.bsrc != NONE {
-                self.async_write_check(t, b, &s, gaddr)?;
+                self.async_check(t, b, &s, gaddr, true)?;
             }
             if s.pend != NONE && s.pend as usize - 1 != t {
                 return Err(self.race(
