@@ -829,6 +829,8 @@ impl OpClass {
 #[derive(Debug, Clone)]
 pub struct Inst {
     pub op: Op,
+    /// carries a cache hint (`.L2::cache_hint`, or is `createpolicy`): counted, no effect
+    pub hint: bool,
     pub guard: Option<(u32, bool)>,
     pub line: u32,
     pub class: OpClass,

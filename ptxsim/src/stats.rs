@@ -35,6 +35,9 @@ pub struct LaunchStats {
     pub mbarrier_waits: u64,
     /// Bytes moved by `cp.async.bulk` copies (either direction).
     pub bulk_bytes: u64,
+    /// Thread-instructions carrying a cache hint (`.L2::cache_hint`) or making a cache
+    /// policy (`createpolicy`): accepted, counted, no effect (ptxsim has no cache model).
+    pub cache_hints: u64,
 }
 
 impl LaunchStats {
@@ -73,6 +76,7 @@ impl LaunchStats {
         self.ctas += o.ctas;
         self.mbarrier_waits += o.mbarrier_waits;
         self.bulk_bytes += o.bulk_bytes;
+        self.cache_hints += o.cache_hints;
     }
     /// One-line summary.
     pub fn summary(&self) -> String {
@@ -87,7 +91,7 @@ impl LaunchStats {
             }
         }
         format!(
-            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B mbar_waits={} bulk={}B",
+            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B mbar_waits={} bulk={}B cache_hints={}",
             self.ctas,
             self.thread_instructions,
             self.warp_instructions,
@@ -104,7 +108,8 @@ impl LaunchStats {
             self.shared_bytes_read,
             self.shared_bytes_written,
             self.mbarrier_waits,
-            self.bulk_bytes
+            self.bulk_bytes,
+            self.cache_hints
         )
     }
 }

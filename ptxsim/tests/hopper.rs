@@ -618,3 +618,27 @@ fn two_stage_bulk_copy_ring_on_several_ctas() {
     assert_eq!(e.cta, [0, 0, 0]);
     assert!(matches!(e.kind, ErrorKind::BulkAsync(_)), "{e}");
 }
+
+// Cache hints (sm_80 and later): createpolicy makes an opaque policy, `.L2::cache_hint`
+// takes it as a trailing operand; accepted, counted, no effect on results.
+#[test]
+fn cache_hints_are_accepted_and_counted() {
+    let code = format!(
+        "{LOAD}\tcreatepolicy.fractional.L2::evict_last.b64 %rd5, 1.0;\n\tcreatepolicy.fractional.L2::evict_first.L2::evict_unchanged.b64 %rd6, 0.5;\n\tld.global.nc.L2::cache_hint.u32 %r5, [%rd2], %rd5;\n\tst.global.L2::cache_hint.u32 [%rd1], %r5, %rd6;\n\tred.global.add.L2::cache_hint.u32 [%rd1+4], %r5, %rd6;\n"
+    );
+    for target in ["sm_80", "sm_90a"] {
+        let src = kernel(IO, &code).replace(".target sm_90a", &format!(".target {target}"));
+        let (r, dev, out, inp) = run_io(&src, 1);
+        let st = r.unwrap_or_else(|e| panic!("{e}"));
+        let x = download::<u32>(&dev, inp, 1)[0];
+        assert_eq!(download::<u32>(&dev, out, 2), [x, x]);
+        assert_eq!(st.cache_hints, 5, "{}", st.summary());
+    }
+    // the policy operand is required
+    let src = kernel(
+        IO,
+        &format!("{LOAD}\tld.global.L2::cache_hint.u32 %r5, [%rd2]; // BUG\n"),
+    );
+    let m = Module::parse(&src).unwrap();
+    assert_eq!(m.unsupported()[0].0, line_of(&src, "BUG"));
+}

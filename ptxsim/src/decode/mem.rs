@@ -24,7 +24,7 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
             }
         }
         "ld" | "ldu" | "st" => {
-            m.eat_mem_hints()?;
+            let hint = m.eat_mem_hints()?;
             let space = m.space();
             let vec = match m.one(&["v2", "v4", "v8"]) {
                 Some("v2") => 2,
@@ -33,7 +33,10 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
                 _ => 1,
             };
             let ty = m.ty()?;
-            nops(ri, 2)?;
+            let o = policy(cx, o, hint)?;
+            if o.len() != 2 {
+                return Err(format!("expected 2 operands, found {}", o.len()));
+            }
             if base == "st" {
                 let addr = cx.addr(&o[0])?;
                 let s = cx.srcs(&o[1], ty)?;
@@ -51,7 +54,8 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
             }
         }
         "atom" | "red" => {
-            m.eat_mem_hints()?;
+            let hint = m.eat_mem_hints()?;
+            let o = policy(cx, o, hint)?;
             let space = m.space();
             let aop = match m.one(&[
                 "add", "min", "max", "inc", "dec", "and", "or", "xor", "exch", "cas",
@@ -72,7 +76,7 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
             let (d, rest) = if base == "atom" {
                 (Some(cx.reg(o.first().ok_or("missing operands")?)?), &o[1..])
             } else {
-                (None, &o[..])
+                (None, o)
             };
             let need = if aop == AtomOp::Cas { 3 } else { 2 };
             if rest.len() != need {
@@ -105,6 +109,42 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
                 m.one(&["shared::cta", "shared::cluster", "global"]);
             }
             Op::Nop
+        }
+        // an opaque 64-bit cache policy: ptxsim has no cache, so any value does (the
+        // instructions that take it with .L2::cache_hint ignore it)
+        "createpolicy" => {
+            let kind = m
+                .one(&["fractional", "range", "cvt"])
+                .ok_or("createpolicy needs .fractional, .range or .cvt")?;
+            m.one(&[
+                "L2::evict_last",
+                "L2::evict_normal",
+                "L2::evict_first",
+                "L2::evict_unchanged",
+                "L2",
+            ]);
+            m.one(&["L2::evict_unchanged", "L2::evict_first"]);
+            if m.ty()? != Ty::B64 {
+                return Err("createpolicy needs .b64".into());
+            }
+            let n = match kind {
+                "fractional" => 1..=2,
+                "range" => 4..=4,
+                _ => 2..=2,
+            };
+            if !n.contains(&o.len()) {
+                return Err("bad operand count".into());
+            }
+            for x in &o[1..] {
+                if !matches!(x, RawOperand::Addr { .. }) {
+                    cx.src(x, Ty::B64)?;
+                }
+            }
+            Op::Mov {
+                d: cx.reg(&o[0])?,
+                a: Src::I(0x0c0f_fee0_0000_0000),
+                mask: u64::MAX,
+            }
         }
         "nanosleep" | "pmevent" | "prefetch" | "prefetchu" => {
             m.eat_mem_hints()?;
@@ -140,7 +180,8 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
                 if m.space() != Space::Global {
                     return Err("cp.async source must be .global".into());
                 }
-                m.eat_mem_hints()?;
+                let hint = m.eat_mem_hints()?;
+                let o = policy(cx, o, hint)?;
                 if o.len() < 3 || o.len() > 4 {
                     return Err("bad operand count".into());
                 }
@@ -166,4 +207,17 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
         }
         _ => return Ok(None),
     }))
+}
+
+/// The operands before a `.L2::cache_hint` instruction's trailing cache-policy operand (a
+/// 64-bit value from `createpolicy`: checked to decode, then ignored, as ptxsim has no cache).
+fn policy<'o>(cx: &mut Ctx, o: &'o [RawOperand], hint: bool) -> Result<&'o [RawOperand], String> {
+    if !hint {
+        return Ok(o);
+    }
+    let (last, rest) = o
+        .split_last()
+        .ok_or(".L2::cache_hint needs a cache-policy operand")?;
+    cx.src(last, Ty::B64)?;
+    Ok(rest)
 }

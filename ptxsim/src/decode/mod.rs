@@ -773,6 +773,7 @@ fn build_func(
     // implicit return at the end of a body
     cx.prog.code.push(Inst {
         op: if f.is_entry { Op::Exit } else { Op::Ret },
+        hint: false,
         guard: None,
         line: f.line,
         class: OpClass::Control,
@@ -804,6 +805,7 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
             _ => {
                 return Inst {
                     op: Op::Unsupported(format!("unknown guard predicate `{g}`")),
+                    hint: false,
                     guard: None,
                     line: ri.line,
                     class: OpClass::Other,
@@ -817,7 +819,9 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
         Ok(op) => op,
         Err(e) => Op::Unsupported(format!("`{}`: {e}", ri.opcode)),
     };
+    let hint = ri.opcode.contains(".L2::cache_hint") || ri.opcode.starts_with("createpolicy.");
     Inst {
+        hint: hint && !matches!(op, Op::Unsupported(_)),
         class: opclass(&op),
         op,
         guard,

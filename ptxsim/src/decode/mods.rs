@@ -81,7 +81,10 @@ impl Mods {
         Ok(())
     }
     /// Memory-ordering and cache modifiers that do not change single-threaded semantics.
-    pub(super) fn eat_mem_hints(&mut self) -> Result<(), String> {
+    /// Returns whether `.L2::cache_hint` was among them (then the instruction takes a
+    /// trailing cache-policy operand: see `decode::mem::policy`).
+    pub(super) fn eat_mem_hints(&mut self) -> Result<bool, String> {
+        let hint = self.v.iter().any(|x| x == "L2::cache_hint");
         for (i, x) in self.v.iter().enumerate() {
             if self.used[i] {
                 continue;
@@ -120,14 +123,11 @@ impl Mods {
                     | "L2::128B"
                     | "L2::256B"
             );
-            if x == "L2::cache_hint" {
-                return Err("`.L2::cache_hint` (cache-policy operand)".into());
-            }
-            if ok {
+            if ok || x == "L2::cache_hint" {
                 self.used[i] = true;
             }
         }
-        Ok(())
+        Ok(hint)
     }
     pub(super) fn space(&mut self) -> Space {
         match self.one(&[

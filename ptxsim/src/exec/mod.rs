@@ -503,6 +503,9 @@ impl<'a> Cta<'a> {
         self.stats.thread_instructions += nl;
         self.stats.warp_instructions += 1;
         self.stats.by_class[inst.class as usize] += nl;
+        if inst.hint {
+            self.stats.cache_hints += nl;
+        }
         self.executed += nl;
         if self.executed > self.p.limit {
             let t = base + mask.trailing_zeros() as usize;
