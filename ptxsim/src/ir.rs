@@ -734,6 +734,9 @@ pub enum Op {
         #[allow(dead_code)]
         read: bool,
     },
+    /// `fence.proxy.async`: orders this thread's earlier generic-proxy accesses before later
+    /// async-proxy ones (bulk copies).
+    ProxyFence,
     /// `elect.sync d|p, membermask`: the lowest lane of the mask is the leader.
     Elect {
         d: u32,

@@ -642,3 +642,19 @@ fn cache_hints_are_accepted_and_counted() {
     let m = Module::parse(&src).unwrap();
     assert_eq!(m.unsupported()[0].0, line_of(&src, "BUG"));
 }
+
+// A bulk store (the async proxy) of bytes written with st.shared (the generic proxy) needs
+// the writers' fence.proxy.async before the barrier that orders them.
+#[test]
+fn bulk_store_of_generic_writes_needs_fence_proxy_async() {
+    let good = bulk_store_kernel(true);
+    let bad = good.replace("\tfence.proxy.async.shared::cta;\n", "");
+    let e = expect_exec(run_io(&bad, 128).0);
+    assert!(
+        matches!(e.kind, ErrorKind::BulkAsync(ref s) if s.contains("no fence.proxy.async")),
+        "{e}"
+    );
+    let line = line_of(&bad, "cp.async.bulk.global.shared::cta.bulk_group");
+    assert_eq!((e.line, e.tid, e.addr), (line, [0, 0, 0], Some(0)));
+    run_io(&good, 128).0.unwrap_or_else(|e| panic!("{e}"));
+}

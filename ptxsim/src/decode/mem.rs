@@ -103,12 +103,12 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
         "fence" => {
             m.one(&["sc", "acq_rel"]);
             m.one(&["cta", "gpu", "sys", "cluster"]);
-            if let Some(p) = m.prefixed("proxy") {
-                let _ = p;
-                m.prefixed("async");
+            if m.has("proxy") && m.prefixed("async").is_some() {
                 m.one(&["shared::cta", "shared::cluster", "global"]);
+                Op::ProxyFence
+            } else {
+                Op::Nop
             }
-            Op::Nop
         }
         // an opaque 64-bit cache policy: ptxsim has no cache, so any value does (the
         // instructions that take it with .L2::cache_hint ignore it)

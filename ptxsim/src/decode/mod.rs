@@ -440,6 +440,7 @@ fn opclass(op: &Op) -> OpClass {
             OpClass::Bulk
         }
         Op::Elect { .. } => OpClass::Warp,
+        Op::ProxyFence => OpClass::Barrier,
         Op::Nop | Op::Unsupported(_) => OpClass::Other,
     }
 }

@@ -67,7 +67,7 @@ impl Cta<'_> {
                     None => {
                         // shared to global, in a bulk group
                         let off = self.shared_range(sa, n, "cp.async.bulk source")?;
-                        self.read_bytes(t, Loc::Shared(off as u64), sa, &mut buf)?;
+                        self.async_read(t, off, sa, &mut buf)?;
                         self.write_bytes(t, Loc::Global(da), da, &buf)?;
                         self.mark_source(t, off, n as u32);
                         self.stats.bulk_bytes += n;
@@ -107,6 +107,14 @@ impl Cta<'_> {
         self.shared[off as usize..off as usize + n as usize].copy_from_slice(data);
         self.stats.shared_bytes_written += n;
         Ok(())
+    }
+
+    /// A bulk store's read of shared bytes at `off` (checked as the async proxy's).
+    fn async_read(&mut self, t: usize, off: u32, gaddr: u64, out: &mut [u8]) -> FResult<()> {
+        self.async_proxy_read = true;
+        let r = self.read_bytes(t, Loc::Shared(off as u64), gaddr, out);
+        self.async_proxy_read = false;
+        r
     }
 
     /// Shared bytes [off, off + n) are the source of a bulk store of thread t.
@@ -207,7 +215,7 @@ impl Cta<'_> {
                     pieces.push((soff, es as u32));
                 }
                 None => {
-                    self.read_bytes(t, Loc::Shared(soff as u64), sa, e)?;
+                    self.async_read(t, soff, sa, e)?;
                     if inb {
                         self.write_bytes(t, Loc::Global(g), g, e)?;
                         moved += es;

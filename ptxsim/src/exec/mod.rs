@@ -129,6 +129,10 @@ pub(crate) struct Cta<'a> {
     bulk: Vec<bulk::BulkGroups>,
     /// an mbarrier phase completed and woke sleeping threads: the running warp yields
     yield_now: bool,
+    /// fence.proxy.async executed by each thread so far
+    proxy_fences: Vec<u32>,
+    /// the shared reads under way are a bulk store's (the async proxy)
+    async_proxy_read: bool,
     /// end of the current scheduling slice (warp-instructions executed)
     stop_at: u64,
 }
@@ -342,6 +346,8 @@ impl<'a> Cta<'a> {
             mbar_seen: HashMap::new(),
             bulk: vec![bulk::BulkGroups::default(); nthreads],
             yield_now: false,
+            proxy_fences: vec![0; nthreads],
+            async_proxy_read: false,
             stop_at: u64::MAX,
         };
         c.stats.ctas = 1;
@@ -756,6 +762,10 @@ impl<'a> Cta<'a> {
             | Op::MbarTx { .. } => self.exec_mbar(inst, t),
             Op::BulkCopy { .. } | Op::BulkTensor { .. } | Op::BulkCommit | Op::BulkWait { .. } => {
                 self.exec_bulk(inst, t)
+            }
+            Op::ProxyFence => {
+                self.proxy_fences[t] += 1;
+                Ok(())
             }
             _ => self.exec_alu(inst, t),
         }

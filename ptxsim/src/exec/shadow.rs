@@ -44,6 +44,8 @@ pub(crate) struct Shadow {
     pub(crate) bulk_epoch: u32,
     /// pc of the bulk copy (load into this byte, or store from it)
     pub(crate) bulk_pc: u32,
+    /// fence.proxy.async count of the writer when it wrote (see `proxy_fences`)
+    w_fences: u32,
     w_epoch: u32,
     w_ws: u32,
     w_pc: u32,
@@ -106,6 +108,19 @@ impl Cta<'_> {
             }
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
+            }
+            if self.async_proxy_read && s.w_tid != NONE {
+                let w = s.w_tid as usize - 1;
+                if self.proxy_fences[w] == s.w_fences {
+                    return Err(Fault::at(
+                        ErrorKind::BulkAsync(format!(
+                            "a bulk store reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
+                            self.tid_of(w),
+                            self.line(s.w_pc)
+                        )),
+                        gaddr,
+                    ));
+                }
             }
             if s.w_tid != NONE {
                 let w = s.w_tid as usize - 1;
@@ -210,6 +225,7 @@ impl Cta<'_> {
 
     pub(crate) fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
         let pc = self.pc[t];
+        let fences = self.proxy_fences[t];
         let atomic = self.in_atomic;
         let (e, ws) = (self.epoch[t], self.wstamp[t]);
         for b in off..off + n {
@@ -220,6 +236,7 @@ impl Cta<'_> {
             s.w_ws = ws;
             s.w_pc = pc;
             s.w_atomic = atomic;
+            s.w_fences = fences;
             s.r_tid = NONE;
             s.bulk = BULK_NONE;
         }
