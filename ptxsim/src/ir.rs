@@ -110,6 +110,16 @@ pub enum Special {
     LaneMaskGe,
     DynSmem,
     TotalSmem,
+    /// Thread-block cluster registers (sm_90). ptxsim runs every launch as the implicit
+    /// cluster of one CTA: %clusterid = %ctaid, %nclusterid = %nctaid, %cluster_ctaid = 0,
+    /// %cluster_nctaid = 1, rank 0 of 1, %is_explicit_cluster = 0.
+    ClusterId(u8),
+    NClusterId(u8),
+    ClusterCtaId(u8),
+    ClusterNCtaId(u8),
+    ClusterCtaRank,
+    ClusterNCtaRank,
+    IsExplicitCluster,
 }
 
 /// Symbols whose address is resolved per launch.
@@ -733,6 +743,22 @@ pub enum Op {
         /// destination at issue, so both forms retire the same groups
         #[allow(dead_code)]
         read: bool,
+    },
+    /// `barrier.cluster.arrive` (wait = false) / `barrier.cluster.wait` (true).
+    ClusterBarrier {
+        wait: bool,
+    },
+    /// `mapa.shared::cluster`: the address `a` in the shared memory of the cluster's CTA of
+    /// rank `rank` (only rank 0 exists in ptxsim's clusters of one CTA).
+    Mapa {
+        d: u32,
+        a: Src,
+        rank: Src,
+    },
+    /// `getctarank.shared::cluster`: the rank of the CTA whose shared memory holds `a`.
+    GetCtaRank {
+        d: u32,
+        a: Src,
     },
     /// `fence.proxy.async`: orders this thread's earlier generic-proxy accesses before later
     /// async-proxy ones (bulk copies).

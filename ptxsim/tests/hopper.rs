@@ -658,3 +658,50 @@ fn bulk_store_of_generic_writes_needs_fence_proxy_async() {
     assert_eq!((e.line, e.tid, e.addr), (line, [0, 0, 0], Some(0)));
     run_io(&good, 128).0.unwrap_or_else(|e| panic!("{e}"));
 }
+
+// Clusters: every launch is the implicit cluster of one CTA. The cluster registers, a split
+// cluster barrier ordering shared accesses like a CTA barrier, mapa to rank 0, getctarank,
+// mbarrier and st on shared::cluster addresses; mapa to another rank and a wait without an
+// arrive are reported, and a missing arrive deadlocks with the barrier's state.
+#[test]
+fn clusters_of_one_cta() {
+    let code = format!(
+        "{LOAD}\tmov.u32 %r2, %cluster_ctarank;\n\tmov.u32 %r3, %cluster_nctarank;\n\tmov.u32 %r4, %clusterid.x;\n\tmov.u32 %r5, %cluster_nctaid.x;\n\tmov.u32 %r6, %is_explicit_cluster;\n\tmov.u32 %r7, buf;\n\tmapa.shared::cluster.u32 %r8, %r7, %r2;\n\tgetctarank.shared::cluster.u32 %r9, %r8;\n\tmad.lo.u32 %r10, %r1, 4, %r8;\n\tst.shared::cluster.u32 [%r10], %r1;\n\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned; // WAIT\n\txor.b32 %r11, %r1, 1;\n\tmad.lo.u32 %r12, %r11, 4, %r8;\n\tld.shared::cluster.u32 %r13, [%r12];\n\tmad.lo.u32 %r14, %r2, 1000, %r13;\n\tmad.lo.u32 %r14, %r3, 100000, %r14;\n\tadd.u32 %r14, %r14, %r5;\n\tadd.u32 %r14, %r14, %r6;\n\tadd.u32 %r14, %r14, %r9;\n\tmad.lo.u32 %r14, %r4, 10000000, %r14;\n\tmul.wide.u32 %rd3, %r1, 4;\n\tadd.s64 %rd4, %rd1, %rd3;\n\tst.global.u32 [%rd4], %r14;\n"
+    );
+    let src = kernel(IO, &code);
+    let (r, dev, out, _) = run_io(&src, 64);
+    r.unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<u32> = (0..64u32).map(|t| 100_000 + (t ^ 1) + 1).collect();
+    assert_eq!(download::<u32>(&dev, out, 64), want);
+    // the barrier orders: without it the exchange is a race
+    let bad = src.replace(
+        "\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned; // WAIT\n",
+        "",
+    );
+    let e = expect_exec(run_io(&bad, 64).0);
+    assert!(matches!(e.kind, ErrorKind::SharedRace(_)), "{e}");
+    // mapa to rank 1
+    let bad = src.replace("%r8, %r7, %r2;", "%r8, %r7, 1;");
+    let e = expect_exec(run_io(&bad, 64).0);
+    assert!(e.to_string().contains("mapa to CTA rank 1"), "{e}");
+    // a wait with no arrive; an arrive missing in one warp: a deadlock naming the barrier
+    let bad = src.replace("\tbarrier.cluster.arrive.release.aligned;\n", "");
+    let e = expect_exec(run_io(&bad, 64).0);
+    assert!(e.to_string().contains("no barrier.cluster.arrive"), "{e}");
+    assert_eq!(e.line, line_of(&bad, "WAIT"));
+    let bad = src.replace(
+        "\tbarrier.cluster.arrive.release.aligned;\n",
+        "\tsetp.lt.u32 %p3, %r1, 32;\n\t@%p3 barrier.cluster.arrive.release.aligned;\n\t@!%p3 bra $Lout;\n",
+    ).replace("\tst.global.u32 [%rd4], %r14;\n", "\tst.global.u32 [%rd4], %r14;\n$Lout:\n");
+    let e = expect_exec(run_io(&bad, 64).0);
+    assert!(
+        matches!(e.kind, ErrorKind::BarrierDeadlock(ref s) if s.contains("barrier.cluster: 32 of 64 threads arrived")),
+        "{e}"
+    );
+    // the cluster registers need sm_90
+    let m = Module::parse(&src.replace(".target sm_90a", ".target sm_80")).unwrap();
+    assert!(m
+        .unsupported()
+        .iter()
+        .any(|(_, s)| s.contains("%cluster_ctarank")));
+}

@@ -60,6 +60,44 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
                 mask: cx.src(&o[1], Ty::B32)?,
             }
         }
+        "barrier" if parts.first() == Some(&"cluster") => {
+            m.has("cluster");
+            let wait = match m.one(&["arrive", "wait"]) {
+                Some("wait") => {
+                    m.has("acquire");
+                    true
+                }
+                Some(_) => {
+                    m.one(&["release", "relaxed"]);
+                    false
+                }
+                None => return Err("barrier.cluster needs .arrive or .wait".into()),
+            };
+            m.has("aligned");
+            nops(ri, 0)?;
+            Op::ClusterBarrier { wait }
+        }
+        "mapa" | "getctarank" => {
+            m.one(&["shared::cluster"]);
+            let ty = m.ty()?;
+            if ty != Ty::U32 && ty != Ty::U64 {
+                return Err(format!("{base} needs .u32 or .u64"));
+            }
+            if base == "mapa" {
+                nops(ri, 3)?;
+                Op::Mapa {
+                    d: cx.reg(&o[0])?,
+                    a: cx.src(&o[1], ty)?,
+                    rank: cx.src(&o[2], Ty::U32)?,
+                }
+            } else {
+                nops(ri, 2)?;
+                Op::GetCtaRank {
+                    d: cx.reg(&o[0])?,
+                    a: cx.src(&o[1], ty)?,
+                }
+            }
+        }
         // one grid at a time: nothing to wait for, no dependent grid to start
         "griddepcontrol" => {
             m.one(&["wait", "launch_dependents"])

@@ -206,6 +206,10 @@ impl Ctx<'_> {
                 "%ntid" => Special::Ntid(d),
                 "%ctaid" => Special::Ctaid(d),
                 "%nctaid" => Special::Nctaid(d),
+                "%clusterid" => Special::ClusterId(d),
+                "%nclusterid" => Special::NClusterId(d),
+                "%cluster_ctaid" => Special::ClusterCtaId(d),
+                "%cluster_nctaid" => Special::ClusterNCtaId(d),
                 _ => return None,
             });
         }
@@ -226,6 +230,9 @@ impl Ctx<'_> {
             "%lanemask_ge" => Special::LaneMaskGe,
             "%dynamic_smem_size" => Special::DynSmem,
             "%total_smem_size" => Special::TotalSmem,
+            "%cluster_ctarank" => Special::ClusterCtaRank,
+            "%cluster_nctarank" => Special::ClusterNCtaRank,
+            "%is_explicit_cluster" => Special::IsExplicitCluster,
             _ => return None,
         })
     }
@@ -241,6 +248,19 @@ impl Ctx<'_> {
                     };
                 }
                 if let Some(sp) = Self::special(n) {
+                    let cluster = matches!(
+                        sp,
+                        Special::ClusterId(_)
+                            | Special::NClusterId(_)
+                            | Special::ClusterCtaId(_)
+                            | Special::ClusterNCtaId(_)
+                            | Special::ClusterCtaRank
+                            | Special::ClusterNCtaRank
+                            | Special::IsExplicitCluster
+                    );
+                    if cluster && !self.hopper {
+                        return Err(format!("`{n}` needs `.target sm_90` or later"));
+                    }
                     return Ok(Src::Sp(sp));
                 }
                 if n.starts_with('%') && !n.contains('.') {
@@ -371,7 +391,15 @@ const HOPPER_ONLY: &[&str] = &[
 
 /// The Hopper instructions ptxsim executes (for `.target sm_90` and later); the rest of
 /// HOPPER_ONLY is refused on every target (issue 17: not supported yet).
-const HOPPER_DONE: &[&str] = &["mbarrier", "elect", "griddepcontrol", "cp.async.bulk"];
+const HOPPER_DONE: &[&str] = &[
+    "mbarrier",
+    "elect",
+    "griddepcontrol",
+    "cp.async.bulk",
+    "barrier.cluster",
+    "mapa",
+    "getctarank",
+];
 
 /// Whether the module's `.target` is sm_90 or later (sm_90, sm_90a, sm_100a...).
 fn is_hopper_target(targets: &[String]) -> bool {
@@ -440,7 +468,8 @@ fn opclass(op: &Op) -> OpClass {
             OpClass::Bulk
         }
         Op::Elect { .. } => OpClass::Warp,
-        Op::ProxyFence => OpClass::Barrier,
+        Op::ProxyFence | Op::ClusterBarrier { .. } => OpClass::Barrier,
+        Op::Mapa { .. } | Op::GetCtaRank { .. } => OpClass::Move,
         Op::Nop | Op::Unsupported(_) => OpClass::Other,
     }
 }
@@ -868,6 +897,9 @@ struct Raw<'r> {
 
 fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     let opcode = ri.opcode.as_str();
+    if opcode.contains(".shared::cluster") && !cx.hopper {
+        return Err("`.shared::cluster` needs `.target sm_90` or later".into());
+    }
     let is = |h: &str| opcode == h || opcode.starts_with(&format!("{h}."));
     for h in HOPPER_ONLY {
         if is(h) {

@@ -134,6 +134,7 @@ impl Mods {
             "global",
             "shared",
             "shared::cta",
+            "shared::cluster",
             "local",
             "param",
             "param::entry",
@@ -141,7 +142,8 @@ impl Mods {
             "const",
         ]) {
             Some("global") => Space::Global,
-            Some("shared") | Some("shared::cta") => Space::Shared,
+            // a cluster is one CTA in ptxsim: its shared::cluster window is the CTA's own
+            Some("shared") | Some("shared::cta") | Some("shared::cluster") => Space::Shared,
             Some("local") => Space::Local,
             Some("param") | Some("param::entry") | Some("param::func") => Space::Param,
             Some("const") => Space::Const,

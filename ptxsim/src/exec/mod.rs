@@ -3,6 +3,7 @@
 
 mod alu;
 mod bulk;
+mod cluster;
 pub(crate) mod float;
 mod mbarrier;
 mod mem;
@@ -46,6 +47,8 @@ pub(crate) enum LS {
     /// Sleeping in `mbarrier.try_wait` on the barrier at this shared offset until its
     /// phase completes.
     Mbar(u32),
+    /// Waiting in `barrier.cluster.wait`.
+    Cluster,
     Exit,
 }
 
@@ -129,6 +132,8 @@ pub(crate) struct Cta<'a> {
     bulk: Vec<bulk::BulkGroups>,
     /// an mbarrier phase completed and woke sleeping threads: the running warp yields
     yield_now: bool,
+    /// the cluster barrier (clusters of one CTA)
+    cluster: cluster::ClusterBarrier,
     /// fence.proxy.async executed by each thread so far
     proxy_fences: Vec<u32>,
     /// the shared reads under way are a bulk store's (the async proxy)
@@ -347,6 +352,7 @@ impl<'a> Cta<'a> {
             bulk: vec![bulk::BulkGroups::default(); nthreads],
             yield_now: false,
             proxy_fences: vec![0; nthreads],
+            cluster: cluster::ClusterBarrier::new(nthreads),
             async_proxy_read: false,
             stop_at: u64::MAX,
         };
@@ -496,6 +502,10 @@ impl<'a> Cta<'a> {
             Special::LaneMaskGe => !((1u32 << lane) - 1),
             Special::DynSmem => self.p.dynamic_bytes,
             Special::TotalSmem => self.p.shared_bytes,
+            Special::ClusterId(d) => self.ctaid[d as usize],
+            Special::NClusterId(d) => self.p.nctaid[d as usize],
+            Special::ClusterCtaId(_) | Special::ClusterCtaRank | Special::IsExplicitCluster => 0,
+            Special::ClusterNCtaId(_) | Special::ClusterNCtaRank => 1,
         }) as u64
     }
 
@@ -661,6 +671,24 @@ impl<'a> Cta<'a> {
                 }
                 Ok(None)
             }
+            Op::ClusterBarrier { wait } => {
+                let mut blocked = false;
+                let mut m = act;
+                while m != 0 {
+                    let l = m.trailing_zeros();
+                    m &= m - 1;
+                    let t = base + l as usize;
+                    match self.cluster_barrier(t, *wait) {
+                        Ok(true) => self.pc[t] = pc + 1,
+                        Ok(false) => {
+                            self.st[t] = LS::Cluster;
+                            blocked = true;
+                        }
+                        Err(f) => return Err(self.error_at(t, pc, f)),
+                    }
+                }
+                Ok(if blocked { None } else { Some(pc + 1) })
+            }
             Op::MbarWait { d, .. } => {
                 let mut blocked = false;
                 let mut m = act;
@@ -767,6 +795,7 @@ impl<'a> Cta<'a> {
                 self.proxy_fences[t] += 1;
                 Ok(())
             }
+            Op::Mapa { .. } | Op::GetCtaRank { .. } => self.exec_cluster(inst, t),
             _ => self.exec_alu(inst, t),
         }
     }
@@ -1025,6 +1054,10 @@ impl<'a> Cta<'a> {
                 self.code[self.pc[t] as usize].text,
                 line(self.pc[t])
             ),
+            LS::Cluster => format!(
+                "waiting in barrier.cluster.wait (line {})",
+                line(self.pc[t])
+            ),
             LS::Run => format!("running at line {}", line(self.pc[t])),
         }
     }
@@ -1081,6 +1114,22 @@ impl<'a> Cta<'a> {
                     ),
                 );
             }
+        }
+        if let Some(t) = (0..self.nthreads).find(|&t| self.st[t] == LS::Cluster) {
+            let others: Vec<String> = (0..self.nthreads)
+                .filter(|&k| self.st[k] != LS::Cluster && self.st[k] != LS::Exit)
+                .take(4)
+                .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+                .collect();
+            return self.error_at(
+                t,
+                self.pc[t],
+                Fault::new(ErrorKind::BarrierDeadlock(format!(
+                    "{}; others: {}",
+                    self.cluster.describe(self.nthreads),
+                    others.join("; ")
+                ))),
+            );
         }
         for t in 0..self.nthreads {
             if let LS::Bar(b) = self.st[t] {
