@@ -705,3 +705,37 @@ fn clusters_of_one_cta() {
         .iter()
         .any(|(_, s)| s.contains("%cluster_ctarank")));
 }
+
+// nvcc's own sm_90a PTX (tests/kernels/tma.cu, libcu++'s cuda::ptx wrappers): the same
+// two-stage bulk-copy ring, from the compiler rather than by hand.
+#[test]
+fn nvcc_built_bulk_copy_ring() {
+    let m = module("tma.ptx");
+    assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+    let (ctas, tiles) = (3u32, 7u32);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let data: Vec<i32> = (0..ctas * tiles * 64)
+        .map(|_| rng.gen_range(-50..50))
+        .collect();
+    let mut dev = Device::new();
+    let inp = upload(&mut dev, &data);
+    let out = dev.alloc((ctas * 64 * 4) as usize).unwrap();
+    let st = dev
+        .launch(
+            &m,
+            "ring",
+            &LaunchConfig::linear(ctas, 128),
+            &[Param::U64(inp), Param::U64(out), Param::I32(tiles as i32)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<i32> = (0..ctas * 64)
+        .map(|j| {
+            let (c, i) = (j / 64, j % 64);
+            (0..tiles)
+                .map(|k| data[((c * tiles + k) * 64 + i) as usize] * (k as i32 + 1))
+                .sum()
+        })
+        .collect();
+    assert_eq!(download::<i32>(&dev, out, want.len()), want);
+    assert_eq!(st.bulk_bytes, (ctas * tiles * 256) as u64);
+}
