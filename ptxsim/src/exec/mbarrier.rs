@@ -321,17 +321,17 @@ impl Cta<'_> {
         let done = if *parity {
             let p = (v & 1) as i64;
             // the phase this wait is for: the next one of that parity after the last phase
-            // this thread saw complete (before any: phase -1 for parity 1, 0 for parity 0)
+            // this thread saw complete. A thread that has seen none may join late (an
+            // epilogue warp waiting once): not checked.
             let want = match seen {
                 Some(l) if p == (l + 1) & 1 => l + 1,
                 Some(l) => l + 2,
-                None if p == 1 => -1,
-                None => 0,
+                None => cur,
             };
             if cur - want >= 2 {
                 let msg = format!(
                     "parity wait two phases old: this thread last saw phase {} complete, so parity {p} asks for phase {want}, but phases {want} and {} have completed and the barrier is in phase {cur}: the wait would wait for phase {cur} instead ({})",
-                    seen.map_or("none".to_string(), |l| l.to_string()),
+                    seen.unwrap_or(-1),
                     want + 1,
                     b.describe(off)
                 );
