@@ -367,6 +367,14 @@ fn swizzled_tile_must_be_aligned_to_its_pattern() {
     // a plain 128-byte aligned tile is enough without a swizzle
     map.swizzle = Swizzle::None;
     run(&mut dev, &bad, &map, out, &[0, 0]).unwrap_or_else(|e| panic!("{e}"));
+    // a 3-d copy with this 2-d map
+    let three = tensor_kernel(3, 1024, false, 0);
+    let e = run(&mut dev, &three, &map, out, &[0, 0, 0]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("3-d tensor copy with a tensor map of rank 2"),
+        "{e}"
+    );
     // bytes that are not ptxsim's encoding
     let m = Module::parse(&bad).unwrap();
     let r = dev.launch(

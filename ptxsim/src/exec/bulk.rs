@@ -49,14 +49,19 @@ impl Cta<'_> {
                         format!("cp.async.bulk size {n} (must be a positive multiple of 16)"),
                     ));
                 }
-                self.check_align(Space::Shared, da, n as u32, 16)?;
-                self.check_align(Space::Global, sa, n as u32, 16)?;
-                let mut buf = vec![0u8; n as usize];
+                let (dspace, sspace) = match mbar {
+                    Some(_) => (Space::Shared, Space::Global),
+                    None => (Space::Global, Space::Shared),
+                };
+                self.check_align(dspace, da, n as u32, 16)?;
+                self.check_align(sspace, sa, n as u32, 16)?;
                 match mbar {
                     Some(mb) => {
                         // global to shared, completing on an mbarrier
                         let (ma, moff) = self.mbar_offset(t, Space::Shared, mb)?;
+                        // bounded by the shared window before the buffer is allocated
                         let off = self.shared_range(da, n, "cp.async.bulk destination")?;
+                        let mut buf = vec![0u8; n as usize];
                         self.read_bytes(t, Loc::Global(sa), sa, &mut buf)?;
                         // an uninitialised barrier is reported before any byte moves
                         self.mbar(moff, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
@@ -67,6 +72,7 @@ impl Cta<'_> {
                     None => {
                         // shared to global, in a bulk group
                         let off = self.shared_range(sa, n, "cp.async.bulk source")?;
+                        let mut buf = vec![0u8; n as usize];
                         self.async_read(t, off, sa, &mut buf)?;
                         self.write_bytes(t, Loc::Global(da), da, &buf)?;
                         self.mark_source(t, off, n as u32);
@@ -156,6 +162,16 @@ impl Cta<'_> {
     ) -> FResult<()> {
         let map = self.tensor_map(t, tmap)?;
         let sa = self.addr_value(t, smem);
+        if coords.len() != map.rank() {
+            return Err(Fault::at(
+                ErrorKind::InvalidOperand(format!(
+                    "a {}-d tensor copy with a tensor map of rank {}",
+                    coords.len(),
+                    map.rank()
+                )),
+                sa,
+            ));
+        }
         let es = map.dtype.bytes() as u64;
         let counts = map.box_counts();
         let total: u64 = counts.iter().product();

@@ -792,7 +792,7 @@ impl<'a> Cta<'a> {
                 self.exec_bulk(inst, t)
             }
             Op::ProxyFence => {
-                self.proxy_fences[t] += 1;
+                self.proxy_fences[t] = self.proxy_fences[t].wrapping_add(1);
                 Ok(())
             }
             Op::Mapa { .. } | Op::GetCtaRank { .. } => self.exec_cluster(inst, t),
