@@ -671,50 +671,17 @@ impl<'a> Cta<'a> {
                 }
                 Ok(None)
             }
-            Op::ClusterBarrier { wait } => {
-                let mut blocked = false;
-                let mut m = act;
-                while m != 0 {
-                    let l = m.trailing_zeros();
-                    m &= m - 1;
-                    let t = base + l as usize;
-                    match self.cluster_barrier(t, *wait) {
-                        Ok(true) => self.pc[t] = pc + 1,
-                        Ok(false) => {
-                            self.st[t] = LS::Cluster;
-                            blocked = true;
-                        }
-                        Err(f) => return Err(self.error_at(t, pc, f)),
-                    }
+            Op::ClusterBarrier { wait } => self.step_blocking(base, act, pc, |c, t| {
+                Ok((!c.cluster_barrier(t, *wait)?).then_some(LS::Cluster))
+            }),
+            Op::MbarWait { d, try_wait, .. } => self.step_blocking(base, act, pc, |c, t| {
+                let (done, off) = c.mbar_wait(inst, t)?;
+                if !done && *try_wait {
+                    return Ok(Some(LS::Mbar(off)));
                 }
-                Ok(if blocked { None } else { Some(pc + 1) })
-            }
-            Op::MbarWait { d, .. } => {
-                let mut blocked = false;
-                let mut m = act;
-                while m != 0 {
-                    let l = m.trailing_zeros();
-                    m &= m - 1;
-                    let t = base + l as usize;
-                    match self.mbar_wait(inst, t) {
-                        Ok((true, _)) => {
-                            self.wr(t, *d, 1);
-                            self.pc[t] = pc + 1;
-                        }
-                        Ok((false, off)) => {
-                            if matches!(inst.op, Op::MbarWait { try_wait: true, .. }) {
-                                self.st[t] = LS::Mbar(off);
-                                blocked = true;
-                            } else {
-                                self.wr(t, *d, 0);
-                                self.pc[t] = pc + 1;
-                            }
-                        }
-                        Err(f) => return Err(self.error_at(t, pc, f)),
-                    }
-                }
-                Ok(if blocked { None } else { Some(pc + 1) })
-            }
+                c.wr(t, *d, done as u64);
+                Ok(None)
+            }),
             Op::Shfl { .. }
             | Op::Vote { .. }
             | Op::Redux { .. }
@@ -771,6 +738,33 @@ impl<'a> Cta<'a> {
                 Ok(Some(pc + 1))
             }
         }
+    }
+
+    /// A possibly blocking instruction for the active lanes: `f` answers None (the lane
+    /// goes on to the next instruction) or the state it sleeps in at this one.
+    fn step_blocking(
+        &mut self,
+        base: usize,
+        act: u32,
+        pc: u32,
+        mut f: impl FnMut(&mut Self, usize) -> FResult<Option<LS>>,
+    ) -> Result<Option<u32>, SimError> {
+        let mut blocked = false;
+        let mut m = act;
+        while m != 0 {
+            let l = m.trailing_zeros();
+            m &= m - 1;
+            let t = base + l as usize;
+            match f(self, t) {
+                Ok(None) => self.pc[t] = pc + 1,
+                Ok(Some(s)) => {
+                    self.st[t] = s;
+                    blocked = true;
+                }
+                Err(e) => return Err(self.error_at(t, pc, e)),
+            }
+        }
+        Ok(if blocked { None } else { Some(pc + 1) })
     }
 
     /// One lane of a non-collective instruction: memory instructions go to exec/mem.rs,
@@ -1062,6 +1056,21 @@ impl<'a> Cta<'a> {
         }
     }
 
+    /// "; others: " and where up to four live threads that `pick` (thread, state) selects
+    /// wait, for a deadlock report ("" when there are none).
+    fn others(&self, pick: impl Fn(usize, LS) -> bool) -> String {
+        let v: Vec<String> = (0..self.nthreads)
+            .filter(|&k| self.st[k] != LS::Exit && pick(k, self.st[k]))
+            .take(4)
+            .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+            .collect();
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!("; others: {}", v.join("; "))
+        }
+    }
+
     fn deadlock(&self) -> SimError {
         // a partial collective first
         for w in 0..self.nwarps {
@@ -1095,20 +1104,14 @@ impl<'a> Cta<'a> {
         }
         for t in 0..self.nthreads {
             if let LS::Mbar(off) = self.st[t] {
-                let others: Vec<String> = (0..self.nthreads)
-                    .filter(|&k| k != t && self.st[k] != LS::Exit)
-                    .take(4)
-                    .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
-                    .collect();
                 return self.error_at(
                     t,
                     self.pc[t],
                     Fault::at(
                         ErrorKind::BarrierDeadlock(format!(
-                            "mbarrier at shared offset {off:#x}: its phase never completes; barriers: {}{}{}",
+                            "mbarrier at shared offset {off:#x}: its phase never completes; barriers: {}{}",
                             self.mbar_deadlock_report(),
-                            if others.is_empty() { "" } else { "; others: " },
-                            others.join("; ")
+                            self.others(|k, _| k != t)
                         )),
                         off as u64,
                     ),
@@ -1116,18 +1119,13 @@ impl<'a> Cta<'a> {
             }
         }
         if let Some(t) = (0..self.nthreads).find(|&t| self.st[t] == LS::Cluster) {
-            let others: Vec<String> = (0..self.nthreads)
-                .filter(|&k| self.st[k] != LS::Cluster && self.st[k] != LS::Exit)
-                .take(4)
-                .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
-                .collect();
             return self.error_at(
                 t,
                 self.pc[t],
                 Fault::new(ErrorKind::BarrierDeadlock(format!(
-                    "{}; others: {}",
+                    "{}{}",
                     self.cluster.describe(self.nthreads),
-                    others.join("; ")
+                    self.others(|_, s| s != LS::Cluster)
                 ))),
             );
         }
@@ -1135,20 +1133,14 @@ impl<'a> Cta<'a> {
             if let LS::Bar(b) = self.st[t] {
                 let bar = self.bars[b as usize];
                 let exited = self.st.iter().filter(|s| **s == LS::Exit).count();
-                let other: Vec<String> = (0..self.nthreads)
-                    .filter(|&k| self.st[k] != LS::Bar(b) && self.st[k] != LS::Exit)
-                    .take(4)
-                    .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
-                    .collect();
                 return self.error_at(
                     t,
                     self.pc[t],
                     Fault::new(ErrorKind::BarrierDeadlock(format!(
-                        "barrier {b}: {} of {} expected threads arrived; {exited} threads exited{}{}",
+                        "barrier {b}: {} of {} expected threads arrived; {exited} threads exited{}",
                         bar.arrived,
                         bar.expected,
-                        if other.is_empty() { "" } else { "; others: " },
-                        other.join("; ")
+                        self.others(|_, s| s != LS::Bar(b))
                     ))),
                 );
             }
