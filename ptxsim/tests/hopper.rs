@@ -413,8 +413,16 @@ fn bulk_store_source_changed_before_wait_group_read_is_reported() {
 fn bulk_copy_operand_rules() {
     // size a multiple of 16, 16-byte aligned addresses, in bounds, an initialised mbarrier
     let good = bulk_load_kernel(true);
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 8] = [
         ("[buf], [%rd2], 512", "[buf], [%rd2], 500", "multiple of 16"),
+        // refused before any buffer of that size is allocated
+        (
+            "[buf], [%rd2], 512",
+            "[buf], [%rd2], 0xfffffff0",
+            "out-of-bounds shared",
+        ),
+        ("[bar], 1;", "[bar], 0;", "count 0"),
+        ("[bar], 1;", "[bar], 1048576;", "count 1048576"),
         (
             "[buf], [%rd2], 512",
             "[buf+8], [%rd2], 496",
@@ -436,7 +444,12 @@ fn bulk_copy_operand_rules() {
         let bad = good.replace(from, to);
         let e = expect_exec(run_io(&bad, 32).0);
         assert!(e.kind.to_string().contains(needle), "{needle}: {e}");
-        assert_eq!((e.line, e.tid), (line_of(&bad, "cp.async.bulk"), [0, 0, 0]));
+        let at = if needle.starts_with("count") {
+            "mbarrier.init"
+        } else {
+            "cp.async.bulk"
+        };
+        assert_eq!((e.line, e.tid), (line_of(&bad, at), [0, 0, 0]));
     }
 }
 
