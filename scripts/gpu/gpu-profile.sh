@@ -5,12 +5,12 @@
 # clocks left as they are. Writes $OUT/ncu-<name>.txt (details page) and prints the
 # headline metrics.
 #   KERNEL=sgemm_prefill_t256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
-#     scripts/gpu-profile.sh
+#     scripts/gpu/gpu-profile.sh
 set -u
 bundle="${BUNDLE:-.device-bundle}"
 out="${OUT:-$PWD/gpu-profile-out}"
 mkdir -p "$out"
-# shellcheck source=scripts/gpu-env.sh
+# shellcheck source=scripts/gpu/gpu-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
 ncu="$(tool ncu)"
 [[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }

@@ -4,12 +4,12 @@
 # matching KERNEL inside `gpu-bench --quick --only ONLY`. Prints each stall reason in
 # warps per issued instruction, largest first, and a few throughput counters.
 #   KERNEL=sgemm_prefill_t256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
-#     scripts/gpu-stalls.sh
+#     scripts/gpu/gpu-stalls.sh
 set -u
 bundle="${BUNDLE:-.device-bundle}"
 out="${OUT:-$PWD/gpu-profile-out}"
 mkdir -p "$out"
-# shellcheck source=scripts/gpu-env.sh
+# shellcheck source=scripts/gpu/gpu-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
 ncu="$(tool ncu)"
 [[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }
