@@ -72,7 +72,8 @@ fn run() -> Res<()> {
             .map_err(|e| e.to_string())?;
     }
     let model_path = a.model.join("model.safetensors");
-    let model = read(&model_path).map_err(|e| format!("{e}\n(run scripts/minilm/fetch-minilm.sh)"))?;
+    let model =
+        read(&model_path).map_err(|e| format!("{e}\n(run scripts/minilm/fetch-minilm.sh)"))?;
     let acts = read(&a.acts)?;
     let gpu = match (a.device, sparse24::cuda::context()) {
         (Device::Cpu, _) => None,
