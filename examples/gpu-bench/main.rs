@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example gpu-bench -- [--quick] [--out DIR] [--only TEXT] [--reps N]
-//!                                              [--prefill-tiles]
+//!                                              [--prefill-tiles] [--decode-splits]
+//!                                              [--host-only]
 //! ```
 //! (also `cargo bench --bench gpu -- ...`). Without a CUDA device it prints
 //! "skipped: no CUDA device (...)" and exits 0.
@@ -29,6 +30,7 @@
 //! `SparseGemmPlan::choose` (or `SPARSE24_PREFILL_TILE`) should take.
 //!
 //! Results are written (after every case, so a time cap keeps what finished) to
+//! DIR/bench.json and DIR/bench.md; the compact table is printed last.
 //!
 //! The parts: `args` (the command line), `cases` (shapes, host data, the reference
 //! check, `--host-only`), `device` (device description, raw buffers), `timing` (CUDA
