@@ -255,58 +255,43 @@ fn layer<T: Element>(
                 println!("  {m} FAILED: {w}");
             }
         }
+        // sparse24 with each prefill tile (--prefill-tiles), or with the decode tile at
+        // each split count the plan accepts for this shape (--decode-splits).
+        let mut variants: Vec<(GemmConfig, usize, String)> = Vec::new();
         if args.prefill_tiles && tokens >= LARGE_TILE_MIN_TOKENS {
             for config in GemmConfig::PREFILL {
-                let o = b.ours(&h, &io, &ours_w, Some((config, 1)));
-                println!(
-                    "  tile {:>9}: {}{}",
-                    config.tile_name(),
-                    cell(&o, f),
-                    match &o {
-                        Outcome::Failed(w) => format!(" FAILED: {w}"),
-                        _ => format!(" {} vs cuBLAS", ratio(&row.dense, &o)),
-                    }
-                );
-                tiles.push(TileRow {
-                    label: shape.label.to_string(),
-                    dtype: T::DTYPE,
-                    tokens,
-                    out,
-                    inn,
-                    config,
-                    splits: 1,
-                    ours: o,
-                    dense_us: row.dense.us(),
-                });
+                variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
             }
         }
         if args.decode_splits && tokens <= DECODE_MAX_TOKENS {
             for splits in [1, 2, 3, 4, 6, 8, 12, 16] {
                 // Only the counts the plan accepts for this shape (no empty chunk).
-                if SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits).is_err() {
-                    continue;
+                if SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits).is_ok() {
+                    variants.push((GemmConfig::Decode, splits, format!("decode s={splits:>2}")));
                 }
-                let o = b.ours(&h, &io, &ours_w, Some((GemmConfig::Decode, splits)));
-                println!(
-                    "  decode s={splits:>2}: {}{}",
-                    cell(&o, f),
-                    match &o {
-                        Outcome::Failed(w) => format!(" FAILED: {w}"),
-                        _ => format!(" {} vs cuBLAS", ratio(&row.dense, &o)),
-                    }
-                );
-                tiles.push(TileRow {
-                    label: shape.label.to_string(),
-                    dtype: T::DTYPE,
-                    tokens,
-                    out,
-                    inn,
-                    config: GemmConfig::Decode,
-                    splits,
-                    ours: o,
-                    dense_us: row.dense.us(),
-                });
             }
+        }
+        for (config, splits, name) in variants {
+            let o = b.ours(&h, &io, &ours_w, Some((config, splits)));
+            println!(
+                "  {name}: {}{}",
+                cell(&o, f),
+                match &o {
+                    Outcome::Failed(w) => format!(" FAILED: {w}"),
+                    _ => format!(" {} vs cuBLAS", ratio(&row.dense, &o)),
+                }
+            );
+            tiles.push(TileRow {
+                label: shape.label.to_string(),
+                dtype: T::DTYPE,
+                tokens,
+                out,
+                inn,
+                config,
+                splits,
+                ours: o,
+                dense_us: row.dense.us(),
+            });
         }
         rows.push(row);
         // Release this case's buffers before the next.

@@ -120,11 +120,40 @@ pub struct MemoryBound {
     pub json: Value,
 }
 
+impl MemoryBound {
+    /// Prints and records one kernel's bandwidth (against the copy's, when measured)
+    /// or its failure: `printed` on stdout, `row` in the table, `key` in the JSON.
+    fn kernel(
+        &mut self,
+        printed: &str,
+        row: String,
+        key: String,
+        copy_gbps: Option<f64>,
+        result: Res<(Timing, usize)>,
+    ) {
+        match result {
+            Ok((t, bytes)) => {
+                let g = gbps(bytes, &t);
+                let of_copy = copy_gbps
+                    .map(|cg| format!(" ({:.0}% of copy)", 100.0 * g / cg))
+                    .unwrap_or_default();
+                println!("{printed}: {:.1} µs, {g:.0} GB/s{of_copy}", t.median_us);
+                self.rows
+                    .push((row, format!("{:.1} µs, {g:.0} GB/s{of_copy}", t.median_us)));
+                self.json[key] = json!({"bytes": bytes, "gbps": g, "timing": t.json()});
+            }
+            Err(e) => self.rows.push((row, format!("FAILED: {e}"))),
+        }
+    }
+}
+
 /// Device copy first (the ceiling), then prune + compress and mask sampling on the
 /// quick or full set of shapes; a failure becomes a "FAILED: ..." row.
 pub fn measure(b: &Bench, quick: bool) -> MemoryBound {
-    let mut extra: Vec<(String, String)> = Vec::new();
-    let mut extra_json = json!({});
+    let mut m = MemoryBound {
+        rows: Vec::new(),
+        json: json!({}),
+    };
     let copy_mb = 256usize;
     match copy_bandwidth(b, copy_mb << 20) {
         Ok(t) => {
@@ -133,69 +162,35 @@ pub fn measure(b: &Bench, quick: bool) -> MemoryBound {
                 "device copy {copy_mb} MiB: {:.1} µs, {g:.0} GB/s (read + write)",
                 t.median_us
             );
-            extra.push((
+            m.rows.push((
                 format!("device copy {copy_mb} MiB (read+write)"),
                 format!("{g:.0} GB/s"),
             ));
-            extra_json["copy"] = json!({"bytes": copy_mb << 20, "gbps": g, "timing": t.json()});
+            m.json["copy"] = json!({"bytes": copy_mb << 20, "gbps": g, "timing": t.json()});
         }
-        Err(e) => extra.push(("device copy".into(), format!("FAILED: {e}"))),
+        Err(e) => m.rows.push(("device copy".into(), format!("FAILED: {e}"))),
     }
-    let copy_gbps = extra_json["copy"]["gbps"].as_f64();
+    let copy_gbps = m.json["copy"]["gbps"].as_f64();
     let mem_shapes: &[(usize, usize)] = if quick {
         &[(4096, 14336)]
     } else {
         &[(4096, 4096), (4096, 14336), (28672, 8192)]
     };
     for &(r, c) in mem_shapes {
-        let of_copy = |g: f64| {
-            copy_gbps
-                .map(|cg| format!(" ({:.0}% of copy)", 100.0 * g / cg))
-                .unwrap_or_default()
-        };
-        match prune_bandwidth(b, r, c) {
-            Ok((t, bytes)) => {
-                let g = gbps(bytes, &t);
-                println!(
-                    "prune+compress bf16 {r}x{c}: {:.1} µs, {g:.0} GB/s{}",
-                    t.median_us,
-                    of_copy(g)
-                );
-                extra.push((
-                    format!("prune+compress bf16 {r}x{c}"),
-                    format!("{:.1} µs, {g:.0} GB/s{}", t.median_us, of_copy(g)),
-                ));
-                extra_json[format!("prune_{r}x{c}")] =
-                    json!({"bytes": bytes, "gbps": g, "timing": t.json()});
-            }
-            Err(e) => extra.push((
-                format!("prune+compress bf16 {r}x{c}"),
-                format!("FAILED: {e}"),
-            )),
-        }
-        match mask_bandwidth(b, r, c) {
-            Ok((t, bytes)) => {
-                let g = gbps(bytes, &t);
-                println!(
-                    "mask forward (soft) bf16 {r}x{c}: {:.1} µs, {g:.0} GB/s{}",
-                    t.median_us,
-                    of_copy(g)
-                );
-                extra.push((
-                    format!("mask sampling forward bf16 {r}x{c}"),
-                    format!("{:.1} µs, {g:.0} GB/s{}", t.median_us, of_copy(g)),
-                ));
-                extra_json[format!("mask_forward_{r}x{c}")] =
-                    json!({"bytes": bytes, "gbps": g, "timing": t.json()});
-            }
-            Err(e) => extra.push((
-                format!("mask sampling forward bf16 {r}x{c}"),
-                format!("FAILED: {e}"),
-            )),
-        }
+        m.kernel(
+            &format!("prune+compress bf16 {r}x{c}"),
+            format!("prune+compress bf16 {r}x{c}"),
+            format!("prune_{r}x{c}"),
+            copy_gbps,
+            prune_bandwidth(b, r, c),
+        );
+        m.kernel(
+            &format!("mask forward (soft) bf16 {r}x{c}"),
+            format!("mask sampling forward bf16 {r}x{c}"),
+            format!("mask_forward_{r}x{c}"),
+            copy_gbps,
+            mask_bandwidth(b, r, c),
+        );
     }
-    MemoryBound {
-        rows: extra,
-        json: extra_json,
-    }
+    m
 }
