@@ -6,6 +6,9 @@
 use crate::abi::GemmParams;
 use crate::error::Result;
 
+pub mod record;
+pub use record::RecordingExecutor;
+
 /// One kernel argument, passed by value as the kernel's `.param` expects it.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Arg {
