@@ -4,9 +4,16 @@
 //! (events, cuLaunchKernel) is not in it.
 //!
 //! `before/*` replays, step by step, what `SparseLinear::forward_into`
-//! (src/linear/gpu.rs) did before the plan cache: choose the plan twice, check shapes
+//! (src/linear/gpu.rs) did before the launch cache: choose the plan twice, check shapes
 //! and lengths, lock the layer state and the per-stream list, build a `Vec<Launch>`
-//! with `sparse_linear_launches`, enqueue.
+//! with `sparse_linear_launches`, enqueue. (`sparse_linear_launches` is now built on
+//! `GemmLaunch`, so this replays the old steps, not the old code byte for byte; the
+//! numbers taken on the old code are in bench/RESULTS.md.)
+//!
+//! `after/*` replays the forward with the launch cache the same way: the same two
+//! locks, then the executor-generic core (`DeviceLinear::prepare`, `bind`, enqueue)
+//! that src/linear/gpu.rs calls. `after_core/*` is the core alone
+//! (`DeviceLinear::forward_into`).
 //!
 //! `cargo bench --bench forward_host` (add `-- --quick` for a short run). No GPU.
 
@@ -14,6 +21,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use sparse24::launch::record::{Recording, RecordingExecutor};
 use sparse24::launch::Executor;
 use sparse24::layout::FragmentGeometry;
+use sparse24::linear::device::{DeviceLinear, Workspace};
 use sparse24::ops::gemm::{
     sparse_linear_launches, DeviceEpilogue, DeviceSlice, GemmBuffers, SparseGemmPlan,
 };
@@ -144,6 +152,81 @@ mod before {
     }
 }
 
+/// The forward path after the launch cache, replayed the same way: the layer's state
+/// and stream list locked as src/linear/gpu.rs does, then the executor-generic core
+/// (`DeviceLinear::prepare`, `PreparedForward::bind`, enqueue).
+mod after {
+    use super::*;
+    use sparse24::bf16;
+    use sparse24::linear::device::{DeviceLinear, Workspace};
+    use sparse24::linear::{Pruning, SparseLinear};
+
+    pub struct StreamState {
+        pub stream: usize,
+        pub exec: RecordingExecutor,
+        pub workspace: Workspace<RecordingExecutor>,
+    }
+
+    pub struct DeviceState {
+        pub layer: DeviceLinear<RecordingExecutor, bf16>,
+        pub home: Arc<()>,
+        pub streams: Mutex<Vec<StreamState>>,
+    }
+
+    pub struct Layer {
+        pub state: Mutex<Option<Arc<DeviceState>>>,
+    }
+
+    /// A layer of zeros (a valid 2:4 weight; the values do not matter here).
+    pub fn sparse_layer(out: usize, inn: usize) -> SparseLinear<bf16> {
+        SparseLinear::from_dense(&vec![bf16::ZERO; out * inn], out, inn, Pruning::Magnitude)
+            .unwrap()
+    }
+
+    impl Layer {
+        pub fn new(lin: &SparseLinear<bf16>, stream: usize, ctx: &Arc<()>) -> Layer {
+            let exec = RecordingExecutor::new(Recording::KeepLast);
+            let layer = DeviceLinear::upload(&exec, lin).unwrap();
+            Layer {
+                state: Mutex::new(Some(Arc::new(DeviceState {
+                    layer,
+                    home: ctx.clone(),
+                    streams: Mutex::new(vec![StreamState {
+                        stream,
+                        exec,
+                        workspace: Workspace::new(),
+                    }]),
+                }))),
+            }
+        }
+
+        /// `SparseLinear::forward_into` with the launch cache (src/linear/gpu.rs),
+        /// cudarc's stream and slices replaced by ids and fake addresses.
+        pub fn forward_into(
+            &self,
+            stream: usize,
+            ctx: &Arc<()>,
+            x: DeviceSlice,
+            tokens: usize,
+            y: DeviceSlice,
+        ) -> Result<()> {
+            let state = {
+                let slot = self.state.lock().unwrap();
+                slot.as_ref().unwrap().clone()
+            };
+            assert!(Arc::ptr_eq(&state.home, ctx));
+            let mut streams = state.streams.lock().unwrap();
+            let idx = streams.iter().position(|s| s.stream == stream).unwrap();
+            let ss = &mut streams[idx];
+            let prepared =
+                state
+                    .layer
+                    .prepare(&ss.exec, tokens, x.len, y.len, &mut ss.workspace)?;
+            ss.exec.launch(&prepared.bind(x.ptr, y.ptr)?)
+        }
+    }
+}
+
 fn forward_host(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward_host");
     for &(name, tokens, out, inn) in &CASES {
@@ -168,6 +251,37 @@ fn forward_host(c: &mut Criterion) {
                 layer
                     .forward_into(7, &ctx, black_box(x), black_box(tokens), black_box(y))
                     .unwrap()
+            })
+        });
+        drop(layer);
+
+        let lin = after::sparse_layer(out, inn);
+        let layer = after::Layer::new(&lin, 7, &ctx);
+        layer.forward_into(7, &ctx, x, tokens, y).unwrap();
+        g.bench_function(BenchmarkId::new("after", name), |b| {
+            b.iter(|| {
+                layer
+                    .forward_into(7, &ctx, black_box(x), black_box(tokens), black_box(y))
+                    .unwrap()
+            })
+        });
+        drop(layer);
+
+        // The executor-generic core alone (no layer-state or stream-list lock).
+        let exec = RecordingExecutor::new(Recording::KeepLast);
+        let core = DeviceLinear::upload(&exec, &lin).unwrap();
+        let mut ws = Workspace::new();
+        core.forward_into(&exec, tokens, x, y, &mut ws).unwrap();
+        g.bench_function(BenchmarkId::new("after_core", name), |b| {
+            b.iter(|| {
+                core.forward_into(
+                    &exec,
+                    black_box(tokens),
+                    black_box(x),
+                    black_box(y),
+                    &mut ws,
+                )
+                .unwrap()
             })
         });
     }

@@ -26,7 +26,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::launch::{Executor, Launch};
+use crate::launch::{Arg, Executor, Launch};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -208,7 +208,7 @@ impl Executor for RecordingExecutor {
     }
 
     /// Records `launch` (nothing runs).
-    fn launch(&self, launch: &Launch) -> Result<()> {
+    fn launch<A: AsRef<[Arg]>>(&self, launch: &Launch<A>) -> Result<()> {
         let mut r = self.recorded.lock().map_err(|_| poisoned())?;
         r.count += 1;
         match self.mode {
@@ -221,11 +221,11 @@ impl Executor for RecordingExecutor {
                     last.block = launch.block;
                     last.dynamic_shared_bytes = launch.dynamic_shared_bytes;
                     last.args.clear();
-                    last.args.extend_from_slice(&launch.args);
+                    last.args.extend_from_slice(launch.args.as_ref());
                 }
-                None => r.last = Some(launch.clone()),
+                None => r.last = Some(launch.to_vec()),
             },
-            Recording::KeepAll => r.all.push(launch.clone()),
+            Recording::KeepAll => r.all.push(launch.to_vec()),
         }
         Ok(())
     }
@@ -238,7 +238,6 @@ impl Executor for RecordingExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launch::Arg;
 
     fn launch(kernel: &'static str, args: Vec<Arg>) -> Launch {
         Launch {
@@ -255,7 +254,10 @@ mod tests {
     fn fake_allocations_are_aligned_distinct_and_apart() {
         let exec = RecordingExecutor::default();
         let sizes = [0usize, 1, 255, 256, 257, 4096, 1 << 20];
-        let bufs: Vec<_> = sizes.iter().map(|&n| exec.alloc_zeroed(n).unwrap()).collect();
+        let bufs: Vec<_> = sizes
+            .iter()
+            .map(|&n| exec.alloc_zeroed(n).unwrap())
+            .collect();
         for (b, &n) in bufs.iter().zip(&sizes) {
             assert_eq!(b.ptr() % FAKE_ALIGN, 0);
             assert!(b.ptr() >= FAKE_BASE);
@@ -312,10 +314,7 @@ mod tests {
     #[test]
     fn sm_count_is_configurable() {
         let exec = RecordingExecutor::default();
-        assert_eq!(
-            exec.sm_count().unwrap(),
-            crate::ops::gemm::DEFAULT_SM_COUNT
-        );
+        assert_eq!(exec.sm_count().unwrap(), crate::ops::gemm::DEFAULT_SM_COUNT);
         assert_eq!(exec.with_sm_count(0).sm_count().unwrap(), 1);
         assert_eq!(
             RecordingExecutor::default()
