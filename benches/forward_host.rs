@@ -11,7 +11,7 @@
 //! numbers taken on the old code are in bench/RESULTS.md.)
 //!
 //! `after/*` replays the forward with the launch cache the same way: the same two
-//! locks, then the executor-generic core (`DeviceLinear::prepare`, `bind`, enqueue)
+//! locks, then the executor-generic core (`DeviceLinear::launch`, enqueue)
 //! that src/linear/gpu.rs calls. `after_core/*` is the core alone
 //! (`DeviceLinear::forward_into`).
 //!
@@ -154,7 +154,7 @@ mod before {
 
 /// The forward path after the launch cache, replayed the same way: the layer's state
 /// and stream list locked as src/linear/gpu.rs does, then the executor-generic core
-/// (`DeviceLinear::prepare`, `PreparedForward::bind`, enqueue).
+/// (`DeviceLinear::launch`, enqueue).
 mod after {
     use super::*;
     use sparse24::bf16;
@@ -218,11 +218,10 @@ mod after {
             let mut streams = state.streams.lock().unwrap();
             let idx = streams.iter().position(|s| s.stream == stream).unwrap();
             let ss = &mut streams[idx];
-            let prepared =
-                state
-                    .layer
-                    .prepare(&ss.exec, tokens, x.len, y.len, &mut ss.workspace)?;
-            ss.exec.launch(&prepared.bind(x.ptr, y.ptr)?)
+            let launch = state
+                .layer
+                .launch(&ss.exec, tokens, x, y, &mut ss.workspace)?;
+            ss.exec.launch(&launch)
         }
     }
 }

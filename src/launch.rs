@@ -66,18 +66,24 @@ pub struct Launch<A = Vec<Arg>> {
 impl<A: AsRef<[Arg]>> Launch<A> {
     /// The same launch with its arguments in a `Vec` (the default form).
     pub fn to_vec(&self) -> Launch {
+        self.with_args(self.args.as_ref().to_vec())
+    }
+}
+
+impl<A> Launch<A> {
+    /// The same kernel, grid, block and shared memory with `args` as arguments
+    /// (a template with `A = ()` becomes a launch this way).
+    pub fn with_args<B>(&self, args: B) -> Launch<B> {
         Launch {
             module: self.module,
             kernel: self.kernel,
             grid: self.grid,
             block: self.block,
             dynamic_shared_bytes: self.dynamic_shared_bytes,
-            args: self.args.as_ref().to_vec(),
+            args,
         }
     }
-}
 
-impl<A> Launch<A> {
     /// Threads in the whole grid.
     pub fn threads(&self) -> u64 {
         self.grid

@@ -1,7 +1,8 @@
 //! The executor-generic forward of a [`SparseLinear`]: [`DeviceLinear`] holds the
 //! layer's weights and bias on one [`Executor`]'s device and the validated launch per
 //! token count ([`GemmLaunch`], built once, cached); a forward looks the launch up,
-//! checks the caller's buffer lengths, fills in the per-call addresses and enqueues.
+//! checks the caller's buffer lengths, fills in the per-call addresses
+//! ([`DeviceLinear::launch`]) and enqueues.
 //! No environment read, no repeated shape check, no heap allocation per call once a
 //! token count has been seen (tests/forward_alloc.rs counts them).
 //!
@@ -18,6 +19,7 @@ use crate::ops::gemm::SparseGemmPlan;
 use crate::ops::gemm::{DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmLaunch, GemmWeights};
 use crate::shape::check_len;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::RwLock;
 
 /// Token counts whose launch a layer caches. Beyond this many distinct counts a
@@ -64,20 +66,27 @@ impl<E: Executor> Workspace<E> {
     }
 }
 
-/// A forward validated for its token count, with its workspace: what
-/// [`DeviceLinear::prepare`] returns; [`PreparedForward::bind`] adds X and Y.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PreparedForward {
-    pub gemm: GemmLaunch,
-    pub workspace: Option<DeviceSlice>,
-}
+/// Hashes a token count for the launch cache: one multiply (Fibonacci hashing)
+/// instead of SipHash, since the keys are small integers chosen by the caller, not
+/// by an adversary.
+#[derive(Default)]
+struct TokensHasher(u64);
 
-impl PreparedForward {
-    /// The launch for X at `x` and Y at `y` (alignment checked).
-    pub fn bind(&self, x: u64, y: u64) -> Result<Launch<[Arg; 1]>> {
-        self.gemm.bind(x, y, None, self.workspace)
+impl Hasher for TokensHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
+
+type LaunchCache = HashMap<usize, GemmLaunch, BuildHasherDefault<TokensHasher>>;
 
 /// A [`SparseLinear`] resident on an executor's device: W (fragment order) and bias
 /// uploaded once, and the launch per token count validated once.
@@ -89,7 +98,7 @@ pub struct DeviceLinear<E: Executor, T: Element> {
     out: usize,
     inn: usize,
     sm_count: usize,
-    launches: RwLock<HashMap<usize, GemmLaunch>>,
+    launches: RwLock<LaunchCache>,
 }
 
 fn poisoned() -> Error {
@@ -139,7 +148,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
             out: layer.out_features(),
             inn: layer.in_features(),
             sm_count,
-            launches: RwLock::new(HashMap::new()),
+            launches: RwLock::new(LaunchCache::default()),
         })
     }
 
@@ -171,16 +180,26 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     /// is seen and cached (up to [`PLAN_CACHE_CAPACITY`] counts); an error (a shape
     /// the kernel cannot run) is returned, not cached.
     pub fn launch_for(&self, tokens: usize) -> Result<GemmLaunch> {
-        if let Some(l) = self.launches.read().map_err(|_| poisoned())?.get(&tokens) {
-            return Ok(l.clone());
+        self.with_launch(tokens, |g| Ok(g.clone()))
+    }
+
+    /// Runs `f` on the launch for `tokens` (cached, or built and cached), without
+    /// copying it out of the cache.
+    fn with_launch<R>(&self, tokens: usize, f: impl FnOnce(&GemmLaunch) -> Result<R>) -> Result<R> {
+        {
+            let cache = self.launches.read().map_err(|_| poisoned())?;
+            if let Some(g) = cache.get(&tokens) {
+                return f(g);
+            }
         }
         let plan = SparseGemmPlan::choose(tokens, self.out, self.inn, self.sm_count)?;
-        let l = GemmLaunch::new(&plan, T::DTYPE, T::DTYPE, &self.weights, &self.epilogue)?;
+        let g = GemmLaunch::new(&plan, T::DTYPE, T::DTYPE, &self.weights, &self.epilogue)?;
+        let r = f(&g);
         let mut cache = self.launches.write().map_err(|_| poisoned())?;
         if cache.len() < PLAN_CACHE_CAPACITY {
-            cache.insert(tokens, l.clone());
+            cache.insert(tokens, g);
         }
-        Ok(l)
+        r
     }
 
     /// Token counts whose launch is cached.
@@ -188,27 +207,29 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
         self.launches.read().map(|c| c.len()).unwrap_or(0)
     }
 
-    /// Everything of a forward but X's and Y's addresses: the launch for `tokens`,
-    /// the lengths of X (`x_len` elements, must be `tokens × in`) and Y (`tokens ×
-    /// out`), and the split-K workspace (grown on `exec` when too small).
-    pub fn prepare(
+    /// The launch of one forward, not yet enqueued: the cached launch for `tokens`,
+    /// X [tokens, in] and Y [tokens, out] by device address and length in elements
+    /// (lengths and alignment checked), and the split-K workspace (grown on `exec`
+    /// when too small). Allocates nothing once `tokens` has been seen and the
+    /// workspace is large enough.
+    pub fn launch(
         &self,
         exec: &E,
         tokens: usize,
-        x_len: usize,
-        y_len: usize,
+        x: DeviceSlice,
+        y: DeviceSlice,
         workspace: &mut Workspace<E>,
-    ) -> Result<PreparedForward> {
-        let gemm = self.launch_for(tokens)?;
-        check_len("X", gemm.x_len(), x_len)?;
-        check_len("Y", gemm.y_len(), y_len)?;
-        let workspace = workspace.ensure(exec, gemm.workspace_bytes())?;
-        Ok(PreparedForward { gemm, workspace })
+    ) -> Result<Launch<[Arg; 1]>> {
+        self.with_launch(tokens, |g| {
+            check_len("X", g.x_len(), x.len)?;
+            check_len("Y", g.y_len(), y.len)?;
+            let ws = workspace.ensure(exec, g.workspace_bytes())?;
+            g.bind(x.ptr, y.ptr, None, ws)
+        })
     }
 
-    /// Enqueues `Y = act(X · Wᵀ + bias)` on `exec`: X [tokens, in] and Y [tokens,
-    /// out] given by device address and length in elements, `workspace` owned by the
-    /// stream `exec` enqueues on.
+    /// Enqueues `Y = act(X · Wᵀ + bias)` on `exec`: [`DeviceLinear::launch`], then
+    /// [`Executor::launch`]. `workspace` belongs to the stream `exec` enqueues on.
     pub fn forward_into(
         &self,
         exec: &E,
@@ -217,8 +238,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
         y: DeviceSlice,
         workspace: &mut Workspace<E>,
     ) -> Result<()> {
-        let p = self.prepare(exec, tokens, x.len, y.len, workspace)?;
-        exec.launch(&p.bind(x.ptr, y.ptr)?)
+        exec.launch(&self.launch(exec, tokens, x, y, workspace)?)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::cuda::{CodeChoice, CudaExecutor};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::launch::Executor;
-use crate::ops::gemm::SparseGemmPlan;
+use crate::ops::gemm::{DeviceSlice, SparseGemmPlan};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr};
 use std::sync::{Arc, Mutex};
 
@@ -168,9 +168,9 @@ impl<T: Element> SparseLinear<T> {
         self.enqueue(&state, stream, x, tokens, y)
     }
 
-    /// The forward on resident weights: the cached launch for `tokens`, the length
-    /// checks and the workspace ([`DeviceLinear::prepare`]), then X's and Y's
-    /// addresses and the enqueue.
+    /// The forward on resident weights: X's and Y's addresses, the cached launch for
+    /// `tokens` with the length checks and the workspace ([`DeviceLinear::launch`]),
+    /// the enqueue.
     fn enqueue(
         &self,
         state: &DeviceState<T>,
@@ -204,14 +204,24 @@ impl<T: Element> SparseLinear<T> {
             }
         };
         let ss = &mut streams[idx];
-        let prepared =
-            state
-                .layer
-                .prepare(&ss.exec, tokens, x.len(), y.len(), &mut ss.workspace)?;
         // Keep the guards alive until the launch is enqueued, so cudarc's events
         // order other streams' accesses to X and Y after this kernel.
+        let (x_len, y_len) = (x.len(), y.len());
         let (xp, _x_guard) = x.device_ptr(stream);
         let (yp, _y_guard) = y.device_ptr_mut(stream);
-        ss.exec.launch(&prepared.bind(xp, yp)?)
+        let launch = state.layer.launch(
+            &ss.exec,
+            tokens,
+            DeviceSlice {
+                ptr: xp,
+                len: x_len,
+            },
+            DeviceSlice {
+                ptr: yp,
+                len: y_len,
+            },
+            &mut ss.workspace,
+        )?;
+        ss.exec.launch(&launch)
     }
 }

@@ -38,10 +38,13 @@ pub struct GemmLaunch {
     out_dtype: DType,
     /// Elements of C the epilogue reads (`Some` when beta is nonzero).
     c_len: Option<usize>,
-    /// The launch with the per-call addresses (x, y, c, ws, counters) zero.
-    template: Launch<[Arg; 1]>,
-    /// The parameters in `template`, kept apart so a call copies them without
-    /// matching on the argument.
+    /// [`SparseGemmPlan::workspace_bytes`] and where the partials start in it.
+    workspace_bytes: usize,
+    partials_offset: usize,
+    /// Kernel, grid, block and shared memory; the argument is built per call.
+    template: Launch<()>,
+    /// The kernel's parameters with the per-call addresses (x, y, c, ws, counters)
+    /// zero.
     params: GemmParams,
 }
 
@@ -129,13 +132,15 @@ impl GemmLaunch {
             grid: plan.grid(),
             block: [t.threads as u32, 1, 1],
             dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
-            args: [Arg::Struct(StructArg::Gemm(params))],
+            args: (),
         };
         Ok(GemmLaunch {
             plan: *plan,
             dtype,
             out_dtype,
             c_len,
+            workspace_bytes: plan.workspace_bytes(),
+            partials_offset: plan.partials_offset(),
             template,
             params,
         })
@@ -148,7 +153,7 @@ impl GemmLaunch {
 
     /// Bytes of split-K workspace a call needs ([`SparseGemmPlan::workspace_bytes`]).
     pub fn workspace_bytes(&self) -> usize {
-        self.plan.workspace_bytes()
+        self.workspace_bytes
     }
 
     /// Elements of X (`tokens × in`) and of Y (`tokens × out`).
@@ -175,7 +180,7 @@ impl GemmLaunch {
         check_aligned("Y", y, self.out_dtype.size())?;
         let plan = &self.plan;
         let (ws, counters) = if plan.splits > 1 {
-            let need = plan.workspace_bytes();
+            let need = self.workspace_bytes;
             let w = workspace.ok_or_else(|| Error::InvalidArgument {
                 what: "workspace",
                 why: format!(
@@ -191,7 +196,7 @@ impl GemmLaunch {
                 });
             }
             check_aligned("workspace", w.ptr, WORKSPACE_ALIGN)?;
-            (w.ptr + plan.partials_offset() as u64, w.ptr)
+            (w.ptr + self.partials_offset as u64, w.ptr)
         } else {
             (0, 0)
         };
@@ -209,16 +214,16 @@ impl GemmLaunch {
             }
             (_, None) => 0,
         };
-        let mut l = self.template.clone();
-        l.args = [Arg::Struct(StructArg::Gemm(GemmParams {
-            x,
-            y,
-            c,
-            ws,
-            counters,
-            ..self.params
-        }))];
-        Ok(l)
+        Ok(self
+            .template
+            .with_args([Arg::Struct(StructArg::Gemm(GemmParams {
+                x,
+                y,
+                c,
+                ws,
+                counters,
+                ..self.params
+            }))]))
     }
 }
 
