@@ -1,7 +1,9 @@
 //! Kernel launches as data. Host code computes a [`Launch`] in plain Rust (which
 //! kernel, grid, block, dynamic shared memory, arguments); an [`Executor`] runs it:
 //! cudarc on a real GPU ([`crate::cuda`]) or the PTX emulator ([`crate::sim`]). So the
-//! same host code, shapes and checks run on either. No cudarc type appears here.
+//! same host code, shapes and checks run on either. A third executor,
+//! [`record::RecordingExecutor`], runs nothing and records the launches, to inspect
+//! and time host code without a GPU. No cudarc type appears here.
 
 use crate::abi::GemmParams;
 use crate::error::Result;
