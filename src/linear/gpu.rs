@@ -132,8 +132,12 @@ impl<T: Element> SparseLinear<T> {
         T: DeviceRepr,
     {
         let (out, inn) = (self.out_features(), self.in_features());
+        // Before a first upload, the checks the first forward made before uploading:
+        // the shape, then (in forward_into, after allocating Y) X's length.
         let state = self.device_state(stream, || {
-            SparseGemmPlan::choose(tokens, out, inn, 1).map(|_| ())
+            SparseGemmPlan::choose(tokens, out, inn, 1)?;
+            let x_len = crate::shape::tokens_by("X", "in", tokens, inn)?;
+            crate::shape::check_len("X", x_len, x.len())
         })?;
         let y_len = state.layer.launch_for(tokens)?.y_len();
         // SAFETY: the kernel writes every element of Y (checked by the GPU tests)
