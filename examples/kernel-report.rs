@@ -7,7 +7,7 @@
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sparse24::kernels::{self, ResourceUsage};
-use sparse24::launch::{Executor, Launch};
+use sparse24::launch::{Arg, Executor, Launch};
 use sparse24::mask::{SampleParams, Sampling};
 use sparse24::ops::gemm::{self, SparseGemmPlan};
 use sparse24::ops::{decompress, mask, prune as gprune};
@@ -65,13 +65,13 @@ impl Executor for Recorder {
     fn sm_count(&self) -> Result<usize> {
         self.sim.sm_count()
     }
-    fn launch(&self, l: &Launch) -> Result<()> {
+    fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
         self.sim.launch(l)?;
         if let Some(st) = self.sim.last_stats() {
             self.seen
                 .borrow_mut()
                 .entry(l.kernel)
-                .or_insert((l.clone(), st));
+                .or_insert((l.to_vec(), st));
         }
         Ok(())
     }

@@ -1,10 +1,15 @@
 //! Kernel launches as data. Host code computes a [`Launch`] in plain Rust (which
 //! kernel, grid, block, dynamic shared memory, arguments); an [`Executor`] runs it:
 //! cudarc on a real GPU ([`crate::cuda`]) or the PTX emulator ([`crate::sim`]). So the
-//! same host code, shapes and checks run on either. No cudarc type appears here.
+//! same host code, shapes and checks run on either. A third executor,
+//! [`record::RecordingExecutor`], runs nothing and records the launches, to inspect
+//! and time host code without a GPU. No cudarc type appears here.
 
 use crate::abi::GemmParams;
 use crate::error::Result;
+
+pub mod record;
+pub use record::RecordingExecutor;
 
 /// One kernel argument, passed by value as the kernel's `.param` expects it.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -41,8 +46,14 @@ impl StructArg {
 }
 
 /// A kernel launch, fully described.
+///
+/// `A` holds the arguments: a `Vec` (the default) for launches built per call by the
+/// op builders, a fixed array for launches filled in from a template validated once
+/// ([`crate::ops::gemm::GemmLaunch`]), so that a forward builds its launch without a
+/// heap allocation; a slice works too. Executors take any of them
+/// ([`Executor::launch`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Launch {
+pub struct Launch<A = Vec<Arg>> {
     /// The kernel source file stem (kernels/<module>.cu) that holds the kernel.
     pub module: &'static str,
     /// The `extern "C"` kernel name.
@@ -50,10 +61,31 @@ pub struct Launch {
     pub grid: [u32; 3],
     pub block: [u32; 3],
     pub dynamic_shared_bytes: u32,
-    pub args: Vec<Arg>,
+    /// The arguments in the kernel's parameter order.
+    pub args: A,
 }
 
-impl Launch {
+impl<A: AsRef<[Arg]>> Launch<A> {
+    /// The same launch with its arguments in a `Vec` (the default form).
+    pub fn to_vec(&self) -> Launch {
+        self.with_args(self.args.as_ref().to_vec())
+    }
+}
+
+impl<A> Launch<A> {
+    /// The same kernel, grid, block and shared memory with `args` as arguments
+    /// (a template with `A = ()` becomes a launch this way).
+    pub fn with_args<B>(&self, args: B) -> Launch<B> {
+        Launch {
+            module: self.module,
+            kernel: self.kernel,
+            grid: self.grid,
+            block: self.block,
+            dynamic_shared_bytes: self.dynamic_shared_bytes,
+            args,
+        }
+    }
+
     /// Threads in the whole grid.
     pub fn threads(&self) -> u64 {
         self.grid
@@ -83,8 +115,8 @@ pub trait Executor {
     fn download_bytes(&self, buf: &Self::Buffer) -> Result<Vec<u8>>;
     /// The device address of an allocation, for [`Arg::Ptr`].
     fn ptr(&self, buf: &Self::Buffer) -> u64;
-    /// Enqueues (GPU) or runs (emulator) a launch.
-    fn launch(&self, launch: &Launch) -> Result<()>;
+    /// Enqueues (GPU) or runs (emulator) a launch, whatever holds its arguments.
+    fn launch<A: AsRef<[Arg]>>(&self, launch: &Launch<A>) -> Result<()>;
 
     /// The number of streaming multiprocessors [`crate::ops::gemm::SparseGemmPlan::choose`]
     /// plans for: the device's own count on a GPU (queried once), a fixed documented

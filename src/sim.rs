@@ -130,10 +130,11 @@ impl Executor for SimExecutor {
         Ok(crate::ops::gemm::DEFAULT_SM_COUNT)
     }
 
-    fn launch(&self, l: &Launch) -> Result<()> {
+    fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
         let module = self.module(l.module)?;
         let params: Vec<ptxsim::Param> = l
             .args
+            .as_ref()
             .iter()
             .map(|a| match *a {
                 Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),

@@ -181,7 +181,7 @@ impl Executor for CudaExecutor {
         p
     }
 
-    fn launch(&self, l: &Launch) -> Result<()> {
+    fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
         let f = self.function(l.module, l.kernel)?;
         if l.dynamic_shared_bytes > 48 * 1024 {
             f.set_attribute(
@@ -190,7 +190,7 @@ impl Executor for CudaExecutor {
             )?;
         }
         let mut b = self.stream.launch_builder(&f);
-        for a in &l.args {
+        for a in l.args.as_ref() {
             match a {
                 Arg::Ptr(v) | Arg::U64(v) => b.arg(v),
                 Arg::U32(v) => b.arg(v),

@@ -35,6 +35,7 @@
 //! # Ok::<(), sparse24::Error>(())
 //! ```
 
+pub mod device;
 pub mod gpu;
 
 use crate::dtype::Element;

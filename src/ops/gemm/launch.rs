@@ -1,16 +1,15 @@
 //! Device buffers of one GEMM call, the launch that describes it, and runners that
 //! upload, launch and read back on any [`Executor`].
 
-use super::config::{out_dtype_code, DEFAULT_SM_COUNT};
-use super::plan::{check_gemm_shape, SparseGemmPlan, WORKSPACE_ALIGN};
-use crate::abi::GemmParams;
+use super::config::DEFAULT_SM_COUNT;
+use super::plan::{check_gemm_shape, SparseGemmPlan};
+use super::prepared::{GemmLaunch, GemmWeights};
 use crate::dtype::{DType, Element};
 use crate::epilogue::{Activation, Epilogue};
 use crate::error::{Error, Result};
 use crate::format::Sparse24;
-use crate::launch::{Arg, Executor, Launch, StructArg};
-use crate::layout::{to_fragment_order, FragmentGeometry, META_STEPS_PER_LOAD};
-use crate::ops::check_aligned;
+use crate::launch::{Executor, Launch};
+use crate::layout::{to_fragment_order, FragmentGeometry};
 use crate::shape::check_len;
 use half::{bf16, f16};
 use std::marker::PhantomData;
@@ -51,6 +50,17 @@ pub struct DeviceEpilogue {
     pub activation: Activation,
 }
 
+impl GemmBuffers {
+    /// The weight part ([`GemmLaunch::new`] takes it).
+    pub fn weights(&self) -> GemmWeights {
+        GemmWeights {
+            values: self.w_values,
+            meta: self.w_meta,
+            geometry: self.w_geometry,
+        }
+    }
+}
+
 impl Default for DeviceEpilogue {
     fn default() -> Self {
         DeviceEpilogue {
@@ -65,7 +75,9 @@ impl Default for DeviceEpilogue {
 
 /// The launches of one sparse linear layer (today exactly one; split-K reduces inside
 /// the kernel). Pure: validates shapes (typed errors naming the requirement),
-/// pointer alignment and epilogue lengths, then describes the launch.
+/// pointer alignment and epilogue lengths, then describes the launch. The same
+/// checks and launch as [`GemmLaunch::new`] then [`GemmLaunch::bind`], which a caller
+/// that runs one shape many times uses instead, to validate once.
 pub fn sparse_linear_launches(
     plan: &SparseGemmPlan,
     dtype: DType,
@@ -73,112 +85,13 @@ pub fn sparse_linear_launches(
     bufs: &GemmBuffers,
     epi: &DeviceEpilogue,
 ) -> Result<Vec<Launch>> {
-    let kernel = plan.config.kernel(dtype)?;
-    check_gemm_shape(plan.tokens, plan.out, plan.inn)?;
-    let geo = bufs.w_geometry;
-    if geo != FragmentGeometry::new(plan.out, plan.inn) || geo.steps != plan.steps {
-        return Err(Error::InvalidArgument {
-            what: "weights",
-            why: format!(
-                "W is {}x{} (fragment geometry {:?}) but the plan is for out = {}, in = {}",
-                geo.rows, geo.cols, geo, plan.out, plan.inn
-            ),
-        });
-    }
-    let groups = plan.steps / META_STEPS_PER_LOAD;
-    if plan.chunk_steps == 0
-        || !plan.chunk_steps.is_multiple_of(META_STEPS_PER_LOAD)
-        || plan.splits == 0
-        || plan.splits != (groups).div_ceil(plan.chunk_steps / META_STEPS_PER_LOAD)
-    {
-        return Err(Error::InvalidArgument {
-            what: "plan",
-            why: format!(
-                "splits = {} and chunk_steps = {} do not cover {} steps in nonempty 8-step \
-                 chunks (build plans with SparseGemmPlan::new or ::choose)",
-                plan.splits, plan.chunk_steps, plan.steps
-            ),
-        });
-    }
-    check_aligned("W values", bufs.w_values, 16)?;
-    check_aligned("W metadata", bufs.w_meta, 16)?;
-    check_aligned("X", bufs.x, 16)?;
-    check_aligned("Y", bufs.y, out_dtype.size())?;
-    let (ws, counters) = if plan.splits > 1 {
-        let need = plan.workspace_bytes();
-        let w = bufs.workspace.ok_or_else(|| Error::InvalidArgument {
-            what: "workspace",
-            why: format!(
-                "the plan splits K {} ways and needs a {need}-byte workspace",
-                plan.splits
-            ),
-        })?;
-        if w.len < need {
-            return Err(Error::Length {
-                what: "split-K workspace bytes",
-                expected: need,
-                actual: w.len,
-            });
-        }
-        check_aligned("workspace", w.ptr, WORKSPACE_ALIGN)?;
-        (w.ptr + plan.partials_offset() as u64, w.ptr)
-    } else {
-        (0, 0)
-    };
-    let c = match (epi.c, epi.beta != 0.0) {
-        (Some(c), true) => {
-            check_len(
-                "C",
-                crate::shape::tokens_by("C", "out", plan.tokens, plan.out)?,
-                c.len,
-            )?;
-            check_aligned("C", c.ptr, dtype.size())?;
-            c.ptr
-        }
-        (None, true) => {
-            return Err(Error::InvalidArgument {
-                what: "beta",
-                why: "beta is nonzero but no C matrix was given".into(),
-            })
-        }
-        (_, false) => 0,
-    };
-    let bias = match epi.bias {
-        Some(b) => {
-            check_len("bias", plan.out, b.len)?;
-            check_aligned("bias", b.ptr, dtype.size())?;
-            b.ptr
-        }
-        None => 0,
-    };
-    let t = plan.config.tile();
-    Ok(vec![Launch {
-        module: "sparse_gemm",
-        kernel,
-        grid: plan.grid(),
-        block: [t.threads as u32, 1, 1],
-        dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
-        args: vec![Arg::Struct(StructArg::Gemm(GemmParams {
-            wv: bufs.w_values,
-            wm: bufs.w_meta,
-            x: bufs.x,
-            c,
-            bias,
-            y: bufs.y,
-            ws,
-            counters,
-            out: plan.out as u32,
-            inn: plan.inn as u32,
-            tokens: plan.tokens as u32,
-            steps: plan.steps as u32,
-            chunk_steps: plan.chunk_steps as u32,
-            splits: plan.splits as u32,
-            alpha: epi.alpha,
-            beta: epi.beta,
-            act: epi.activation.code(),
-            out_dtype: out_dtype_code(out_dtype),
-        }))],
-    }])
+    let l = GemmLaunch::new(plan, dtype, out_dtype, &bufs.weights(), epi)?.bind(
+        bufs.x,
+        bufs.y,
+        epi.c,
+        bufs.workspace,
+    )?;
+    Ok(vec![l.to_vec()])
 }
 
 /// A 2:4 weight resident on an executor's device in fragment order (uploaded once).
@@ -237,18 +150,13 @@ pub fn sparse_linear_with_workspace<E: Executor, T: Element>(
     epi: &DeviceEpilogue,
     workspace: Option<DeviceSlice>,
 ) -> Result<()> {
-    let bufs = GemmBuffers {
-        w_values: exec.ptr(&w.values),
-        w_meta: exec.ptr(&w.meta),
-        w_geometry: w.geometry,
-        x: exec.ptr(x),
-        y: exec.ptr(y),
-        workspace,
+    let weights = GemmWeights {
+        values: exec.ptr(&w.values),
+        meta: exec.ptr(&w.meta),
+        geometry: w.geometry,
     };
-    for l in sparse_linear_launches(plan, T::DTYPE, out_dtype, &bufs, epi)? {
-        exec.launch(&l)?;
-    }
-    Ok(())
+    let l = GemmLaunch::new(plan, T::DTYPE, out_dtype, &weights, epi)?;
+    exec.launch(&l.bind(exec.ptr(x), exec.ptr(y), epi.c, workspace)?)
 }
 
 /// Converts output bytes of `out_dtype` to f32.

@@ -1,0 +1,352 @@
+//! The executor-generic forward of a [`SparseLinear`]: [`DeviceLinear`] holds the
+//! layer's weights and bias on one [`Executor`]'s device and the validated launch per
+//! token count ([`GemmLaunch`], built once, cached); a forward looks the launch up,
+//! checks the caller's buffer lengths, fills in the per-call addresses
+//! ([`DeviceLinear::launch`]) and enqueues.
+//! No environment read, no repeated shape check, no heap allocation per call once a
+//! token count has been seen (tests/forward_alloc.rs counts them).
+//!
+//! The CUDA forward ([`SparseLinear::forward_into`], src/linear/gpu.rs) is this core
+//! plus cudarc's streams; the recording executor ([`crate::launch::record`]) runs it
+//! to measure its host cost (benches/forward_host.rs).
+
+use super::SparseLinear;
+use crate::dtype::{DType, Element};
+use crate::epilogue::Activation;
+use crate::error::{Error, Result};
+use crate::launch::{Arg, Executor, Launch};
+use crate::ops::gemm::SparseGemmPlan;
+use crate::ops::gemm::{DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmLaunch, GemmWeights};
+use crate::shape::check_len;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::RwLock;
+
+/// Token counts whose launch a layer caches. Beyond this many distinct counts a
+/// forward builds its launch each call (still without allocating), so a server that
+/// sees every prompt length keeps a bounded cache.
+pub const PLAN_CACHE_CAPACITY: usize = 256;
+
+/// A split-K workspace owned by one stream (or one executor): allocated zero-filled
+/// when a launch first needs more than it holds, then reused (the kernel leaves it
+/// as it found it).
+pub struct Workspace<E: Executor> {
+    buf: Option<(E::Buffer, usize)>,
+}
+
+impl<E: Executor> Default for Workspace<E> {
+    fn default() -> Self {
+        Workspace { buf: None }
+    }
+}
+
+impl<E: Executor> Workspace<E> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.buf.as_ref().map_or(0, |(_, n)| *n)
+    }
+
+    /// A slice of at least `need` bytes (`None` when `need` is 0), growing the
+    /// allocation on `exec` when it is smaller.
+    pub fn ensure(&mut self, exec: &E, need: usize) -> Result<Option<DeviceSlice>> {
+        if need == 0 {
+            return Ok(None);
+        }
+        if self.bytes() < need {
+            self.buf = Some((exec.alloc_zeroed(need)?, need));
+        }
+        Ok(self.buf.as_ref().map(|(b, n)| DeviceSlice {
+            ptr: exec.ptr(b),
+            len: *n,
+        }))
+    }
+}
+
+/// Hashes a token count for the launch cache: one multiply (Fibonacci hashing)
+/// instead of SipHash, since the keys are small integers chosen by the caller, not
+/// by an adversary.
+#[derive(Default)]
+struct TokensHasher(u64);
+
+impl Hasher for TokensHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type LaunchCache = HashMap<usize, GemmLaunch, BuildHasherDefault<TokensHasher>>;
+
+/// A [`SparseLinear`] resident on an executor's device: W (fragment order) and bias
+/// uploaded once, and the launch per token count validated once.
+pub struct DeviceLinear<E: Executor, T: Element> {
+    weight: DeviceSparse24<E, T>,
+    bias: Option<E::Buffer>,
+    weights: GemmWeights,
+    epilogue: DeviceEpilogue,
+    out: usize,
+    inn: usize,
+    sm_count: usize,
+    launches: RwLock<LaunchCache>,
+}
+
+fn poisoned() -> Error {
+    Error::InvalidArgument {
+        what: "layer",
+        why: "a thread panicked while caching a launch of this layer".into(),
+    }
+}
+
+impl<E: Executor, T: Element> DeviceLinear<E, T> {
+    /// Uploads `layer`'s weights (fragment order) and bias on `exec`, and takes the
+    /// SM count plans are chosen for from it. f32 layers are refused (tensor cores
+    /// have no 2:4 form for f32).
+    pub fn upload(exec: &E, layer: &SparseLinear<T>) -> Result<Self> {
+        if T::DTYPE == DType::F32 {
+            return Err(Error::InvalidArgument {
+                what: "dtype",
+                why: "the GPU forward takes f16 or bf16 layers (tensor cores have no 2:4 form \
+                      for f32); use forward_cpu or convert the weights"
+                    .into(),
+            });
+        }
+        let weight = DeviceSparse24::upload(exec, &layer.weight)?;
+        let bias = match &layer.bias {
+            Some(b) => Some(exec.upload(b)?),
+            None => None,
+        };
+        let sm_count = exec.sm_count()?;
+        let weights = GemmWeights {
+            values: exec.ptr(weight.values()),
+            meta: exec.ptr(weight.meta()),
+            geometry: weight.geometry(),
+        };
+        let epilogue = DeviceEpilogue {
+            bias: bias.as_ref().map(|b| DeviceSlice {
+                ptr: exec.ptr(b),
+                len: layer.out_features(),
+            }),
+            activation: layer.activation,
+            ..Default::default()
+        };
+        Ok(DeviceLinear {
+            weight,
+            bias,
+            weights,
+            epilogue,
+            out: layer.out_features(),
+            inn: layer.in_features(),
+            sm_count,
+            launches: RwLock::new(LaunchCache::default()),
+        })
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.out
+    }
+    pub fn in_features(&self) -> usize {
+        self.inn
+    }
+    pub fn activation(&self) -> Activation {
+        self.epilogue.activation
+    }
+    /// The SM count plans are chosen for (the executor's, at upload).
+    pub fn sm_count(&self) -> usize {
+        self.sm_count
+    }
+    /// The resident weight.
+    pub fn weight(&self) -> &DeviceSparse24<E, T> {
+        &self.weight
+    }
+    /// The resident bias.
+    pub fn bias(&self) -> Option<&E::Buffer> {
+        self.bias.as_ref()
+    }
+
+    /// The validated launch for `tokens` tokens: the plan
+    /// [`SparseGemmPlan::choose`] picks for the layer's shape and SM count, checked
+    /// against the resident weights and epilogue. Built the first time a token count
+    /// is seen and cached (up to [`PLAN_CACHE_CAPACITY`] counts); an error (a shape
+    /// the kernel cannot run) is returned, not cached.
+    pub fn launch_for(&self, tokens: usize) -> Result<GemmLaunch> {
+        self.with_launch(tokens, |g| Ok(g.clone()))
+    }
+
+    /// Runs `f` on the launch for `tokens` (cached, or built and cached), without
+    /// copying it out of the cache.
+    fn with_launch<R>(&self, tokens: usize, f: impl FnOnce(&GemmLaunch) -> Result<R>) -> Result<R> {
+        {
+            let cache = self.launches.read().map_err(|_| poisoned())?;
+            if let Some(g) = cache.get(&tokens) {
+                return f(g);
+            }
+        }
+        let plan = SparseGemmPlan::choose(tokens, self.out, self.inn, self.sm_count)?;
+        let g = GemmLaunch::new(&plan, T::DTYPE, T::DTYPE, &self.weights, &self.epilogue)?;
+        let r = f(&g);
+        let mut cache = self.launches.write().map_err(|_| poisoned())?;
+        if cache.len() < PLAN_CACHE_CAPACITY {
+            cache.insert(tokens, g);
+        }
+        r
+    }
+
+    /// Token counts whose launch is cached.
+    pub fn cached_token_counts(&self) -> usize {
+        self.launches.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// The launch of one forward, not yet enqueued: the cached launch for `tokens`,
+    /// X [tokens, in] and Y [tokens, out] by device address and length in elements
+    /// (lengths and alignment checked), and the split-K workspace (grown on `exec`
+    /// when too small). Allocates nothing once `tokens` has been seen and the
+    /// workspace is large enough.
+    pub fn launch(
+        &self,
+        exec: &E,
+        tokens: usize,
+        x: DeviceSlice,
+        y: DeviceSlice,
+        workspace: &mut Workspace<E>,
+    ) -> Result<Launch<[Arg; 1]>> {
+        self.with_launch(tokens, |g| {
+            check_len("X", g.x_len(), x.len)?;
+            check_len("Y", g.y_len(), y.len)?;
+            let ws = workspace.ensure(exec, g.workspace_bytes())?;
+            g.bind(x.ptr, y.ptr, None, ws)
+        })
+    }
+
+    /// Enqueues `Y = act(X · Wᵀ + bias)` on `exec`: [`DeviceLinear::launch`], then
+    /// [`Executor::launch`]. `workspace` belongs to the stream `exec` enqueues on.
+    pub fn forward_into(
+        &self,
+        exec: &E,
+        tokens: usize,
+        x: DeviceSlice,
+        y: DeviceSlice,
+        workspace: &mut Workspace<E>,
+    ) -> Result<()> {
+        exec.launch(&self.launch(exec, tokens, x, y, workspace)?)
+    }
+}
+
+impl<E: Executor, T: Element> std::fmt::Debug for DeviceLinear<E, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLinear")
+            .field("dtype", &T::DTYPE)
+            .field("out", &self.out)
+            .field("in", &self.inn)
+            .field("sm_count", &self.sm_count)
+            .field("epilogue", &self.epilogue)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::record::{Recording, RecordingExecutor};
+    use crate::linear::Pruning;
+    use half::bf16;
+
+    fn layer(out: usize, inn: usize) -> SparseLinear<bf16> {
+        let w: Vec<bf16> = (0..out * inn)
+            .map(|i| bf16::from_f32(((i * 37 % 101) as f32 - 50.0) / 64.0))
+            .collect();
+        SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude)
+            .unwrap()
+            .with_bias((0..out).map(|o| bf16::from_f32(o as f32 / 128.0)).collect())
+            .unwrap()
+            .with_activation(Activation::Gelu)
+    }
+
+    #[test]
+    fn launches_are_cached_per_token_count_up_to_the_capacity() {
+        let exec = RecordingExecutor::new(Recording::CountOnly);
+        let dev = DeviceLinear::upload(&exec, &layer(64, 128)).unwrap();
+        assert_eq!(dev.cached_token_counts(), 0);
+        let a = dev.launch_for(5).unwrap();
+        assert_eq!(dev.launch_for(5).unwrap(), a);
+        assert_eq!(dev.cached_token_counts(), 1);
+        assert_eq!(
+            *a.plan(),
+            SparseGemmPlan::choose(5, 64, 128, dev.sm_count()).unwrap()
+        );
+        // Errors are not cached.
+        assert!(dev.launch_for(usize::MAX).is_err());
+        assert_eq!(dev.cached_token_counts(), 1);
+        for t in 1..=PLAN_CACHE_CAPACITY + 10 {
+            dev.launch_for(t).unwrap();
+        }
+        assert_eq!(dev.cached_token_counts(), PLAN_CACHE_CAPACITY);
+        // Past the capacity a launch is still built (and equal to a cached one's).
+        let t = PLAN_CACHE_CAPACITY + 5;
+        assert_eq!(
+            *dev.launch_for(t).unwrap().plan(),
+            SparseGemmPlan::choose(t, 64, 128, dev.sm_count()).unwrap()
+        );
+    }
+
+    #[test]
+    fn workspace_grows_only() {
+        let exec = RecordingExecutor::default();
+        let mut ws = Workspace::<RecordingExecutor>::new();
+        assert_eq!(ws.ensure(&exec, 0).unwrap(), None);
+        let a = ws.ensure(&exec, 1000).unwrap().unwrap();
+        assert_eq!(a.len, 1000);
+        assert_eq!(ws.ensure(&exec, 10).unwrap(), Some(a));
+        let b = ws.ensure(&exec, 5000).unwrap().unwrap();
+        assert_eq!(b.len, 5000);
+        assert_ne!(a.ptr, b.ptr);
+        assert_eq!(ws.bytes(), 5000);
+    }
+
+    /// The core on the emulator computes what the CPU forward does.
+    #[cfg(feature = "sim")]
+    #[test]
+    fn core_forward_on_the_emulator_matches_the_cpu() {
+        use crate::sim::SimExecutor;
+        let (out, inn) = (64, 128);
+        let lin = layer(out, inn);
+        let exec = SimExecutor::new();
+        let dev = DeviceLinear::upload(&exec, &lin).unwrap();
+        let mut ws = Workspace::new();
+        for tokens in [1usize, 3] {
+            let x: Vec<bf16> = (0..tokens * inn)
+                .map(|i| bf16::from_f32(((i * 13 % 29) as f32 - 14.0) / 16.0))
+                .collect();
+            let xb = exec.upload(&x).unwrap();
+            let yb = exec.alloc_zeroed(tokens * out * 2).unwrap();
+            let s = |b: &crate::sim::SimBuffer, len| DeviceSlice {
+                ptr: exec.ptr(b),
+                len,
+            };
+            dev.forward_into(
+                &exec,
+                tokens,
+                s(&xb, tokens * inn),
+                s(&yb, tokens * out),
+                &mut ws,
+            )
+            .unwrap();
+            let got: Vec<bf16> = exec.download(&yb).unwrap();
+            let want = lin.forward_cpu(&x, tokens).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                let (g, w) = (g.to_f32(), w.to_f32());
+                assert!((g - w).abs() <= 0.05 + 0.02 * w.abs(), "{g} vs {w}");
+            }
+        }
+    }
+}
