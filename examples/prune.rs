@@ -3,9 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example prune -- IN.safetensors OUT.safetensors \
-//!     --method magnitude|wanda [--calib norms.safetensors] [--skip REGEX] \
-//!     [--dtype f32|f16|bf16] [--saturate] [--no-default-skip] [--quiet]
+//!     --method magnitude|wanda|sparsegpt|learned [--refit] [--calib calib.safetensors] \
+//!     [--skip REGEX] [--dtype f32|f16|bf16] [--saturate] [--no-default-skip] [--quiet]
 //! ```
+//! - Methods ([`sparse24::methods`]): `magnitude`, `wanda` (|w|·‖x‖), `sparsegpt`
+//!   (SparseGPT's mask and weight update, the paper's settings), `learned` (the
+//!   MaskLLM-style learner, default settings, on the CPU); `--refit` re-solves the kept
+//!   weights of any method's mask by least squares on the calibration activations.
+//!   `sparsegpt`, `learned` and `--refit` need the `learn` feature
+//!   (`cargo run --release --features learn --example prune -- ...`).
 //! - `--dtype`: write the compressed layers in this element type (the GPU GEMM takes
 //!   f16/bf16); default: each layer's stored type. The statistics compare the written
 //!   2:4 weights with the stored dense ones, so they include the rounding. A weight
@@ -21,14 +27,17 @@
 //! - Pruned: 2-D f32/f16/bf16 tensors whose name ends in `weight`, with `in` a
 //!   multiple of 16, unless the name matches the default skip pattern
 //!   ([`DEFAULT_SKIP`]: embeddings, LM head) or `--skip REGEX`.
-//! - `--method wanda` needs `--calib`: a safetensors file with, per layer, a 1-D
-//!   tensor of `in` activation norms ‖x_j‖₂ named like the weight (`...q.weight`) or
-//!   its module (`...q`).
+//! - Every method but `magnitude` needs `--calib`: a safetensors file with, per layer,
+//!   a tensor named like the weight (`...q.weight`) or its module (`...q`): 2-D
+//!   activations [tokens, in] (any method), or, for `wanda` alone, a 1-D tensor of
+//!   `in` activation norms ‖x_j‖₂. With activations the table adds each layer's
+//!   relative output error on them (`calib.err`: ‖X·Wᵀ − X·W₂:₄ᵀ‖² / ‖X·Wᵀ‖²).
 //! - Streams: the input is memory-mapped, the output's header is written first and
 //!   each tensor after it, so only one dense layer (plus the small metadata of the
 //!   layers done) is in memory at a time.
 //! - Prints a per-layer table (shape, method, fraction of Σ|W| kept, relative
-//!   Frobenius error ‖W − W₂:₄‖/‖W‖, time) and totals (bytes before/after).
+//!   Frobenius error ‖W − W₂:₄‖/‖W‖, error on the calibration activations, time) and
+//!   totals (bytes before/after); long methods show their progress per layer.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
@@ -52,14 +61,45 @@ pub const DEFAULT_SKIP: &str = r"(?i)(embed|lm_head|wte|wpe)";
 pub enum Method {
     Magnitude,
     Wanda,
+    SparseGpt,
+    Learned,
 }
 
 impl Method {
+    const NAMES: &'static str = "magnitude|wanda|sparsegpt|learned";
+
     fn name(self) -> &'static str {
         match self {
             Method::Magnitude => "magnitude",
             Method::Wanda => "wanda",
+            Method::SparseGpt => "sparsegpt",
+            Method::Learned => "learned",
         }
+    }
+
+    fn from_name(name: &str) -> Option<Method> {
+        [
+            Method::Magnitude,
+            Method::Wanda,
+            Method::SparseGpt,
+            Method::Learned,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+
+    /// Whether the method reads activations (not norms alone).
+    fn needs_activations(self) -> bool {
+        matches!(self, Method::SparseGpt | Method::Learned)
+    }
+}
+
+/// `method` or `method+refit`.
+fn label(method: Method, refit: bool) -> String {
+    if refit {
+        format!("{}+refit", method.name())
+    } else {
+        method.name().to_string()
     }
 }
 
@@ -68,6 +108,8 @@ pub struct Args {
     pub input: PathBuf,
     pub output: PathBuf,
     pub method: Method,
+    /// Refit the kept weights by least squares on the calibration activations.
+    pub refit: bool,
     pub calib: Option<PathBuf>,
     /// Element type of the compressed layers (default: each layer's own).
     pub dtype: Option<DType>,
@@ -77,8 +119,9 @@ pub struct Args {
     pub quiet: bool,
 }
 
-const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors --method magnitude|wanda \
-                     [--calib norms.safetensors] [--dtype f32|f16|bf16] [--saturate] \
+const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors \
+                     --method magnitude|wanda|sparsegpt|learned [--refit] \
+                     [--calib calib.safetensors] [--dtype f32|f16|bf16] [--saturate] \
                      [--skip REGEX] [--no-default-skip] [--quiet]";
 
 pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
@@ -90,6 +133,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
     let mut default_skip = true;
     let mut quiet = false;
     let mut saturate = false;
+    let mut refit = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -99,12 +143,12 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
         };
         match a.as_str() {
             "--method" => {
-                method = Some(match value("--method")?.as_str() {
-                    "magnitude" => Method::Magnitude,
-                    "wanda" => Method::Wanda,
-                    other => return Err(format!("unknown method {other:?}\n{USAGE}").into()),
-                })
+                let v = value("--method")?;
+                method = Some(Method::from_name(&v).ok_or_else(|| {
+                    format!("unknown method {v:?} (expected {})\n{USAGE}", Method::NAMES)
+                })?)
             }
+            "--refit" => refit = true,
             "--calib" => calib = Some(PathBuf::from(value("--calib")?)),
             "--dtype" => {
                 dtype = Some(match value("--dtype")?.as_str() {
@@ -133,6 +177,20 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
     if method == Method::Wanda && calib.is_none() {
         return Err("--method wanda needs --calib norms.safetensors".into());
     }
+    if (method.needs_activations() || refit) && calib.is_none() {
+        return Err(format!(
+            "{} needs --calib with activations [tokens, in] per layer",
+            label(method, refit)
+        )
+        .into());
+    }
+    if (method.needs_activations() || refit) && !cfg!(feature = "learn") {
+        return Err(format!(
+            "{} needs the `learn` feature: cargo run --release --features learn --example prune",
+            label(method, refit)
+        )
+        .into());
+    }
     if default_skip {
         skip.push(Regex::new(DEFAULT_SKIP)?);
     }
@@ -140,6 +198,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, Box<dyn Error>> {
         input,
         output,
         method,
+        refit,
         calib,
         dtype,
         skip,
@@ -155,10 +214,14 @@ pub struct LayerReport {
     pub shape: (usize, usize),
     pub dtype: DType,
     pub method: Method,
+    /// The kept weights were refit (`--refit`).
+    pub refit: bool,
     /// Σ|kept w| / Σ|w|.
     pub kept_magnitude: f64,
     /// ‖W − pruned W‖_F / ‖W‖_F.
     pub rel_frobenius_error: f64,
+    /// ‖X·Wᵀ − X·W₂:₄ᵀ‖² / ‖X·Wᵀ‖² on the calibration activations (when given).
+    pub calib_error: Option<f64>,
     pub dense_bytes: usize,
     pub compressed_bytes: usize,
     /// Weights clamped to the output type's largest finite value (`--saturate`).
@@ -204,38 +267,100 @@ fn prunable(name: &str, info: &TensorInfo, skip: &[Regex]) -> bool {
         && !skip.iter().any(|r| r.is_match(name))
 }
 
-/// Activation norms per layer from the calibration file.
-fn load_norms(
-    path: &Path,
-    layers: &[(String, usize)],
-) -> Result<HashMap<String, Vec<f32>>, Box<dyn Error>> {
-    let map = map_file(path)?;
-    let st = SafeTensors::deserialize(&map)
-        .map_err(|e| format!("{} is not a valid safetensors file: {e}", path.display()))?;
-    let mut out = HashMap::new();
-    for (name, cols) in layers {
-        let module = name.strip_suffix(".weight").unwrap_or(name);
-        let t = st
-            .tensor(name)
-            .or_else(|_| st.tensor(module))
-            .map_err(|_| {
-                format!(
-                    "{}: no activation norms for layer {name} (expected a tensor named {name:?} \
-                     or {module:?})",
-                    path.display()
+/// What the calibration file holds for one layer.
+pub enum CalibData {
+    /// ‖x_j‖₂ per input channel (Wanda only).
+    Norms(Vec<f32>),
+    /// Activations [tokens, in].
+    Activations { x: Vec<f32>, tokens: usize },
+}
+
+/// The calibration file, memory-mapped: each layer's entry is read when the layer is
+/// pruned (activations of every layer of a large model need not fit in memory).
+pub struct CalibFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+}
+
+impl CalibFile {
+    /// Opens the file and checks, before any work, that every layer has an entry of
+    /// a shape the method can use.
+    fn open(
+        path: &Path,
+        layers: &[(String, usize)],
+        needs_activations: bool,
+    ) -> Result<CalibFile, Box<dyn Error>> {
+        let calib = CalibFile {
+            path: path.to_path_buf(),
+            map: map_file(path)?,
+        };
+        let st = calib.tensors()?;
+        for (name, cols) in layers {
+            let (_, t) = calib.entry(&st, name)?;
+            let ok = match t.shape() {
+                [c] => *c == *cols && !needs_activations,
+                [tokens, c] => *c == *cols && *tokens > 0,
+                _ => false,
+            };
+            if !ok {
+                let want = if needs_activations {
+                    format!("[tokens, {cols}] activations")
+                } else {
+                    format!("[{cols}] norms or [tokens, {cols}] activations")
+                };
+                return Err(format!(
+                    "{}: calibration for {name} has shape {:?}, expected {want}",
+                    path.display(),
+                    t.shape()
                 )
-            })?;
-        if t.shape() != [*cols] {
-            return Err(format!(
-                "{}: norms for {name} have shape {:?}, expected [{cols}]",
-                path.display(),
-                t.shape()
-            )
-            .into());
+                .into());
+            }
         }
-        out.insert(name.clone(), dense_to_f32(name, t.dtype(), t.data())?);
+        Ok(calib)
     }
-    Ok(out)
+
+    fn tensors(&self) -> Result<SafeTensors<'_>, Box<dyn Error>> {
+        SafeTensors::deserialize(&self.map).map_err(|e| {
+            format!(
+                "{} is not a valid safetensors file: {e}",
+                self.path.display()
+            )
+            .into()
+        })
+    }
+
+    fn entry<'a>(
+        &self,
+        st: &SafeTensors<'a>,
+        name: &str,
+    ) -> Result<(String, safetensors::tensor::TensorView<'a>), Box<dyn Error>> {
+        let module = name.strip_suffix(".weight").unwrap_or(name);
+        for key in [name, module] {
+            if let Ok(t) = st.tensor(key) {
+                return Ok((key.to_string(), t));
+            }
+        }
+        Err(format!(
+            "{}: no calibration for layer {name} (expected a tensor named {name:?} or \
+             {module:?})",
+            self.path.display()
+        )
+        .into())
+    }
+
+    /// The layer's entry, widened to f32 (shape checked by [`CalibFile::open`]).
+    fn layer(&self, name: &str) -> Result<CalibData, Box<dyn Error>> {
+        let st = self.tensors()?;
+        let (key, t) = self.entry(&st, name)?;
+        let data = dense_to_f32(&key, t.dtype(), t.data())?;
+        Ok(match t.shape() {
+            [_] => CalibData::Norms(data),
+            shape => CalibData::Activations {
+                x: data,
+                tokens: shape[0],
+            },
+        })
+    }
 }
 
 /// The compressed bytes of one layer and its report.
@@ -245,13 +370,83 @@ struct PrunedLayer {
     report: LayerReport,
 }
 
+/// How one layer is pruned.
+#[derive(Copy, Clone)]
+struct Choice<'a> {
+    method: Method,
+    refit: bool,
+    calib: Option<&'a CalibData>,
+}
+
+/// The mask and compressed layer of the chosen method, and the relative output
+/// error on the calibration activations when there are any.
+type Selected<T> = (Sparse24<T>, Option<f64>);
+
+/// Magnitude or Wanda on norms: no calibration statistics needed.
+fn select_simple<T: Element>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    choice: Choice,
+) -> sparse24::Result<Selected<T>> {
+    let mask: Mask24 = match (choice.method, choice.calib) {
+        (Method::Wanda, Some(CalibData::Norms(n))) => prune::wanda_mask(w, rows, cols, n)?,
+        (Method::Wanda, Some(CalibData::Activations { x, tokens })) => {
+            let n = prune::activation_norms(x, *tokens, cols)?;
+            prune::wanda_mask(w, rows, cols, &n)?
+        }
+        _ => prune::magnitude_mask(w, rows, cols)?,
+    };
+    Ok((Sparse24::compress_masked(w, &mask)?, None))
+}
+
+/// Any method of [`sparse24::methods`]; with activations, also the output error.
+#[cfg(feature = "learn")]
+fn select<T: Element>(
+    orig: &[f32],
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    choice: Choice,
+    on_progress: &dyn Fn(&str),
+) -> sparse24::Result<Selected<T>> {
+    use sparse24::learn::Calibration;
+    use sparse24::methods::{self, Recipe, RefitConfig};
+    let Some(CalibData::Activations { x, tokens }) = choice.calib else {
+        return select_simple(w, rows, cols, choice);
+    };
+    let calib = Calibration::from_activations(x, *tokens, cols)?;
+    let method = methods::Method::from_name(choice.method.name())?;
+    let mut recipe = Recipe::new(method);
+    if choice.refit {
+        recipe = recipe.with_refit(RefitConfig::default());
+    }
+    let pruned = methods::prune_layer(&recipe, w, rows, cols, Some(&calib), |p| {
+        on_progress(&format!("{} {}/{} {}", p.method, p.done, p.total, p.unit))
+    })?;
+    let err = pruned.error(orig, &calib)?;
+    Ok((pruned.compress()?, Some(err)))
+}
+
+#[cfg(not(feature = "learn"))]
+fn select<T: Element>(
+    _orig: &[f32],
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    choice: Choice,
+    _on_progress: &dyn Fn(&str),
+) -> sparse24::Result<Selected<T>> {
+    select_simple(w, rows, cols, choice)
+}
+
 /// Prunes one layer of element type `T`.
 fn prune_typed<T: Element>(
     name: &str,
     info: &TensorInfo,
     bytes: &[u8],
-    method: Method,
-    norms: Option<&Vec<f32>>,
+    choice: Choice,
+    on_progress: &dyn Fn(&str),
 ) -> Result<PrunedLayer, Box<dyn Error>> {
     let start = Instant::now();
     let (rows, cols) = (info.shape[0], info.shape[1]);
@@ -259,34 +454,28 @@ fn prune_typed<T: Element>(
     // rounding to the output type; the statistics compare against the stored ones.
     let orig = dense_to_f32(name, info.dtype, bytes)?;
     let (w, saturated) = convert::<T>(&orig);
-    let mask: Mask24 = match (method, norms) {
-        (Method::Wanda, Some(n)) => prune::wanda_mask(&w, rows, cols, n),
-        _ => prune::magnitude_mask(&w, rows, cols),
-    }
-    .map_err(|e| format!("{name}: {e}"))?;
-    let s = Sparse24::compress_masked(&w, &mask).map_err(|e| format!("{name}: {e}"))?;
+    let (s, calib_error) =
+        select(&orig, &w, rows, cols, choice, on_progress).map_err(|e| format!("{name}: {e}"))?;
+    let written = s.decompress();
     let (mut abs_all, mut abs_kept, mut sq_all, mut sq_err) = (0f64, 0f64, 0f64, 0f64);
-    for (i, (&o, v)) in orig.iter().zip(&w).enumerate() {
-        let o = o as f64;
-        let k = if mask.keeps(i / cols, i % cols) {
-            v.to_f64()
-        } else {
-            0.0
-        };
+    for (&o, k) in orig.iter().zip(&written) {
+        let (o, k) = (o as f64, k.to_f64());
         abs_all += o.abs();
         abs_kept += k.abs();
         sq_all += o * o;
         sq_err += (o - k) * (o - k);
     }
-    drop((orig, w));
+    drop((orig, w, written));
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let report = LayerReport {
         name: name.to_string(),
         shape: (rows, cols),
         dtype: T::DTYPE,
-        method,
+        method: choice.method,
+        refit: choice.refit,
         kept_magnitude: ratio(abs_kept, abs_all),
         rel_frobenius_error: ratio(sq_err, sq_all).sqrt(),
+        calib_error,
         dense_bytes: bytes.len(),
         compressed_bytes: s.bytes(),
         saturated,
@@ -424,13 +613,13 @@ fn prune_layer(
     info: &TensorInfo,
     bytes: &[u8],
     target: Option<DType>,
-    method: Method,
-    norms: Option<&Vec<f32>>,
+    choice: Choice,
+    on_progress: &dyn Fn(&str),
 ) -> Result<PrunedLayer, Box<dyn Error>> {
     match output_dtype(info, target) {
-        DType::F32 => prune_typed::<f32>(name, info, bytes, method, norms),
-        DType::F16 => prune_typed::<f16>(name, info, bytes, method, norms),
-        DType::BF16 => prune_typed::<bf16>(name, info, bytes, method, norms),
+        DType::F32 => prune_typed::<f32>(name, info, bytes, choice, on_progress),
+        DType::F16 => prune_typed::<f16>(name, info, bytes, choice, on_progress),
+        DType::BF16 => prune_typed::<bf16>(name, info, bytes, choice, on_progress),
     }
 }
 
@@ -537,8 +726,13 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
             ));
         }
     }
-    let norms = match (&args.calib, args.method) {
-        (Some(path), Method::Wanda) => Some(load_norms(path, &layers)?),
+    // Magnitude alone reads no calibration (a --calib given with it is not opened).
+    let calib = match (&args.calib, args.method, args.refit) {
+        (Some(path), m, refit) if m != Method::Magnitude || refit => Some(CalibFile::open(
+            path,
+            &layers,
+            m.needs_activations() || refit,
+        )?),
         _ => None,
     };
     scan_layers(&layers, &infos, data, args.dtype, args.saturate)?;
@@ -550,7 +744,7 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
         .into_iter()
         .filter(|(k, _)| k != METADATA_KEY)
         .collect();
-    file_meta.insert("sparse24.pruning".into(), args.method.name().into());
+    file_meta.insert("sparse24.pruning".into(), label(args.method, args.refit));
 
     let out = AtomicFile::create(&args.output, &inputs).map_err(|e| e.to_string())?;
     let mut writer = SparseFileWriter::new(out, specs, headers, file_meta)?;
@@ -595,6 +789,16 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
                 }
                 bar.set_message(layer.clone());
                 let info = infos[layer];
+                let data = match &calib {
+                    Some(c) => Some(c.layer(layer)?),
+                    None => None,
+                };
+                let choice = Choice {
+                    method: args.method,
+                    refit: args.refit,
+                    calib: data.as_ref(),
+                };
+                let progress = |p: &str| bar.set_message(format!("{layer}: {p}"));
                 let PrunedLayer {
                     values,
                     meta: meta_bytes,
@@ -604,8 +808,8 @@ pub fn run(args: &Args) -> Result<Summary, Box<dyn Error>> {
                     info,
                     tensor_bytes(layer)?,
                     args.dtype,
-                    args.method,
-                    norms.as_ref().and_then(|n| n.get(layer)),
+                    choice,
+                    &progress,
                 )?;
                 bar.inc(report.dense_bytes as u64);
                 reports.push(report);
@@ -644,18 +848,19 @@ pub fn print_summary(s: &Summary) {
         .unwrap_or(5)
         .max(5);
     println!(
-        "{:<w$}  {:>11}  {:>5}  {:>9}  {:>8}  {:>10}  {:>9}  {:>8}",
-        "layer", "shape", "dtype", "method", "kept|W|", "rel.err_F", "saturated", "ms"
+        "{:<w$}  {:>11}  {:>5}  {:>15}  {:>8}  {:>10}  {:>10}  {:>9}  {:>8}",
+        "layer", "shape", "dtype", "method", "kept|W|", "rel.err_F", "calib.err", "saturated", "ms"
     );
     for l in &s.layers {
         println!(
-            "{:<w$}  {:>11}  {:>5}  {:>9}  {:>7.2}%  {:>10.4}  {:>9}  {:>8.1}",
+            "{:<w$}  {:>11}  {:>5}  {:>15}  {:>7.2}%  {:>10.4}  {:>10}  {:>9}  {:>8.1}",
             l.name,
             format!("{}x{}", l.shape.0, l.shape.1),
             l.dtype.name(),
-            l.method.name(),
+            label(l.method, l.refit),
             100.0 * l.kept_magnitude,
             l.rel_frobenius_error,
+            l.calib_error.map_or("-".to_string(), |e| format!("{e:.4}")),
             l.saturated,
             1e3 * l.seconds
         );

@@ -7,7 +7,7 @@
 //! Features: `cuda-13000` (default; the CUDA version cudarc binds against),
 //! `require-kernels` (a build without nvcc fails instead of building the CPU path
 //! only), `sim` (`sparse24::sim`, the emulator), `learn` (`sparse24::learn`, the mask
-//! learner), `cusparselt` (`sparse24::cusparselt`, the cuSPARSELt baseline). The README lists the
+//! learner, and `sparse24::methods`: SparseGPT, refit, one interface for every method), `cusparselt` (`sparse24::cusparselt`, the cuSPARSELt baseline). The README lists the
 //! combinations with other cudarc users such as candle.
 //!
 //! ```
@@ -39,6 +39,8 @@ pub mod layout;
 pub mod learn;
 pub mod linear;
 pub mod mask;
+#[cfg(feature = "learn")]
+pub mod methods;
 pub mod ops;
 pub mod pattern;
 pub mod philox;

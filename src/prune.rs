@@ -11,7 +11,7 @@ use crate::shape::{check_len, check_shape};
 
 /// The two best positions of a group by score: the first maximum, then the first
 /// maximum of the rest (so ties go to the lower index).
-pub fn top_two(scores: [f32; 4]) -> Pattern {
+pub fn top_two<S: PartialOrd + Copy>(scores: [S; 4]) -> Pattern {
     let mut best = 0;
     for i in 1..4 {
         if scores[i] > scores[best] {

@@ -555,3 +555,144 @@ fn overflow_to_inf_is_refused_unless_saturating_and_non_finite_weights_always() 
         assert!(!dir.path("x.safetensors").exists());
     }
 }
+
+/// SparseGPT and a refit from the prune tool, on activations [tokens, in] per layer:
+/// every written layer is legal 2:4 and equals what `sparse24::methods` gives for it,
+/// the table reports each layer's error on the activations, and SparseGPT's error is
+/// below magnitude pruning's on every layer. Norms alone are refused for them.
+#[cfg(feature = "learn")]
+#[test]
+fn sparsegpt_and_refit_use_calibration_activations() {
+    use sparse24::learn::Calibration;
+    use sparse24::methods::{prune_layer, Method, Recipe, RefitConfig, SparseGptConfig};
+    let dir = Dir::new("sparsegpt");
+    let ck = checkpoint();
+    write_st(&dir.path("in.safetensors"), &ck);
+    let mut rng = StdRng::seed_from_u64(9);
+    let tokens = 96;
+    let mut calib = Vec::new();
+    let mut acts = Vec::new();
+    for name in PRUNED {
+        let t = ck.iter().find(|t| t.0 == name).unwrap();
+        let cols = t.2[1];
+        // Correlated channels: a shared component plus the channel's own.
+        let x: Vec<f32> = (0..tokens)
+            .flat_map(|_| {
+                let s: f32 = rng.gen_range(-1.0..1.0);
+                (0..cols)
+                    .map(|j| (rng.gen_range(-1.0f32..1.0) + s) * (1.0 + (j % 5) as f32))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        calib.push((
+            name.to_string(),
+            Dtype::F32,
+            vec![tokens, cols],
+            bytemuck::cast_slice(&x).to_vec(),
+        ));
+        acts.push((name, x));
+    }
+    write_st(&dir.path("acts.safetensors"), &calib);
+    let run = |method: &str, refit: bool, out: &str| {
+        let mut v = vec![
+            dir.path("in.safetensors").to_str().unwrap().to_string(),
+            dir.path(out).to_str().unwrap().to_string(),
+            "--method".into(),
+            method.into(),
+            "--calib".into(),
+            dir.path("acts.safetensors").to_str().unwrap().to_string(),
+            "--quiet".into(),
+        ];
+        if refit {
+            v.push("--refit".into());
+        }
+        tool::run(&tool::parse_args(&v).unwrap()).unwrap()
+    };
+    let magnitude = run("magnitude", false, "mag.safetensors");
+    let sgpt = run("sparsegpt", false, "sgpt.safetensors");
+    let refit = run("wanda", true, "refit.safetensors");
+    // Magnitude alone reads no activations: no calibration error in its table.
+    assert!(magnitude.layers.iter().all(|l| l.calib_error.is_none()));
+    for (name, x) in &acts {
+        let err = |s: &tool::Summary| {
+            s.layers
+                .iter()
+                .find(|l| l.name == *name)
+                .unwrap()
+                .calib_error
+                .unwrap()
+        };
+        let t = ck.iter().find(|t| t.0 == *name).unwrap();
+        let (rows, cols) = (t.2[0], t.2[1]);
+        let w = sparse24::io::reader::dense_to_f32(name, t.1, &t.3).unwrap();
+        let c = Calibration::from_activations(x, tokens, cols).unwrap();
+        let mag_err =
+            sparse24::methods::Pruned::masked(prune::magnitude_mask(&w, rows, cols).unwrap(), &w)
+                .unwrap()
+                .error(&w, &c)
+                .unwrap();
+        assert!(err(&sgpt) < mag_err, "{name}: {} vs {mag_err}", err(&sgpt));
+        // The written layers are exactly the library's (same element type).
+        for (file, recipe) in [
+            (
+                "sgpt.safetensors",
+                Recipe::new(Method::SparseGpt(SparseGptConfig::default())),
+            ),
+            (
+                "refit.safetensors",
+                Recipe::new(Method::Wanda).with_refit(RefitConfig::default()),
+            ),
+        ] {
+            let bytes = std::fs::read(dir.path(file)).unwrap();
+            let f = SparseFile::parse(&bytes).unwrap();
+            let got = f.layer(name).unwrap();
+            let want: AnySparse24 = match t.1 {
+                Dtype::F32 => {
+                    let p = prune_layer(&recipe, &w, rows, cols, Some(&c), |_| {}).unwrap();
+                    p.compress::<f32>().unwrap().into()
+                }
+                Dtype::F16 => {
+                    let wt: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+                    let p = prune_layer(&recipe, &wt, rows, cols, Some(&c), |_| {}).unwrap();
+                    p.compress::<f16>().unwrap().into()
+                }
+                _ => {
+                    let wt: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+                    let p = prune_layer(&recipe, &wt, rows, cols, Some(&c), |_| {}).unwrap();
+                    p.compress::<bf16>().unwrap().into()
+                }
+            };
+            assert_eq!(got, want, "{file} {name}");
+        }
+        assert!(err(&refit).is_finite());
+    }
+    // SparseGPT on norms only: refused before anything is written.
+    let norms: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = calib
+        .iter()
+        .map(|(n, _, s, _)| {
+            let v = vec![1.0f32; s[1]];
+            (
+                n.clone(),
+                Dtype::F32,
+                vec![s[1]],
+                bytemuck::cast_slice(&v).to_vec(),
+            )
+        })
+        .collect();
+    write_st(&dir.path("norms.safetensors"), &norms);
+    let a = tool::parse_args(&args(&[
+        dir.path("in.safetensors").to_str().unwrap(),
+        dir.path("bad.safetensors").to_str().unwrap(),
+        "--method",
+        "sparsegpt",
+        "--calib",
+        dir.path("norms.safetensors").to_str().unwrap(),
+    ]))
+    .unwrap();
+    let e = tool::run(&a).unwrap_err().to_string();
+    assert!(e.contains("activations"), "{e}");
+    assert!(!dir.path("bad.safetensors").exists());
+    // Without --calib: a usage error.
+    assert!(tool::parse_args(&args(&["a", "b", "--method", "sparsegpt"])).is_err());
+    assert!(tool::parse_args(&args(&["a", "b", "--method", "magnitude", "--refit"])).is_err());
+}
