@@ -97,10 +97,9 @@ fn stamp(nvcc: &Path, sources: &[PathBuf], kernels: &Path, abi_header: &str) -> 
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .hash(&mut h);
     }
-    // Headers count too: every file in kernels/, in name order.
-    let mut files: Vec<PathBuf> = fs::read_dir(kernels)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    // Headers count too: every file under kernels/ (kernels/gemm/ included), in name
+    // order.
+    let mut files = files_under(kernels);
     files.extend(sources.iter().cloned());
     files.sort();
     files.dedup();
@@ -109,6 +108,22 @@ fn stamp(nvcc: &Path, sources: &[PathBuf], kernels: &Path, abi_header: &str) -> 
         fs::read(&f).unwrap_or_default().hash(&mut h);
     }
     format!("{:016x}", h.finish())
+}
+
+/// Every file under `dir`, recursively (an unreadable directory counts as empty).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The build cannot go on: the message goes to cargo's error output.
