@@ -73,7 +73,7 @@ pub fn sparse_linear_launches(
     bufs: &GemmBuffers,
     epi: &DeviceEpilogue,
 ) -> Result<Vec<Launch>> {
-    let kernel = plan.config.kernel(dtype)?;
+    let kernel = plan.config.handle(dtype)?;
     check_gemm_shape(plan.tokens, plan.out, plan.inn)?;
     let geo = bufs.w_geometry;
     if geo != FragmentGeometry::new(plan.out, plan.inn) || geo.steps != plan.steps {
@@ -153,8 +153,8 @@ pub fn sparse_linear_launches(
     };
     let t = plan.config.tile();
     Ok(vec![Launch {
-        module: "sparse_gemm",
-        kernel,
+        module: kernel.module,
+        kernel: kernel.name,
         grid: plan.grid(),
         block: [t.threads as u32, 1, 1],
         dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,

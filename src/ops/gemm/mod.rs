@@ -15,13 +15,15 @@
 //! each output tile reduces them in a fixed order and resets its arrival counter, so
 //! the workspace is zeroed once at allocation and never again.
 //!
-//! Three parts: [`config`] (the tile configurations and the prefill override),
+//! Four parts: [`tiles`] (the tile configurations, defined once for the crate and
+//! build.rs), [`config`] (their kernels and the prefill override),
 //! [`plan`] (a validated plan per shape and its heuristic), [`launch`] (device
 //! buffers, the launch description, the convenience runners).
 
 pub mod config;
 pub mod launch;
 pub mod plan;
+pub mod tiles;
 
 pub use config::*;
 pub use launch::*;
