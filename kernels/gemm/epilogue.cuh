@@ -46,14 +46,13 @@ struct LinearEpilogue {
 // (row stride BM + 4 floats: conflict-free for the fragment writes and the row
 // reads), then consecutive threads handle consecutive outputs m of one token n, so Y,
 // C and bias accesses are coalesced and the epilogue code is one small loop instead
-// of an unrolled copy per accumulator. `smem` is free (every warp is done with X).
+// of an unrolled copy per accumulator. (g, t): the lane's place in the accumulator
+// fragment (lane / 4, lane % 4).
 template <class T, class Epi>
 __device__ __forceinline__ void store_tile(const GemmParams& p, const Epi& epi, unsigned char* smem,
-                                           const float (&acc)[T::MT][T::NT][4], int tid, int lane,
-                                           int wm, int wn, unsigned bx, unsigned n_cta) {
+                                           const float (&acc)[T::MT][T::NT][4], int tid, int g,
+                                           int t, int wm, int wn, unsigned bx, unsigned n_cta) {
     constexpr int MT = T::MT, NT = T::NT, BM = T::BM, BN = T::BN, DT_STRIDE = T::DT_STRIDE;
-    const int g = lane >> 2;
-    const int t = lane & 3;
     __syncthreads();  // every warp is done reading xs
     float* dt = reinterpret_cast<float*>(smem);
 #pragma unroll

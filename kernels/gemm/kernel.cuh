@@ -41,14 +41,16 @@ struct SparseGemm {
         const int warp = tid >> 5;
         const int wm = warp % T::WM;
         const int wn = warp / T::WM;
+        const unsigned row_tiles = (p.out + 15) / 16;
         const unsigned rt0 = bx * (T::WM * MT) + wm * MT;
         const unsigned n_cta = by * T::BN;
         const unsigned n_warp = n_cta + wn * NT * 8;
         const unsigned s_begin = blockIdx.z * p.chunk_steps;
         const unsigned s_end = min(p.steps, s_begin + p.chunk_steps);
         const int nkb = static_cast<int>(s_end - s_begin) / KS;
+        const unsigned groups = p.steps / 8;
 
-        const WLoader<T> w(p, rt0, s_begin, lane);
+        const WLoader<T> w(p, row_tiles, groups, rt0, s_begin, lane);
         // Tiles past the last row or token are computed anyway (their A is row tile 0's,
         // their X rows are the zeros cp.async wrote) and only their stores are skipped:
         // guarding each mma.sp/ldmatrix with these flags made the compiler predicate
@@ -71,9 +73,13 @@ struct SparseGemm {
         MainLoop::template run<T, E::kBf16>(MainLoopCtx<T>{p, w, st, tid, nkb, n_cta, s_begin}, acc);
         cp_async_wait<0>();
 
+        // This lane's place in the MMA fragments: group g (rows), thread t (columns).
+        const int g = lane >> 2;
+        const int t = lane & 3;
+
         if (p.splits > 1 && !SplitK<T>::reduce(p, tid, acc, w.mt_ok, nt_ok)) return;
 
-        store_tile<T>(p, LinearEpilogue<E>{p}, smem, acc, tid, lane, wm, wn, bx, n_cta);
+        store_tile<T>(p, LinearEpilogue<E>{p}, smem, acc, tid, g, t, wm, wn, bx, n_cta);
     }
 };
 

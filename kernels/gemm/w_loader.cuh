@@ -35,10 +35,10 @@ struct WLoader {
     const uint4* ap[MT];
     const uint4* mp[MT];
 
-    __device__ __forceinline__ WLoader(const GemmParams& p, unsigned rt0, unsigned s_begin,
-                                       int lane) {
-        const unsigned row_tiles = (p.out + 15) / 16;
-        const unsigned groups = p.steps / 8;
+    // row_tiles: 16-row tiles of W; groups: 8-step metadata groups along k; rt0: the
+    // warp's first row tile.
+    __device__ __forceinline__ WLoader(const GemmParams& p, unsigned row_tiles, unsigned groups,
+                                       unsigned rt0, unsigned s_begin, int lane) {
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
             mt_ok[i] = rt0 + i < row_tiles;
