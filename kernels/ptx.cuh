@@ -59,24 +59,23 @@ __device__ __forceinline__ uint4 ldg_nc_v4(const uint4* p) {
 
 // mma.sp::ordered_metadata m16n8k32, f16 (BF16 = false) or bf16 inputs, f32
 // accumulators d += A·B, metadata register e with selector SEL.
+// (One asm statement per operand type, spliced in: asm takes string literals only.)
+#define S24_MMA_SP_16832(TYPE)                                                                    \
+    asm volatile(                                                                                 \
+        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32." TYPE "." TYPE ".f32 "       \
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"    \
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                          \
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),     \
+          "r"(e), "n"(SEL))
 template <bool BF16, int SEL>
 __device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint4& a, const unsigned (&b)[4],
                                              unsigned e) {
     if constexpr (BF16) {
-        asm volatile(
-            "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
-            "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-              "r"(e), "n"(SEL));
+        S24_MMA_SP_16832("bf16");
     } else {
-        asm volatile(
-            "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
-            "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-              "r"(e), "n"(SEL));
+        S24_MMA_SP_16832("f16");
     }
 }
+#undef S24_MMA_SP_16832
 
 }  // namespace s24

@@ -4,6 +4,7 @@
 #pragma once
 #include "../elem.cuh"
 #include "sparse24_abi.cuh"
+#include "tile.cuh"
 
 namespace s24::gemm {
 
@@ -50,7 +51,7 @@ struct LinearEpilogue {
 // fragment (lane / 4, lane % 4).
 template <class T, class Epi>
 __device__ __forceinline__ void store_tile(const GemmParams& p, const Epi& epi, unsigned char* smem,
-                                           const float (&acc)[T::MT][T::NT][4], int tid, int g,
+                                           const Acc<T>& acc, int tid, int g,
                                            int t, int wm, int wn, unsigned bx, unsigned n_cta) {
     constexpr int MT = T::MT, NT = T::NT, BM = T::BM, BN = T::BN, DT_STRIDE = T::DT_STRIDE;
     __syncthreads();  // every warp is done reading xs

@@ -62,13 +62,8 @@ struct SparseGemm {
 
         const XStages<T> st(smem, wn, lane);
 
-        float acc[MT][NT][4];
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j)
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+        Acc<T> acc;
+        zero<T>(acc);
 
         MainLoop::template run<T, E::kBf16>(MainLoopCtx<T>{p, w, st, tid, nkb, n_cta, s_begin}, acc);
         cp_async_wait<0>();

@@ -3,6 +3,7 @@
 // `run<T, BF16>(ctx, acc)`; a new pipeline is a new policy, not a flag.
 #pragma once
 #include "../ptx.cuh"
+#include "tile.cuh"
 #include "w_loader.cuh"
 #include "x_pipeline.cuh"
 
@@ -19,9 +20,6 @@ struct MainLoopCtx {
     int nkb;  // pipeline stages of this CTA's k range
     unsigned n_cta, s_begin;
 };
-
-template <class T>
-using Acc = float[T::MT][T::NT][4];
 
 // The warp's MMAs of stage kb: KS steps × MT row tiles × NT token tiles, from A
 // values fa and metadata fm; w0 is the metadata word of the stage's first step.

@@ -4,6 +4,7 @@
 // and resets the counter to 0 so the workspace needs no memset between calls.
 #pragma once
 #include "sparse24_abi.cuh"
+#include "tile.cuh"
 
 namespace s24::gemm {
 
@@ -13,7 +14,7 @@ struct SplitK {
     // the others are done. Only the tiles this warp computed (rows and tokens in
     // range) go through the workspace: at 1..8 tokens that halves the partial traffic.
     __device__ static __forceinline__ bool reduce(const GemmParams& p, int tid,
-                                                  float (&acc)[T::MT][T::NT][4],
+                                                  Acc<T>& acc,
                                                   const bool (&mt_ok)[T::MT],
                                                   const bool (&nt_ok)[T::NT]) {
         constexpr int MT = T::MT, NT = T::NT, ACC4 = T::ACC4, THREADS = T::THREADS;
@@ -36,12 +37,7 @@ struct SplitK {
         __syncthreads();
         if (!s_last) return false;
         __threadfence();
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j)
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+        zero<T>(acc);
         const float4* all = p.ws + static_cast<size_t>(tile) * p.splits * ACC4 * THREADS;
 #pragma unroll 1
         for (unsigned z = 0; z < p.splits; ++z) {

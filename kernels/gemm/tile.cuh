@@ -32,6 +32,20 @@ struct Tile {
     static_assert(SMEM_BYTES <= 227 * 1024, "more shared memory than an SM has");
 };
 
+// The per-thread f32 accumulators of a tile: MT × NT MMA tiles of four.
+template <class T>
+using Acc = float[T::MT][T::NT][4];
+
+template <class T>
+__device__ __forceinline__ void zero(Acc<T>& acc) {
+#pragma unroll
+    for (int i = 0; i < T::MT; ++i)
+#pragma unroll
+        for (int j = 0; j < T::NT; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+}
+
 // ---------------------------------------------------------------- shared memory
 
 // A static __shared__ array (at most 48 KiB).

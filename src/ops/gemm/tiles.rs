@@ -157,37 +157,28 @@ impl GemmConfig {
             tokens_fast: true,
             min_ctas_per_sm: 1,
         };
+        // The first two tiles: static shared memory, row blocks along grid.x, the
+        // standard main loop.
+        let small = |rows, tokens, warps, steps_per_stage, stages, min_ctas_per_sm| TileShape {
+            rows,
+            tokens,
+            threads: 256,
+            warps,
+            steps_per_stage,
+            stages,
+            a_prefetch: 1,
+            main_loop: MainLoop::Standard,
+            dynamic_shared: false,
+            tokens_fast: false,
+            min_ctas_per_sm,
+        };
         match self {
             // 2 CTAs per SM (≤ 128 registers) so split-K's two waves of CTAs are
             // resident; 24 KiB of static shared memory.
-            GemmConfig::Decode => TileShape {
-                rows: 128,
-                tokens: 16,
-                threads: 256,
-                warps: [8, 1],
-                steps_per_stage: 8,
-                stages: 3,
-                a_prefetch: 1,
-                main_loop: MainLoop::Standard,
-                dynamic_shared: false,
-                tokens_fast: false,
-                min_ctas_per_sm: 2,
-            },
+            GemmConfig::Decode => small(128, 16, [8, 1], 8, 3, 2),
             // 1 CTA per SM (asking for 2 spills on sm_80); 33 KiB of static shared
             // memory.
-            GemmConfig::Prefill => TileShape {
-                rows: 128,
-                tokens: 64,
-                threads: 256,
-                warps: [4, 2],
-                steps_per_stage: 2,
-                stages: 4,
-                a_prefetch: 1,
-                main_loop: MainLoop::Standard,
-                dynamic_shared: false,
-                tokens_fast: false,
-                min_ctas_per_sm: 1,
-            },
+            GemmConfig::Prefill => small(128, 64, [4, 2], 2, 4, 1),
             GemmConfig::PrefillT128x128 => big(128, 128, [4, 2], MainLoop::Standard),
             GemmConfig::PrefillT128x128A2 => big(128, 128, [4, 2], MainLoop::PrefetchA2),
             GemmConfig::PrefillT256x64 => big(256, 64, [8, 1], MainLoop::Standard),
