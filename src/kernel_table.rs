@@ -5,6 +5,10 @@
 //! it checks that each module's PTX defines exactly the kernels declared here, so a
 //! kernel renamed, added or removed on one side only is a build error.
 //!
+//! Adding a kernel to kernels/<module>.cu: declare it here (a new .cu file: a new
+//! [`ModuleKernels`]), then name it in the crate by its handle; a kernel defined but
+//! not declared (or the reverse) fails the build.
+//!
 //! Not a module of the crate (build.rs's input only): the crate uses the handles,
 //! never these strings.
 
