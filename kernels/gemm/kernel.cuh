@@ -50,7 +50,8 @@ struct SparseGemm {
         const int nkb = static_cast<int>(s_end - s_begin) / KS;
         const unsigned groups = p.steps / 8;
 
-        const WLoader<T> w(p, row_tiles, groups, rt0, s_begin, lane);
+        bool mt_ok[MT];
+        const WLoader<T> w(p, row_tiles, groups, rt0, s_begin, lane, mt_ok);
         // Tiles past the last row or token are computed anyway (their A is row tile 0's,
         // their X rows are the zeros cp.async wrote) and only their stores are skipped:
         // guarding each mma.sp/ldmatrix with these flags made the compiler predicate
@@ -72,7 +73,7 @@ struct SparseGemm {
         const int g = lane >> 2;
         const int t = lane & 3;
 
-        if (p.splits > 1 && !SplitK<T>::reduce(p, tid, acc, w.mt_ok, nt_ok)) return;
+        if (p.splits > 1 && !SplitK<T>::reduce(p, tid, acc, mt_ok, nt_ok)) return;
 
         store_tile<T>(p, LinearEpilogue<E>{p}, smem, acc, tid, g, t, wm, wn, bx, n_cta);
     }

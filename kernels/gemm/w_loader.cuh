@@ -31,14 +31,15 @@ __device__ __forceinline__ unsigned pick_word(const uint4& m, unsigned w) {
 template <class T>
 struct WLoader {
     static constexpr int MT = T::MT, KS = T::KS;
-    bool mt_ok[MT];
     const uint4* ap[MT];
     const uint4* mp[MT];
 
     // row_tiles: 16-row tiles of W; groups: 8-step metadata groups along k; rt0: the
-    // warp's first row tile.
+    // warp's first row tile. mt_ok[i] (out): row tile rt0 + i exists. (An array of the
+    // kernel's, not a member: as a member it cost 2-4 more SASS instructions in the
+    // split-K path, ptxas of CUDA 13.0.)
     __device__ __forceinline__ WLoader(const GemmParams& p, unsigned row_tiles, unsigned groups,
-                                       unsigned rt0, unsigned s_begin, int lane) {
+                                       unsigned rt0, unsigned s_begin, int lane, bool (&mt_ok)[MT]) {
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
             mt_ok[i] = rt0 + i < row_tiles;
