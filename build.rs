@@ -69,7 +69,7 @@ fn nvcc_candidates(root: &Path) -> Vec<PathBuf> {
 /// missing path would make cargo re-run the script on every build, and a directory
 /// is scanned recursively, so only existing, absolute directories are named: the PATH
 /// folders, each toolkit's bin/ (or the toolkit folder while bin/ is missing), and
-/// the in-repository .cuda/ that scripts/install-cuda-compiler.sh fills.
+/// the in-repository .cuda/ that scripts/toolchain/install-cuda-compiler.sh fills.
 fn watch_places(root: &Path) {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(paths) = env::var_os("PATH") {
@@ -467,9 +467,9 @@ fn main() {
         // The kernels of an earlier build are gone: a later compiler must rebuild them.
         let _ = fs::remove_file(out.join("kernels.stamp"));
         // In the repository, point at its installer; a dependent does not have it.
-        let script = root.join("scripts/install-cuda-compiler.sh");
+        let script = root.join("scripts/toolchain/install-cuda-compiler.sh");
         let hint = if script.is_file() {
-            " (in the sparse24 repository: scripts/install-cuda-compiler.sh)"
+            " (in the sparse24 repository: scripts/toolchain/install-cuda-compiler.sh)"
         } else {
             ""
         };

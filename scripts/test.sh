@@ -6,7 +6,7 @@
 # cargo contract: rust-version, `cargo package`, a crate beside candle (issue 14).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/install-cuda-compiler.sh
+scripts/toolchain/install-cuda-compiler.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings (all features)"
@@ -16,19 +16,20 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test (all features)"
 mkdir -p target
 cargo test --workspace --all-features 2>&1 | tee target/test.log
-# libFuzzer on the file loaders and ptxsim, bounded (scripts/fuzz.sh; SPARSE24_SKIP_FUZZ=1
-# skips). After the tests, so the kernels' PTX is there to seed ptxsim's target.
+# libFuzzer on the file loaders and ptxsim, bounded (scripts/toolchain/fuzz.sh;
+# SPARSE24_SKIP_FUZZ=1 skips). After the tests, so the kernels' PTX is there to seed
+# ptxsim's target.
 echo "== fuzz (bounded runs)"
-time scripts/fuzz.sh
+time scripts/toolchain/fuzz.sh
 # The kernels were built: show their ptxas figures in the log. The report ends with
 # registers and spill bytes per kernel and architecture, parsed from the reports
 # embedded in this build (src/ptxas_report.rs, the parser build.rs uses too).
 echo "== kernel report (ptxas, occupancy, SASS mix, ptxsim counters, roofline, registers and spills)"
 cargo run --quiet --profile test --all-features --example kernel-report | tee target/kernel-report.md
-scripts/check-features.sh
-scripts/check-msrv.sh
+scripts/toolchain/check-features.sh
+scripts/toolchain/check-msrv.sh
 echo "== cargo package --workspace (verification build with the pinned nvcc)"
 # --allow-dirty only so that a local run with uncommitted edits gets here; the
 # verification build is the same (a clean CI clone has nothing uncommitted).
 NVCC="${SPARSE24_CUDA_DIR:-$PWD/.cuda}/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --locked --allow-dirty'
-scripts/check-downstream.sh
+scripts/toolchain/check-downstream.sh

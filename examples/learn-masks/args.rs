@@ -8,7 +8,7 @@ pub const USAGE: &str =
                    [--seed N] [--eval-every K] [--damping D] [--out masks.safetensors] [--plot loss.svg]
                    [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
                    [--device auto|cpu|gpu]
-  --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/fetch-minilm.sh
+  --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/minilm/fetch-minilm.sh
            fetches it). --damping: learn on G + D·mean(diag G)·I (default 0; the table
            still reports undamped errors). --out also gets -magnitude and -wanda siblings for the comparison.
   --device: auto (default) learns on the GPU when a CUDA device is present, else on the CPU.";

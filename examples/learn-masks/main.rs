@@ -1,10 +1,10 @@
 //! Learns 2:4 masks (MaskLLM) for the linear layers of all-MiniLM-L6-v2 on the
 //! committed calibration activations, and compares them with magnitude and Wanda.
 //!
-//!   scripts/fetch-minilm.sh
+//!   scripts/minilm/fetch-minilm.sh
 //!   cargo run --release --example learn-masks -- [--layers REGEX] [--steps N]
 //!       [--out masks.safetensors] [--plot loss.svg]
-//!   scripts/minilm.sh eval target/learn-masks/masks*.safetensors
+//!   scripts/minilm/minilm.sh eval target/learn-masks/masks*.safetensors
 //!
 //! Prints progress and a per-layer table (relative squared reconstruction error
 //! ‖X·Wᵀ − X·(W⊙M)ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens), writes the compressed
@@ -72,7 +72,8 @@ fn run() -> Res<()> {
             .map_err(|e| e.to_string())?;
     }
     let model_path = a.model.join("model.safetensors");
-    let model = read(&model_path).map_err(|e| format!("{e}\n(run scripts/fetch-minilm.sh)"))?;
+    let model =
+        read(&model_path).map_err(|e| format!("{e}\n(run scripts/minilm/fetch-minilm.sh)"))?;
     let acts = read(&a.acts)?;
     let gpu = match (a.device, sparse24::cuda::context()) {
         (Device::Cpu, _) => None,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Per method: the compressed layers (named by module: `<module>.values`, `.meta`)
 /// and each layer's keep bits per group (`<module>.keep_bits`, [out, in/4] u8, what
-/// scripts/eval-minilm-embeddings.py reads).
+/// scripts/minilm/eval-minilm-embeddings.py reads).
 #[derive(Default)]
 pub struct Method {
     pub layers: Vec<(String, AnySparse24)>,

@@ -1,6 +1,6 @@
 //! Valid files written by the crate's own writers: libFuzzer starts from these, so its
 //! mutations begin past the container checks. They are written at run time (by
-//! scripts/fuzz.sh) so they always follow the current format.
+//! scripts/toolchain/fuzz.sh) so they always follow the current format.
 //!
 //! A target binary writes them from libFuzzer's init hook when
 //! `SPARSE24_FUZZ_WRITE_SEEDS=<dir>` is set, then exits: a separate seed program would

@@ -123,6 +123,16 @@ pub enum ErrorKind {
         "read of shared memory with a cp.async still in flight (missing cp.async.wait_group): {0}"
     )]
     CpAsyncInFlight(String),
+    /// An mbarrier used against the PTX ISA's rules: before `mbarrier.init`, through plain
+    /// loads or stores, over-arrived, more transaction bytes than announced, a parity wait
+    /// two phases old.
+    #[error("mbarrier misuse: {0}")]
+    Mbarrier(String),
+    /// Shared memory used against an asynchronous bulk copy (`cp.async.bulk`): read before
+    /// the mbarrier phase of the copy writing it completed for the reading thread, or a
+    /// bulk-store source changed before its `cp.async.bulk.wait_group.read`.
+    #[error("asynchronous bulk copy: {0}")]
+    BulkAsync(String),
     /// A malformed operand found at execution time.
     #[error("invalid operand: {0}")]
     InvalidOperand(String),

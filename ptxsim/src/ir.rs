@@ -110,6 +110,16 @@ pub enum Special {
     LaneMaskGe,
     DynSmem,
     TotalSmem,
+    /// Thread-block cluster registers (sm_90). ptxsim runs every launch as the implicit
+    /// cluster of one CTA: %clusterid = %ctaid, %nclusterid = %nctaid, %cluster_ctaid = 0,
+    /// %cluster_nctaid = 1, rank 0 of 1, %is_explicit_cluster = 0.
+    ClusterId(u8),
+    NClusterId(u8),
+    ClusterCtaId(u8),
+    ClusterNCtaId(u8),
+    ClusterCtaRank,
+    ClusterNCtaRank,
+    IsExplicitCluster,
 }
 
 /// Symbols whose address is resolved per launch.
@@ -669,6 +679,96 @@ pub enum Op {
     CpWait {
         n: u32,
     },
+    /// `mbarrier.init`: a barrier of `count` expected arrivals at a shared address.
+    MbarInit {
+        space: Space,
+        addr: Addr,
+        count: Src,
+    },
+    /// `mbarrier.inval`.
+    MbarInval {
+        space: Space,
+        addr: Addr,
+    },
+    /// `mbarrier.arrive{.expect_tx}` / `mbarrier.arrive_drop{.expect_tx}`: `d` gets the state
+    /// token (the phase arrived on).
+    MbarArrive {
+        space: Space,
+        d: u32,
+        addr: Addr,
+        count: Option<Src>,
+        tx: Option<Src>,
+        drop: bool,
+    },
+    /// `mbarrier.expect_tx` (complete = false) / `mbarrier.complete_tx` (true).
+    MbarTx {
+        space: Space,
+        addr: Addr,
+        tx: Src,
+        complete: bool,
+    },
+    /// `mbarrier.test_wait` / `mbarrier.try_wait` (blocking: the thread sleeps until the phase
+    /// flips), `{.parity}`: `a` is the state token or the phase parity.
+    MbarWait {
+        space: Space,
+        d: u32,
+        addr: Addr,
+        a: Src,
+        parity: bool,
+        try_wait: bool,
+    },
+    /// `cp.async.bulk` 1-D: global to shared completing on the mbarrier `mbar`
+    /// (`.mbarrier::complete_tx::bytes`), or shared to global in a bulk group (`mbar` None).
+    BulkCopy {
+        dst: Addr,
+        src: Addr,
+        size: Src,
+        mbar: Option<Addr>,
+    },
+    /// `cp.async.bulk.tensor.Nd` tile mode: global to shared on the mbarrier `mbar` (a
+    /// load), or shared to global in a bulk group (`mbar` None, a store). `tmap` is the
+    /// address of the tensor map.
+    BulkTensor {
+        smem: Addr,
+        tmap: Addr,
+        coords: Vec<Src>,
+        mbar: Option<Addr>,
+    },
+    /// `cp.async.bulk.commit_group`.
+    BulkCommit,
+    /// `cp.async.bulk.wait_group{.read} n`.
+    BulkWait {
+        n: u32,
+        /// `.read`: only the source reads must be done; ptxsim's bulk stores write their
+        /// destination at issue, so both forms retire the same groups
+        #[allow(dead_code)]
+        read: bool,
+    },
+    /// `barrier.cluster.arrive` (wait = false) / `barrier.cluster.wait` (true).
+    ClusterBarrier {
+        wait: bool,
+    },
+    /// `mapa.shared::cluster`: the address `a` in the shared memory of the cluster's CTA of
+    /// rank `rank` (only rank 0 exists in ptxsim's clusters of one CTA).
+    Mapa {
+        d: u32,
+        a: Src,
+        rank: Src,
+    },
+    /// `getctarank.shared::cluster`: the rank of the CTA whose shared memory holds `a`.
+    GetCtaRank {
+        d: u32,
+        a: Src,
+    },
+    /// `fence.proxy.async`: orders this thread's earlier generic-proxy accesses before later
+    /// async-proxy ones (bulk copies).
+    ProxyFence,
+    /// `elect.sync d|p, membermask`: the lowest lane of the mask is the leader.
+    Elect {
+        d: u32,
+        p: u32,
+        mask: Src,
+    },
     Nop,
     Unsupported(String),
 }
@@ -694,10 +794,14 @@ pub enum OpClass {
     Warp,
     Tensor,
     CpAsync,
+    /// mbarrier operations.
+    Mbarrier,
+    /// cp.async.bulk copies and their groups.
+    Bulk,
     Other,
 }
 
-pub const NCLASS: usize = 19;
+pub const NCLASS: usize = 21;
 
 impl OpClass {
     pub const ALL: [OpClass; NCLASS] = [
@@ -719,6 +823,8 @@ impl OpClass {
         OpClass::Warp,
         OpClass::Tensor,
         OpClass::CpAsync,
+        OpClass::Mbarrier,
+        OpClass::Bulk,
         OpClass::Other,
     ];
     pub fn name(self) -> &'static str {
@@ -741,6 +847,8 @@ impl OpClass {
             OpClass::Warp => "warp",
             OpClass::Tensor => "tensor",
             OpClass::CpAsync => "cp.async",
+            OpClass::Mbarrier => "mbarrier",
+            OpClass::Bulk => "cp.async.bulk",
             OpClass::Other => "other",
         }
     }
@@ -750,6 +858,8 @@ impl OpClass {
 #[derive(Debug, Clone)]
 pub struct Inst {
     pub op: Op,
+    /// carries a cache hint (`.L2::cache_hint`, or is `createpolicy`): counted, no effect
+    pub hint: bool,
     pub guard: Option<(u32, bool)>,
     pub line: u32,
     pub class: OpClass,

@@ -1,5 +1,5 @@
 //! `ptxsim`: a strict PTX emulator. It parses the PTX text nvcc emits (sm_80, and sm_90a
-//! modules minus Hopper-only instructions), and executes kernels on the CPU with PTX ISA
+//! modules with mbarriers, bulk and tensor copies; wgmma and clusters not yet), and executes kernels on the CPU with PTX ISA
 //! semantics: per-thread PCs, warp-collective instructions that wait for their member mask,
 //! CTA barriers, bounds- and alignment-checked memory, and tensor-core mma / mma.sp.
 //!
@@ -23,6 +23,7 @@ mod limits;
 mod memory;
 mod parse;
 mod stats;
+mod tensormap;
 
 pub use device::{Device, LaunchConfig, Module, Param};
 pub use error::{ErrorKind, ExecError, SimError};
@@ -30,3 +31,7 @@ pub use ir::OpClass;
 pub use limits::{Limit, Limits};
 pub use memory::generic_windows;
 pub use stats::LaunchStats;
+pub use tensormap::{
+    Interleave, L2Promotion, OobFill, Swizzle, TensorMap, TensorMapError, TmapDtype,
+    TENSOR_MAP_BYTES,
+};

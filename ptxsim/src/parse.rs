@@ -191,9 +191,15 @@ pub(crate) enum RawOperand {
     Not(String),
     PredPair(String, String),
     Vec(Vec<RawOperand>),
-    Addr { base: Option<String>, off: i64 },
+    Addr {
+        base: Option<String>,
+        off: i64,
+    },
     List(Vec<RawOperand>),
     SymOff(String, i64),
+    /// `[tmap, {c0, c1, ...}]`: a tensor-map address and tensor coordinates
+    /// (cp.async.bulk.tensor).
+    TensorAddr(String, Vec<RawOperand>),
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +272,8 @@ pub(crate) struct RawFunc {
 pub(crate) struct RawModule {
     pub funcs: Vec<RawFunc>,
     pub vars: Vec<VarDecl>,
+    /// The targets of the `.target` directive (`sm_80`, `sm_90a`, `debug`...).
+    pub targets: Vec<String>,
 }
 
 struct P<'l> {
@@ -535,6 +543,17 @@ fn parse_operand(p: &mut P<'_>) -> Result<RawOperand, SimError> {
                 p.eat_p('-')
             };
             match p.next()? {
+                Tok::Ident(s) if p.is_p(',') => {
+                    p.expect_p(',')?;
+                    let RawOperand::Vec(coords) = parse_operand(p)? else {
+                        return Err(perr(
+                            l,
+                            "expected `{coordinates}` after a tensor-map address",
+                        ));
+                    };
+                    p.expect_p(']')?;
+                    return Ok(RawOperand::TensorAddr(s, coords));
+                }
                 Tok::Ident(s) => base = Some(s),
                 Tok::Num(s) => match parse_num(&s, l)? {
                     Imm::Int(v) => {
@@ -764,9 +783,9 @@ pub(crate) fn parse_module(src: &str, limits: &Limits) -> Result<RawModule, SimE
             }
             ".target" => {
                 p.i += 1;
-                p.ident()?;
+                m.targets.push(p.ident()?);
                 while p.eat_p(',') {
-                    p.ident()?;
+                    m.targets.push(p.ident()?);
                 }
             }
             ".file" | ".loc" => p.skip_line(l),

@@ -30,6 +30,14 @@ pub struct LaunchStats {
     pub shared_bytes_written: u64,
     /// CTAs executed.
     pub ctas: u64,
+    /// mbarrier waits (`test_wait`/`try_wait`, per thread) that found their phase incomplete
+    /// (a `try_wait` then sleeps until the phase completes).
+    pub mbarrier_waits: u64,
+    /// Bytes moved by `cp.async.bulk` copies (either direction).
+    pub bulk_bytes: u64,
+    /// Thread-instructions carrying a cache hint (`.L2::cache_hint`) or making a cache
+    /// policy (`createpolicy`): accepted, counted, no effect (ptxsim has no cache model).
+    pub cache_hints: u64,
 }
 
 impl LaunchStats {
@@ -66,6 +74,9 @@ impl LaunchStats {
         self.shared_bytes_read += o.shared_bytes_read;
         self.shared_bytes_written += o.shared_bytes_written;
         self.ctas += o.ctas;
+        self.mbarrier_waits += o.mbarrier_waits;
+        self.bulk_bytes += o.bulk_bytes;
+        self.cache_hints += o.cache_hints;
     }
     /// One-line summary.
     pub fn summary(&self) -> String {
@@ -80,7 +91,7 @@ impl LaunchStats {
             }
         }
         format!(
-            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B",
+            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B mbar_waits={} bulk={}B cache_hints={}",
             self.ctas,
             self.thread_instructions,
             self.warp_instructions,
@@ -95,7 +106,10 @@ impl LaunchStats {
             self.global_bytes_read,
             self.global_bytes_written,
             self.shared_bytes_read,
-            self.shared_bytes_written
+            self.shared_bytes_written,
+            self.mbarrier_waits,
+            self.bulk_bytes,
+            self.cache_hints
         )
     }
 }

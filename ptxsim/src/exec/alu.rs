@@ -1,10 +1,10 @@
-//! Per-lane execution of scalar (non-collective) instructions.
+//! Per-lane execution of arithmetic, logic, compare, convert and move instructions
+//! (memory instructions: mem.rs; collectives: warp.rs, tensor.rs).
 
 use super::float::*;
 use super::{unsupported, Cta};
 use crate::error::FResult;
 use crate::ir::*;
-use crate::memory::{CONST_WIN, LOCAL_WIN, PARAM_WIN, SHARED_WIN};
 
 #[inline]
 fn sext(v: u64, bits: u32) -> i64 {
@@ -911,8 +911,8 @@ impl Cta<'_> {
         true
     }
 
-    /// Execute one lane of a non-control, non-collective instruction.
-    pub(crate) fn exec_lane(&mut self, inst: &Inst, t: usize, lane: u32) -> FResult<()> {
+    /// Arithmetic, logic, compare, convert and move instructions of one lane.
+    pub(crate) fn exec_alu(&mut self, inst: &Inst, t: usize) -> FResult<()> {
         match &inst.op {
             Op::Mov { d, a, mask } => {
                 let v = self.rd(t, *a) & mask;
@@ -1296,40 +1296,6 @@ impl Cta<'_> {
                 );
                 self.wr(t, *d, (hi << 16) | lo);
             }
-            Op::Cvta {
-                to,
-                space,
-                d,
-                a,
-                wide,
-            } => {
-                let x = self.rd(t, *a);
-                let win = match space {
-                    Space::Shared => SHARED_WIN,
-                    Space::Local => LOCAL_WIN,
-                    Space::Const => CONST_WIN,
-                    Space::Param => {
-                        let _ = PARAM_WIN;
-                        0
-                    }
-                    _ => 0,
-                };
-                let mut v = if *to {
-                    x.wrapping_sub(win)
-                } else {
-                    x.wrapping_add(win)
-                };
-                if !wide {
-                    v &= 0xffff_ffff;
-                }
-                self.wr(t, *d, v);
-            }
-            Op::Ld { .. }
-            | Op::St { .. }
-            | Op::Atom { .. }
-            | Op::CpAsync { .. }
-            | Op::CpCommit
-            | Op::CpWait { .. } => return self.exec_mem(inst, t, lane),
             Op::Nop => {}
             Op::Unsupported(s) => return unsupported(s),
             _ => return unsupported(&format!("`{}` in scalar context", inst.text)),

@@ -1,4 +1,4 @@
-//! Memory: address resolution, bounds/alignment checks, loads, stores, atomics, cp.async.
+//! Memory: address resolution and cvta, bounds/alignment checks, loads, stores, atomics, cp.async.
 
 use super::alu::{fget, ibin};
 use super::{unsupported, AccKind, CpCopy, Cta};
@@ -435,6 +435,34 @@ impl Cta<'_> {
                     self.cp[t].groups.push_back(open);
                 }
                 self.flush_cp(t, *n as usize);
+            }
+            Op::Cvta {
+                to,
+                space,
+                d,
+                a,
+                wide,
+            } => {
+                let x = self.rd(t, *a);
+                let win = match space {
+                    Space::Shared => SHARED_WIN,
+                    Space::Local => LOCAL_WIN,
+                    Space::Const => CONST_WIN,
+                    Space::Param => {
+                        let _ = PARAM_WIN;
+                        0
+                    }
+                    _ => 0,
+                };
+                let mut v = if *to {
+                    x.wrapping_sub(win)
+                } else {
+                    x.wrapping_add(win)
+                };
+                if !wide {
+                    v &= 0xffff_ffff;
+                }
+                self.wr(t, *d, v);
             }
             _ => return unsupported(&inst.text),
         }

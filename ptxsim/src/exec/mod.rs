@@ -2,13 +2,16 @@
 //! PC, split on divergence and reconverge by always advancing the lowest-PC group.
 
 mod alu;
+mod bulk;
+mod cluster;
 pub(crate) mod float;
+mod mbarrier;
 mod mem;
 mod shadow;
 mod tensor;
 mod warp;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::decode::Program;
@@ -41,6 +44,11 @@ pub(crate) enum LS {
     Coll,
     /// Waiting at CTA barrier n.
     Bar(u8),
+    /// Sleeping in `mbarrier.try_wait` on the barrier at this shared offset until its
+    /// phase completes.
+    Mbar(u32),
+    /// Waiting in `barrier.cluster.wait`.
+    Cluster,
     Exit,
 }
 
@@ -116,6 +124,20 @@ pub(crate) struct Cta<'a> {
     gepoch: u32,
     gstamp: u32,
     pub in_atomic: bool,
+    /// initialised mbarriers by shared offset
+    mbars: BTreeMap<u32, mbarrier::MBar>,
+    /// (thread, mbarrier offset) -> the latest phase the thread saw complete
+    mbar_seen: HashMap<(usize, u32), i64>,
+    /// bulk-store groups of each thread
+    bulk: Vec<bulk::BulkGroups>,
+    /// an mbarrier phase completed and woke sleeping threads: the running warp yields
+    yield_now: bool,
+    /// the cluster barrier (clusters of one CTA)
+    cluster: cluster::ClusterBarrier,
+    /// fence.proxy.async executed by each thread so far
+    proxy_fences: Vec<u32>,
+    /// the shared reads under way are a bulk store's (the async proxy)
+    async_proxy_read: bool,
     /// end of the current scheduling slice (warp-instructions executed)
     stop_at: u64,
 }
@@ -325,6 +347,13 @@ impl<'a> Cta<'a> {
             gepoch: 0,
             gstamp: 0,
             in_atomic: false,
+            mbars: BTreeMap::new(),
+            mbar_seen: HashMap::new(),
+            bulk: vec![bulk::BulkGroups::default(); nthreads],
+            yield_now: false,
+            proxy_fences: vec![0; nthreads],
+            cluster: cluster::ClusterBarrier::new(nthreads),
+            async_proxy_read: false,
             stop_at: u64::MAX,
         };
         c.stats.ctas = 1;
@@ -409,7 +438,12 @@ impl<'a> Cta<'a> {
             progressed = true;
             let converged = running == mask.count_ones();
             loop {
-                match self.step(w, pc, mask)? {
+                let next = self.step(w, pc, mask)?;
+                if self.yield_now {
+                    self.yield_now = false;
+                    return Ok(true);
+                }
+                match next {
                     // a warp that never blocks (a spin loop) yields at the end of its slice
                     Some(_) if self.stats.warp_instructions >= self.stop_at => return Ok(true),
                     Some(next) if converged => pc = next,
@@ -468,6 +502,10 @@ impl<'a> Cta<'a> {
             Special::LaneMaskGe => !((1u32 << lane) - 1),
             Special::DynSmem => self.p.dynamic_bytes,
             Special::TotalSmem => self.p.shared_bytes,
+            Special::ClusterId(d) => self.ctaid[d as usize],
+            Special::NClusterId(d) => self.p.nctaid[d as usize],
+            Special::ClusterCtaId(_) | Special::ClusterCtaRank | Special::IsExplicitCluster => 0,
+            Special::ClusterNCtaId(_) | Special::ClusterNCtaRank => 1,
         }) as u64
     }
 
@@ -481,6 +519,9 @@ impl<'a> Cta<'a> {
         self.stats.thread_instructions += nl;
         self.stats.warp_instructions += 1;
         self.stats.by_class[inst.class as usize] += nl;
+        if inst.hint {
+            self.stats.cache_hints += nl;
+        }
         self.executed += nl;
         if self.executed > self.p.limit {
             let t = base + mask.trailing_zeros() as usize;
@@ -630,6 +671,17 @@ impl<'a> Cta<'a> {
                 }
                 Ok(None)
             }
+            Op::ClusterBarrier { wait } => self.step_blocking(base, act, pc, |c, t| {
+                Ok((!c.cluster_barrier(t, *wait)?).then_some(LS::Cluster))
+            }),
+            Op::MbarWait { d, try_wait, .. } => self.step_blocking(base, act, pc, |c, t| {
+                let (done, off) = c.mbar_wait(inst, t)?;
+                if !done && *try_wait {
+                    return Ok(Some(LS::Mbar(off)));
+                }
+                c.wr(t, *d, done as u64);
+                Ok(None)
+            }),
             Op::Shfl { .. }
             | Op::Vote { .. }
             | Op::Redux { .. }
@@ -639,7 +691,8 @@ impl<'a> Cta<'a> {
             | Op::Ldmatrix { .. }
             | Op::Stmatrix { .. }
             | Op::Mma { .. }
-            | Op::MmaSp { .. } => {
+            | Op::MmaSp { .. }
+            | Op::Elect { .. } => {
                 let mut m = act;
                 while m != 0 {
                     let l = m.trailing_zeros();
@@ -687,6 +740,60 @@ impl<'a> Cta<'a> {
         }
     }
 
+    /// A possibly blocking instruction for the active lanes: `f` answers None (the lane
+    /// goes on to the next instruction) or the state it sleeps in at this one.
+    fn step_blocking(
+        &mut self,
+        base: usize,
+        act: u32,
+        pc: u32,
+        mut f: impl FnMut(&mut Self, usize) -> FResult<Option<LS>>,
+    ) -> Result<Option<u32>, SimError> {
+        let mut blocked = false;
+        let mut m = act;
+        while m != 0 {
+            let l = m.trailing_zeros();
+            m &= m - 1;
+            let t = base + l as usize;
+            match f(self, t) {
+                Ok(None) => self.pc[t] = pc + 1,
+                Ok(Some(s)) => {
+                    self.st[t] = s;
+                    blocked = true;
+                }
+                Err(e) => return Err(self.error_at(t, pc, e)),
+            }
+        }
+        Ok(if blocked { None } else { Some(pc + 1) })
+    }
+
+    /// One lane of a non-collective instruction: memory instructions go to exec/mem.rs,
+    /// the rest to exec/alu.rs.
+    fn exec_lane(&mut self, inst: &Inst, t: usize, lane: u32) -> FResult<()> {
+        match &inst.op {
+            Op::Ld { .. }
+            | Op::St { .. }
+            | Op::Atom { .. }
+            | Op::Cvta { .. }
+            | Op::CpAsync { .. }
+            | Op::CpCommit
+            | Op::CpWait { .. } => self.exec_mem(inst, t, lane),
+            Op::MbarInit { .. }
+            | Op::MbarInval { .. }
+            | Op::MbarArrive { .. }
+            | Op::MbarTx { .. } => self.exec_mbar(inst, t),
+            Op::BulkCopy { .. } | Op::BulkTensor { .. } | Op::BulkCommit | Op::BulkWait { .. } => {
+                self.exec_bulk(inst, t)
+            }
+            Op::ProxyFence => {
+                self.proxy_fences[t] = self.proxy_fences[t].wrapping_add(1);
+                Ok(())
+            }
+            Op::Mapa { .. } | Op::GetCtaRank { .. } => self.exec_cluster(inst, t),
+            _ => self.exec_alu(inst, t),
+        }
+    }
+
     pub fn account_access(&mut self) {
         match self.acc_kind {
             AccKind::Shared => {
@@ -706,6 +813,7 @@ impl<'a> Cta<'a> {
 
     fn exit_thread(&mut self, t: usize) {
         self.flush_cp(t, usize::MAX);
+        self.retire_bulk(t, usize::MAX);
         self.st[t] = LS::Exit;
         self.exited += 1;
     }
@@ -825,6 +933,7 @@ impl<'a> Cta<'a> {
             | Op::Redux { mask, .. }
             | Op::MatchAny { mask, .. }
             | Op::MatchAll { mask, .. }
+            | Op::Elect { mask, .. }
             | Op::WarpSync { mask } => self.rd(t, *mask) as u32 & exist,
             _ => exist,
         }
@@ -934,7 +1043,31 @@ impl<'a> Cta<'a> {
                 self.code[self.pc[t] as usize].text,
                 line(self.pc[t])
             ),
+            LS::Mbar(off) => format!(
+                "sleeping in `{}` on the mbarrier at shared offset {off:#x} (line {})",
+                self.code[self.pc[t] as usize].text,
+                line(self.pc[t])
+            ),
+            LS::Cluster => format!(
+                "waiting in barrier.cluster.wait (line {})",
+                line(self.pc[t])
+            ),
             LS::Run => format!("running at line {}", line(self.pc[t])),
+        }
+    }
+
+    /// "; others: " and where up to four live threads that `pick` (thread, state) selects
+    /// wait, for a deadlock report ("" when there are none).
+    fn others(&self, pick: impl Fn(usize, LS) -> bool) -> String {
+        let v: Vec<String> = (0..self.nthreads)
+            .filter(|&k| self.st[k] != LS::Exit && pick(k, self.st[k]))
+            .take(4)
+            .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+            .collect();
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!("; others: {}", v.join("; "))
         }
     }
 
@@ -970,23 +1103,44 @@ impl<'a> Cta<'a> {
             }
         }
         for t in 0..self.nthreads {
+            if let LS::Mbar(off) = self.st[t] {
+                return self.error_at(
+                    t,
+                    self.pc[t],
+                    Fault::at(
+                        ErrorKind::BarrierDeadlock(format!(
+                            "mbarrier at shared offset {off:#x}: its phase never completes; barriers: {}{}",
+                            self.mbar_deadlock_report(),
+                            self.others(|k, _| k != t)
+                        )),
+                        off as u64,
+                    ),
+                );
+            }
+        }
+        if let Some(t) = (0..self.nthreads).find(|&t| self.st[t] == LS::Cluster) {
+            return self.error_at(
+                t,
+                self.pc[t],
+                Fault::new(ErrorKind::BarrierDeadlock(format!(
+                    "{}{}",
+                    self.cluster.describe(self.nthreads),
+                    self.others(|_, s| s != LS::Cluster)
+                ))),
+            );
+        }
+        for t in 0..self.nthreads {
             if let LS::Bar(b) = self.st[t] {
                 let bar = self.bars[b as usize];
                 let exited = self.st.iter().filter(|s| **s == LS::Exit).count();
-                let other: Vec<String> = (0..self.nthreads)
-                    .filter(|&k| self.st[k] != LS::Bar(b) && self.st[k] != LS::Exit)
-                    .take(4)
-                    .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
-                    .collect();
                 return self.error_at(
                     t,
                     self.pc[t],
                     Fault::new(ErrorKind::BarrierDeadlock(format!(
-                        "barrier {b}: {} of {} expected threads arrived; {exited} threads exited{}{}",
+                        "barrier {b}: {} of {} expected threads arrived; {exited} threads exited{}",
                         bar.arrived,
                         bar.expected,
-                        if other.is_empty() { "" } else { "; others: " },
-                        other.join("; ")
+                        self.others(|_, s| s != LS::Bar(b))
                     ))),
                 );
             }

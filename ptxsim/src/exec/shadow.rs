@@ -14,6 +14,9 @@ use crate::error::{ErrorKind, FResult, Fault};
 
 const NONE: u16 = 0;
 const MANY: u16 = u16::MAX;
+pub(crate) const BULK_NONE: u8 = 0;
+pub(crate) const BULK_IN_FLIGHT: u8 = 1;
+pub(crate) const BULK_LANDED: u8 = 2;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Shadow {
@@ -28,6 +31,21 @@ pub(crate) struct Shadow {
     r_warp: u16,
     /// thread + 1 of a cp.async in flight that will write this byte
     pend: u16,
+    /// the byte belongs to an initialised mbarrier object (plain loads and stores refused)
+    pub(crate) mbar: bool,
+    /// written by a cp.async.bulk: BULK_NONE, BULK_IN_FLIGHT (its mbarrier phase has not
+    /// completed) or BULK_LANDED (completed at barrier epoch `bulk_epoch`)
+    pub(crate) bulk: u8,
+    /// thread + 1 of a cp.async.bulk store reading this byte, not yet retired by
+    /// `cp.async.bulk.wait_group.read`
+    pub(crate) bsrc: u16,
+    /// shared offset of the mbarrier the bulk copy completes on
+    pub(crate) bulk_bar: u32,
+    pub(crate) bulk_epoch: u32,
+    /// pc of the bulk copy (load into this byte, or store from it)
+    pub(crate) bulk_pc: u32,
+    /// fence.proxy.async count of the writer when it wrote (see `proxy_fences`)
+    w_fences: u32,
     w_epoch: u32,
     w_ws: u32,
     w_pc: u32,
@@ -35,6 +53,15 @@ pub(crate) struct Shadow {
     r_ws: u32,
     r_pc: u32,
     pend_pc: u32,
+}
+
+impl Shadow {
+    /// Forget the writer and readers of a byte written by the async proxy (a bulk copy):
+    /// its ordering is that of the copy's mbarrier phase.
+    pub(crate) fn clear_writer(&mut self) {
+        self.w_tid = NONE;
+        self.r_tid = NONE;
+    }
 }
 
 impl Cta<'_> {
@@ -76,8 +103,24 @@ impl Cta<'_> {
                     ),
                 ));
             }
+            if s.mbar || s.bulk != BULK_NONE {
+                self.async_check(t, b, &s, gaddr, false)?;
+            }
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
+            }
+            if self.async_proxy_read && s.w_tid != NONE {
+                let w = s.w_tid as usize - 1;
+                if self.proxy_fences[w] == s.w_fences {
+                    return Err(Fault::at(
+                        ErrorKind::BulkAsync(format!(
+                            "a bulk store reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
+                            self.tid_of(w),
+                            self.line(s.w_pc)
+                        )),
+                        gaddr,
+                    ));
+                }
             }
             if s.w_tid != NONE {
                 let w = s.w_tid as usize - 1;
@@ -127,6 +170,9 @@ impl Cta<'_> {
         let atomic = self.in_atomic;
         for b in off..off + n {
             let s = self.shadow[b as usize];
+            if s.mbar || s.bulk != BULK_NONE || s.bsrc != NONE {
+                self.async_check(t, b, &s, gaddr, true)?;
+            }
             if s.pend != NONE && s.pend as usize - 1 != t {
                 return Err(self.race(
                     gaddr,
@@ -177,8 +223,9 @@ impl Cta<'_> {
         Ok(())
     }
 
-    fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
+    pub(crate) fn shadow_record_write(&mut self, t: usize, off: u64, n: u64) {
         let pc = self.pc[t];
+        let fences = self.proxy_fences[t];
         let atomic = self.in_atomic;
         let (e, ws) = (self.epoch[t], self.wstamp[t]);
         for b in off..off + n {
@@ -189,7 +236,9 @@ impl Cta<'_> {
             s.w_ws = ws;
             s.w_pc = pc;
             s.w_atomic = atomic;
+            s.w_fences = fences;
             s.r_tid = NONE;
+            s.bulk = BULK_NONE;
         }
     }
 

@@ -1,4 +1,5 @@
-//! Warp-collective instructions: shfl, vote, redux, match, bar.warp.sync, ldmatrix, stmatrix.
+//! Warp-collective instructions: shfl, vote, redux, match, elect, bar.warp.sync, ldmatrix,
+//! stmatrix.
 
 use super::mem::Loc;
 use super::{AccKind, Cta};
@@ -24,6 +25,16 @@ impl Cta<'_> {
         let first = base + lanes[0] as usize;
         match &inst.op {
             Op::WarpSync { .. } => {}
+            Op::Elect { d, p, .. } => {
+                // the leader: the lowest lane of the member mask (PTX ISA: "a deterministic
+                // fashion"; assumed to be the lowest, as on the GPUs seen)
+                let leader = lanes[0];
+                for &l in lanes {
+                    let t = base + l as usize;
+                    self.wr(t, *d, leader as u64);
+                    self.wr(t, *p, (l == leader) as u64);
+                }
+            }
             Op::Shfl {
                 mode,
                 d,

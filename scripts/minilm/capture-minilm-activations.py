@@ -12,8 +12,8 @@ as f16 safetensors:
 Before writing it checks the forward pass: paraphrase pairs must have cosine
 similarity > 0.7, unrelated pairs < 0.3.
 
-Run through scripts/minilm.sh (pinned numpy, safetensors, tokenizers; fetches the
-model with scripts/fetch-minilm.sh).
+Run through scripts/minilm/minilm.sh (pinned numpy, safetensors, tokenizers; fetches the
+model with scripts/minilm/fetch-minilm.sh).
 Usage: capture-minilm-activations.py MODEL_DIR OUT_DIR
 """
 
@@ -23,7 +23,8 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The folder above this one, so that `minilm` (this folder) imports as a package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from minilm import bert  # noqa: E402
 
 # Tokens written (a fixed random subset of all the sentences' tokens).
@@ -123,7 +124,7 @@ def main():
         "sentences": str(len(CALIBRATION)),
         "tokens": str(tokens),
         "kept_tokens": str(len(keep)),
-        "script": "scripts/capture-minilm-activations.py",
+        "script": "scripts/minilm/capture-minilm-activations.py",
     }
     save_file(acts, os.path.join(out_dir, "minilm-activations.safetensors"), metadata=meta)
     ci = {

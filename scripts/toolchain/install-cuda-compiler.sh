@@ -4,7 +4,7 @@
 # newer nvcc fails to load there with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.
 # Idempotent: a second run only checks the stamp and exits.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dest="${SPARSE24_CUDA_DIR:-$root/.cuda}"
 packages=(
   nvidia-cuda-nvcc==13.0.88

@@ -4,7 +4,7 @@
 # left to the environment (12.8), and `require-kernels` refusing to build
 # without nvcc. clippy -D warnings: code compiled in one set only stays warning-free.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # SPARSE24_NO_NVCC hides nvcc: each set gets its own build-script folder, and
 # compiling the kernels again for a check would cost minutes of nvcc.
 export SPARSE24_NO_NVCC=1

@@ -11,7 +11,7 @@
 #   SPARSE24_FUZZ_TARGET   cargo target dir, outside the clone so CI reuses it
 #   SPARSE24_FUZZ_CORPUS   corpora that grow across runs, outside the clone
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 seconds=${SPARSE24_FUZZ_SECONDS:-${FUZZ_SECONDS:-45}}
 if [[ "${SPARSE24_SKIP_FUZZ:-0}" == 1 || "$seconds" == 0 ]]; then

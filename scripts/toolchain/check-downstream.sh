@@ -9,8 +9,8 @@
 # nvcc --version decides). The target folder lives outside the clone so CI reuses it:
 # candle-kernels' nvcc build is the expensive part.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/install-cuda-compiler.sh" >/dev/null
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+"$root/scripts/toolchain/install-cuda-compiler.sh" >/dev/null
 cuda="${SPARSE24_CUDA_DIR:-$root/.cuda}/nvidia/cu13"
 # On PATH, where candle-kernels' build (cudaforge) and sparse24's build.rs find it.
 # Not through NVCC: the cached target folder is only reused under the same settings.

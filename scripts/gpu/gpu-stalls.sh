@@ -4,17 +4,10 @@
 # matching KERNEL inside `gpu-bench --quick --only ONLY`. Prints each stall reason in
 # warps per issued instruction, largest first, and a few throughput counters.
 #   KERNEL=sgemm_256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
-#     scripts/gpu-stalls.sh
+#     scripts/gpu/gpu-stalls.sh
 set -u
-bundle="${BUNDLE:-.device-bundle}"
-out="${OUT:-$PWD/gpu-profile-out}"
-mkdir -p "$out"
-# shellcheck source=scripts/gpu-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
-ncu="$(tool ncu)"
-[[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }
-kernel="${KERNEL:?KERNEL: a regex of the kernel name}"
-name="$(echo "$kernel" | tr -c 'A-Za-z0-9_.-' '_')"
+# shellcheck source=scripts/gpu/ncu-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ncu-env.sh"
 metrics='regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
 metrics+=',sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active'
 metrics+=',smsp__inst_executed.sum,sm__warps_active.avg.per_cycle_active'

@@ -1,6 +1,7 @@
-# Sourced by the scripts that run on the GPU machine (gpu-check.sh, gpu-profile.sh,
-# gpu-stalls.sh): unpacks the bundle's binaries into $bundle/bin and puts the CUDA
-# libraries the binaries open by file name on the loader path. Needs $bundle.
+# Sourced by the scripts that run on the GPU machine (gpu-check.sh; gpu-profile.sh and
+# gpu-stalls.sh through ncu-env.sh): unpacks the bundle's binaries into $bundle/bin and
+# puts the CUDA libraries the binaries open by file name on the loader path. Needs
+# $bundle.
 bin="$bundle/bin"
 if [[ ! -d "$bin" && -f "$bundle/bin.tar.gz" ]]; then
   tar xzf "$bundle/bin.tar.gz" -C "$bundle"

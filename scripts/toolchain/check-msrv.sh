@@ -3,7 +3,7 @@
 # package of the resolved dependency graph (all features) declares: only one
 # toolchain is installable here, so the minimum is checked from `cargo metadata`.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 time cargo metadata --locked --format-version 1 --all-features | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)

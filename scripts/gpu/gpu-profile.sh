@@ -5,17 +5,10 @@
 # clocks left as they are. Writes $OUT/ncu-<name>.txt (details page) and prints the
 # headline metrics.
 #   KERNEL=sgemm_256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
-#     scripts/gpu-profile.sh
+#     scripts/gpu/gpu-profile.sh
 set -u
-bundle="${BUNDLE:-.device-bundle}"
-out="${OUT:-$PWD/gpu-profile-out}"
-mkdir -p "$out"
-# shellcheck source=scripts/gpu-env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
-ncu="$(tool ncu)"
-[[ -n "$ncu" ]] || { echo "ncu not found"; exit 1; }
-kernel="${KERNEL:?KERNEL: a regex of the kernel name}"
-name="$(echo "$kernel" | tr -c 'A-Za-z0-9_.-' '_')"
+# shellcheck source=scripts/gpu/ncu-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ncu-env.sh"
 timeout 240 "$ncu" --clock-control none --set full --import-source no -k "regex:$kernel" -c 1 \
   --page details "$bundle/bin/gpu-bench" --quick --reps 1 --only "${ONLY:-14336x4096}" \
   > "$out/ncu-$name.txt" 2>&1

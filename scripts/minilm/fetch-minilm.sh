@@ -3,7 +3,7 @@
 # model.safetensors, f32, and tokenizer.json) into target/minilm/model (git-ignored).
 # Prints the model directory.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/target/minilm"
 if [ ! -f "$dir/model/model.safetensors" ]; then
   mkdir -p "$dir"

@@ -12,7 +12,7 @@ model's.
 
 Two sentence sets: EVAL (not used for calibration) and the calibration sentences of
 capture-minilm-activations.py (in-sample).
-Run through scripts/minilm.sh: scripts/minilm.sh eval MASKS.safetensors...
+Run through scripts/minilm/minilm.sh: scripts/minilm/minilm.sh eval MASKS.safetensors...
 Usage: eval-minilm-embeddings.py MODEL_DIR MASKS.safetensors...
 """
 
@@ -22,7 +22,8 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The folder above this one, so that `minilm` (this folder) imports as a package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from minilm import bert  # noqa: E402
 
 EVAL = [

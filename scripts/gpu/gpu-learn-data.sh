@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Writes .device-data/minilm-block0/model.safetensors: the six linear weights of
-# all-MiniLM-L6-v2's block 0 (f32, 7 MB), cut from the model scripts/fetch-minilm.sh
+# all-MiniLM-L6-v2's block 0 (f32, 7 MB), cut from the model scripts/minilm/fetch-minilm.sh
 # fetches, small enough to carry to a GPU machine with the bundle. scripts/gpu-check.sh
 # runs the mask learner on it (GPU and CPU) when it is there.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-model="$("$root/scripts/fetch-minilm.sh")"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+model="$("$root/scripts/minilm/fetch-minilm.sh")"
 out="$root/.device-data/minilm-block0"
 mkdir -p "$out"
 python3 - "$model/model.safetensors" "$out/model.safetensors" <<'PY'
