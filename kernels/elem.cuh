@@ -1,5 +1,5 @@
-// Element types of the prune and mask kernels (f32, f16, bf16) as raw bits plus
-// conversions, so one template serves all three. A group of four elements is one
+// Element types of the kernels (f32, f16, bf16) as raw bits plus conversions, so one
+// template serves all three; the one home of the kernels' element conversions. A group of four elements is one
 // 16-byte (f32) or 8-byte (f16/bf16) access: a warp touching 32 consecutive groups
 // reads 512 or 256 contiguous bytes, the ideal sector count per request.
 #pragma once
@@ -43,6 +43,8 @@ struct B16 {
 };
 
 struct F16 : B16 {
+    // The operand type of the tensor-core instructions (kernels/ptx.cuh): not bf16.
+    static constexpr bool kBf16 = false;
     static __device__ __forceinline__ float to_f(uint32_t b) {
         return __half2float(__ushort_as_half((unsigned short)b));
     }
@@ -56,6 +58,7 @@ struct F16 : B16 {
 // bf16 by integer operations: exact widening, round-to-nearest-even narrowing, NaN
 // kept quiet with its sign (as the `half` crate does on the CPU).
 struct BF16 : B16 {
+    static constexpr bool kBf16 = true;
     static __device__ __forceinline__ float to_f(uint32_t b) { return __uint_as_float(b << 16); }
     static __device__ __forceinline__ uint32_t from_f(float f) {
         const uint32_t u = __float_as_uint(f);
@@ -64,7 +67,20 @@ struct BF16 : B16 {
     }
     static __device__ __forceinline__ bool is_nan(uint32_t b) { return (b & 0x7FFFu) > 0x7F80u; }
     static __device__ __forceinline__ bool is_finite(uint32_t b) { return (b & 0x7F80u) != 0x7F80u; }
+    // The hardware's narrowing (cvt.rn.bf16.f32, sm_80+): round to nearest even like
+    // from_f, but a NaN becomes the canonical NaN. The GEMM epilogue's conversion.
+    static __device__ __forceinline__ unsigned short from_f_cvt(float f) {
+        unsigned short h;
+        asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
+        return h;
+    }
 };
+
+// One 16-bit element of type T (F16 or BF16) at p, widened to f32 (exact).
+template <class T>
+__device__ __forceinline__ float load_elem(const uint16_t* p) {
+    return T::to_f(*p);
+}
 
 // The 4-bit 2:4 code (first kept index in bits [1:0], second in [3:2]) of a
 // two-bit keep set.

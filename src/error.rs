@@ -179,7 +179,7 @@ mod tests {
     /// kernel lookup, which every GPU call makes, returns KernelsNotCompiled.
     #[test]
     fn a_build_without_kernels_says_so_at_the_first_gpu_call() {
-        let m = crate::kernels::module("sparse_gemm");
+        let m = crate::kernels::module(crate::kernels::sparse_gemm::MODULE);
         if crate::kernels::compiled() {
             assert!(m.is_ok());
         } else {

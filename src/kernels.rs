@@ -1,6 +1,13 @@
 //! The kernels compiled by build.rs, embedded in the library: per kernels/*.cu file a
 //! fatbin (sm_80/86/89/90 machine code + compute_80 PTX), the PTX text that ptxsim
-//! runs, and ptxas's resource report.
+//! runs, and ptxas's resource report; and the typed handle of every kernel.
+//!
+//! Kernels are named by their handles, never by strings: build.rs generates one
+//! module per kernel file (`kernels::sparse_gemm::kernel(config, dtype)`,
+//! `kernels::prune::prune_compress(dtype)`, `kernels::prune::PRUNE_STATUS_RESET`, ...)
+//! from the GEMM's tiles (src/ops/gemm/tiles.rs) and the kernel table
+//! (src/kernel_table.rs), with the rule that also names the CUDA kernels, and checks
+//! that every module's PTX defines exactly those kernels.
 
 use crate::error::{Error, Result};
 
@@ -18,6 +25,20 @@ pub struct EmbeddedModule {
 }
 
 include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
+
+/// A kernel: its file (kernels/<module>.cu) and `extern "C"` name, as a [`Launch`]
+/// names it. Built only by the generated handles below.
+///
+/// [`Launch`]: crate::launch::Launch
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    /// The kernel source file stem (the [`EmbeddedModule::name`]).
+    pub module: &'static str,
+    /// The `extern "C"` kernel name.
+    pub name: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/kernel_handles.rs"));
 
 /// Whether this build carries GPU kernels (nvcc was found at build time).
 pub fn compiled() -> bool {

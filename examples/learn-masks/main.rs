@@ -90,7 +90,7 @@ fn run() -> Res<()> {
             let gram = if exec.dense_f32_gemm().is_some() {
                 "cuBLASLt"
             } else {
-                "learn_gram_product"
+                sparse24::kernels::learn::LEARN_GRAM_PRODUCT.name
             };
             println!("learn-masks: GPU path on {name} (D·G on {gram}, fused mask kernels)");
             "GPU"

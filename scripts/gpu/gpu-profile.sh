@@ -4,7 +4,7 @@
 # matching KERNEL (a regex) inside `gpu-bench --quick --only ONLY`, full section set,
 # clocks left as they are. Writes $OUT/ncu-<name>.txt (details page) and prints the
 # headline metrics.
-#   KERNEL=sgemm_prefill_t256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
+#   KERNEL=sgemm_256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
 #     scripts/gpu/gpu-profile.sh
 set -u
 # shellcheck source=scripts/gpu/ncu-env.sh

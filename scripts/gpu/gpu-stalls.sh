@@ -3,7 +3,7 @@
 # alone) on the GPU machine, after scripts/gpu-bundle.sh: the first launch of kernels
 # matching KERNEL inside `gpu-bench --quick --only ONLY`. Prints each stall reason in
 # warps per issued instruction, largest first, and a few throughput counters.
-#   KERNEL=sgemm_prefill_t256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
+#   KERNEL=sgemm_256x64_bf16 ONLY=14336x4096 SPARSE24_PREFILL_TILE=256x64 \
 #     scripts/gpu/gpu-stalls.sh
 set -u
 # shellcheck source=scripts/gpu/ncu-env.sh

@@ -21,6 +21,7 @@
 use super::{AdamConfig, MaskLearner};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::kernels::{learn, Kernel};
 use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, SampleParams, Sampling};
 use crate::ops::decompress::decompress_launch;
@@ -31,7 +32,6 @@ use crate::shape::check_shape;
 
 const THREADS: usize = 256;
 const TILE: usize = 64;
-const MODULE: &str = "learn";
 
 fn misaligned(what: &'static str, addr: u64, align: usize) -> Result<()> {
     if !addr.is_multiple_of(align as u64) {
@@ -40,10 +40,10 @@ fn misaligned(what: &'static str, addr: u64, align: usize) -> Result<()> {
     Ok(())
 }
 
-fn launch(kernel: &'static str, grid: [u32; 3], args: Vec<Arg>) -> Launch {
+fn launch(kernel: Kernel, grid: [u32; 3], args: Vec<Arg>) -> Launch {
     Launch {
-        module: MODULE,
-        kernel,
+        module: kernel.module,
+        kernel: kernel.name,
         grid,
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
@@ -73,13 +73,8 @@ pub fn diff_launch(
     misaligned("weights", w, 4 * dtype.size())?;
     misaligned("effective weights", w_eff, 4 * dtype.size())?;
     misaligned("difference", d, 16)?;
-    let kernel = match dtype {
-        DType::F32 => "learn_diff_f32",
-        DType::F16 => "learn_diff_f16",
-        DType::BF16 => "learn_diff_bf16",
-    };
     Ok(launch(
-        kernel,
+        learn::learn_diff(dtype),
         [shape::grid_x("groups", groups, THREADS)?, 1, 1],
         vec![
             Arg::Ptr(w),
@@ -104,7 +99,7 @@ pub fn gram_product_launch(d: u64, gram: u64, p: u64, rows: usize, cols: usize) 
         })
     };
     Ok(launch(
-        "learn_gram_product",
+        learn::LEARN_GRAM_PRODUCT,
         [
             shape::grid_x("cols", cols, TILE)?,
             shape::grid_yz("rows", rows, TILE)?,
@@ -146,15 +141,10 @@ pub fn loss_grad_launches(
     misaligned("gradient", dw_eff, 4 * dtype.size())?;
     misaligned("partials", partials, 4)?;
     misaligned("loss", loss, 8)?;
-    let kernel = match dtype {
-        DType::F32 => "learn_loss_grad_f32",
-        DType::F16 => "learn_loss_grad_f16",
-        DType::BF16 => "learn_loss_grad_bf16",
-    };
     let blocks = shape::grid_x("groups", groups, THREADS)?;
     Ok(vec![
         launch(
-            kernel,
+            learn::learn_loss_grad(dtype),
             [blocks, 1, 1],
             vec![
                 Arg::Ptr(d),
@@ -166,7 +156,7 @@ pub fn loss_grad_launches(
             ],
         ),
         launch(
-            "learn_loss_finish",
+            learn::LEARN_LOSS_FINISH,
             [1, 1, 1],
             vec![
                 Arg::Ptr(partials),
@@ -199,7 +189,7 @@ pub fn adam_launch(
         });
     }
     Ok(launch(
-        "learn_adam",
+        learn::LEARN_ADAM,
         [shape::grid_x("parameters", n, THREADS)?, 1, 1],
         vec![
             Arg::Ptr(params),

@@ -4,6 +4,7 @@ use super::check_aligned;
 use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::format::Sparse24;
+use crate::kernels;
 use crate::launch::{Arg, Executor, Launch};
 use crate::shape;
 use crate::shape::check_shape;
@@ -26,12 +27,10 @@ pub fn decompress_launch(
     check_aligned("dense output", dense, 16)?;
     // One thread per 16-byte chunk of the dense output.
     let chunks = shape.elements() * dtype.size() / 16;
+    let kernel = kernels::decompress::decompress(dtype);
     Ok(Launch {
-        module: "decompress",
-        kernel: match dtype.size() {
-            2 => "decompress_b16",
-            _ => "decompress_b32",
-        },
+        module: kernel.module,
+        kernel: kernel.name,
         grid: [shape::grid_x("16-byte chunks", chunks, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,

@@ -11,6 +11,7 @@ use super::prune::{status_reset_launch, STATUS_WORDS};
 use crate::dtype::{check_finite, non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{Mask24, Sparse24};
+use crate::kernels::{mask_sampling, Kernel};
 use crate::launch::{Arg, Executor, Launch};
 use crate::mask::{check_logits, Forward, SampleParams, Sampling, CANDIDATES};
 use crate::pattern::GROUP;
@@ -19,30 +20,15 @@ use crate::shape::{self, MatrixShape};
 use crate::shape::{check_len, check_shape};
 
 const THREADS: usize = 256;
-const MODULE: &str = "mask_sampling";
 
 fn groups_of(rows: usize, cols: usize) -> Result<usize> {
     Ok(check_shape(rows, cols)?.groups())
 }
 
-fn suffix(dtype: DType, base: &str) -> &'static str {
-    match (base, dtype) {
-        ("forward", DType::F32) => "mask_forward_f32",
-        ("forward", DType::F16) => "mask_forward_f16",
-        ("forward", DType::BF16) => "mask_forward_bf16",
-        ("backward", DType::F32) => "mask_backward_f32",
-        ("backward", DType::F16) => "mask_backward_f16",
-        ("backward", DType::BF16) => "mask_backward_bf16",
-        (_, DType::F32) => "hard_mask_compress_f32",
-        (_, DType::F16) => "hard_mask_compress_f16",
-        (_, DType::BF16) => "hard_mask_compress_bf16",
-    }
-}
-
-fn launch(kernel: &'static str, blocks: u32, args: Vec<Arg>) -> Launch {
+fn launch(kernel: Kernel, blocks: u32, args: Vec<Arg>) -> Launch {
     Launch {
-        module: MODULE,
-        kernel,
+        module: kernel.module,
+        kernel: kernel.name,
         grid: [blocks, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
@@ -105,7 +91,7 @@ pub fn forward_launches(
     ];
     args.extend(sample_args(p));
     args.push(Arg::U32((s == Sampling::Hard) as u32));
-    let mut out = vec![launch(suffix(dtype, "forward"), blocks, args)];
+    let mut out = vec![launch(mask_sampling::mask_forward(dtype), blocks, args)];
     if let Some(r) = reg {
         check_aligned("workspace", r.workspace, 4)?;
         check_aligned("regulariser output", r.out, 4)?;
@@ -116,7 +102,7 @@ pub fn forward_launches(
 
 fn reduce_launch(partials: u64, n: u32, out: u64) -> Launch {
     launch(
-        "mask_reduce_sum",
+        mask_sampling::MASK_REDUCE_SUM,
         1,
         vec![Arg::Ptr(partials), Arg::U32(n), Arg::Ptr(out)],
     )
@@ -159,7 +145,7 @@ pub fn backward_launch(
     args.push(Arg::F32(lambda));
     args.push(Arg::U32((s == Sampling::Hard) as u32));
     Ok(launch(
-        suffix(dtype, "backward"),
+        mask_sampling::mask_backward(dtype),
         shape::grid_x("groups", groups, THREADS)?,
         args,
     ))
@@ -185,7 +171,7 @@ pub fn hard_mask_compress_launches(
     Ok(vec![
         status_reset_launch(status)?,
         launch(
-            suffix(dtype, "compress"),
+            mask_sampling::hard_mask_compress(dtype),
             shape::grid_x("groups", groups, THREADS)?,
             vec![
                 Arg::Ptr(w),
@@ -251,7 +237,7 @@ pub fn init_logits_launches(
     );
     Ok(vec![
         launch(
-            "mask_init_normal",
+            mask_sampling::MASK_INIT_NORMAL,
             gblocks,
             vec![
                 Arg::Ptr(logits),
@@ -264,7 +250,7 @@ pub fn init_logits_launches(
         ),
         reduce_launch(partials, gblocks, sum),
         launch(
-            "mask_centered_sq",
+            mask_sampling::MASK_CENTERED_SQ,
             eblocks,
             vec![
                 Arg::Ptr(logits),
@@ -275,7 +261,7 @@ pub fn init_logits_launches(
         ),
         reduce_launch(partials, eblocks, sq),
         launch(
-            "mask_init_prior",
+            mask_sampling::MASK_INIT_PRIOR,
             eblocks,
             vec![
                 Arg::Ptr(logits),
@@ -293,7 +279,7 @@ pub fn init_logits_launches(
 pub fn philox_words_launch(out: u64, groups: usize, seed: u64, step: u32) -> Result<Launch> {
     check_aligned("output", out, 16)?;
     Ok(launch(
-        "mask_philox_words",
+        mask_sampling::MASK_PHILOX_WORDS,
         shape::grid_x("groups", groups, THREADS)?,
         vec![
             Arg::Ptr(out),

@@ -10,6 +10,7 @@ use super::check_aligned;
 use crate::dtype::{non_finite_at, DType, Element};
 use crate::error::{Error, Result};
 use crate::format::{Mask24, Sparse24};
+use crate::kernels::{self, Kernel};
 use crate::launch::{Arg, Executor, Launch};
 use crate::pattern::GROUP;
 use crate::shape;
@@ -48,22 +49,15 @@ impl Selection {
 /// The launch that sets the status buffer to "no fault".
 pub fn status_reset_launch(status: u64) -> Result<Launch> {
     check_aligned("status", status, 8)?;
+    const RESET: Kernel = kernels::prune::PRUNE_STATUS_RESET;
     Ok(Launch {
-        module: "prune",
-        kernel: "prune_status_reset",
+        module: RESET.module,
+        kernel: RESET.name,
         grid: [1, 1, 1],
         block: [32, 1, 1],
         dynamic_shared_bytes: 0,
         args: vec![Arg::Ptr(status), Arg::U32(STATUS_WORDS as u32)],
     })
-}
-
-fn kernel_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F32 => "prune_compress_f32",
-        DType::F16 => "prune_compress_f16",
-        DType::BF16 => "prune_compress_bf16",
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -95,9 +89,10 @@ fn prune_launch(
         _ => (0, 0),
     };
     let groups = check_shape(rows, cols)?.groups();
+    let kernel = kernels::prune::prune_compress(dtype);
     Ok(Launch {
-        module: "prune",
-        kernel: kernel_name(dtype),
+        module: kernel.module,
+        kernel: kernel.name,
         grid: [shape::grid_x("groups", groups, THREADS)?, 1, 1],
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,

@@ -15,16 +15,17 @@
 //! each output tile reduces them in a fixed order and resets its arrival counter, so
 //! the workspace is zeroed once at allocation and never again.
 //!
-//! Four parts: [`config`] (the tile configurations and the prefill override),
-//! [`plan`] (a validated plan per shape and its heuristic), [`prepared`] (a launch
-//! validated once per shape, [`GemmLaunch`], that each call only binds to its
-//! addresses), [`launch`] (device buffers, the launch description, the convenience
-//! runners).
+//! Five parts: [`tiles`] (the tile configurations, defined once for the crate and
+//! build.rs), [`config`] (their kernels and the prefill override), [`plan`] (a
+//! validated plan per shape and its heuristic), [`prepared`] (a launch validated once
+//! per shape, [`GemmLaunch`], that each call only binds to its addresses), [`launch`]
+//! (device buffers, the launch description, the convenience runners).
 
 pub mod config;
 pub mod launch;
 pub mod plan;
 pub mod prepared;
+pub mod tiles;
 
 pub use config::*;
 pub use launch::*;

@@ -63,7 +63,7 @@ impl GemmLaunch {
         weights: &GemmWeights,
         epi: &DeviceEpilogue,
     ) -> Result<GemmLaunch> {
-        let kernel = plan.config.kernel(dtype)?;
+        let kernel = plan.config.handle(dtype)?;
         check_gemm_shape(plan.tokens, plan.out, plan.inn)?;
         let geo = weights.geometry;
         if geo != FragmentGeometry::new(plan.out, plan.inn) || geo.steps != plan.steps {
@@ -127,8 +127,8 @@ impl GemmLaunch {
         };
         let t = plan.config.tile();
         let template = Launch {
-            module: "sparse_gemm",
-            kernel,
+            module: kernel.module,
+            kernel: kernel.name,
             grid: plan.grid(),
             block: [t.threads as u32, 1, 1],
             dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,

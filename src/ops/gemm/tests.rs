@@ -118,14 +118,14 @@ fn tiles_describe_their_shared_memory_and_grid_order() {
     assert_eq!(p.grid(), [3, 2, 1]);
     let l = sparse_linear_launches(&p, DType::BF16, DType::F32, &bufs(&p), &Default::default())
         .unwrap();
-    assert_eq!(l[0].kernel, "sgemm_prefill_t256x64_bf16");
+    assert_eq!(l[0].kernel, "sgemm_256x64_bf16");
     assert_eq!((l[0].grid, l[0].dynamic_shared_bytes), ([3, 2, 1], 66560));
     // The 16-warp 256 × 64 tile: same grid and shared memory, 512 threads.
     let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64W16, 130, 300, 64, 1).unwrap();
     assert_eq!(p.grid(), [3, 2, 1]);
     let l =
         sparse_linear_launches(&p, DType::F16, DType::F32, &bufs(&p), &Default::default()).unwrap();
-    assert_eq!(l[0].kernel, "sgemm_prefill_t256x64w16_f16");
+    assert_eq!(l[0].kernel, "sgemm_256x64w16_f16");
     assert_eq!(
         (l[0].block, l[0].dynamic_shared_bytes),
         ([512, 1, 1], 66560)

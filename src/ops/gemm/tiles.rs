@@ -1,0 +1,220 @@
+//! The tile configurations of the sparse GEMM, defined once: this file is the crate's
+//! (re-exported by [`crate::ops::gemm`]) and build.rs's, which includes it with
+//! `#[path]` (as it does src/abi.rs) and generates from it the CUDA instantiation of
+//! every tile × dtype (kernels/gemm/ parts, `static_assert`ed against the shapes
+//! here) and the typed kernel handles ([`crate::kernels::sparse_gemm`]). So it uses
+//! nothing from the crate.
+//!
+//! One name per tile ([`GemmConfig::tile_name`]) is used everywhere: the enum docs,
+//! the kernel symbol (`sgemm_<tile>_<dtype>`), kernel-report, the benchmark and
+//! `SPARSE24_PREFILL_TILE`.
+//!
+//! Adding a tile: a variant here with its [`GemmConfig::tile`] shape and
+//! [`GemmConfig::tile_name`] (and in `ALL`, `PREFILL`); build.rs then compiles its
+//! f16 and bf16 kernels and generates their handles. A tile that needs a new pipeline
+//! or grid walk adds a part in kernels/gemm/ (a main-loop policy, a rasterisation)
+//! and a [`MainLoop`] variant naming it, not a flag. tests/gemm_sim.rs runs every
+//! tile of `ALL` against the CPU reference; tests/gemm_build.rs checks its registers
+//! and spills.
+
+/// A tile configuration of the sparse GEMM (kernels/gemm/, instantiated for f16 and
+/// bf16 by build.rs).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GemmConfig {
+    /// Tile `decode`: 8 warps × one 16-row tile = 128 rows × 16 tokens per CTA,
+    /// k = 256 per stage, 3 stages; split-K over grid.z so that 1..16 tokens still
+    /// fill the GPU.
+    Decode,
+    /// Tile `64` (alias `128x64`): 4 × 2 warps, each 32 rows × 32 tokens: 128 rows ×
+    /// 64 tokens per CTA, k = 64 per stage, 4 stages; normally no split-K.
+    Prefill,
+    /// Tile `128x128`: 4 × 2 warps, each 32 rows × 64 tokens: 128 rows × 128 tokens
+    /// per CTA, k = 64 per stage, 4 stages, A prefetched one stage ahead; 66 KiB of
+    /// dynamic shared memory; token tiles along grid.x.
+    PrefillT128x128,
+    /// Tile `128x128a2`: the 128 × 128 tile with A prefetched two stages ahead.
+    PrefillT128x128A2,
+    /// Tile `256x64`: 8 × 1 warps, each 32 rows × 64 tokens: 256 rows × 64 tokens per
+    /// CTA (no two warps load the same A fragment); 65 KiB of dynamic shared memory;
+    /// token tiles along grid.x.
+    PrefillT256x64,
+    /// Tile `256x64w16`: the 256 × 64 tile on 8 × 2 warps, each 32 rows × 32 tokens:
+    /// 16 warps (512 threads, at most 128 registers) per CTA, twice the warps per SM
+    /// of `256x64` to hide latency; the lean main loop (one metadata group per
+    /// iteration); 65 KiB of dynamic shared memory; token tiles along grid.x.
+    PrefillT256x64W16,
+}
+
+/// The main-loop policy of a tile (kernels/gemm/mainloop.cuh).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MainLoop {
+    /// `MainLoopStandard`: A prefetched one stage ahead, two register buffers.
+    Standard,
+    /// `MainLoopPrefetchA<2>`: A prefetched two stages ahead, three register buffers.
+    PrefetchA2,
+    /// `MainLoopLean`: A one stage ahead, X copy hoisted, one metadata group per
+    /// iteration.
+    Lean,
+}
+
+impl MainLoop {
+    /// The CUDA type of the policy.
+    pub fn cuda_type(self) -> &'static str {
+        match self {
+            MainLoop::Standard => "s24::gemm::MainLoopStandard",
+            MainLoop::PrefetchA2 => "s24::gemm::MainLoopPrefetchA<2>",
+            MainLoop::Lean => "s24::gemm::MainLoopLean",
+        }
+    }
+
+    /// Pipeline stages A is prefetched ahead in registers.
+    pub fn a_prefetch(self) -> usize {
+        match self {
+            MainLoop::PrefetchA2 => 2,
+            MainLoop::Standard | MainLoop::Lean => 1,
+        }
+    }
+}
+
+/// The CTA tile of a configuration, from which build.rs instantiates the kernel.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TileShape {
+    /// Output features (W rows) per CTA.
+    pub rows: usize,
+    /// Tokens per CTA.
+    pub tokens: usize,
+    pub threads: usize,
+    /// Warps along the rows (`WM`) and along the tokens (`WN`): each warp computes
+    /// rows / WM rows × tokens / WN tokens.
+    pub warps: [usize; 2],
+    /// k32 steps per pipeline stage.
+    pub steps_per_stage: usize,
+    pub stages: usize,
+    /// Pipeline stages A is prefetched ahead in registers (that of `main_loop`).
+    pub a_prefetch: usize,
+    pub main_loop: MainLoop,
+    /// The kernel takes its shared memory as dynamic shared memory
+    /// ([`TileShape::shared_bytes`] at launch) instead of a static array.
+    pub dynamic_shared: bool,
+    /// grid.x walks token tiles and grid.y row blocks (else the other way round).
+    pub tokens_fast: bool,
+    /// CTAs per SM the kernel is compiled for (`__launch_bounds__`).
+    pub min_ctas_per_sm: usize,
+}
+
+impl TileShape {
+    /// Shared memory the kernel uses (kernels/gemm/tile.cuh `SMEM_BYTES`): the larger
+    /// of the X pipeline (stages × tokens × k of a stage, bf16/f16) and the f32
+    /// epilogue tile (tokens × (rows + 4)).
+    pub fn shared_bytes(&self) -> usize {
+        let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
+        let dt = self.tokens * (self.rows + 4) * 4;
+        x.max(dt)
+    }
+
+    /// Dynamic shared memory to launch with (0 for static-memory kernels).
+    pub fn dynamic_shared_bytes(&self) -> usize {
+        if self.dynamic_shared {
+            self.shared_bytes()
+        } else {
+            0
+        }
+    }
+
+    /// 16-row MMA tiles (`MT`) and 8-token MMA tiles (`NT`) per warp.
+    pub fn mma_tiles_per_warp(&self) -> [usize; 2] {
+        [
+            self.rows / (16 * self.warps[0]),
+            self.tokens / (8 * self.warps[1]),
+        ]
+    }
+}
+
+impl GemmConfig {
+    pub const ALL: [GemmConfig; 6] = [
+        GemmConfig::Decode,
+        GemmConfig::Prefill,
+        GemmConfig::PrefillT128x128,
+        GemmConfig::PrefillT128x128A2,
+        GemmConfig::PrefillT256x64,
+        GemmConfig::PrefillT256x64W16,
+    ];
+    /// Every prefill tile, the original 128 × 64 one first.
+    pub const PREFILL: [GemmConfig; 5] = [
+        GemmConfig::Prefill,
+        GemmConfig::PrefillT128x128,
+        GemmConfig::PrefillT128x128A2,
+        GemmConfig::PrefillT256x64,
+        GemmConfig::PrefillT256x64W16,
+    ];
+
+    pub fn tile(self) -> TileShape {
+        // The larger prefill tiles: k = 64 per stage, 4 stages, dynamic shared memory
+        // (the epilogue tile exceeds 48 KiB), token tiles along grid.x, 1 CTA per SM
+        // (their registers allow no more).
+        let big = |rows, tokens, warps, main_loop: MainLoop| TileShape {
+            rows,
+            tokens,
+            threads: 256,
+            warps,
+            steps_per_stage: 2,
+            stages: 4,
+            a_prefetch: main_loop.a_prefetch(),
+            main_loop,
+            dynamic_shared: true,
+            tokens_fast: true,
+            min_ctas_per_sm: 1,
+        };
+        // The first two tiles: static shared memory, row blocks along grid.x, the
+        // standard main loop.
+        let small = |rows, tokens, warps, steps_per_stage, stages, min_ctas_per_sm| TileShape {
+            rows,
+            tokens,
+            threads: 256,
+            warps,
+            steps_per_stage,
+            stages,
+            a_prefetch: 1,
+            main_loop: MainLoop::Standard,
+            dynamic_shared: false,
+            tokens_fast: false,
+            min_ctas_per_sm,
+        };
+        match self {
+            // 2 CTAs per SM (≤ 128 registers) so split-K's two waves of CTAs are
+            // resident; 24 KiB of static shared memory.
+            GemmConfig::Decode => small(128, 16, [8, 1], 8, 3, 2),
+            // 1 CTA per SM (asking for 2 spills on sm_80); 33 KiB of static shared
+            // memory.
+            GemmConfig::Prefill => small(128, 64, [4, 2], 2, 4, 1),
+            GemmConfig::PrefillT128x128 => big(128, 128, [4, 2], MainLoop::Standard),
+            GemmConfig::PrefillT128x128A2 => big(128, 128, [4, 2], MainLoop::PrefetchA2),
+            GemmConfig::PrefillT256x64 => big(256, 64, [8, 1], MainLoop::Standard),
+            // 512 threads, 1 CTA per SM: at most 128 registers.
+            GemmConfig::PrefillT256x64W16 => TileShape {
+                threads: 512,
+                ..big(256, 64, [8, 2], MainLoop::Lean)
+            },
+        }
+    }
+
+    /// The tile's one name (see the variants), as in its kernels' symbols; the
+    /// same as [`GemmConfig::tile_name`].
+    pub fn name(self) -> &'static str {
+        self.tile_name()
+    }
+
+    /// The short tile name: what [`PREFILL_TILE_ENV`](crate::ops::gemm::PREFILL_TILE_ENV)
+    /// takes (`decode` for the decode tile), the `<tile>` of the kernel symbols
+    /// `sgemm_<tile>_<dtype>`, kernel-report's and the benchmark's label.
+    pub fn tile_name(self) -> &'static str {
+        match self {
+            GemmConfig::Decode => "decode",
+            GemmConfig::Prefill => "64",
+            GemmConfig::PrefillT128x128 => "128x128",
+            GemmConfig::PrefillT128x128A2 => "128x128a2",
+            GemmConfig::PrefillT256x64 => "256x64",
+            GemmConfig::PrefillT256x64W16 => "256x64w16",
+        }
+    }
+}
