@@ -3,6 +3,8 @@
 
 pub mod decompress;
 pub mod gemm;
+#[cfg(feature = "learn")]
+pub mod learn;
 pub mod mask;
 pub mod prune;
 
