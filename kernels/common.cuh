@@ -13,11 +13,11 @@ __device__ __forceinline__ void group_indices(unsigned word, int j, unsigned& a,
     b = code >> 2;
 }
 
-// Sum of one float per thread over a block of kThreads (a power of two), in a fixed
+// Sum of one value per thread over a block of kThreads (a power of two), in a fixed
 // tree order so results are bit-reproducible; every thread gets the total. `red` is
-// kThreads floats of shared memory.
-template <int kThreads>
-__device__ __forceinline__ float block_sum(float v, float* red) {
+// kThreads values of shared memory.
+template <int kThreads, typename T>
+__device__ __forceinline__ T block_sum(T v, T* red) {
     red[threadIdx.x] = v;
     __syncthreads();
 #pragma unroll
@@ -26,6 +26,16 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
         __syncthreads();
     }
     return red[0];
+}
+
+// Σ partials[0..n) in f64 by one block: a strided sum per thread, then the tree of
+// block_sum; the same order for any input, so the same bits on every run.
+template <int kThreads>
+__device__ __forceinline__ double ordered_sum_f64(const float* __restrict__ partials, unsigned n,
+                                                  double* red) {
+    double acc = 0.0;
+    for (unsigned i = threadIdx.x; i < n; i += kThreads) acc += partials[i];
+    return block_sum<kThreads>(acc, red);
 }
 
 }  // namespace s24

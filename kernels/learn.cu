@@ -120,16 +120,8 @@ extern "C" __global__ void __launch_bounds__(kThreads)
     learn_loss_finish(const float* __restrict__ partials, unsigned n, unsigned long long inv_norm_bits,
                       double* __restrict__ loss) {
     __shared__ double red[kThreads];
-    double acc = 0.0;
-    for (unsigned i = threadIdx.x; i < n; i += kThreads) acc += partials[i];
-    red[threadIdx.x] = acc;
-    __syncthreads();
-#pragma unroll
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) *loss = red[0] * __longlong_as_double((long long)inv_norm_bits);
+    const double total = s24::ordered_sum_f64<kThreads>(partials, n, red);
+    if (threadIdx.x == 0) *loss = total * __longlong_as_double((long long)inv_norm_bits);
 }
 
 // One Adam step (t = step, from 1) of the logits along grad; moments in f32.

@@ -295,16 +295,8 @@ extern "C" __global__ void __launch_bounds__(kThreads)
 extern "C" __global__ void __launch_bounds__(kThreads)
     mask_reduce_sum(const float* __restrict__ partials, unsigned n, float* __restrict__ out) {
     __shared__ double red[kThreads];
-    double acc = 0.0;
-    for (unsigned i = threadIdx.x; i < n; i += kThreads) acc += partials[i];
-    red[threadIdx.x] = acc;
-    __syncthreads();
-#pragma unroll
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[0] = (float)red[0];
+    const double total = s24::ordered_sum_f64<kThreads>(partials, n, red);
+    if (threadIdx.x == 0) out[0] = (float)total;
 }
 
 // Partial sums of (π − mean)² over a flat [n] logits array, mean = sum[0] / n.
