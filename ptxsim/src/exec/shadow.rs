@@ -109,17 +109,20 @@ impl Cta<'_> {
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
             }
-            if self.async_proxy_read && s.w_tid != NONE {
+            if let (Some(who), true) = (self.async_reader, s.w_tid != NONE) {
                 let w = s.w_tid as usize - 1;
                 if self.proxy_fences[w] == s.w_fences {
-                    return Err(Fault::at(
-                        ErrorKind::BulkAsync(format!(
-                            "a bulk store reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
-                            self.tid_of(w),
-                            self.line(s.w_pc)
-                        )),
-                        gaddr,
-                    ));
+                    let msg = format!(
+                        "{who} reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
+                        self.tid_of(w),
+                        self.line(s.w_pc)
+                    );
+                    let kind = if who.contains("wgmma") {
+                        ErrorKind::Wgmma(msg)
+                    } else {
+                        ErrorKind::BulkAsync(msg)
+                    };
+                    return Err(Fault::at(kind, gaddr));
                 }
             }
             if s.w_tid != NONE {

@@ -1,0 +1,575 @@
+//! Warpgroup instructions (issue 17 stage b): wgmma.fence / commit_group / wait_group,
+//! wgmma.mma_async (dense m64nNk16) and wgmma.mma_async.sp (m64nNk32), setmaxnreg.
+//!
+//! Each case runs one warpgroup (128 threads): the host lays A and B out in shared memory
+//! as the PTX ISA's canonical layouts say (see the layout notes in src/exec/wgmma.rs and
+//! `Layout::addr` below), the kernel copies that image to shared memory, loads C and the A
+//! fragment / metadata registers, runs one wgmma and stores D. Values are random small
+//! integers, so every product and sum is exact in f32 and D must match bit for bit. Each
+//! axis (N, swizzle mode, transposes, A from registers or shared memory, selector, scales)
+//! is covered separately, not their product.
+//!
+//! Confirmed on hardware (HARDWARE.md, H200): the register-A and metadata layouts and the
+//! unswizzled K-major B with LBO = K-direction stride (for .sp m64n8k32). Everything else
+//! here (swizzles, MN-major, A from shared memory, N > 8 accumulator layout) is from the
+//! PTX ISA and CUTLASS, and is what the GPU probes of tests/kernels/wgmma.cu will confirm.
+mod common;
+use common::*;
+use ptxsim::{Device, ErrorKind, ExecError, LaunchConfig, LaunchStats, Module, Param, SimError};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+/// A shared-memory matrix layout: swizzle span in bytes (0: none) and major-ness.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    swz: u64,
+    mn_major: bool,
+    lbo: u64,
+    sbo: u64,
+    /// elements of the tile along K in one K-major swizzled row (the instruction reads
+    /// K elements from `koff`)
+    koff: u64,
+}
+
+impl Layout {
+    /// Byte address (relative to the matrix's base) of element (mn, k), swizzled.
+    fn addr(&self, mn: u64, k: u64) -> u64 {
+        let k = k + self.koff;
+        let a = match (self.swz, self.mn_major) {
+            (0, false) => (mn / 8) * self.sbo + (k / 8) * self.lbo + (mn % 8) * 16 + (k % 8) * 2,
+            (w, false) => (mn / 8) * self.sbo + (mn % 8) * w + 2 * k,
+            (0, true) => (k / 8) * self.lbo + (k % 8) * 16 + (mn / 8) * self.sbo + (mn % 8) * 2,
+            (w, true) => {
+                let e = w / 2;
+                (mn / e) * self.lbo + (mn % e) * 2 + (k / 8) * self.sbo + (k % 8) * w
+            }
+        };
+        // Swizzle<B,4,3>: the 16-byte chunk index XOR the row of the 8-row pattern
+        let bits = match self.swz {
+            0 => return a,
+            32 => 1,
+            64 => 2,
+            _ => 3,
+        };
+        a ^ (((a >> 7) & ((1 << bits) - 1)) << 4)
+    }
+    /// The 64-bit descriptor for a matrix at relative address `base` (the kernel adds the
+    /// shared address of its buffer >> 4).
+    fn desc(&self, base: u64) -> u64 {
+        let mode: u64 = match self.swz {
+            0 => 0,
+            128 => 1,
+            64 => 2,
+            _ => 3,
+        };
+        // a K step inside a swizzled K-major row moves the start address along the row
+        let start = base + 2 * self.koff;
+        (start >> 4) | ((self.lbo >> 4) << 16) | ((self.sbo >> 4) << 32) | (mode << 62)
+    }
+    /// A layout for an MN × K tile (K elements read by the instruction).
+    fn new(swz: u64, mn_major: bool, mn: u64, k: u64, rng: &mut StdRng) -> Layout {
+        match (swz, mn_major) {
+            (0, false) => {
+                // core matrices of 128 bytes: K-direction neighbours adjacent, or MN-direction
+                if rng.gen_bool(0.5) {
+                    Layout {
+                        swz,
+                        mn_major,
+                        lbo: 128,
+                        sbo: 128 * (k / 8),
+                        koff: 0,
+                    }
+                } else {
+                    Layout {
+                        swz,
+                        mn_major,
+                        lbo: 128 * mn.div_ceil(8),
+                        sbo: 128,
+                        koff: 0,
+                    }
+                }
+            }
+            (w, false) => {
+                // a tile of W/2 elements along K; the instruction reads K of them from koff
+                let koff = rng.gen_range(0..=(w / 2 - k) / 8) * 8;
+                Layout {
+                    swz,
+                    mn_major,
+                    lbo: 16,
+                    sbo: 8 * w,
+                    koff,
+                }
+            }
+            (0, true) => {
+                if rng.gen_bool(0.5) {
+                    Layout {
+                        swz,
+                        mn_major,
+                        lbo: 128,
+                        sbo: 128 * (k / 8),
+                        koff: 0,
+                    }
+                } else {
+                    Layout {
+                        swz,
+                        mn_major,
+                        lbo: 128 * mn.div_ceil(8),
+                        sbo: 128,
+                        koff: 0,
+                    }
+                }
+            }
+            (w, true) => {
+                // 8 K-rows of W bytes per atom; atoms along K at SBO, along MN at LBO
+                let e = w / 2;
+                let katoms = k / 8;
+                let _ = mn.div_ceil(e);
+                Layout {
+                    swz,
+                    mn_major,
+                    lbo: 8 * w * katoms,
+                    sbo: 8 * w,
+                    koff: 0,
+                }
+            }
+        }
+    }
+    /// Bytes the layout spans for an MN × K tile.
+    fn span(&self, mn: u64, k: u64) -> u64 {
+        let mut hi = 0;
+        for i in 0..mn {
+            for j in 0..k {
+                hi = hi.max(self.addr(i, j) + 2);
+            }
+        }
+        hi
+    }
+}
+
+fn f16_bits(v: i32) -> u16 {
+    half::f16::from_f32(v as f32).to_bits()
+}
+fn bf16_bits(v: i32) -> u16 {
+    half::bf16::from_f32(v as f32).to_bits()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: u64,
+    bf16: bool,
+    /// Some(selector): .sp
+    sp: Option<u32>,
+    /// A through a descriptor with this layout (swizzle, MN-major); None: registers
+    a_smem: Option<(u64, bool)>,
+    b: (u64, bool),
+    scale_d: bool,
+    neg_a: bool,
+    neg_b: bool,
+}
+
+const BASE: Case = Case {
+    n: 16,
+    bf16: true,
+    sp: None,
+    a_smem: None,
+    b: (0, false),
+    scale_d: true,
+    neg_a: false,
+    neg_b: false,
+};
+
+struct Prepared {
+    src: String,
+    img: Vec<u8>,
+    adesc: u64,
+    bdesc: u64,
+    areg: Vec<u32>,
+    meta: Vec<u32>,
+    cin: Vec<f32>,
+    want: Vec<f32>,
+}
+
+/// The legal 2:4 codes (HARDWARE.md).
+const CODES: [u32; 6] = [0x4, 0x8, 0xC, 0x9, 0xD, 0xE];
+
+fn prepare(c: Case, rng: &mut StdRng) -> Prepared {
+    let k: u64 = if c.sp.is_some() { 32 } else { 16 };
+    let ka = 16u64;
+    let n = c.n;
+    let enc = |v: i32| if c.bf16 { bf16_bits(v) } else { f16_bits(v) };
+    // logical A (64 × k) from stored values + metadata
+    let mut a_st = vec![[0i32; 16]; 64];
+    let mut a_log = vec![vec![0i32; k as usize]; 64];
+    let mut words = vec![[0u32; 2]; 64]; // 16-bit metadata words per row
+    for r in 0..64 {
+        for j in 0..16 {
+            a_st[r][j] = rng.gen_range(-3..=3);
+        }
+        if c.sp.is_some() {
+            for grp in 0..8 {
+                let code = CODES[rng.gen_range(0..6)];
+                words[r][grp / 4] |= code << (4 * (grp % 4));
+                a_log[r][4 * grp + (code & 3) as usize] = a_st[r][2 * grp];
+                a_log[r][4 * grp + (code >> 2) as usize] = a_st[r][2 * grp + 1];
+            }
+        } else {
+            a_log[r][..16].copy_from_slice(&a_st[r]);
+        }
+    }
+    let b: Vec<Vec<i32>> = (0..k)
+        .map(|_| (0..n).map(|_| rng.gen_range(-3..=3)).collect())
+        .collect();
+    let cm: Vec<Vec<i32>> = (0..64)
+        .map(|_| (0..n).map(|_| rng.gen_range(-20..=20)).collect())
+        .collect();
+    let (sa, sb) = (if c.neg_a { -1 } else { 1 }, if c.neg_b { -1 } else { 1 });
+    let mut want = vec![0f32; 128 * (n as usize / 2)];
+    let mut cin = vec![0f32; want.len()];
+    let nd = n as usize / 2;
+    for t in 0..128usize {
+        let (w, l) = (t / 32, t % 32);
+        let (g, q) = (l / 4, l % 4);
+        for i in 0..nd {
+            let row = 16 * w + g + 8 * ((i >> 1) & 1);
+            let col = 8 * (i >> 2) + 2 * q + (i & 1);
+            let mut acc = if c.scale_d { cm[row][col] } else { 0 };
+            for kk in 0..k as usize {
+                acc += sa * sb * a_log[row][kk] * b[kk][col];
+            }
+            want[t * nd + i] = acc as f32;
+            cin[t * nd + i] = cm[row][col] as f32;
+        }
+    }
+    // A registers (rows 16w.. as an m16n8k16 A fragment of the stored tile) and metadata
+    let mut areg = vec![0u32; 128 * 4];
+    let mut meta = vec![0u32; 128];
+    for t in 0..128usize {
+        let (w, l) = (t / 32, t % 32);
+        let (g, q) = (l / 4, l % 4);
+        for i in 0..4 {
+            let row = 16 * w + g + 8 * (i & 1);
+            let col = 2 * q + 8 * (i >> 1);
+            areg[4 * t + i] = enc(a_st[row][col]) as u32 | (enc(a_st[row][col + 1]) as u32) << 16;
+        }
+        if let Some(sel) = c.sp {
+            // lanes t%4 in {2 sel, 2 sel + 1} carry the metadata; the others hold a
+            // different legal pattern the hardware ignores
+            let r0 = 16 * w + g;
+            meta[t] = if q / 2 == sel as usize {
+                words[r0][q % 2] | words[r0 + 8][q % 2] << 16
+            } else {
+                0xEEEE_EEEE
+            };
+        }
+    }
+    // shared-memory image: A at 0 (if from smem), B after it (1024-aligned)
+    let mut img = vec![0u8; 0];
+    let mut put = |img: &mut Vec<u8>, at: u64, v: u16| {
+        let at = at as usize;
+        if img.len() < at + 2 {
+            img.resize(at + 2, 0);
+        }
+        img[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    };
+    let mut adesc = 0;
+    let mut bbase = 0;
+    if let Some((swz, mnm)) = c.a_smem {
+        let lay = Layout::new(swz, mnm, 64, ka, rng);
+        // fill the whole span so that the layout's unused bytes are initialised
+        let span = lay.span(64, ka);
+        img.resize(span as usize, 0);
+        for r in 0..64 {
+            for j in 0..ka {
+                put(&mut img, lay.addr(r, j), enc(a_st[r as usize][j as usize]));
+            }
+        }
+        adesc = lay.desc(0);
+        bbase = span.div_ceil(1024) * 1024;
+    }
+    let (swz, mnm) = c.b;
+    let lay = Layout::new(swz, mnm, n, k, rng);
+    let span = lay.span(n, k);
+    img.resize((bbase + span) as usize, 0);
+    for kk in 0..k {
+        for j in 0..n {
+            put(
+                &mut img,
+                bbase + lay.addr(j, kk),
+                enc(b[kk as usize][j as usize]),
+            );
+        }
+    }
+    let bdesc = lay.desc(bbase);
+    img.resize(img.len().div_ceil(16) * 16, 0);
+    let ty = if c.bf16 { "bf16" } else { "f16" };
+    let d: Vec<String> = (0..nd).map(|i| format!("%f{i}")).collect();
+    let a = if c.a_smem.is_some() {
+        "%rd5"
+    } else {
+        "{%r10, %r11, %r12, %r13}"
+    };
+    let sp = if c.sp.is_some() { ".sp" } else { "" };
+    let meta_ops = match c.sp {
+        Some(sel) => format!(" %r14, {sel},"),
+        None => String::new(),
+    };
+    let trans = match c.a_smem {
+        Some((_, ta)) => format!("{}, {}", ta as u32, c.b.1 as u32),
+        None => format!("{}", c.b.1 as u32),
+    };
+    let wgmma = format!(
+        "\twgmma.mma_async{sp}.sync.aligned.m64n{n}k{k}.f32.{ty}.{ty} {{{}}}, {a}, %rd6,{meta_ops} %p2, {}, {}, {trans};\n",
+        d.join(", "),
+        if c.neg_a { -1 } else { 1 },
+        if c.neg_b { -1 } else { 1 },
+    );
+    let src = wg_kernel(img.len().max(16), nd, &wgmma);
+    Prepared {
+        src,
+        img,
+        adesc,
+        bdesc,
+        areg,
+        meta,
+        cin,
+        want,
+    }
+}
+
+/// The one-warpgroup kernel around `body` (the wgmma instructions between the fence and
+/// the commit): copy the image to shared memory, fence.proxy.async, barrier; descriptors
+/// %rd5 (A) and %rd6 (B) get the buffer's address; A registers %r10..%r13, metadata %r14,
+/// accumulators %f0.. loaded; scale-d in %p2.
+fn wg_kernel(smem: usize, nd: usize, body: &str) -> String {
+    wg_kernel_with(
+        smem,
+        nd,
+        "\twgmma.fence.sync.aligned;\n",
+        body,
+        "\twgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 0;\n",
+    )
+}
+
+fn wg_kernel_with(smem: usize, nd: usize, pre: &str, body: &str, post: &str) -> String {
+    let mut s = format!(
+        ".version 8.0\n.target sm_90a\n.address_size 64\n.visible .entry k(.param .u64 img, .param .u32 nwords, .param .u64 adesc, .param .u64 bdesc, .param .u64 areg, .param .u64 meta, .param .u64 cin, .param .u64 out, .param .u32 scd)\n{{\n\t.reg .pred %p<8>;\n\t.reg .b32 %r<32>;\n\t.reg .b64 %rd<32>;\n\t.reg .f32 %f<130>;\n\t.shared .align 1024 .b8 smem[{smem}];\n"
+    );
+    s += "\tmov.u32 %r1, %tid.x;\n\tld.param.u64 %rd1, [img];\n\tld.param.u32 %r2, [nwords];\n\tmov.u32 %r3, smem;\n\tmov.u32 %r4, %r1;\n$L_copy:\n\tsetp.ge.u32 %p1, %r4, %r2;\n\t@%p1 bra $L_done;\n\tmul.wide.u32 %rd2, %r4, 4;\n\tadd.s64 %rd3, %rd1, %rd2;\n\tld.global.u32 %r5, [%rd3];\n\tshl.b32 %r6, %r4, 2;\n\tadd.u32 %r7, %r3, %r6;\n\tst.shared.u32 [%r7], %r5;\n\tadd.u32 %r4, %r4, 128;\n\tbra $L_copy;\n$L_done:\n\tfence.proxy.async.shared::cta; // FENCE\n\tbar.sync 0;\n";
+    s += "\tshr.u32 %r8, %r3, 4;\n\tcvt.u64.u32 %rd4, %r8;\n\tld.param.u64 %rd5, [adesc];\n\tadd.s64 %rd5, %rd5, %rd4;\n\tld.param.u64 %rd6, [bdesc];\n\tadd.s64 %rd6, %rd6, %rd4;\n";
+    s += "\tld.param.u64 %rd7, [areg];\n\tmul.wide.u32 %rd8, %r1, 16;\n\tadd.s64 %rd9, %rd7, %rd8;\n\tld.global.v4.u32 {%r10, %r11, %r12, %r13}, [%rd9];\n\tld.param.u64 %rd10, [meta];\n\tmul.wide.u32 %rd11, %r1, 4;\n\tadd.s64 %rd12, %rd10, %rd11;\n\tld.global.u32 %r14, [%rd12];\n";
+    s += &format!(
+        "\tld.param.u64 %rd13, [cin];\n\tmul.wide.u32 %rd14, %r1, {};\n\tadd.s64 %rd15, %rd13, %rd14;\n",
+        4 * nd
+    );
+    for i in 0..nd {
+        s += &format!("\tld.global.f32 %f{i}, [%rd15+{}];\n", 4 * i);
+    }
+    s += "\tld.param.u32 %r15, [scd];\n\tsetp.ne.u32 %p2, %r15, 0;\n";
+    s += pre;
+    s += body;
+    s += post;
+    s += "\tld.param.u64 %rd16, [out];\n\tadd.s64 %rd17, %rd16, %rd14;\n";
+    for i in 0..nd {
+        s += &format!("\tst.global.f32 [%rd17+{}], %f{i};\n", 4 * i);
+    }
+    s += "\tret;\n}\n";
+    s
+}
+
+fn run_prepared(p: &Prepared, scale_d: bool) -> (Result<LaunchStats, SimError>, Vec<f32>) {
+    let mut dev = Device::new();
+    let m = Module::parse(&p.src).unwrap_or_else(|e| panic!("{e}\n{}", p.src));
+    assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+    let img = upload(&mut dev, &p.img);
+    let areg = upload(&mut dev, &p.areg);
+    let meta = upload(&mut dev, &p.meta);
+    let cin = upload(&mut dev, &p.cin);
+    let out = dev.alloc(4 * p.want.len()).unwrap();
+    let params = [
+        Param::U64(img),
+        Param::U32(p.img.len() as u32 / 4),
+        Param::U64(p.adesc),
+        Param::U64(p.bdesc),
+        Param::U64(areg),
+        Param::U64(meta),
+        Param::U64(cin),
+        Param::U64(out),
+        Param::U32(scale_d as u32),
+    ];
+    let r = dev.launch(&m, "k", &LaunchConfig::linear(1, 128), &params);
+    let got = download::<f32>(&dev, out, p.want.len());
+    (r, got)
+}
+
+fn check(c: Case, seed: u64) -> LaunchStats {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let p = prepare(c, &mut rng);
+    let (r, got) = run_prepared(&p, c.scale_d);
+    let st = r.unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert_eq!(got, p.want, "{c:?}");
+    st
+}
+
+#[test]
+fn dense_a_from_registers_each_n() {
+    for (i, n) in [8u64, 24, 64, 128, 256].into_iter().enumerate() {
+        let st = check(Case { n, ..BASE }, i as u64);
+        assert_eq!(st.wgmma[n as usize / 8 - 1], 1);
+        assert_eq!(st.wgmma_instructions(), 1);
+        assert_eq!(st.wgmma_desc_bytes, 2 * 16 * n);
+    }
+}
+
+#[test]
+fn dense_f16_inputs() {
+    check(
+        Case {
+            bf16: false,
+            n: 32,
+            ..BASE
+        },
+        1,
+    );
+}
+
+#[test]
+fn dense_b_swizzle_modes() {
+    for (i, swz) in [32u64, 64, 128].into_iter().enumerate() {
+        for s in 0..2 {
+            check(
+                Case {
+                    b: (swz, false),
+                    n: 32,
+                    ..BASE
+                },
+                10 * i as u64 + s,
+            );
+        }
+    }
+}
+
+#[test]
+fn dense_b_transposed() {
+    for (i, swz) in [0u64, 32, 64, 128].into_iter().enumerate() {
+        check(
+            Case {
+                b: (swz, true),
+                n: if swz == 128 { 128 } else { 64 },
+                ..BASE
+            },
+            20 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn dense_a_from_shared_memory() {
+    for (i, swz) in [0u64, 32, 64, 128].into_iter().enumerate() {
+        for mnm in [false, true] {
+            let st = check(
+                Case {
+                    a_smem: Some((swz, mnm)),
+                    ..BASE
+                },
+                30 + i as u64,
+            );
+            assert_eq!(st.wgmma_desc_bytes, 2 * 16 * 64 + 2 * 16 * 16);
+        }
+    }
+}
+
+#[test]
+fn dense_scale_d_and_negated_operands() {
+    check(
+        Case {
+            scale_d: false,
+            ..BASE
+        },
+        40,
+    );
+    check(
+        Case {
+            neg_a: true,
+            ..BASE
+        },
+        41,
+    );
+    check(
+        Case {
+            neg_b: true,
+            ..BASE
+        },
+        42,
+    );
+    check(
+        Case {
+            neg_a: true,
+            neg_b: true,
+            a_smem: Some((0, false)),
+            ..BASE
+        },
+        43,
+    );
+}
+
+#[test]
+fn sparse_selectors_and_shapes() {
+    for sel in [0, 1] {
+        for (i, n) in [8u64, 64, 256].into_iter().enumerate() {
+            let st = check(
+                Case {
+                    sp: Some(sel),
+                    n,
+                    ..BASE
+                },
+                50 + 3 * sel as u64 + i as u64,
+            );
+            assert_eq!(st.wgmma_sp[n as usize / 8 - 1], 1);
+        }
+    }
+}
+
+#[test]
+fn sparse_operand_forms() {
+    let sp = Case {
+        sp: Some(0),
+        n: 32,
+        ..BASE
+    };
+    check(
+        Case {
+            a_smem: Some((0, false)),
+            ..sp
+        },
+        60,
+    );
+    check(
+        Case {
+            a_smem: Some((128, false)),
+            ..sp
+        },
+        61,
+    );
+    check(
+        Case {
+            b: (128, false),
+            ..sp
+        },
+        62,
+    );
+    check(
+        Case {
+            b: (64, false),
+            ..sp
+        },
+        63,
+    );
+    check(Case { b: (0, true), ..sp }, 64);
+    check(
+        Case {
+            bf16: false,
+            scale_d: false,
+            ..sp
+        },
+        65,
+    );
+}
