@@ -263,7 +263,7 @@ fn prepare(c: Case, rng: &mut StdRng) -> Prepared {
     }
     // shared-memory image: A at 0 (if from smem), B after it (1024-aligned)
     let mut img = vec![0u8; 0];
-    let mut put = |img: &mut Vec<u8>, at: u64, v: u16| {
+    let put = |img: &mut Vec<u8>, at: u64, v: u16| {
         let at = at as usize;
         if img.len() < at + 2 {
             img.resize(at + 2, 0);
@@ -572,4 +572,355 @@ fn sparse_operand_forms() {
         },
         65,
     );
+}
+
+// ---- strict checks: each planted bug is reported at its line; its fixed twin passes ----
+
+/// The end of the wgmma line of the generated kernels, and the same with a marker.
+const WG_LINE_END: &str = ", 1, 1, 0;\n";
+const WG_LINE_BUG: &str = ", 1, 1, 0; // BUG\n";
+
+fn line_of(src: &str, marker: &str) -> u32 {
+    src.lines()
+        .position(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("marker {marker}\n{src}")) as u32
+        + 1
+}
+
+fn expect_exec(r: Result<LaunchStats, SimError>) -> ExecError {
+    match r {
+        Err(SimError::Exec(e)) => {
+            println!("{e}");
+            *e
+        }
+        Err(e) => panic!("expected an execution error, got {e}"),
+        Ok(_) => panic!("expected an execution error, the launch succeeded"),
+    }
+}
+
+/// The base case with its kernel text edited by `f`.
+fn edited(c: Case, seed: u64, f: impl Fn(&str) -> String) -> (Prepared, String) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut p = prepare(c, &mut rng);
+    p.src = f(&p.src);
+    let src = p.src.clone();
+    (p, src)
+}
+
+/// Insert `text` before the first line containing `at`.
+fn insert_before(src: &str, at: &str, text: &str) -> String {
+    let i = src.find(at).unwrap_or_else(|| panic!("{at}"));
+    let i = src[..i].rfind('\n').map_or(0, |j| j + 1);
+    format!("{}{text}{}", &src[..i], &src[i..])
+}
+
+fn wg_error(c: Case, f: impl Fn(&str) -> String, marker: &str, what: &str) -> ExecError {
+    let (p, src) = edited(c, 7, f);
+    let e = expect_exec(run_prepared(&p, c.scale_d).0);
+    assert_eq!(e.line, line_of(&src, marker), "{e}");
+    assert_eq!(e.kernel, "k");
+    assert!(e.to_string().contains(what), "{e}");
+    e
+}
+
+fn wg_ok(c: Case, f: impl Fn(&str) -> String) {
+    let (p, _) = edited(c, 7, f);
+    let (r, got) = run_prepared(&p, c.scale_d);
+    r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, p.want);
+}
+
+#[test]
+fn accumulator_read_before_wait_group() {
+    let bug = |s: &str| insert_before(s, "wgmma.commit_group", "\tmov.f32 %f100, %f3; // BUG\n");
+    let e = wg_error(BASE, bug, "BUG", "%f3");
+    assert!(matches!(e.kind, ErrorKind::Wgmma(_)));
+    assert!(e.to_string().contains("not yet") || e.to_string().contains("no wgmma.wait_group"));
+    // fixed: after the wait_group
+    wg_ok(BASE, |s| {
+        insert_before(s, "ld.param.u64 %rd16", "\tmov.f32 %f100, %f3;\n")
+    });
+}
+
+#[test]
+fn a_fragment_and_metadata_written_before_wait_group() {
+    let bug = |s: &str| insert_before(s, "wgmma.wait_group", "\tmov.b32 %r12, 0; // BUG\n");
+    wg_error(BASE, bug, "BUG", "%r12");
+    let sp = Case {
+        sp: Some(1),
+        ..BASE
+    };
+    let bug = |s: &str| insert_before(s, "wgmma.wait_group", "\tmov.b32 %r14, 0; // BUG\n");
+    wg_error(sp, bug, "BUG", "%r14");
+    wg_ok(sp, |s| {
+        insert_before(
+            s,
+            "ld.param.u64 %rd16",
+            "\tmov.b32 %r14, 0;\n\tmov.b32 %r12, 0;\n",
+        )
+    });
+}
+
+#[test]
+fn missing_wgmma_fence() {
+    // no fence at all
+    let bug = |s: &str| {
+        s.replace("\twgmma.fence.sync.aligned;\n", "")
+            .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(BASE, bug, "BUG", "no wgmma.fence");
+    // an accumulator written after the fence
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.mma_async",
+            "\tadd.f32 %f2, %f2, 0f00000000; // WRITE\n",
+        )
+        .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    let e = wg_error(BASE, bug, "BUG", "%f2");
+    assert!(
+        e.to_string().contains(&format!(
+            "line {}",
+            line_of(
+                &bug(&prepare(BASE, &mut StdRng::seed_from_u64(7)).src),
+                "WRITE"
+            )
+        )),
+        "{e}"
+    );
+    // an A register loaded after the fence
+    let bug = |s: &str| {
+        insert_before(s, "wgmma.mma_async", "\tmov.b32 %r11, %r11;\n")
+            .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(BASE, bug, "BUG", "A-fragment register %r11");
+    // fixed: the write before the fence
+    wg_ok(BASE, |s| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tadd.f32 %f2, %f2, 0f00000000;\n\tmov.b32 %r11, %r11;\n",
+        )
+    });
+}
+
+#[test]
+fn warps_of_a_warpgroup_disagree() {
+    // warp 1 gives another B descriptor
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 1;\n\t@%p3 add.s64 %rd6, %rd6, 8;\n",
+        )
+        .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(BASE, bug, "BUG", "disagree on the B matrix descriptor");
+    // warp 2 waits for another count
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.wait_group",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 2;\n\t@%p3 bra $L_other;\n",
+        )
+        .replace(
+            "\twgmma.wait_group.sync.aligned 0;\n",
+            "\twgmma.wait_group.sync.aligned 0;\n\tbra $L_join;\n$L_other:\n\twgmma.wait_group.sync.aligned 1; // BUG\n$L_join:\n",
+        )
+    };
+    wg_error(BASE, bug, "BUG", "disagree");
+    // the same twin with equal counts passes
+    wg_ok(BASE, |s| {
+        insert_before(
+            s,
+            "wgmma.wait_group",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 2;\n\t@%p3 bra $L_other;\n",
+        )
+        .replace(
+            "\twgmma.wait_group.sync.aligned 0;\n",
+            "\twgmma.wait_group.sync.aligned 0;\n\tbra $L_join;\n$L_other:\n\twgmma.wait_group.sync.aligned 0;\n$L_join:\n",
+        )
+    });
+}
+
+#[test]
+fn exit_with_groups_pending() {
+    let no_stores = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("st.global.f32"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let bug = |s: &str| {
+        no_stores(
+            &s.replace("\twgmma.wait_group.sync.aligned 0;\n", "")
+                .replace("\tret;", "\tret; // BUG"),
+        )
+    };
+    wg_error(BASE, bug, "BUG", "not retired");
+    // uncommitted too
+    let bug = |s: &str| {
+        no_stores(
+            &s.replace("\twgmma.wait_group.sync.aligned 0;\n", "")
+                .replace("\twgmma.commit_group.sync.aligned;\n", "")
+                .replace("\tret;", "\tret; // BUG"),
+        )
+    };
+    wg_error(BASE, bug, "BUG", "1 uncommitted");
+    // wait_group 1 leaves the only group in flight
+    let bug = |s: &str| {
+        s.replace("aligned 0;", "aligned 1;")
+            .replace("[%rd17+0], %f0;", "[%rd17+0], %f0; // BUG")
+    };
+    wg_error(BASE, bug, "BUG", "no wgmma.wait_group has retired");
+}
+
+#[test]
+fn descriptors_outside_shared_memory_or_misaligned() {
+    // B descriptor's start moved past the end of the buffer
+    let bug = |s: &str| {
+        insert_before(s, "wgmma.fence", "\tadd.s64 %rd6, %rd6, 4096;\n")
+            .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(BASE, bug, "BUG", "outside the CTA's");
+    // a 128B-swizzled B moved by one 128-byte row: not 1024-aligned
+    let c = Case {
+        b: (128, false),
+        ..BASE
+    };
+    let bug = |s: &str| {
+        insert_before(s, "wgmma.fence", "\tadd.s64 %rd6, %rd6, 8;\n")
+            .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(c, bug, "BUG", "must be aligned to 1024 bytes");
+    wg_ok(c, |s| s.to_string());
+}
+
+#[test]
+fn descriptor_reads_unfenced_or_uninitialised_shared_memory() {
+    // generic-proxy writes consumed by the wgmma with no fence.proxy.async
+    let bug = |s: &str| {
+        s.replace("\tfence.proxy.async.shared::cta; // FENCE\n", "")
+            .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    wg_error(BASE, bug, "BUG", "fence.proxy.async");
+    // the last 16 bytes of B never written
+    let bug = |s: &str| {
+        s.replace(
+            "ld.param.u32 %r2, [nwords];",
+            "ld.param.u32 %r2, [nwords];\n\tsub.u32 %r2, %r2, 4;",
+        )
+        .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    let e = wg_error(BASE, bug, "BUG", "uninitialised");
+    assert!(matches!(e.kind, ErrorKind::UninitShared { .. }));
+}
+
+#[test]
+fn illegal_metadata_on_the_selected_lanes_only() {
+    let sp = Case {
+        sp: Some(0),
+        ..BASE
+    };
+    // lane 5 (t = 1, selected by sel 0) gives code 0x5 in its low nibble
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tsetp.eq.u32 %p3, %r1, 5;\n\t@%p3 and.b32 %r14, %r14, 0xfffffff0;\n\t@%p3 or.b32 %r14, %r14, 0x5;\n",
+        )
+        .replace(WG_LINE_END, WG_LINE_BUG)
+    };
+    let e = wg_error(sp, bug, "BUG", "code 0x5");
+    assert!(matches!(e.kind, ErrorKind::IllegalMetadata(_)));
+    assert_eq!(e.tid, [5, 0, 0]);
+    // the same garbage on a lane the selector does not name (t = 2) is ignored
+    wg_ok(sp, |s| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tsetp.eq.u32 %p3, %r1, 6;\n\t@%p3 mov.b32 %r14, 0;\n",
+        )
+    });
+}
+
+#[test]
+fn chained_accumulators_and_groups_retire_in_order() {
+    // two wgmmas on the same accumulators in one group (no fence between: allowed), then
+    // a second group on other accumulators; wait_group 1 retires the first only
+    let mut rng = StdRng::seed_from_u64(99);
+    let p = prepare(BASE, &mut rng);
+    let wg = p
+        .src
+        .lines()
+        .find(|l| l.contains("wgmma.mma_async"))
+        .unwrap()
+        .to_string();
+    let other = wg.replace(
+        "{%f0, %f1, %f2, %f3, %f4, %f5, %f6, %f7}",
+        "{%f64, %f65, %f66, %f67, %f68, %f69, %f70, %f71}",
+    );
+    let src = p.src.replace(
+        &format!("{wg}\n\twgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 0;\n"),
+        &format!("{wg}\n{wg}\n\twgmma.commit_group.sync.aligned;\n{other}\n\twgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 1;\n\tmov.f32 %f100, %f0;\n\twgmma.wait_group.sync.aligned 0;\n\tadd.f32 %f0, %f100, %f64; // SUM\n"),
+    );
+    let src = insert_before(&src, "wgmma.fence", "\tmov.f32 %f64, 0f00000000;\n\tmov.f32 %f65, 0f00000000;\n\tmov.f32 %f66, 0f00000000;\n\tmov.f32 %f67, 0f00000000;\n\tmov.f32 %f68, 0f00000000;\n\tmov.f32 %f69, 0f00000000;\n\tmov.f32 %f70, 0f00000000;\n\tmov.f32 %f71, 0f00000000;\n");
+    let q = Prepared { src, ..p };
+    let (r, got) = run_prepared(&q, true);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(st.wgmma[1], 3);
+    // register 0 of each thread: C + 2·AB (chain) + AB (second group, from zero)
+    let mut rng = StdRng::seed_from_u64(99);
+    let p0 = prepare(
+        Case {
+            scale_d: false,
+            ..BASE
+        },
+        &mut rng,
+    );
+    for t in 0..128 {
+        let ab = p0.want[t * 8];
+        let c = q.cin[t * 8];
+        assert_eq!(got[t * 8], c + 3.0 * ab, "thread {t}");
+        assert_eq!(
+            got[t * 8 + 1],
+            q.want[t * 8 + 1] + p0.want[t * 8 + 1],
+            "thread {t}"
+        );
+    }
+}
+
+#[test]
+fn setmaxnreg_rules() {
+    let ok = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tsetmaxnreg.dec.sync.aligned.u32 40;\n\tsetmaxnreg.inc.sync.aligned.u32 232;\n",
+        )
+    };
+    wg_ok(BASE, ok);
+    // not uniform in the warpgroup
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 3;\n\t@%p3 bra $L_b;\n\tsetmaxnreg.inc.sync.aligned.u32 232;\n\tbra $L_j;\n$L_b:\n\tsetmaxnreg.inc.sync.aligned.u32 240; // BUG\n$L_j:\n",
+        )
+    };
+    wg_error(BASE, bug, "BUG", "disagree");
+    // counts outside the rules are refused at decode
+    for n in ["20", "100", "264"] {
+        let src = prepare(BASE, &mut StdRng::seed_from_u64(1)).src;
+        let src = insert_before(
+            &src,
+            "wgmma.fence",
+            &format!("\tsetmaxnreg.inc.sync.aligned.u32 {n};\n"),
+        );
+        let m = Module::parse(&src).unwrap();
+        let u = m.unsupported();
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert!(u[0].1.contains("multiple of 8"), "{u:?}");
+    }
 }

@@ -563,7 +563,8 @@ impl Cta<'_> {
                         }
                     }
                 }
-                // registers of pending wgmmas: only a same-shape chain on the accumulators
+                // registers of pending wgmmas: a same-shape chain on the accumulators, and
+                // A / metadata registers read again, are allowed
                 let mut named = mine.clone();
                 if let Some((Src::R(e), _)) = m.sp {
                     named.push(e);
@@ -573,21 +574,22 @@ impl Cta<'_> {
                         continue;
                     }
                     let g = &self.wg.groups[w0 / 4];
-                    let chain = m.d.contains(&r)
-                        && g.ops().all(|o| {
-                            !o.locks[wi].contains(&r)
-                                || (o.d[wi].contains(&r) && o.n as usize == nn && o.sp == sp)
-                        });
-                    if !chain {
-                        let line = g
-                            .ops()
-                            .find(|o| o.locks[wi].contains(&r))
-                            .map_or(0, |o| self.line_of(o.pc[wi]));
+                    let as_d = m.d.contains(&r);
+                    let bad = g.ops().find(|o| {
+                        let (od, ol) = (o.d[wi].contains(&r), o.locks[wi].contains(&r));
+                        if as_d {
+                            ol && !(od && o.n as usize == nn && o.sp == sp)
+                        } else {
+                            od
+                        }
+                    });
+                    if let Some(o) = bad {
+                        let line = self.line_of(o.pc[wi]);
                         return Err(self.error_at(
                             tk,
                             pcs[wi],
                             wg_err(format!(
-                                "register {} belongs to the wgmma.mma_async at PTX line {line}, not yet retired by wgmma.wait_group (only the accumulators of a wgmma of the same shape may be chained)",
+                                "register {} belongs to the wgmma.mma_async at PTX line {line}, not yet retired by wgmma.wait_group (only the accumulators of a wgmma of the same shape may be chained; A and metadata registers may be read again)",
                                 self.reg_name(r)
                             )),
                         ));
