@@ -924,3 +924,100 @@ fn setmaxnreg_rules() {
         assert!(u[0].1.contains("multiple of 8"), "{u:?}");
     }
 }
+
+// ---- nvcc's PTX: the one-warpgroup probes of tests/kernels/wgmma.cu ----
+
+/// Run probe `name` of wgmma.ptx on the operands of case `c` (host layouts as above) and
+/// compare with the CPU reference. These kernels are the GPU probes: on a GPU the same PTX
+/// and inputs confirm or refute each layout fact.
+fn probe(name: &str, c: Case, seed: u64) -> LaunchStats {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let p = prepare(c, &mut rng);
+    assert!(p.img.len() <= 32768, "{} bytes", p.img.len());
+    let m = module("wgmma.ptx");
+    assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+    let mut dev = Device::new();
+    let img = upload(&mut dev, &p.img);
+    let areg = upload(&mut dev, &p.areg);
+    let meta = upload(&mut dev, &p.meta);
+    let out = upload(&mut dev, &p.cin);
+    let params = [
+        Param::U64(img),
+        Param::U32(p.img.len() as u32 / 16),
+        Param::U64(p.adesc),
+        Param::U64(p.bdesc),
+        Param::U64(areg),
+        Param::U64(meta),
+        Param::U64(out),
+        Param::U32(c.scale_d as u32),
+    ];
+    let st = dev
+        .launch(&m, name, &LaunchConfig::linear(1, 128), &params)
+        .unwrap_or_else(|e| panic!("{name} {c:?}: {e}"));
+    let got = download::<f32>(&dev, out, p.want.len());
+    assert_eq!(got, p.want, "{name} {c:?}");
+    st
+}
+
+#[test]
+fn probes_sparse_a_from_registers() {
+    for sel in [0, 1] {
+        let c = Case {
+            n: 8,
+            sp: Some(sel),
+            ..BASE
+        };
+        probe(&format!("probe_sp_rs_n8_sel{sel}"), c, 70 + sel as u64);
+    }
+}
+
+#[test]
+fn probes_dense_a_from_registers_n128() {
+    probe("probe_dense_rs_n128", Case { n: 128, ..BASE }, 72);
+}
+
+#[test]
+fn probes_dense_descriptors_each_swizzle_and_major() {
+    for (i, swz) in [0u64, 32, 64, 128].into_iter().enumerate() {
+        let k = Case {
+            n: 64,
+            a_smem: Some((swz, false)),
+            b: (swz, false),
+            ..BASE
+        };
+        let st = probe("probe_dense_ss_n64_t00", k, 80 + i as u64);
+        assert_eq!(st.wgmma[7], 1);
+        let mn = Case {
+            a_smem: Some((swz, true)),
+            b: (swz, true),
+            ..k
+        };
+        probe("probe_dense_ss_n64_t11", mn, 90 + i as u64);
+    }
+    probe(
+        "probe_dense_ss_n256",
+        Case {
+            n: 256,
+            a_smem: Some((0, false)),
+            b: (32, false),
+            scale_d: false,
+            ..BASE
+        },
+        99,
+    );
+}
+
+#[test]
+fn probes_sparse_descriptors() {
+    for (i, swz) in [0u64, 64, 128].into_iter().enumerate() {
+        let c = Case {
+            n: 64,
+            sp: Some(0),
+            a_smem: Some((swz, false)),
+            b: (swz, false),
+            ..BASE
+        };
+        let st = probe("probe_sp_ss_n64", c, 100 + i as u64);
+        assert_eq!(st.wgmma_sp[7], 1);
+    }
+}
