@@ -201,8 +201,8 @@ fn prepare(c: Case, rng: &mut StdRng) -> Prepared {
     let mut a_log = vec![vec![0i32; k as usize]; 64];
     let mut words = vec![[0u32; 2]; 64]; // 16-bit metadata words per row
     for r in 0..64 {
-        for j in 0..16 {
-            a_st[r][j] = rng.gen_range(-3..=3);
+        for x in a_st[r].iter_mut() {
+            *x = rng.gen_range(-3..=3);
         }
         if c.sp.is_some() {
             for grp in 0..8 {

@@ -52,7 +52,7 @@ pub(super) fn decode(cx: &mut Ctx, m: &mut Mods, r: &Raw) -> Result<Option<Op>, 
                 Src::I(n) => n as u32,
                 _ => return Err("setmaxnreg needs an immediate register count".into()),
             };
-            if !(24..=256).contains(&n) || n % 8 != 0 {
+            if !(24..=256).contains(&n) || !n.is_multiple_of(8) {
                 return Err(format!(
                     "setmaxnreg count {n} must be a multiple of 8 in 24..=256"
                 ));
@@ -93,7 +93,7 @@ fn mma_async(cx: &mut Ctx, m: &mut Mods, ri: &RawInst) -> Result<Wgmma, String> 
                 if sparse { "sparse " } else { "" }
             )
         })?;
-    if n == 0 || n > 256 || n % 8 != 0 {
+    if n == 0 || n > 256 || !n.is_multiple_of(8) {
         return Err(format!("shape `{shape}`: N must be 8..=256 in steps of 8"));
     }
     let tys = m.types();

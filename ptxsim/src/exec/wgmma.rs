@@ -30,9 +30,10 @@
 //!   - MN-major, no swizzle: (k/8)·LBO + (k%8)·16 + (mn/8)·SBO + (mn%8)·2.
 //!   - MN-major, swizzle of W bytes (E = W/2 elements): (mn/E)·LBO + (mn%E)·2 + (k/8)·SBO
 //!     + (k%8)·W.
+//!
 //!   Only the unswizzled K-major B form is confirmed on hardware; the swizzled forms, the
-//!   MN-major (transposed) forms and A from shared memory are from the ISA and CUTLASS and
-//!   wait for the GPU probes (tests/kernels/wgmma.cu).
+//!   MN-major (transposed) forms and A from shared memory are from the ISA (its LBO / SBO
+//!   tables agree) and CUTLASS, and wait for the GPU probes (tests/kernels/wgmma.cu).
 //! - The start address of a swizzled matrix may sit only within the first W-byte row of
 //!   its swizzle pattern (the K steps inside an atom); the base-offset field must be 0
 //!   (ptxsim refuses other values rather than guess their meaning).
