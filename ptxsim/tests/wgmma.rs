@@ -1021,3 +1021,105 @@ fn probes_sparse_descriptors() {
         assert_eq!(st.wgmma_sp[7], 1);
     }
 }
+
+// ---- a TMA box with 128B swizzle feeds wgmma: two independent implementations agree ----
+
+/// A 64 (N) × 64 (K) bf16 B tile is loaded by `cp.async.bulk.tensor` with a 128B swizzle
+/// (tensormap.rs writes the swizzle), then read by four chained m64n64k16 wgmmas whose
+/// descriptors step 32 bytes along K inside the swizzle atom (exec/wgmma.rs reads it):
+/// D = A · B over K = 64 with A from registers.
+#[test]
+fn tma_swizzled_tile_feeds_chained_wgmmas() {
+    use ptxsim::{Interleave, L2Promotion, OobFill, Swizzle, TensorMap, TmapDtype};
+    let mut rng = StdRng::seed_from_u64(123);
+    let (n, k) = (64usize, 64usize);
+    let a: Vec<Vec<i32>> = (0..64)
+        .map(|_| (0..k).map(|_| rng.gen_range(-3..=3)).collect())
+        .collect();
+    let bt: Vec<Vec<i32>> = (0..n)
+        .map(|_| (0..k).map(|_| rng.gen_range(-3..=3)).collect())
+        .collect();
+    let bt_bits: Vec<u16> = bt.iter().flatten().map(|&v| bf16_bits(v)).collect();
+    let mut areg = vec![0u32; 128 * 16];
+    for t in 0..128usize {
+        let (w, l) = (t / 32, t % 32);
+        let (g, q) = (l / 4, l % 4);
+        for s in 0..4 {
+            for i in 0..4 {
+                let row = 16 * w + g + 8 * (i & 1);
+                let col = 16 * s + 2 * q + 8 * (i >> 1);
+                areg[16 * t + 4 * s + i] =
+                    bf16_bits(a[row][col]) as u32 | (bf16_bits(a[row][col + 1]) as u32) << 16;
+            }
+        }
+    }
+    let mut dev = Device::new();
+    let gb = upload(&mut dev, &bt_bits);
+    let ga = upload(&mut dev, &areg);
+    let out = dev.alloc(4 * 128 * 32).unwrap();
+    let map = TensorMap {
+        dtype: TmapDtype::BF16,
+        global_address: gb,
+        dims: vec![k as u64, n as u64],
+        strides: vec![2 * k as u64],
+        box_dims: vec![k as u32, n as u32],
+        element_strides: vec![1, 1],
+        interleave: Interleave::None,
+        swizzle: Swizzle::B128,
+        l2_promotion: L2Promotion::None,
+        oob_fill: OobFill::None,
+    };
+    let acc: Vec<String> = (0..32).map(|i| format!("%f{i}")).collect();
+    let acc = acc.join(", ");
+    let mut s = String::from(".version 8.0\n.target sm_90a\n.address_size 64\n.visible .entry k(.param .align 64 .b8 tmap[128], .param .u64 areg, .param .u64 out)\n{\n\t.reg .pred %p<8>;\n\t.reg .b32 %r<80>;\n\t.reg .b64 %rd<16>;\n\t.reg .f32 %f<40>;\n\t.shared .align 8 .b64 bar;\n\t.shared .align 1024 .b8 tile[8192];\n\tmov.u32 %r1, %tid.x;\n\tsetp.eq.u32 %p1, %r1, 0;\n\tmov.u32 %r10, tile;\n\tmov.u32 %r20, 0;\n\t@%p1 mbarrier.init.shared::cta.b64 [bar], 1;\n\tbar.sync 0;\n\t@!%p1 bra $Lskip;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 _, [bar], 8192;\n\tcp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%r10], [tmap, {%r20, %r20}], [bar];\n$Lskip:\n\t{\n\t.reg .pred %w;\n$Lw:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0;\n\t@!%w bra $Lw;\n\t}\n");
+    // B descriptor: start = tile, LBO 16 (unused), SBO 1024, 128B swizzle
+    s += "\tshr.u32 %r11, %r10, 4;\n\tcvt.u64.u32 %rd5, %r11;\n\tor.b64 %rd5, %rd5, 0x4000004000010000;\n";
+    s += "\tld.param.u64 %rd1, [areg];\n\tmul.wide.u32 %rd2, %r1, 64;\n\tadd.s64 %rd3, %rd1, %rd2;\n";
+    for i in 0..4 {
+        s += &format!(
+            "\tld.global.v4.u32 {{%r{}, %r{}, %r{}, %r{}}}, [%rd3+{}];\n",
+            40 + 4 * i,
+            41 + 4 * i,
+            42 + 4 * i,
+            43 + 4 * i,
+            16 * i
+        );
+    }
+    s += "\tsetp.ne.u32 %p2, %r20, 0;\n\tsetp.eq.u32 %p3, %r20, 0;\n\twgmma.fence.sync.aligned;\n";
+    for st in 0..4 {
+        let p = if st == 0 { "%p2" } else { "%p3" };
+        s += &format!("\tadd.s64 %rd6, %rd5, {};\n", 2 * st);
+        s += &format!(
+            "\twgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{{acc}}}, {{%r{}, %r{}, %r{}, %r{}}}, %rd6, {p}, 1, 1, 0;\n",
+            40 + 4 * st, 41 + 4 * st, 42 + 4 * st, 43 + 4 * st
+        );
+    }
+    s += "\twgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 0;\n\tld.param.u64 %rd7, [out];\n\tmul.wide.u32 %rd8, %r1, 128;\n\tadd.s64 %rd9, %rd7, %rd8;\n";
+    for i in 0..32 {
+        s += &format!("\tst.global.f32 [%rd9+{}], %f{i};\n", 4 * i);
+    }
+    s += "\tret;\n}\n";
+    let m = Module::parse(&s).unwrap_or_else(|e| panic!("{e}\n{s}"));
+    assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+    let params = [
+        Param::Bytes(map.encode().unwrap().to_vec()),
+        Param::U64(ga),
+        Param::U64(out),
+    ];
+    let st = dev
+        .launch(&m, "k", &LaunchConfig::linear(1, 128), &params)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(st.wgmma[7], 4);
+    assert_eq!(st.wgmma_desc_bytes, 4 * 64 * 16 * 2);
+    let got = download::<f32>(&dev, out, 128 * 32);
+    for t in 0..128usize {
+        let (w, l) = (t / 32, t % 32);
+        let (g, q) = (l / 4, l % 4);
+        for i in 0..32 {
+            let row = 16 * w + g + 8 * ((i >> 1) & 1);
+            let col = 8 * (i >> 2) + 2 * q + (i & 1);
+            let want: i32 = (0..k).map(|kk| a[row][kk] * bt[col][kk]).sum();
+            assert_eq!(got[32 * t + i], want as f32, "thread {t} reg {i}");
+        }
+    }
+}
