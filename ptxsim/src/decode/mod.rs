@@ -407,7 +407,7 @@ const HOPPER_ONLY: &[&str] = &[
 ];
 
 /// The Hopper instructions ptxsim executes (for `.target sm_90` and later); the rest of
-/// HOPPER_ONLY is refused on every target (issue 17: not supported yet).
+/// HOPPER_ONLY is refused on every target (not supported yet).
 const HOPPER_DONE: &[&str] = &[
     "wgmma",
     "setmaxnreg",
