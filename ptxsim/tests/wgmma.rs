@@ -68,8 +68,9 @@ impl Layout {
     /// A layout for an MN × K tile (K elements read by the instruction).
     fn new(swz: u64, mn_major: bool, mn: u64, k: u64, rng: &mut StdRng) -> Layout {
         match (swz, mn_major) {
-            (0, false) => {
-                // core matrices of 128 bytes: K-direction neighbours adjacent, or MN-direction
+            (0, _) => {
+                // core matrices of 128 bytes: K-direction neighbours adjacent (LBO = 128),
+                // or MN-direction neighbours adjacent (SBO = 128)
                 if rng.gen_bool(0.5) {
                     Layout {
                         swz,
@@ -99,34 +100,13 @@ impl Layout {
                     koff,
                 }
             }
-            (0, true) => {
-                if rng.gen_bool(0.5) {
-                    Layout {
-                        swz,
-                        mn_major,
-                        lbo: 128,
-                        sbo: 128 * (k / 8),
-                        koff: 0,
-                    }
-                } else {
-                    Layout {
-                        swz,
-                        mn_major,
-                        lbo: 128 * mn.div_ceil(8),
-                        sbo: 128,
-                        koff: 0,
-                    }
-                }
-            }
             (w, true) => {
-                // 8 K-rows of W bytes per atom; atoms along K at SBO, along MN at LBO
-                let e = w / 2;
-                let katoms = k / 8;
-                let _ = mn.div_ceil(e);
+                // atoms of 8 K-rows × W bytes (W/2 MN elements): along K at SBO, along MN
+                // at LBO, after all K atoms
                 Layout {
                     swz,
                     mn_major,
-                    lbo: 8 * w * katoms,
+                    lbo: 8 * w * (k / 8),
                     sbo: 8 * w,
                     koff: 0,
                 }
@@ -579,24 +559,6 @@ fn sparse_operand_forms() {
 /// The end of the wgmma line of the generated kernels, and the same with a marker.
 const WG_LINE_END: &str = ", 1, 1, 0;\n";
 const WG_LINE_BUG: &str = ", 1, 1, 0; // BUG\n";
-
-fn line_of(src: &str, marker: &str) -> u32 {
-    src.lines()
-        .position(|l| l.contains(marker))
-        .unwrap_or_else(|| panic!("marker {marker}\n{src}")) as u32
-        + 1
-}
-
-fn expect_exec(r: Result<LaunchStats, SimError>) -> ExecError {
-    match r {
-        Err(SimError::Exec(e)) => {
-            println!("{e}");
-            *e
-        }
-        Err(e) => panic!("expected an execution error, got {e}"),
-        Ok(_) => panic!("expected an execution error, the launch succeeded"),
-    }
-}
 
 /// The base case with its kernel text edited by `f`.
 fn edited(c: Case, seed: u64, f: impl Fn(&str) -> String) -> (Prepared, String) {

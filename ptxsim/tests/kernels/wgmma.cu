@@ -23,6 +23,18 @@ __device__ __forceinline__ uint64_t rebase(uint64_t desc, const void* smem) {
   return desc + ((uint32_t)__cvta_generic_to_shared(smem) >> 4);
 }
 
+// C in (when scd != 0) and D out: N/2 floats per thread, thread-major
+template <int ND>
+__device__ __forceinline__ void load_acc(float (&d)[ND], const float* out) {
+#pragma unroll
+  for (int i = 0; i < ND; ++i) d[i] = out[threadIdx.x * ND + i];
+}
+template <int ND>
+__device__ __forceinline__ void store_acc(const float (&d)[ND], float* out) {
+#pragma unroll
+  for (int i = 0; i < ND; ++i) out[threadIdx.x * ND + i] = d[i];
+}
+
 __device__ __forceinline__ void load_image(uint8_t* smem, const uint4* img, int nvec) {
   for (int i = threadIdx.x; i < nvec; i += 128) reinterpret_cast<uint4*>(smem)[i] = img[i];
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -33,14 +45,11 @@ extern "C" __global__ void __launch_bounds__(128) probe_sp_rs_n8_sel0(const uint
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) d[i] = out[t * 4 + i];
-  uint32_t a[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) a[i] = areg[t * 4 + i];
-  const uint32_t e = meta[t];
+  load_acc(d, out);
+  const uint4 a4 = reinterpret_cast<const uint4*>(areg)[threadIdx.x];
+  const uint32_t a[4] = {a4.x, a4.y, a4.z, a4.w};
+  const uint32_t e = meta[threadIdx.x];
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
       "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %10, 0;\n\t"
@@ -52,22 +61,18 @@ extern "C" __global__ void __launch_bounds__(128) probe_sp_rs_n8_sel0(const uint
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bd), "r"(e), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 4; ++i) out[t * 4 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_sp_rs_n8_sel1(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) d[i] = out[t * 4 + i];
-  uint32_t a[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) a[i] = areg[t * 4 + i];
-  const uint32_t e = meta[t];
+  load_acc(d, out);
+  const uint4 a4 = reinterpret_cast<const uint4*>(areg)[threadIdx.x];
+  const uint32_t a[4] = {a4.x, a4.y, a4.z, a4.w};
+  const uint32_t e = meta[threadIdx.x];
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
       "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %10, 0;\n\t"
@@ -79,21 +84,17 @@ extern "C" __global__ void __launch_bounds__(128) probe_sp_rs_n8_sel1(const uint
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bd), "r"(e), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 4; ++i) out[t * 4 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_dense_rs_n128(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = out[t * 64 + i];
-  uint32_t a[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) a[i] = areg[t * 4 + i];
+  load_acc(d, out);
+  const uint4 a4 = reinterpret_cast<const uint4*>(areg)[threadIdx.x];
+  const uint32_t a[4] = {a4.x, a4.y, a4.z, a4.w};
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
       "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %69, 0;\n\t"
@@ -105,18 +106,15 @@ extern "C" __global__ void __launch_bounds__(128) probe_dense_rs_n128(const uint
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bd), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 64; ++i) out[t * 64 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n64_t00(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[32];
-#pragma unroll
-  for (int i = 0; i < 32; ++i) d[i] = out[t * 32 + i];
+  load_acc(d, out);
   const uint64_t ad = rebase(adesc, smem);
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
@@ -129,18 +127,15 @@ extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n64_t00(const u
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(ad), "l"(bd), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 32; ++i) out[t * 32 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n64_t11(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[32];
-#pragma unroll
-  for (int i = 0; i < 32; ++i) d[i] = out[t * 32 + i];
+  load_acc(d, out);
   const uint64_t ad = rebase(adesc, smem);
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
@@ -153,18 +148,15 @@ extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n64_t11(const u
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(ad), "l"(bd), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 32; ++i) out[t * 32 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n256(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) d[i] = out[t * 128 + i];
+  load_acc(d, out);
   const uint64_t ad = rebase(adesc, smem);
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
@@ -177,20 +169,17 @@ extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n256(const uint
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "l"(ad), "l"(bd), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 128; ++i) out[t * 128 + i] = d[i];
+  store_acc(d, out);
 }
 
 extern "C" __global__ void __launch_bounds__(128) probe_sp_ss_n64(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
     const uint32_t* areg, const uint32_t* meta, float* out, int scd) {
   __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
   load_image(smem, img, nvec);
-  const int t = threadIdx.x;
   float d[32];
-#pragma unroll
-  for (int i = 0; i < 32; ++i) d[i] = out[t * 32 + i];
+  load_acc(d, out);
   const uint64_t ad = rebase(adesc, smem);
-  const uint32_t e = meta[t];
+  const uint32_t e = meta[threadIdx.x];
   const uint64_t bd = rebase(bdesc, smem);
   asm volatile(
       "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %35, 0;\n\t"
@@ -202,6 +191,5 @@ extern "C" __global__ void __launch_bounds__(128) probe_sp_ss_n64(const uint4* i
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(ad), "l"(bd), "r"(e), "r"(scd)
       : "memory");
-#pragma unroll
-  for (int i = 0; i < 32; ++i) out[t * 32 + i] = d[i];
+  store_acc(d, out);
 }
