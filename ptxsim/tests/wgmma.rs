@@ -780,6 +780,22 @@ fn descriptor_reads_unfenced_or_uninitialised_shared_memory() {
 }
 
 #[test]
+fn shared_memory_written_while_a_wgmma_reads_it() {
+    // thread 40 (warp 1) overwrites a word of B before the wait_group retires the wgmma
+    let write = "\tsetp.eq.u32 %p3, %r1, 40;\n\t@%p3 st.shared.u32 [%r3+16], %r5;";
+    let bug = |s: &str| insert_before(s, "wgmma.wait_group", &format!("{write} // BUG\n"));
+    wg_error(BASE, bug, "BUG", "no wgmma.wait_group has retired");
+    // after the wait_group the same write is ordered after the wgmma's reads
+    let mut rng = StdRng::seed_from_u64(7);
+    let p = prepare(BASE, &mut rng);
+    let src = insert_before(&p.src, "ld.param.u64 %rd16", &format!("{write}\n"));
+    let q = Prepared { src, ..p };
+    let (r, got) = run_prepared(&q, true);
+    r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, q.want);
+}
+
+#[test]
 fn illegal_metadata_on_the_selected_lanes_only() {
     let sp = Case {
         sp: Some(0),

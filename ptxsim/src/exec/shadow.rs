@@ -173,6 +173,9 @@ impl Cta<'_> {
         let atomic = self.in_atomic;
         for b in off..off + n {
             let s = self.shadow[b as usize];
+            if self.wg.pending > 0 {
+                self.wg_foot_check(b, gaddr)?;
+            }
             if s.mbar || s.bulk != BULK_NONE || s.bsrc != NONE {
                 self.async_check(t, b, &s, gaddr, true)?;
             }
@@ -269,6 +272,17 @@ impl Cta<'_> {
             s.pend_pc = pc;
         }
         Ok(())
+    }
+
+    /// A wgmma issued by the warpgroup of thread t (its first thread) has retired: its
+    /// descriptor reads of byte b are complete and ordered before whatever the warpgroup does
+    /// after the wait_group, so they are forgotten (a reader from another warpgroup after
+    /// them may then go unreported).
+    pub(crate) fn shadow_forget_read(&mut self, t: usize, b: u64) {
+        let s = &mut self.shadow[b as usize];
+        if s.r_tid == t as u16 + 1 {
+            s.r_tid = NONE;
+        }
     }
 
     /// A cp.async of thread t retires: its bytes are written now.

@@ -44,7 +44,7 @@ use super::float::{bf16_to_f64, f16_to_f64, to_f32};
 use super::mem::Loc;
 use super::tensor::meta_ok;
 use super::{Cta, LS};
-use crate::error::{ErrorKind, Fault, SimError};
+use crate::error::{ErrorKind, FResult, Fault, SimError};
 use crate::ir::*;
 use crate::tensormap::Swizzle;
 
@@ -61,6 +61,8 @@ pub(crate) struct WgOp {
     locks: [Vec<u32>; 4],
     /// D values (f32 bits): thread-in-group × register
     vals: Vec<u32>,
+    /// shared addresses of the 2-byte elements read through its descriptors
+    foot: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,6 +94,8 @@ pub(crate) struct WgTrack {
     /// (slot, thread): the fence count of the thread when an instruction last named the
     /// register, and that instruction's pc
     touch: Vec<(u32, u32)>,
+    /// per shared byte: pending wgmma ops that read it through a descriptor
+    foot: Vec<u16>,
 }
 
 /// A decoded matrix descriptor.
@@ -173,6 +177,30 @@ impl Cta<'_> {
         wg.lock = vec![0; ns * self.nthreads];
         wg.fences = vec![0; self.nthreads];
         wg.touch = vec![(0, 0); ns * self.nthreads];
+        wg.foot = vec![0; self.shared.len()];
+    }
+
+    /// A write of shared byte `b`: no unretired wgmma may be reading it.
+    pub(crate) fn wg_foot_check(&self, b: u64, gaddr: u64) -> FResult<()> {
+        if self.wg.foot.get(b as usize).is_none_or(|&c| c == 0) {
+            return Ok(());
+        }
+        let (mut line, mut owner) = (0, 0);
+        for (gi, g) in self.wg.groups.iter().enumerate() {
+            if let Some(o) = g
+                .ops()
+                .find(|o| o.foot.iter().any(|&a| a as u64 == b || a as u64 + 1 == b))
+            {
+                line = self.line_of(o.pc[0]);
+                owner = gi;
+            }
+        }
+        Err(Fault::at(
+            ErrorKind::Wgmma(format!(
+                "write of shared byte {b:#x}, which the wgmma.mma_async of warpgroup {owner} at PTX line {line} reads through a descriptor and no wgmma.wait_group has retired yet"
+            )),
+            gaddr,
+        ))
     }
 
     fn reg_name(&self, r: u32) -> &str {
@@ -388,6 +416,12 @@ impl Cta<'_> {
                         self.wg.lock[r as usize * n + t] -= 1;
                     }
                 }
+                for &a in &op.foot {
+                    self.wg.foot[a as usize] -= 1;
+                    self.wg.foot[a as usize + 1] -= 1;
+                    self.shadow_forget_read(g * 128, a as u64);
+                    self.shadow_forget_read(g * 128, a as u64 + 1);
+                }
                 self.wg.pending -= 1;
             }
         }
@@ -450,6 +484,7 @@ impl Cta<'_> {
         cols: u64,
         mn_major: bool,
         bf16: bool,
+        foot: &mut Vec<u32>,
     ) -> Result<Vec<f64>, SimError> {
         let d = Desc::decode(v);
         let fail = |c: &Self, s: String| c.error_at(t, pc, Fault::at(ErrorKind::Wgmma(s), d.start));
@@ -508,6 +543,7 @@ impl Cta<'_> {
                     return Err(self.error_at(t, pc, f));
                 }
                 self.stats.wgmma_desc_bytes += 2;
+                foot.push(a as u32);
                 out[(mn * cols + k) as usize] = half(bf16, u16::from_le_bytes(buf));
             }
         }
@@ -603,13 +639,16 @@ impl Cta<'_> {
         // A: 64 × ka stored elements (row-major in `am`)
         let ka = 16usize;
         let mut am = vec![0f64; 64 * ka];
+        let mut foot = Vec::new();
         match &m0.a {
             WgA::Desc(_) => {
                 let adesc = self.wg_uniform(w0, pcs, "A matrix descriptor", |m| match m.a {
                     WgA::Desc(s) => s,
                     WgA::Regs(_) => Src::I(0),
                 })?;
-                am = self.wg_read_desc(t0, pc0, "A", adesc, 64, ka as u64, m0.trans_a, bf16)?;
+                am = self.wg_read_desc(
+                    t0, pc0, "A", adesc, 64, ka as u64, m0.trans_a, bf16, &mut foot,
+                )?;
             }
             WgA::Regs(_) => {
                 for (wi, m) in ops.iter().enumerate() {
@@ -629,7 +668,9 @@ impl Cta<'_> {
             }
         }
         // B: nn × k (n-major rows of K in `bm`)
-        let bm = self.wg_read_desc(t0, pc0, "B", bdesc, nn as u64, k as u64, m0.trans_b, bf16)?;
+        let bm = self.wg_read_desc(
+            t0, pc0, "B", bdesc, nn as u64, k as u64, m0.trans_b, bf16, &mut foot,
+        )?;
         // the logical K column of each stored A element
         let mut col = vec![0usize; 64 * ka];
         for (r, c) in col.iter_mut().enumerate() {
@@ -700,7 +741,12 @@ impl Cta<'_> {
             d: Default::default(),
             locks: Default::default(),
             vals,
+            foot,
         };
+        for &a in &op.foot {
+            self.wg.foot[a as usize] += 1;
+            self.wg.foot[a as usize + 1] += 1;
+        }
         for (wi, m) in ops.iter().enumerate() {
             let mut locks = m.d.clone();
             if let WgA::Regs(v) = &m.a {
