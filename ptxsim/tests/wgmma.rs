@@ -333,7 +333,7 @@ fn wg_kernel_with(smem: usize, nd: usize, pre: &str, body: &str, post: &str) -> 
     let mut s = format!(
         ".version 8.0\n.target sm_90a\n.address_size 64\n.visible .entry k(.param .u64 img, .param .u32 nwords, .param .u64 adesc, .param .u64 bdesc, .param .u64 areg, .param .u64 meta, .param .u64 cin, .param .u64 out, .param .u32 scd)\n{{\n\t.reg .pred %p<8>;\n\t.reg .b32 %r<32>;\n\t.reg .b64 %rd<32>;\n\t.reg .f32 %f<130>;\n\t.shared .align 1024 .b8 smem[{smem}];\n"
     );
-    s += "\tmov.u32 %r1, %tid.x;\n\tld.param.u64 %rd1, [img];\n\tld.param.u32 %r2, [nwords];\n\tmov.u32 %r3, smem;\n\tmov.u32 %r4, %r1;\n$L_copy:\n\tsetp.ge.u32 %p1, %r4, %r2;\n\t@%p1 bra $L_done;\n\tmul.wide.u32 %rd2, %r4, 4;\n\tadd.s64 %rd3, %rd1, %rd2;\n\tld.global.u32 %r5, [%rd3];\n\tshl.b32 %r6, %r4, 2;\n\tadd.u32 %r7, %r3, %r6;\n\tst.shared.u32 [%r7], %r5;\n\tadd.u32 %r4, %r4, 128;\n\tbra $L_copy;\n$L_done:\n\tfence.proxy.async.shared::cta; // FENCE\n\tbar.sync 0;\n";
+    s += "\tmov.u32 %r1, %tid.x;\n\tld.param.u64 %rd1, [img];\n\tld.param.u32 %r2, [nwords];\n\tmov.u32 %r3, smem;\n\tmov.u32 %r4, %r1;\n$L_copy:\n\tsetp.ge.u32 %p1, %r4, %r2;\n\t@%p1 bra $L_done;\n\tmul.wide.u32 %rd2, %r4, 4;\n\tadd.s64 %rd3, %rd1, %rd2;\n\tld.global.u32 %r5, [%rd3];\n\tshl.b32 %r6, %r4, 2;\n\tadd.u32 %r7, %r3, %r6;\n\tst.shared.u32 [%r7], %r5;\n\tmov.u32 %r9, %ntid.x;\n\tadd.u32 %r4, %r4, %r9;\n\tbra $L_copy;\n$L_done:\n\tfence.proxy.async.shared::cta; // FENCE\n\tbar.sync 0;\n";
     s += "\tshr.u32 %r8, %r3, 4;\n\tcvt.u64.u32 %rd4, %r8;\n\tld.param.u64 %rd5, [adesc];\n\tadd.s64 %rd5, %rd5, %rd4;\n\tld.param.u64 %rd6, [bdesc];\n\tadd.s64 %rd6, %rd6, %rd4;\n";
     s += "\tld.param.u64 %rd7, [areg];\n\tmul.wide.u32 %rd8, %r1, 16;\n\tadd.s64 %rd9, %rd7, %rd8;\n\tld.global.v4.u32 {%r10, %r11, %r12, %r13}, [%rd9];\n\tld.param.u64 %rd10, [meta];\n\tmul.wide.u32 %rd11, %r1, 4;\n\tadd.s64 %rd12, %rd10, %rd11;\n\tld.global.u32 %r14, [%rd12];\n";
     s += &format!(
@@ -1100,4 +1100,83 @@ fn tma_swizzled_tile_feeds_chained_wgmmas() {
             assert_eq!(got[32 * t + i], want as f32, "thread {t} reg {i}");
         }
     }
+}
+
+#[test]
+fn two_warpgroups_run_independently() {
+    // 256 threads: warpgroup 1 runs the same wgmma on its own copy of the operands
+    let mut rng = StdRng::seed_from_u64(5);
+    let p = prepare(
+        Case {
+            sp: Some(1),
+            n: 24,
+            ..BASE
+        },
+        &mut rng,
+    );
+    let twice = |v: &Vec<u32>| [v.clone(), v.clone()].concat();
+    let q = Prepared {
+        areg: twice(&p.areg),
+        meta: twice(&p.meta),
+        cin: [p.cin.clone(), p.cin.clone()].concat(),
+        want: [p.want.clone(), p.want.clone()].concat(),
+        ..p
+    };
+    let mut dev = Device::new();
+    let m = Module::parse(&q.src).unwrap();
+    let img = upload(&mut dev, &q.img);
+    let areg = upload(&mut dev, &q.areg);
+    let meta = upload(&mut dev, &q.meta);
+    let cin = upload(&mut dev, &q.cin);
+    let out = dev.alloc(4 * q.want.len()).unwrap();
+    let params = [
+        Param::U64(img),
+        Param::U32(q.img.len() as u32 / 4),
+        Param::U64(q.adesc),
+        Param::U64(q.bdesc),
+        Param::U64(areg),
+        Param::U64(meta),
+        Param::U64(cin),
+        Param::U64(out),
+        Param::U32(1),
+    ];
+    let st = dev
+        .launch(&m, "k", &LaunchConfig::linear(1, 256), &params)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(st.wgmma_sp[2], 2);
+    assert_eq!(download::<f32>(&dev, out, q.want.len()), q.want);
+    // a block of 160 threads: the second warpgroup is incomplete
+    let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 160), &params));
+    assert!(e.to_string().contains("warpgroup 1"), "{e}");
+}
+
+#[test]
+fn a_warp_that_leaves_the_warpgroup_is_reported() {
+    // warp 3 exits before the fence: the others wait for it in vain
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 3;\n\t@%p3 ret;\n",
+        )
+        .replace(
+            "\twgmma.fence.sync.aligned;",
+            "\twgmma.fence.sync.aligned; // BUG",
+        )
+    };
+    wg_error(BASE, bug, "BUG", "has exited");
+    // warp 2 waits at a barrier the others never reach
+    let bug = |s: &str| {
+        insert_before(
+            s,
+            "wgmma.fence",
+            "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 2;\n\t@%p3 bar.sync 1;\n",
+        )
+        .replace(
+            "\twgmma.fence.sync.aligned;",
+            "\twgmma.fence.sync.aligned; // BUG",
+        )
+    };
+    let e = wg_error(BASE, bug, "BUG", "never completes");
+    assert!(e.to_string().contains("barrier 1"), "{e}");
 }
