@@ -558,7 +558,7 @@ impl<'a> Cta<'a> {
         }
         let uniform_skip = if act == 0 { Some(pc + 1) } else { None };
         if self.wg.on {
-            self.wg_step_check(base, pc, inst, mask)?;
+            self.wg_step_check(base, pc, inst, act)?;
         }
         match &inst.op {
             Op::Bra { target } => {
