@@ -671,65 +671,16 @@ fn probe(name: &str, c: Case, seed: u64) -> LaunchStats {
 }
 
 #[test]
-fn probes_sparse_a_from_registers() {
-    for sel in [0, 1] {
-        let c = Case {
-            n: 8,
-            sp: Some(sel),
-            ..BASE
+fn probes_every_case() {
+    for p in probes() {
+        let st = probe(p.kernel, p.case, p.seed);
+        let i = p.case.n as usize / 8 - 1;
+        let count = if p.case.sp.is_some() {
+            st.wgmma_sp[i]
+        } else {
+            st.wgmma[i]
         };
-        probe(&format!("probe_sp_rs_n8_sel{sel}"), c, 70 + sel as u64);
-    }
-}
-
-#[test]
-fn probes_dense_a_from_registers_n128() {
-    probe("probe_dense_rs_n128", Case { n: 128, ..BASE }, 72);
-}
-
-#[test]
-fn probes_dense_descriptors_each_swizzle_and_major() {
-    for (i, swz) in [0u64, 32, 64, 128].into_iter().enumerate() {
-        let k = Case {
-            n: 64,
-            a_smem: Some((swz, false)),
-            b: (swz, false),
-            ..BASE
-        };
-        let st = probe("probe_dense_ss_n64_t00", k, 80 + i as u64);
-        assert_eq!(st.wgmma[7], 1);
-        let mn = Case {
-            a_smem: Some((swz, true)),
-            b: (swz, true),
-            ..k
-        };
-        probe("probe_dense_ss_n64_t11", mn, 90 + i as u64);
-    }
-    probe(
-        "probe_dense_ss_n256",
-        Case {
-            n: 256,
-            a_smem: Some((0, false)),
-            b: (32, false),
-            scale_d: false,
-            ..BASE
-        },
-        99,
-    );
-}
-
-#[test]
-fn probes_sparse_descriptors() {
-    for (i, swz) in [0u64, 64, 128].into_iter().enumerate() {
-        let c = Case {
-            n: 64,
-            sp: Some(0),
-            a_smem: Some((swz, false)),
-            b: (swz, false),
-            ..BASE
-        };
-        let st = probe("probe_sp_ss_n64", c, 100 + i as u64);
-        assert_eq!(st.wgmma_sp[7], 1);
+        assert_eq!(count, 1, "{}", p.kernel);
     }
 }
 

@@ -308,3 +308,85 @@ pub fn host_data(c: Case, rng: &mut StdRng) -> HostData {
         wgmma,
     }
 }
+
+/// One probe: a kernel of tests/kernels/wgmma.cu, its case, the seed of its operands, and
+/// the layout fact a GPU run of it confirms or refutes.
+pub struct Probe {
+    pub kernel: &'static str,
+    pub case: Case,
+    pub seed: u64,
+    pub fact: String,
+}
+
+/// Every probe, one axis at a time.
+pub fn probes() -> Vec<Probe> {
+    let mut v = Vec::new();
+    let mut add = |kernel: &'static str, case: Case, seed: u64, fact: String| {
+        v.push(Probe {
+            kernel,
+            case,
+            seed,
+            fact,
+        })
+    };
+    for sel in [0, 1] {
+        add(
+            if sel == 0 { "probe_sp_rs_n8_sel0" } else { "probe_sp_rs_n8_sel1" },
+            Case { n: 8, sp: Some(sel), ..BASE },
+            70 + sel as u64,
+            format!(".sp m64n8k32, A and metadata from registers, selector {sel}, K-major unswizzled B (the H200-confirmed baseline)"),
+        );
+    }
+    add(
+        "probe_dense_rs_n128",
+        Case { n: 128, ..BASE },
+        72,
+        "dense m64n128k16, A from registers: the A fragment and the N = 128 accumulator layout"
+            .into(),
+    );
+    for (i, swz) in [0u64, 32, 64, 128].into_iter().enumerate() {
+        let k = Case {
+            n: 64,
+            a_smem: Some((swz, false)),
+            b: (swz, false),
+            ..BASE
+        };
+        add(
+            "probe_dense_ss_n64_t00",
+            k,
+            80 + i as u64,
+            format!("K-major A and B through descriptors, swizzle {swz} (0 = none): LBO/SBO meaning, swizzle pattern, K step inside the atom"),
+        );
+        add(
+            "probe_dense_ss_n64_t11",
+            Case {
+                a_smem: Some((swz, true)),
+                b: (swz, true),
+                ..k
+            },
+            90 + i as u64,
+            format!("MN-major (transposed) A and B, swizzle {swz}: LBO/SBO meaning for MN-major"),
+        );
+    }
+    add(
+        "probe_dense_ss_n256",
+        Case {
+            n: 256,
+            a_smem: Some((0, false)),
+            b: (32, false),
+            scale_d: false,
+            ..BASE
+        },
+        99,
+        "dense m64n256k16: the N = 256 accumulator layout, scale-d false".into(),
+    );
+    for (i, swz) in [0u64, 64, 128].into_iter().enumerate() {
+        add(
+            "probe_sp_ss_n64",
+            Case { n: 64, sp: Some(0), a_smem: Some((swz, false)), b: (swz, false), ..BASE },
+            100 + i as u64,
+            format!(".sp m64n64k32, compressed A and B through descriptors, swizzle {swz}: compressed A as a dense 64x16 tile, B's K = 32"),
+        );
+    }
+    v
+}
