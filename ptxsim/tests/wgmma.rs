@@ -89,6 +89,11 @@ fn wg_kernel_with(smem: usize, nd: usize, pre: &str, body: &str, post: &str) -> 
 }
 
 fn run_prepared(p: &Prepared, scale_d: bool) -> (Result<LaunchStats, SimError>, Vec<f32>) {
+    run_block(p, scale_d, 128)
+}
+
+/// Run the kernel of `p` on one CTA of `block` threads; D as the buffer holds it after.
+fn run_block(p: &Prepared, scale_d: bool, block: u32) -> (Result<LaunchStats, SimError>, Vec<f32>) {
     let mut dev = Device::new();
     let m = Module::parse(&p.src).unwrap_or_else(|e| panic!("{e}\n{}", p.src));
     assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
@@ -108,7 +113,7 @@ fn run_prepared(p: &Prepared, scale_d: bool) -> (Result<LaunchStats, SimError>, 
         Param::U64(out),
         Param::U32(scale_d as u32),
     ];
-    let r = dev.launch(&m, "k", &LaunchConfig::linear(1, 128), &params);
+    let r = dev.launch(&m, "k", &LaunchConfig::linear(1, block), &params);
     let got = download::<f32>(&dev, out, p.want.len());
     (r, got)
 }
@@ -806,31 +811,12 @@ fn two_warpgroups_run_independently() {
         want: [p.want.clone(), p.want.clone()].concat(),
         ..p
     };
-    let mut dev = Device::new();
-    let m = Module::parse(&q.src).unwrap();
-    let img = upload(&mut dev, &q.img);
-    let areg = upload(&mut dev, &q.areg);
-    let meta = upload(&mut dev, &q.meta);
-    let cin = upload(&mut dev, &q.cin);
-    let out = dev.alloc(4 * q.want.len()).unwrap();
-    let params = [
-        Param::U64(img),
-        Param::U32(q.img.len() as u32 / 4),
-        Param::U64(q.adesc),
-        Param::U64(q.bdesc),
-        Param::U64(areg),
-        Param::U64(meta),
-        Param::U64(cin),
-        Param::U64(out),
-        Param::U32(1),
-    ];
-    let st = dev
-        .launch(&m, "k", &LaunchConfig::linear(1, 256), &params)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (r, got) = run_block(&q, true, 256);
+    let st = r.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(st.wgmma_sp[2], 2);
-    assert_eq!(download::<f32>(&dev, out, q.want.len()), q.want);
+    assert_eq!(got, q.want);
     // a block of 160 threads: the second warpgroup is incomplete
-    let e = expect_exec(dev.launch(&m, "k", &LaunchConfig::linear(1, 160), &params));
+    let e = expect_exec(run_block(&q, true, 160).0);
     assert!(e.to_string().contains("warpgroup 1"), "{e}");
 }
 
