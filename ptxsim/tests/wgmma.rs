@@ -850,3 +850,37 @@ fn a_warp_that_leaves_the_warpgroup_is_reported() {
     let e = wg_error(BASE, bug, "BUG", "never completes");
     assert!(e.to_string().contains("barrier 1"), "{e}");
 }
+
+#[test]
+fn warps_disagreeing_on_shape_or_selector() {
+    // warp 1 branches to another wgmma instruction: `alt` rewrites the original line
+    let diverge = |s: &str, alt: &dyn Fn(&str) -> String| {
+        let line = s.lines().find(|l| l.contains("wgmma.mma_async")).unwrap();
+        s.replace(
+            &format!("{line}\n"),
+            &format!(
+                "\tshr.u32 %r20, %r1, 5;\n\tsetp.eq.u32 %p3, %r20, 1;\n\t@%p3 bra $L_alt;\n{line}\n\tbra $L_j;\n$L_alt:\n{} // BUG\n$L_j:\n",
+                alt(line)
+            ),
+        )
+    };
+    // shape: m64n8k16 on the first four accumulators
+    let shape = |s: &str| {
+        diverge(s, &|l: &str| {
+            l.replace("m64n16k16", "m64n8k16").replace(
+                "%f0, %f1, %f2, %f3, %f4, %f5, %f6, %f7",
+                "%f0, %f1, %f2, %f3",
+            )
+        })
+    };
+    wg_error(BASE, shape, "BUG", "disagree");
+    // selector: 1 instead of 0
+    let sp = Case {
+        sp: Some(0),
+        ..BASE
+    };
+    let sel = |s: &str| diverge(s, &|l: &str| l.replace("%r14, 0,", "%r14, 1,"));
+    wg_error(sp, sel, "BUG", "disagree");
+    // the same instruction on both paths is fine
+    wg_ok(sp, |s| diverge(s, &|l: &str| l.to_string()));
+}
