@@ -587,17 +587,15 @@ impl Cta<'_> {
                     let (tf, tpc) = self.wg.touch[r as usize * nt + tk];
                     if tf == f {
                         let (acc, ln) = (m.d.contains(&r), self.line_of(tpc));
-                        {
-                            return Err(self.error_at(
-                                tk,
-                                pcs[wi],
-                                wg_err(format!(
-                                    "{} register {} was accessed at PTX line {ln} after the last wgmma.fence; a wgmma.fence must separate a register access from the wgmma that uses the register",
-                                    if acc { "accumulator" } else { "A-fragment" },
-                                    self.reg_name(r)
-                                )),
-                            ));
-                        }
+                        return Err(self.error_at(
+                            tk,
+                            pcs[wi],
+                            wg_err(format!(
+                                "{} register {} was accessed at PTX line {ln} after the last wgmma.fence; a wgmma.fence must separate a register access from the wgmma that uses the register",
+                                if acc { "accumulator" } else { "A-fragment" },
+                                self.reg_name(r)
+                            )),
+                        ));
                     }
                 }
                 // registers of pending wgmmas: a same-shape chain on the accumulators, and
