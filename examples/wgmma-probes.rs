@@ -27,8 +27,9 @@ const PTX: &str = include_str!("../ptxsim/tests/kernels/wgmma.ptx");
 /// The GPU side: a stream and the probes' module.
 type Gpu = (Arc<CudaStream>, Arc<CudaModule>);
 
-/// The kernel's parameters: img, nvec, adesc, bdesc, areg, meta, out (C in, D out), scd.
-fn sim_run(m: &ptxsim::Module, kernel: &str, h: &HostData, scd: bool) -> Result<Vec<f32>, String> {
+/// The kernel's parameters: img, nvec, adesc, bdesc, areg, meta, out (C in, D out), and
+/// `last`: scale-d, or the pipelined probe's iteration count.
+fn sim_run(m: &ptxsim::Module, kernel: &str, h: &HostData, last: i32) -> Result<Vec<f32>, String> {
     use ptxsim::{Device, Param};
     let mut dev = Device::new();
     let e = |e: ptxsim::SimError| e.to_string();
@@ -49,7 +50,7 @@ fn sim_run(m: &ptxsim::Module, kernel: &str, h: &HostData, scd: bool) -> Result<
         Param::U64(areg),
         Param::U64(meta),
         Param::U64(out),
-        Param::I32(scd as i32),
+        Param::I32(last),
     ];
     dev.launch(m, kernel, &ptxsim::LaunchConfig::linear(1, 128), &params)
         .map_err(e)?;
@@ -62,7 +63,7 @@ fn gpu_run(
     module: &Arc<CudaModule>,
     kernel: &str,
     h: &HostData,
-    scd: bool,
+    last: i32,
 ) -> Result<Vec<f32>, String> {
     let e = |e: cudarc::driver::DriverError| e.to_string();
     let f = module.load_function(kernel).map_err(e)?;
@@ -80,7 +81,6 @@ fn gpu_run(
         )
     };
     let nvec = h.img.len() as i32 / 16;
-    let scd = scd as i32;
     let mut b = stream.launch_builder(&f);
     b.arg(&img_p)
         .arg(&nvec)
@@ -89,7 +89,7 @@ fn gpu_run(
         .arg(&areg_p)
         .arg(&meta_p)
         .arg(&out_p)
-        .arg(&scd);
+        .arg(&last);
     let cfg = LaunchConfig {
         grid_dim: (1, 1, 1),
         block_dim: (128, 1, 1),
@@ -155,17 +155,18 @@ fn main() -> ExitCode {
         let nd = p.case.n as usize / 2;
         let name = format!("{} (seed {})", p.kernel, p.seed);
         let mut problems = Vec::new();
-        match sim_run(&m, p.kernel, &h, p.case.scale_d) {
+        let want = p.expected(&h.want, &h.cin);
+        match sim_run(&m, p.kernel, &h, p.last_param()) {
             Err(e) => problems.push(format!("ptxsim: {e}")),
             Ok(s) => {
-                if let Some(d) = diff(&s, &h.want, nd) {
+                if let Some(d) = diff(&s, &want, nd) {
                     problems.push(format!("ptxsim vs reference: {d}"));
                 }
                 if let Some((stream, module)) = &gpu {
-                    match gpu_run(stream, module, p.kernel, &h, p.case.scale_d) {
+                    match gpu_run(stream, module, p.kernel, &h, p.last_param()) {
                         Err(e) => problems.push(format!("gpu: {e}")),
                         Ok(g) => {
-                            if let Some(d) = diff(&g, &h.want, nd) {
+                            if let Some(d) = diff(&g, &want, nd) {
                                 problems
                                     .push(format!("GPU vs reference: {d} (REFUTES: {})", p.fact));
                             }

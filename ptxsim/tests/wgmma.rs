@@ -646,8 +646,9 @@ fn setmaxnreg_rules() {
 /// Run probe `name` of wgmma.ptx on the operands of case `c` (host layouts as above) and
 /// compare with the CPU reference. These kernels are the GPU probes: on a GPU the same PTX
 /// and inputs confirm or refute each layout fact.
-fn probe(name: &str, c: Case, seed: u64) -> LaunchStats {
-    let mut rng = StdRng::seed_from_u64(seed);
+fn probe(pr: &Probe) -> LaunchStats {
+    let (name, c) = (pr.kernel, pr.case);
+    let mut rng = StdRng::seed_from_u64(pr.seed);
     let p = prepare(c, &mut rng);
     assert!(p.img.len() <= 32768, "{} bytes", p.img.len());
     let m = module("wgmma.ptx");
@@ -665,27 +666,27 @@ fn probe(name: &str, c: Case, seed: u64) -> LaunchStats {
         Param::U64(areg),
         Param::U64(meta),
         Param::U64(out),
-        Param::U32(c.scale_d as u32),
+        Param::I32(pr.last_param()),
     ];
     let st = dev
         .launch(&m, name, &LaunchConfig::linear(1, 128), &params)
         .unwrap_or_else(|e| panic!("{name} {c:?}: {e}"));
     let got = download::<f32>(&dev, out, p.want.len());
-    assert_eq!(got, p.want, "{name} {c:?}");
+    assert_eq!(got, pr.expected(&p.want, &p.cin), "{name} {c:?}");
     st
 }
 
 #[test]
 fn probes_every_case() {
     for p in probes() {
-        let st = probe(p.kernel, p.case, p.seed);
+        let st = probe(&p);
         let i = p.case.n as usize / 8 - 1;
         let count = if p.case.sp.is_some() {
             st.wgmma_sp[i]
         } else {
             st.wgmma[i]
         };
-        assert_eq!(count, 1, "{}", p.kernel);
+        assert_eq!(count, p.repeat as u64, "{}", p.kernel);
     }
 }
 

@@ -316,6 +316,29 @@ pub struct Probe {
     pub case: Case,
     pub seed: u64,
     pub fact: String,
+    /// the pipelined probe runs its wgmma this many times (1: the others)
+    pub repeat: u32,
+}
+
+impl Probe {
+    /// The kernel's last parameter: scale-d, or the pipelined probe's iteration count.
+    pub fn last_param(&self) -> i32 {
+        if self.repeat > 1 {
+            self.repeat as i32
+        } else {
+            self.case.scale_d as i32
+        }
+    }
+    /// D the probe must produce: C + repeat · A·B (or A·B when scale-d is false).
+    pub fn expected(&self, want: &[f32], cin: &[f32]) -> Vec<f32> {
+        if self.repeat <= 1 {
+            return want.to_vec();
+        }
+        want.iter()
+            .zip(cin)
+            .map(|(w, c)| c + self.repeat as f32 * (w - c))
+            .collect()
+    }
 }
 
 /// Every probe, one axis at a time.
@@ -327,6 +350,7 @@ pub fn probes() -> Vec<Probe> {
             case,
             seed,
             fact,
+            repeat: 1,
         })
     };
     for sel in [0, 1] {
@@ -388,5 +412,12 @@ pub fn probes() -> Vec<Probe> {
             format!(".sp m64n64k32, compressed A and B through descriptors, swizzle {swz}: compressed A as a dense 64x16 tile, B's K = 32"),
         );
     }
+    v.push(Probe {
+        kernel: "probe_dense_ss_n64_pipelined",
+        case: Case { n: 64, a_smem: Some((128, false)), b: (128, false), ..BASE },
+        seed: 110,
+        fact: "nvcc's mainloop shape: fence, wgmma, commit, wait_group 1 as separate statements, 6 wgmmas chained on in-flight accumulators".into(),
+        repeat: 6,
+    });
     v
 }

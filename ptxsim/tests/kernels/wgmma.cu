@@ -9,6 +9,8 @@
 //   probe_dense_ss_n64_t11   the same, both transposed (MN-major)
 //   probe_dense_ss_n256      dense m64n256k16 (accumulator layout, N = 256)
 //   probe_sp_ss_n64          .sp m64n64k32, A (compressed) and B through descriptors, sel 0
+//   probe_dense_ss_n64_pipelined  fence / wgmma / commit / wait_group 1 as separate asm
+//                            statements (nvcc's mainloop shape), `scd` = iterations chained
 // Inputs: `img` (nvec uint4) is copied to a 1024-aligned shared buffer through the generic
 // proxy, then fence.proxy.async and a barrier; descriptors are relative to that buffer (the
 // kernel adds its shared address >> 4). `areg` holds 4 words per thread, `meta` 1, `out`
@@ -191,5 +193,33 @@ extern "C" __global__ void __launch_bounds__(128) probe_sp_ss_n64(const uint4* i
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(ad), "l"(bd), "r"(e), "r"(scd)
       : "memory");
+  store_acc(d, out);
+}
+
+// The mainloop shape nvcc sees in a real kernel: fence, wgmma, commit and wait_group as
+// separate asm statements, one group kept in flight (wait_group 1) while the next
+// wgmma chains on the same accumulators; `iters` repeats of the same m64n64k16 on the
+// same operands (A and B through descriptors, scale-d 1): D = C + iters * A*B.
+extern "C" __global__ void __launch_bounds__(128) probe_dense_ss_n64_pipelined(const uint4* img, int nvec, uint64_t adesc, uint64_t bdesc,
+    const uint32_t* areg, const uint32_t* meta, float* out, int iters) {
+  __shared__ __align__(1024) uint8_t smem[SMEM_BYTES];
+  load_image(smem, img, nvec);
+  float d[32];
+  load_acc(d, out);
+  const uint64_t ad = rebase(adesc, smem);
+  const uint64_t bd = rebase(bdesc, smem);
+  for (int it = 0; it < iters; ++it) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+    asm volatile(
+        "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %34, 0;\n\t"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n\t}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(ad), "l"(bd), "r"(1)
+        : "memory");
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
   store_acc(d, out);
 }
