@@ -2,7 +2,8 @@
 # Builds here (x86-64, no GPU needed) everything the GPU check runs, into one
 # git-ignored folder small enough to carry to a GPU machine (< 64 MiB):
 #   .device-bundle/bin.tar.gz  bin/: stripped release binaries: GPU tests, the
-#                         cross-check, examples (quickstart, learn-masks, ...) and the
+#                         cross-check, the wgmma layout probes, examples (quickstart,
+#                         learn-masks, ...) and the
 #                         GPU benchmark
 #   .device-bundle/MANIFEST  what was built, from which commit
 # Then, on the GPU machine: scripts/gpu-check.sh (it needs no cargo and no network).
@@ -31,7 +32,7 @@ for line in sys.stdin:
 done
 cargo build --release --all-features --examples 2>/dev/null
 target_dir="${CARGO_TARGET_DIR:-target}"
-for ex in quickstart gpu-bench crosscheck learn-masks; do
+for ex in quickstart gpu-bench crosscheck wgmma-probes learn-masks; do
   if [[ -f "$target_dir/release/examples/$ex" ]]; then
     cp "$target_dir/release/examples/$ex" "$bundle/bin/$ex"
   else

@@ -6,6 +6,8 @@
 #   gpu-tests   every GPU test (kernels vs the CPU reference, fatbin and compute_80 PTX)
 #   sanitizer   compute-sanitizer memcheck, racecheck, initcheck, synccheck (small shapes)
 #   crosscheck  the same PTX and inputs on ptxsim and on the GPU, compared
+#   wgmma-probes  ptxsim's wgmma layouts (swizzles, MN-major, A from shared memory,
+#               N = 128/256, .sp) on ptxsim and on an sm_90 GPU against the reference
 #   quickstart  the main job on the GPU
 #   bench       the benchmark set (quick by default; FULL=1 for the full set)
 # Output: one log per phase and summary.md, printed last, with the block to paste
@@ -83,6 +85,7 @@ nvidia-smi > "$out/info.log" 2>&1
 phase gpu-tests 150 "$bin/gpu" --test-threads=1
 phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
+phase wgmma-probes 30 "$bin/wgmma-probes"
 if [[ "${FULL:-0}" == 1 ]]; then
   phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else

@@ -133,6 +133,11 @@ pub enum ErrorKind {
     /// bulk-store source changed before its `cp.async.bulk.wait_group.read`.
     #[error("asynchronous bulk copy: {0}")]
     BulkAsync(String),
+    /// A warpgroup instruction (wgmma, setmaxnreg) used against the PTX ISA's rules: a
+    /// register of an unretired wgmma touched, a missing `wgmma.fence`, warps of a
+    /// warpgroup disagreeing, groups pending at exit, a bad matrix descriptor.
+    #[error("wgmma misuse: {0}")]
+    Wgmma(String),
     /// A malformed operand found at execution time.
     #[error("invalid operand: {0}")]
     InvalidOperand(String),

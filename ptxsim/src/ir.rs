@@ -769,8 +769,53 @@ pub enum Op {
         p: u32,
         mask: Src,
     },
+    /// `wgmma.fence.sync.aligned` (warpgroup collective).
+    WgFence,
+    /// `wgmma.commit_group.sync.aligned` (warpgroup collective).
+    WgCommit,
+    /// `wgmma.wait_group.sync.aligned n` (warpgroup collective).
+    WgWait {
+        n: u32,
+    },
+    /// `wgmma.mma_async{.sp}.sync.aligned.m64nNkK.f32.{f16,bf16}` (warpgroup collective).
+    Wgmma(Box<Wgmma>),
+    /// `setmaxnreg.{inc,dec}.sync.aligned.u32 n` (warpgroup collective; checked, no effect).
+    SetMaxNReg {
+        inc: bool,
+        n: u32,
+    },
     Nop,
     Unsupported(String),
+}
+
+/// The A operand of a wgmma: four `.b32` registers per thread, or a shared-memory
+/// matrix descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WgA {
+    Regs(Vec<Src>),
+    Desc(Src),
+}
+
+/// One `wgmma.mma_async` (dense m64nNk16 or sparse m64nNk32), f32 accumulators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wgmma {
+    pub n: u32,
+    /// `.bf16` inputs (else `.f16`)
+    pub bf16: bool,
+    /// the accumulators d (N/2 f32 registers per thread)
+    pub d: Vec<u32>,
+    pub a: WgA,
+    pub b: Src,
+    /// `.sp`: the metadata register and the sparsity selector (0 or 1)
+    pub sp: Option<(Src, u32)>,
+    /// scale-d: D = A·B + D when true, A·B when false (a predicate or an immediate)
+    pub scale_d: Src,
+    /// imm-scale-a / imm-scale-b: -1 negates the operand
+    pub neg_a: bool,
+    pub neg_b: bool,
+    /// imm-trans-a / imm-trans-b: the descriptor's matrix is MN-major (transposed)
+    pub trans_a: bool,
+    pub trans_b: bool,
 }
 
 /// Opcode classes for the counters.
@@ -864,6 +909,8 @@ pub struct Inst {
     pub line: u32,
     pub class: OpClass,
     pub text: String,
+    /// Every register the instruction names (operands and guard), for the wgmma checks.
+    pub regs: Box<[u32]>,
 }
 
 /// A decoded function.

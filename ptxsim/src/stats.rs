@@ -38,12 +38,24 @@ pub struct LaunchStats {
     /// Thread-instructions carrying a cache hint (`.L2::cache_hint`) or making a cache
     /// policy (`createpolicy`): accepted, counted, no effect (ptxsim has no cache model).
     pub cache_hints: u64,
+    /// `wgmma.mma_async` issued (warpgroup-level), dense, by shape: index N/8 - 1 counts
+    /// m64nNk16.
+    pub wgmma: [u64; 32],
+    /// `wgmma.mma_async.sp` issued (warpgroup-level), by shape: index N/8 - 1 counts
+    /// m64nNk32.
+    pub wgmma_sp: [u64; 32],
+    /// Shared-memory bytes read through wgmma matrix descriptors (A and B operands).
+    pub wgmma_desc_bytes: u64,
 }
 
 impl LaunchStats {
     /// Thread-instructions of one opcode class.
     pub fn class(&self, c: OpClass) -> u64 {
         self.by_class[c as usize]
+    }
+    /// wgmma.mma_async issued (dense and sparse, warpgroup-level).
+    pub fn wgmma_instructions(&self) -> u64 {
+        self.wgmma.iter().chain(self.wgmma_sp.iter()).sum()
     }
     /// Tensor-core instructions (mma + mma.sp), warp-level.
     pub fn tensor_instructions(&self) -> u64 {
@@ -77,6 +89,11 @@ impl LaunchStats {
         self.mbarrier_waits += o.mbarrier_waits;
         self.bulk_bytes += o.bulk_bytes;
         self.cache_hints += o.cache_hints;
+        for i in 0..32 {
+            self.wgmma[i] += o.wgmma[i];
+            self.wgmma_sp[i] += o.wgmma_sp[i];
+        }
+        self.wgmma_desc_bytes += o.wgmma_desc_bytes;
     }
     /// One-line summary.
     pub fn summary(&self) -> String {
@@ -91,7 +108,7 @@ impl LaunchStats {
             }
         }
         format!(
-            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B mbar_waits={} bulk={}B cache_hints={}",
+            "ctas={} thread_insts={} warp_insts={} [{}] mma={} mma.sp={} smem_req={} bank_conflicts={} gmem_req={} sectors={} ({:.2}/req) gmem_rd={}B gmem_wr={}B smem_rd={}B smem_wr={}B mbar_waits={} bulk={}B cache_hints={}{}",
             self.ctas,
             self.thread_instructions,
             self.warp_instructions,
@@ -109,7 +126,31 @@ impl LaunchStats {
             self.shared_bytes_written,
             self.mbarrier_waits,
             self.bulk_bytes,
-            self.cache_hints
+            self.cache_hints,
+            self.wgmma_summary()
+        )
+    }
+}
+
+impl LaunchStats {
+    /// " wgmma=[m64n8k16:3 ...] wgmma_smem_rd=..B" when any wgmma ran, else "".
+    fn wgmma_summary(&self) -> String {
+        if self.wgmma_instructions() == 0 {
+            return String::new();
+        }
+        let mut v = Vec::new();
+        for (counts, k) in [(&self.wgmma, 16), (&self.wgmma_sp, 32)] {
+            for (i, c) in counts.iter().enumerate() {
+                if *c > 0 {
+                    let sp = if k == 32 { "sp." } else { "" };
+                    v.push(format!("{sp}m64n{}k{k}:{c}", 8 * (i + 1)));
+                }
+            }
+        }
+        format!(
+            " wgmma=[{}] wgmma_smem_rd={}B",
+            v.join(" "),
+            self.wgmma_desc_bytes
         )
     }
 }

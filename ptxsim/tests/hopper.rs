@@ -11,13 +11,6 @@ use rand::{Rng, SeedableRng};
 
 const HEAD: &str = ".version 8.0\n.target sm_90a\n.address_size 64\n";
 
-fn line_of(src: &str, marker: &str) -> u32 {
-    src.lines()
-        .position(|l| l.contains(marker))
-        .unwrap_or_else(|| panic!("marker {marker}")) as u32
-        + 1
-}
-
 /// A kernel `k` with the given params, the usual registers, a `.b64 bar` and a 512-byte
 /// `buf` in shared memory; %r1 = %tid.x, %p1 = (%tid.x == 0).
 fn kernel(params: &str, code: &str) -> String {
@@ -35,17 +28,6 @@ fn launch(
     let m = Module::parse(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
     assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
     dev.launch(&m, "k", &cfg, params)
-}
-
-fn expect_exec(r: Result<LaunchStats, SimError>) -> ExecError {
-    match r {
-        Err(SimError::Exec(e)) => {
-            println!("{e}");
-            *e
-        }
-        Err(e) => panic!("expected an execution error, got {e}"),
-        Ok(_) => panic!("expected an execution error, the launch succeeded"),
-    }
 }
 
 /// Store predicate %pN as u32 at out[i].

@@ -91,4 +91,46 @@ fn instruction_rate() {
     );
     let cv: Vec<f32> = download(&dev, c, 4);
     assert_eq!(cv[0], k as f32);
+
+    // wgmma: the m64n256k16 probe (A and B through unswizzled descriptors) on 32 CTAs
+    let w = module("wgmma.ptx");
+    let img = upload(&mut dev, &vec![0x3f80u16; 10240 / 2]);
+    let zero = upload(&mut dev, &vec![0u32; 128 * 4]);
+    let out = dev.alloc(128 * 128 * 4).unwrap();
+    // A at 0: LBO 128 (K neighbours), SBO 256 (8-row groups); B at 2048 the same
+    let desc = |start: u64| (start >> 4) | (8 << 16) | (16 << 32);
+    let (t0, c0) = (Instant::now(), thread_cpu());
+    let st = dev
+        .launch(
+            &w,
+            "probe_dense_ss_n256",
+            &LaunchConfig::linear(32, 128),
+            &[
+                Param::U64(img),
+                Param::I32(10240 / 16),
+                Param::U64(desc(0)),
+                Param::U64(desc(2048)),
+                Param::U64(zero),
+                Param::U64(zero),
+                Param::U64(out),
+                Param::I32(0),
+            ],
+        )
+        .unwrap();
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = c0.and_then(|c0| thread_cpu().map(|c1| c1 - c0));
+    report(
+        "wgmma m64n256k16 probe x32 CTAs",
+        st.thread_instructions,
+        wall,
+        cpu,
+    );
+    println!(
+        "wgmma: {} issued, {:.0} wgmma/s wall ({} shared bytes through descriptors)",
+        st.wgmma_instructions(),
+        st.wgmma_instructions() as f64 / wall,
+        st.wgmma_desc_bytes
+    );
+    let d: Vec<f32> = download(&dev, out, 4);
+    assert_eq!(d[0], 16.0);
 }

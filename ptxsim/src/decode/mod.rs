@@ -8,6 +8,7 @@ mod mem;
 mod mods;
 mod tensor;
 mod warp;
+mod wgmma;
 
 use std::collections::HashMap;
 
@@ -55,6 +56,22 @@ pub(crate) struct Program {
     pub module_bytes: u64,
     /// The most registers one function declares.
     pub max_func_regs: u64,
+    /// The PTX name of each register slot (for error messages).
+    pub reg_names: Vec<String>,
+}
+
+impl Program {
+    /// The PTX name of register slot `r`.
+    pub fn reg_name(&self, r: u32) -> &str {
+        self.reg_names.get(r as usize).map_or("?", |s| s.as_str())
+    }
+    fn name_slot(&mut self, r: u32, name: &str) {
+        let r = r as usize;
+        if self.reg_names.len() <= r {
+            self.reg_names.resize(r + 1, String::new());
+        }
+        self.reg_names[r] = name.to_string();
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -390,8 +407,10 @@ const HOPPER_ONLY: &[&str] = &[
 ];
 
 /// The Hopper instructions ptxsim executes (for `.target sm_90` and later); the rest of
-/// HOPPER_ONLY is refused on every target (issue 17: not supported yet).
+/// HOPPER_ONLY is refused on every target (not supported yet).
 const HOPPER_DONE: &[&str] = &[
+    "wgmma",
+    "setmaxnreg",
     "mbarrier",
     "elect",
     "griddepcontrol",
@@ -457,7 +476,8 @@ fn opclass(op: &Op) -> OpClass {
         | Op::MatchAll { .. } => OpClass::Warp,
         Op::Ldmatrix { .. } => OpClass::LdShared,
         Op::Stmatrix { .. } => OpClass::StShared,
-        Op::Mma { .. } | Op::MmaSp { .. } => OpClass::Tensor,
+        Op::Mma { .. } | Op::MmaSp { .. } | Op::Wgmma(_) => OpClass::Tensor,
+        Op::WgFence | Op::WgCommit | Op::WgWait { .. } | Op::SetMaxNReg { .. } => OpClass::Barrier,
         Op::CpAsync { .. } | Op::CpCommit | Op::CpWait { .. } => OpClass::CpAsync,
         Op::MbarInit { .. }
         | Op::MbarInval { .. }
@@ -486,6 +506,7 @@ pub(crate) fn build(raw: RawModule, limits: &Limits) -> Result<Program, SimError
         func_calls: Vec::new(),
         module_bytes: 0,
         max_func_regs: 0,
+        reg_names: Vec::new(),
     };
     let mut globals: HashMap<String, Sym> = HashMap::new();
     for v in &raw.vars {
@@ -706,6 +727,7 @@ fn build_func(
     *nslots = nslots
         .checked_add(1)
         .ok_or_else(|| perr(f.line, "too many registers"))?;
+    prog.name_slot(sink, "_");
     let mut cx = Ctx {
         scopes: vec![globals.clone(), top],
         labels,
@@ -740,6 +762,7 @@ fn build_func(
                     cx.nslots = slot
                         .checked_add(1)
                         .ok_or_else(|| perr(*line, "too many registers"))?;
+                    cx.prog.name_slot(slot, n);
                     if let Some(sc) = cx.scopes.last_mut() {
                         if sc.insert(n.clone(), Sym::Reg(slot)).is_some() {
                             return Err(perr(
@@ -808,6 +831,7 @@ fn build_func(
         line: f.line,
         class: OpClass::Control,
         text: "<end of function>".into(),
+        regs: Box::new([]),
     });
     *nslots = cx.nslots;
     let _ = cx.is_entry;
@@ -840,6 +864,7 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
                     line: ri.line,
                     class: OpClass::Other,
                     text: ri.opcode.clone(),
+                    regs: Box::new([]),
                 }
             }
         },
@@ -850,6 +875,12 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
         Err(e) => Op::Unsupported(format!("`{}`: {e}", ri.opcode)),
     };
     let hint = ri.opcode.contains(".L2::cache_hint") || ri.opcode.starts_with("createpolicy.");
+    let mut regs: Vec<u32> = guard.iter().map(|g| g.0).collect();
+    for o in &ri.operands {
+        operand_regs(cx, o, &mut regs);
+    }
+    regs.sort_unstable();
+    regs.dedup();
     Inst {
         hint: hint && !matches!(op, Op::Unsupported(_)),
         class: opclass(&op),
@@ -857,6 +888,36 @@ fn decode_inst(cx: &mut Ctx, ri: &RawInst) -> Inst {
         guard,
         line: ri.line,
         text: ri.opcode.clone(),
+        regs: regs.into_boxed_slice(),
+    }
+}
+
+/// The registers a raw operand names (appended to `out`).
+fn operand_regs(cx: &Ctx, o: &RawOperand, out: &mut Vec<u32>) {
+    let name = |n: &str, out: &mut Vec<u32>| {
+        if let Some(Sym::Reg(r)) = cx.lookup(n) {
+            out.push(r);
+        }
+    };
+    match o {
+        RawOperand::Name(n) | RawOperand::Not(n) | RawOperand::SymOff(n, _) => name(n, out),
+        RawOperand::Addr { base: Some(n), .. } => name(n, out),
+        RawOperand::PredPair(a, b) => {
+            name(a, out);
+            name(b, out);
+        }
+        RawOperand::TensorAddr(n, v) => {
+            name(n, out);
+            for x in v {
+                operand_regs(cx, x, out);
+            }
+        }
+        RawOperand::Vec(v) | RawOperand::List(v) => {
+            for x in v {
+                operand_regs(cx, x, out);
+            }
+        }
+        RawOperand::Imm(_) | RawOperand::Addr { base: None, .. } => {}
     }
 }
 
@@ -918,8 +979,9 @@ fn decode_op(cx: &mut Ctx, ri: &RawInst) -> Result<Op, String> {
     let base = parts.remove(0);
     let mut m = Mods::new(&parts);
     // each family decodes its own opcodes and answers None for the others
-    let families: [Family; 7] = [
+    let families: [Family; 8] = [
         hopper::decode,
+        wgmma::decode,
         alu::decode,
         float::decode,
         mem::decode,

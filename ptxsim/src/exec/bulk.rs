@@ -117,9 +117,9 @@ impl Cta<'_> {
 
     /// A bulk store's read of shared bytes at `off` (checked as the async proxy's).
     fn async_read(&mut self, t: usize, off: u32, gaddr: u64, out: &mut [u8]) -> FResult<()> {
-        self.async_proxy_read = true;
+        self.async_reader = Some("a bulk store");
         let r = self.read_bytes(t, Loc::Shared(off as u64), gaddr, out);
-        self.async_proxy_read = false;
+        self.async_reader = None;
         r
     }
 

@@ -98,7 +98,7 @@ impl Cta<'_> {
         }
     }
 
-    fn line_of(&self, pc: u32) -> u32 {
+    pub(crate) fn line_of(&self, pc: u32) -> u32 {
         self.code.get(pc as usize).map(|i| i.line).unwrap_or(0)
     }
 

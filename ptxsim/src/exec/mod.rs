@@ -10,6 +10,7 @@ mod mem;
 mod shadow;
 mod tensor;
 mod warp;
+mod wgmma;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -136,8 +137,11 @@ pub(crate) struct Cta<'a> {
     cluster: cluster::ClusterBarrier,
     /// fence.proxy.async executed by each thread so far
     proxy_fences: Vec<u32>,
-    /// the shared reads under way are a bulk store's (the async proxy)
-    async_proxy_read: bool,
+    /// the shared reads under way are the async proxy's (a bulk store, a wgmma
+    /// descriptor): who reads
+    async_reader: Option<&'static str>,
+    /// warpgroup state (wgmma groups, register locks, fences)
+    wg: wgmma::WgTrack,
     /// end of the current scheduling slice (warp-instructions executed)
     stop_at: u64,
 }
@@ -353,7 +357,8 @@ impl<'a> Cta<'a> {
             yield_now: false,
             proxy_fences: vec![0; nthreads],
             cluster: cluster::ClusterBarrier::new(nthreads),
-            async_proxy_read: false,
+            async_reader: None,
+            wg: wgmma::WgTrack::default(),
             stop_at: u64::MAX,
         };
         c.stats.ctas = 1;
@@ -552,6 +557,9 @@ impl<'a> Cta<'a> {
             self.pc[base + l as usize] = pc + 1;
         }
         let uniform_skip = if act == 0 { Some(pc + 1) } else { None };
+        if self.wg.on {
+            self.wg_step_check(base, pc, inst, act)?;
+        }
         match &inst.op {
             Op::Bra { target } => {
                 let mut m = act;
@@ -574,6 +582,7 @@ impl<'a> Cta<'a> {
                     let l = m.trailing_zeros();
                     m &= m - 1;
                     let t = base + l as usize;
+                    self.wg_exit_check(t, pc)?;
                     self.exit_thread(t);
                 }
                 Ok(uniform_skip)
@@ -590,6 +599,9 @@ impl<'a> Cta<'a> {
                 while m != 0 {
                     let l = m.trailing_zeros();
                     m &= m - 1;
+                    if self.frames[base + l as usize].is_empty() {
+                        self.wg_exit_check(base + l as usize, pc)?;
+                    }
                     self.do_ret(base + l as usize);
                 }
                 Ok(uniform_skip)
@@ -692,6 +704,11 @@ impl<'a> Cta<'a> {
             | Op::Stmatrix { .. }
             | Op::Mma { .. }
             | Op::MmaSp { .. }
+            | Op::WgFence
+            | Op::WgCommit
+            | Op::WgWait { .. }
+            | Op::Wgmma(_)
+            | Op::SetMaxNReg { .. }
             | Op::Elect { .. } => {
                 let mut m = act;
                 while m != 0 {
@@ -957,7 +974,7 @@ impl<'a> Cta<'a> {
             let whole_warp = matches!(
                 inst.op,
                 Op::Mma { .. } | Op::MmaSp { .. } | Op::Ldmatrix { .. } | Op::Stmatrix { .. }
-            );
+            ) || wgmma::is_wg(&inst.op);
             if whole_warp && n < 32 {
                 return Err(self.error_at(
                     t,
@@ -1016,6 +1033,11 @@ impl<'a> Cta<'a> {
             }
             if !ready {
                 continue;
+            }
+            if wgmma::is_wg(&inst.op) {
+                // a collective of the warpgroup's four warps (exec/wgmma.rs)
+                did |= self.try_warpgroup(w, pc)?;
+                break;
             }
             self.exec_collective(w, pc, need)?;
             self.gstamp += 1;
@@ -1083,6 +1105,29 @@ impl<'a> Cta<'a> {
                 }
                 let pc = self.pc[t];
                 let inst = &self.code[pc as usize];
+                if wgmma::is_wg(&inst.op) && (w / 4 + 1) * 128 <= self.nthreads {
+                    let w0 = w / 4 * 4;
+                    let missing: Vec<String> = (w0 * 32..w0 * 32 + 128)
+                        .filter(|&k| {
+                            !(self.st[k] == LS::Coll
+                                && wgmma::is_wg(&self.code[self.pc[k] as usize].op))
+                        })
+                        .take(4)
+                        .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+                        .collect();
+                    if !missing.is_empty() {
+                        return self.error_at(
+                            t,
+                            pc,
+                            Fault::new(ErrorKind::PartialCollective(format!(
+                                "warpgroup instruction `{}` (warpgroup {}) never completes: {}",
+                                inst.text,
+                                w / 4,
+                                missing.join("; ")
+                            ))),
+                        );
+                    }
+                }
                 let need = self.collective_mask(t, inst, exist);
                 let mut missing = Vec::new();
                 for k in 0..n {

@@ -109,17 +109,20 @@ impl Cta<'_> {
             if !s.init {
                 return Err(Fault::at(ErrorKind::UninitShared { size: n as u32 }, gaddr));
             }
-            if self.async_proxy_read && s.w_tid != NONE {
+            if let (Some(who), true) = (self.async_reader, s.w_tid != NONE) {
                 let w = s.w_tid as usize - 1;
                 if self.proxy_fences[w] == s.w_fences {
-                    return Err(Fault::at(
-                        ErrorKind::BulkAsync(format!(
-                            "a bulk store reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
-                            self.tid_of(w),
-                            self.line(s.w_pc)
-                        )),
-                        gaddr,
-                    ));
+                    let msg = format!(
+                        "{who} reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
+                        self.tid_of(w),
+                        self.line(s.w_pc)
+                    );
+                    let kind = if who.contains("wgmma") {
+                        ErrorKind::Wgmma(msg)
+                    } else {
+                        ErrorKind::BulkAsync(msg)
+                    };
+                    return Err(Fault::at(kind, gaddr));
                 }
             }
             if s.w_tid != NONE {
@@ -170,6 +173,9 @@ impl Cta<'_> {
         let atomic = self.in_atomic;
         for b in off..off + n {
             let s = self.shadow[b as usize];
+            if self.wg.pending > 0 {
+                self.wg_foot_check(b, gaddr)?;
+            }
             if s.mbar || s.bulk != BULK_NONE || s.bsrc != NONE {
                 self.async_check(t, b, &s, gaddr, true)?;
             }
@@ -266,6 +272,17 @@ impl Cta<'_> {
             s.pend_pc = pc;
         }
         Ok(())
+    }
+
+    /// A wgmma issued by the warpgroup of thread t (its first thread) has retired: its
+    /// descriptor reads of byte b are complete and ordered before whatever the warpgroup does
+    /// after the wait_group, so they are forgotten (a reader from another warpgroup after
+    /// them may then go unreported).
+    pub(crate) fn shadow_forget_read(&mut self, t: usize, b: u64) {
+        let s = &mut self.shadow[b as usize];
+        if s.r_tid == t as u16 + 1 {
+            s.r_tid = NONE;
+        }
     }
 
     /// A cp.async of thread t retires: its bytes are written now.

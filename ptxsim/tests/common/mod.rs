@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! Shared test helpers.
 
-use ptxsim::{Device, Module};
+use ptxsim::{Device, ExecError, LaunchStats, Module, SimError};
 
 pub fn kernel_src(name: &str) -> String {
     let p = format!("{}/tests/kernels/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -33,4 +33,24 @@ pub fn download<T: Copy + Default>(dev: &Device, p: u64, n: usize) -> Vec<T> {
         std::ptr::copy_nonoverlapping(b.as_ptr(), out.as_mut_ptr() as *mut u8, b.len());
     }
     out
+}
+
+/// The 1-based line of the first line of `src` containing `marker`.
+pub fn line_of(src: &str, marker: &str) -> u32 {
+    src.lines()
+        .position(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("marker {marker}")) as u32
+        + 1
+}
+
+/// The execution error of a launch that must fail (printed, so `--nocapture` shows it).
+pub fn expect_exec(r: Result<LaunchStats, SimError>) -> ExecError {
+    match r {
+        Err(SimError::Exec(e)) => {
+            println!("{e}");
+            *e
+        }
+        Err(e) => panic!("expected an execution error, got {e}"),
+        Ok(_) => panic!("expected an execution error, the launch succeeded"),
+    }
 }
