@@ -69,3 +69,39 @@ fn the_masks_file_is_a_sparse24_file() {
     assert_eq!(bits.len(), 32 * 16);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--methods` takes every method of `sparse24::methods`, with or without `+refit`;
+/// unknown or repeated names are refused before anything is read, and each method
+/// gets its own output file (the learned masks `--out`, the others a sibling).
+#[test]
+fn methods_are_chosen_and_checked_before_anything_is_read() {
+    let a = parse(&[]).unwrap();
+    let cfg = a.config().unwrap();
+    let labels: Vec<String> = a.recipes(&cfg).unwrap().iter().map(|r| r.label()).collect();
+    assert_eq!(labels, ["magnitude", "wanda", "learned"]);
+    let a = parse(&[
+        "--methods",
+        "sparsegpt,wanda+refit,learned+refit,magnitude",
+        "--out",
+        "/tmp/x/m.safetensors",
+    ])
+    .unwrap();
+    let recipes = a.recipes(&cfg).unwrap();
+    let labels: Vec<String> = recipes.iter().map(|r| r.label()).collect();
+    assert_eq!(
+        labels,
+        ["sparsegpt", "wanda+refit", "learned+refit", "magnitude"]
+    );
+    let outs = a.outputs(&recipes);
+    assert_eq!(outs.len(), 5);
+    // No plain `learned`: the first method takes --out.
+    assert_eq!(outs[0].to_str().unwrap(), "/tmp/x/m.safetensors");
+    assert_eq!(
+        outs[1].to_str().unwrap(),
+        "/tmp/x/m-wanda+refit.safetensors"
+    );
+    for bad in ["obs", "wanda,wanda", "sparsegpt+refit+refit", ""] {
+        let a = parse(&["--method", bad]).unwrap();
+        assert!(a.recipes(&cfg).is_err(), "{bad:?}");
+    }
+}

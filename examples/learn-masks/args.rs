@@ -1,16 +1,21 @@
 //! Command line of the learn-masks example.
 
 use sparse24::learn::{Calibration, LearnConfig, Prior};
+use sparse24::methods::{Method, Recipe, RefitConfig};
 use std::path::PathBuf;
 
 pub const USAGE: &str =
-    "usage: learn-masks [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
+    "usage: learn-masks [--methods LIST] [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
                    [--seed N] [--eval-every K] [--damping D] [--out masks.safetensors] [--plot loss.svg]
                    [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
                    [--device auto|cpu|gpu]
   --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/minilm/fetch-minilm.sh
            fetches it). --damping: learn on G + D·mean(diag G)·I (default 0; the table
-           still reports undamped errors). --out also gets -magnitude and -wanda siblings for the comparison.
+           still reports undamped errors).
+  --methods (or --method): comma-separated, from magnitude, wanda, sparsegpt, learned, each
+           optionally +refit (least-squares refit of the kept weights); default
+           magnitude,wanda,learned. --out gets the learned masks (or the first method's);
+           every other method a sibling file -<method>.
   --device: auto (default) learns on the GPU when a CUDA device is present, else on the CPU.";
 
 /// Where the learner runs.
@@ -22,6 +27,8 @@ pub enum Device {
 }
 
 pub struct Args {
+    /// The methods compared, as `--methods` names them (`wanda+refit`, …).
+    pub methods: Vec<String>,
     pub layers: String,
     pub steps: usize,
     pub lr: Option<f32>,
@@ -45,6 +52,7 @@ fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String>
 pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut a = Args {
+        methods: DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(),
         layers: ".*".into(),
         steps: 200,
         lr: None,
@@ -63,6 +71,9 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--layers" => a.layers = val()?,
+            "--methods" | "--method" => {
+                a.methods = val()?.split(',').map(|m| m.trim().to_string()).collect();
+            }
             "--steps" => a.steps = num(&flag, it.next())?,
             "--lr" => a.lr = Some(num(&flag, it.next())?),
             "--seed" => a.seed = Some(num(&flag, it.next())?),
@@ -95,7 +106,53 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(a)
 }
 
+/// What the tool compares without `--methods`.
+pub const DEFAULT_METHODS: [&str; 3] = ["magnitude", "wanda", "learned"];
+
 impl Args {
+    /// The recipes of `--methods`, validated (known names, no repeats) with the
+    /// learner's settings for `learned`.
+    pub fn recipes(&self, cfg: &LearnConfig) -> Result<Vec<Recipe>, String> {
+        let mut out: Vec<Recipe> = Vec::new();
+        for m in &self.methods {
+            let (name, refit) = match m.strip_suffix("+refit") {
+                Some(n) => (n, true),
+                None => (m.as_str(), false),
+            };
+            let method = match Method::from_name(name).map_err(|e| format!("--methods: {e}"))? {
+                Method::Learned(_) => Method::Learned(cfg.clone()),
+                other => other,
+            };
+            let mut r = Recipe::new(method);
+            if refit {
+                r = r.with_refit(RefitConfig::default());
+            }
+            if out.iter().any(|o| o.label() == r.label()) {
+                return Err(format!("--methods: {} given twice", r.label()));
+            }
+            out.push(r);
+        }
+        if out.is_empty() {
+            return Err("--methods: no method given".into());
+        }
+        Ok(out)
+    }
+
+    /// Where a recipe's layers are written: `--out` for the learned masks (or the
+    /// first recipe when there are none), a sibling `-<label>` for the others.
+    pub fn output_of(&self, recipes: &[Recipe], label: &str) -> PathBuf {
+        let main = recipes
+            .iter()
+            .find(|r| r.label() == "learned")
+            .unwrap_or(&recipes[0])
+            .label();
+        if label == main {
+            self.out.clone()
+        } else {
+            crate::output::sibling(&self.out, label)
+        }
+    }
+
     /// The learner's settings, validated (with the damping) before any file is read.
     pub fn config(&self) -> Result<LearnConfig, String> {
         let mut cfg = LearnConfig {
@@ -121,13 +178,13 @@ impl Args {
         Ok(cfg)
     }
 
-    /// Every file the run writes: the learned masks, the two baselines, the plot.
-    pub fn outputs(&self) -> [PathBuf; 4] {
-        [
-            self.out.clone(),
-            crate::output::sibling(&self.out, "magnitude"),
-            crate::output::sibling(&self.out, "wanda"),
-            self.plot.clone(),
-        ]
+    /// Every file the run writes: one per method, and the plot.
+    pub fn outputs(&self, recipes: &[Recipe]) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = recipes
+            .iter()
+            .map(|r| self.output_of(recipes, &r.label()))
+            .collect();
+        v.push(self.plot.clone());
+        v
     }
 }

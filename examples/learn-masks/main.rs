@@ -1,14 +1,16 @@
 //! Learns 2:4 masks (MaskLLM) for the linear layers of all-MiniLM-L6-v2 on the
-//! committed calibration activations, and compares them with magnitude and Wanda.
+//! committed calibration activations, and compares them with the other methods of
+//! `sparse24::methods` (magnitude, Wanda, SparseGPT, each optionally refit).
 //!
 //!   scripts/minilm/fetch-minilm.sh
-//!   cargo run --release --example learn-masks -- [--layers REGEX] [--steps N]
-//!       [--out masks.safetensors] [--plot loss.svg]
+//!   cargo run --release --features learn --example learn-masks -- [--methods LIST]
+//!       [--layers REGEX] [--steps N] [--out masks.safetensors] [--plot loss.svg]
 //!   scripts/minilm/minilm.sh eval target/learn-masks/masks*.safetensors
 //!
 //! Prints progress and a per-layer table (relative squared reconstruction error
-//! ‖X·Wᵀ − X·(W⊙M)ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens), writes the compressed
-//! layers of each method in the sparse24 format (`sparse24::io::load` reads them; the
+//! ‖X·Wᵀ − X·W₂:₄ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens, W₂:₄ the method's pruned and,
+//! for SparseGPT and refits, updated weights; the best method per layer; time per
+//! layer), writes the compressed layers of each method in the sparse24 format (`sparse24::io::load` reads them; the
 //! keep bits per group ride along as `<module>.keep_bits`) and an SVG of the loss
 //! curves. Every argument is checked before the model is read; files are written
 //! atomically.
@@ -22,8 +24,8 @@ use regex::Regex;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::io::atomic::check_target;
 use sparse24::launch::Executor;
-use sparse24::learn::{self, Calibration, LearnConfig, Learned, MaskLearner};
-use sparse24::{prune, Mask24, Sparse24};
+use sparse24::learn::{self, Calibration, Learned, MaskLearner};
+use sparse24::methods::{self, Method, Pruned, Recipe};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
@@ -47,9 +49,12 @@ fn read(path: &Path) -> Res<Vec<u8>> {
 struct Row {
     name: String,
     shape: (usize, usize),
-    magnitude: f64,
-    wanda: f64,
-    learned: Learned,
+    /// Per recipe, in `--methods` order: the error on the calibration tokens and
+    /// the seconds the method took on this layer.
+    errors: Vec<f64>,
+    seconds: Vec<f64>,
+    /// The learner's run, when `learned` is among the methods.
+    learned: Option<Learned>,
 }
 
 fn main() {
@@ -64,7 +69,11 @@ fn run() -> Res<()> {
     let filter = Regex::new(&a.layers).map_err(|e| format!("--layers: {e}"))?;
     // Every argument is checked before the model is read or a device is opened.
     let cfg = a.config()?;
-    for p in a.outputs() {
+    let recipes = a.recipes(&cfg)?;
+    let learns = recipes
+        .iter()
+        .any(|r| matches!(r.method, Method::Learned(_)));
+    for p in a.outputs(&recipes) {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -139,11 +148,7 @@ fn run() -> Res<()> {
     }
     let mut calibs: HashMap<String, Calibration> = HashMap::new();
     let mut rows = Vec::new();
-    let (mut t_mag, mut t_wanda, mut t_learned) = (
-        output::Method::default(),
-        output::Method::default(),
-        output::Method::default(),
-    );
+    let mut files: Vec<output::Method> = recipes.iter().map(|_| Default::default()).collect();
     let start = Instant::now();
     let report = (a.steps / 10).max(1);
     for (name, act) in &names {
@@ -156,92 +161,101 @@ fn run() -> Res<()> {
         }
         let calib = &calibs[act];
         let err = |e: sparse24::Error| format!("{name}: {e}");
-        let damped = calib.damped(a.damping).map_err(err)?;
-        let learner = MaskLearner::new(&w.data, w.rows, w.cols, &damped, cfg.clone())
-            .map_err(err)?
-            .with_label(
-                name.trim_start_matches("encoder.")
-                    .trim_end_matches(".weight"),
-            );
-        let mag_mask = prune::magnitude_mask(&w.data, w.rows, w.cols).map_err(err)?;
-        let wanda_mask = prune::wanda_mask(&w.data, w.rows, w.cols, calib.norms()).map_err(err)?;
-        // Errors are always reported on the undamped calibration statistics.
-        let judge = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone()).map_err(err)?;
-        let magnitude = judge.mask_loss(&mag_mask).map_err(err)?;
-        let wanda = judge.mask_loss(&wanda_mask).map_err(err)?;
-        let progress = |p: &learn::Progress| {
-            if !a.quiet && ((p.step + 1).is_multiple_of(report) || p.step == 0) {
-                println!(
-                        "  {:<32} step {:>4}/{} loss {:.5} tau {:.3} kappa {:.0} best hard {:.5} ({:.1} ms/step)",
-                        p.layer,
-                        p.step + 1,
-                        p.steps,
-                        p.point.soft_loss,
-                        p.point.tau,
-                        p.point.kappa,
-                        p.best_loss,
-                        1e3 * p.secs_per_step
-                    );
-            }
+        let learned = if learns {
+            Some(learn_layer(
+                &a,
+                &cfg,
+                name,
+                &w,
+                calib,
+                gpu.as_ref().map(|g| &g.0),
+                report,
+            )?)
+        } else {
+            None
         };
-        let mut learned = match &gpu {
-            Some((exec, _)) => learner.run_on(exec, progress),
-            None => learner.run(progress),
-        }
-        .map_err(err)?;
-        learned.best_loss = judge.mask_loss(&learned.mask).map_err(err)?;
-        learned.prior_loss = judge.mask_loss(learner.prior_mask()).map_err(err)?;
-        println!(
-            "{name}: magnitude {magnitude:.5}  Wanda {wanda:.5}  learned {:.5}  ({:+.1}% vs Wanda, {:.2} s)",
-            learned.best_loss,
-            100.0 * (learned.best_loss / wanda - 1.0),
-            learned.seconds
-        );
-        let s = |m: &Mask24| Sparse24::compress_masked(&w.data, m).map_err(err);
-        output::add_layer(&mut t_mag, name, &s(&mag_mask)?, &mag_mask);
-        output::add_layer(&mut t_wanda, name, &s(&wanda_mask)?, &wanda_mask);
-        output::add_layer(
-            &mut t_learned,
-            name,
-            &learned.compress(&w.data).map_err(err)?,
-            &learned.mask,
-        );
-        rows.push(Row {
+        let mut row = Row {
             name: name.clone(),
             shape: (w.rows, w.cols),
-            magnitude,
-            wanda,
+            errors: Vec::new(),
+            seconds: Vec::new(),
             learned,
-        });
+        };
+        for (k, recipe) in recipes.iter().enumerate() {
+            let t = Instant::now();
+            // Errors are always reported on the undamped calibration statistics.
+            let pruned = match (&recipe.method, &row.learned) {
+                (Method::Learned(_), Some(l)) => {
+                    let p = Pruned::masked(l.mask.clone(), &w.data).map_err(err)?;
+                    match &recipe.refit {
+                        Some(rc) => methods::refit(&w.data, &p.mask, calib, rc, |_| {}),
+                        None => Ok(p),
+                    }
+                }
+                _ => methods::prune_layer(recipe, &w.data, w.rows, w.cols, Some(calib), |_| {}),
+            }
+            .map_err(err)?;
+            let mut secs = t.elapsed().as_secs_f64();
+            if let (Method::Learned(_), Some(l)) = (&recipe.method, &row.learned) {
+                secs += l.seconds;
+            }
+            row.errors.push(pruned.error(&w.data, calib).map_err(err)?);
+            row.seconds.push(secs);
+            let s = pruned.compress::<f32>().map_err(err)?;
+            output::add_layer(&mut files[k], name, &s, &pruned.mask);
+        }
+        println!(
+            "{name}: {}",
+            recipes
+                .iter()
+                .zip(&row.errors)
+                .map(|(r, e)| format!("{} {e:.5}", r.label()))
+                .collect::<Vec<_>>()
+                .join("  ")
+        );
+        rows.push(row);
     }
-    output::write(&a.out, &t_learned, "learned")?;
-    output::write(&output::sibling(&a.out, "magnitude"), &t_mag, "magnitude")?;
-    output::write(&output::sibling(&a.out, "wanda"), &t_wanda, "wanda")?;
-    print_table(&rows, &cfg);
+    for (recipe, file) in recipes.iter().zip(&files) {
+        output::write(
+            &a.output_of(&recipes, &recipe.label()),
+            file,
+            &recipe.label(),
+        )?;
+    }
+    print_table(&rows, &recipes);
+    if !learns {
+        println!(
+            "wrote {} method file(s) beside {}; total {:.1} s",
+            recipes.len(),
+            a.out.display(),
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let curves: Vec<svg::Curve> = rows
         .iter()
-        .map(|r| svg::Curve {
+        .filter_map(|r| r.learned.as_ref().map(|l| (r, l)))
+        .map(|(r, l)| svg::Curve {
             label: r
                 .name
                 .trim_start_matches("encoder.")
                 .trim_end_matches(".weight")
                 .into(),
-            points: r
-                .learned
+            points: l
                 .curve
                 .iter()
-                .map(|p| (p.step, p.soft_loss / r.wanda))
+                .map(|p| (p.step, p.soft_loss / l.prior_loss))
                 .collect(),
         })
         .collect();
     let title = format!(
-        "MaskLLM on all-MiniLM-L6-v2: soft loss / Wanda loss ({} steps, {path})",
+        "MaskLLM on all-MiniLM-L6-v2: soft loss / prior mask's loss ({} steps, {path})",
         cfg.steps
     );
     sparse24::io::atomic::write_file(&a.plot, svg::render(&title, &curves).as_bytes())
         .map_err(|e| format!("{}: {e}", a.plot.display()))?;
     println!(
-        "wrote {} (+ -magnitude, -wanda) and {}; total {:.1} s",
+        "wrote {} (+ one sibling per other method) and {}; total {:.1} s",
         a.out.display(),
         a.plot.display(),
         start.elapsed().as_secs_f64()
@@ -249,45 +263,96 @@ fn run() -> Res<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row], cfg: &LearnConfig) {
+/// The learner on one layer (on the GPU when there is one), with progress; its
+/// losses are re-evaluated on the undamped statistics.
+fn learn_layer(
+    a: &args::Args,
+    cfg: &sparse24::learn::LearnConfig,
+    name: &str,
+    w: &learn::Matrix,
+    calib: &Calibration,
+    gpu: Option<&CudaExecutor>,
+    report: usize,
+) -> Res<Learned> {
+    let err = |e: sparse24::Error| format!("{name}: {e}");
+    let damped = calib.damped(a.damping).map_err(err)?;
+    let learner = MaskLearner::new(&w.data, w.rows, w.cols, &damped, cfg.clone())
+        .map_err(err)?
+        .with_label(
+            name.trim_start_matches("encoder.")
+                .trim_end_matches(".weight"),
+        );
+    let progress = |p: &learn::Progress| {
+        if !a.quiet && ((p.step + 1).is_multiple_of(report) || p.step == 0) {
+            println!(
+                "  {:<32} step {:>4}/{} loss {:.5} tau {:.3} kappa {:.0} best hard {:.5} ({:.1} ms/step)",
+                p.layer,
+                p.step + 1,
+                p.steps,
+                p.point.soft_loss,
+                p.point.tau,
+                p.point.kappa,
+                p.best_loss,
+                1e3 * p.secs_per_step
+            );
+        }
+    };
+    let mut learned = match gpu {
+        Some(exec) => learner.run_on(exec, progress),
+        None => learner.run(progress),
+    }
+    .map_err(err)?;
+    let judge = MaskLearner::new(&w.data, w.rows, w.cols, calib, cfg.clone()).map_err(err)?;
+    learned.best_loss = judge.mask_loss(&learned.mask).map_err(err)?;
+    learned.prior_loss = judge.mask_loss(learner.prior_mask()).map_err(err)?;
+    Ok(learned)
+}
+
+fn print_table(rows: &[Row], recipes: &[Recipe]) {
     println!(
-        "\nrelative squared reconstruction error ‖XWᵀ − X(W⊙M)ᵀ‖²/‖XWᵀ‖² on the calibration tokens"
+        "\nrelative squared reconstruction error ‖XWᵀ − XW₂:₄ᵀ‖²/‖XWᵀ‖² on the calibration tokens"
     );
-    println!("| layer | shape | magnitude | Wanda | learned | learned vs Wanda | best step | steps | s | ms/step |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let (mut sm, mut sw, mut sl) = (0.0, 0.0, 0.0);
+    let labels: Vec<String> = recipes.iter().map(|r| r.label()).collect();
+    println!("| layer | shape | {} | best |", labels.join(" | "));
+    println!("|---|---|{}---|", "---|".repeat(labels.len()));
+    let n = recipes.len();
+    let (mut sum, mut wins, mut secs) = (vec![0.0; n], vec![0usize; n], vec![0.0; n]);
     for r in rows {
-        let best = r
-            .learned
-            .best_step
-            .map_or("prior".into(), |s| (s + 1).to_string());
+        let best = (0..n)
+            .min_by(|&i, &j| r.errors[i].total_cmp(&r.errors[j]))
+            .unwrap_or(0);
+        wins[best] += 1;
+        for k in 0..n {
+            sum[k] += r.errors[k];
+            secs[k] += r.seconds[k];
+        }
         println!(
-            "| {} | {}×{} | {:.4} | {:.4} | {:.4} | {:+.1}% | {} | {} | {:.2} | {:.2} |",
+            "| {} | {}×{} | {} | {} |",
             r.name
                 .trim_start_matches("encoder.")
                 .trim_end_matches(".weight"),
             r.shape.0,
             r.shape.1,
-            r.magnitude,
-            r.wanda,
-            r.learned.best_loss,
-            100.0 * (r.learned.best_loss / r.wanda - 1.0),
-            best,
-            cfg.steps,
-            r.learned.seconds,
-            1e3 * r.learned.secs_per_step()
+            r.errors
+                .iter()
+                .map(|e| format!("{e:.4}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            labels[best]
         );
-        sm += r.magnitude;
-        sw += r.wanda;
-        sl += r.learned.best_loss;
     }
-    let n = rows.len() as f64;
-    println!(
-        "| mean of {} layers | | {:.4} | {:.4} | {:.4} | {:+.1}% | | | | |",
-        rows.len(),
-        sm / n,
-        sw / n,
-        sl / n,
-        100.0 * (sl / sw - 1.0)
+    let m = rows.len().max(1) as f64;
+    let row = |what: String, cells: Vec<String>| println!("| {what} | | {} | |", cells.join(" | "));
+    row(
+        format!("mean of {} layers", rows.len()),
+        sum.iter().map(|s| format!("{:.4}", s / m)).collect(),
+    );
+    row(
+        "best on (layers)".into(),
+        wins.iter().map(|w| w.to_string()).collect(),
+    );
+    row(
+        "seconds per layer".into(),
+        secs.iter().map(|s| format!("{:.2}", s / m)).collect(),
     );
 }
