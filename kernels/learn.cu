@@ -12,14 +12,15 @@
 // shared-memory tree per block, then a single-block pass in a fixed order.
 #include "common.cuh"
 #include "elem.cuh"
+#include "sparse24_abi.cuh"
 
 namespace {
 
-constexpr int kThreads = 256;
 
-// P tile: kTile × kTile outputs per block, kK-deep slices of D and G; 16×16 threads,
-// each owning a 4×4 strided sub-grid (rows ty + 16i, columns tx + 16j).
-constexpr int kTile = 64;
+// P tile: kTile × kTile outputs per block (kTile from sparse24_abi.cuh), kK-deep
+// slices of D and G; 16×16 threads, each owning a 4×4 strided sub-grid (rows ty + 16i,
+// columns tx + 16j).
+static_assert(kTile == 64, "the 16x16 threads of learn_gram_product own 4x4 outputs each");
 constexpr int kK = 16;
 
 

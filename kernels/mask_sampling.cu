@@ -22,7 +22,6 @@ static_assert(kCandidates == 6, "src/abi.rs changed the number of 2:4 candidates
 
 namespace {
 
-constexpr int kThreads = 256;
 // kCandidateKeeps (the six candidates' keep sets) comes from sparse24_abi.cuh,
 // generated from src/abi.rs.
 

@@ -20,6 +20,15 @@ pub const ACT_RELU: u32 = 1;
 pub const ACT_GELU: u32 = 2;
 pub const ACT_SILU: u32 = 3;
 
+/// Threads per block of the element-wise kernels (prune, decompress, mask sampling,
+/// the learner): the block of their launches (src/ops) and, as `kThreads` in the
+/// header, the size of the kernels' shared reduction arrays and launch bounds.
+pub const BLOCK_THREADS: u32 = 256;
+
+/// Output tile (rows and columns) of one block of the learner's f32 product D·G
+/// (`learn_gram_product`: its grid in src/ops/learn.rs, `kTile` in the kernel).
+pub const GRAM_TILE: u32 = 64;
+
 /// Output element-type codes of the GEMM (`out_dtype_code`).
 pub const OUT_F32: u32 = 0;
 pub const OUT_F16: u32 = 1;
@@ -46,6 +55,12 @@ pub fn c_header() -> String {
     );
     h += &format!(
         "enum : unsigned {{ OUT_F32 = {OUT_F32}u, OUT_F16 = {OUT_F16}u, OUT_BF16 = {OUT_BF16}u }};\n"
+    );
+    h += &format!(
+        "// Threads per block of the element-wise kernels (their launches use the same).\n\
+         constexpr int kThreads = {BLOCK_THREADS};\n\
+         // Output tile of one block of learn_gram_product.\n\
+         constexpr int kTile = {GRAM_TILE};\n"
     );
     h += &format!(
         "// Keep bits of the {} mask-sampling candidates, 4 bits each, candidate c at bits 4c.\n\

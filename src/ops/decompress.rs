@@ -9,7 +9,7 @@ use crate::launch::{Arg, Executor, Launch};
 use crate::shape;
 use crate::shape::check_shape;
 
-const THREADS: usize = 256;
+use super::{launch_1d, THREADS};
 
 /// The launch that decompresses a [rows, cols] matrix of `dtype` whose values and
 /// metadata (logical layout) sit at `values` and `meta`, into `dense`.
@@ -28,19 +28,16 @@ pub fn decompress_launch(
     // One thread per 16-byte chunk of the dense output.
     let chunks = shape.elements() * dtype.size() / 16;
     let kernel = kernels::decompress::decompress(dtype);
-    Ok(Launch {
-        module: kernel.module,
-        kernel: kernel.name,
-        grid: [shape::grid_x("16-byte chunks", chunks, THREADS)?, 1, 1],
-        block: [THREADS as u32, 1, 1],
-        dynamic_shared_bytes: 0,
-        args: vec![
+    Ok(launch_1d(
+        kernel,
+        [shape::grid_x("16-byte chunks", chunks, THREADS)?, 1, 1],
+        vec![
             Arg::Ptr(values),
             Arg::Ptr(meta),
             Arg::Ptr(dense),
             Arg::U64(chunks as u64),
         ],
-    })
+    ))
 }
 
 /// Uploads `s`, decompresses it on `exec` and returns the dense matrix.

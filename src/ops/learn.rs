@@ -6,29 +6,14 @@
 use super::check_aligned;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels::{learn, Kernel};
+use crate::kernels::learn;
 use crate::launch::{Arg, Launch};
 use crate::learn::AdamConfig;
 use crate::shape;
 use crate::shape::check_shape;
 
-const THREADS: usize = 256;
-const TILE: usize = 64;
-
-fn launch(kernel: Kernel, grid: [u32; 3], args: Vec<Arg>) -> Launch {
-    Launch {
-        module: kernel.module,
-        kernel: kernel.name,
-        grid,
-        block: [THREADS as u32, 1, 1],
-        dynamic_shared_bytes: 0,
-        args,
-    }
-}
-
-fn groups_of(rows: usize, cols: usize) -> Result<usize> {
-    Ok(check_shape(rows, cols)?.groups())
-}
+use super::{groups_of, launch_1d as launch, THREADS};
+const TILE: usize = crate::abi::GRAM_TILE as usize;
 
 /// f32 elements of the partial-sum workspace of [`loss_grad_launches`].
 pub fn partials_len(rows: usize, cols: usize) -> Result<usize> {

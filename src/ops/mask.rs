@@ -19,21 +19,10 @@ use crate::philox::INIT_STEP;
 use crate::shape::{self, MatrixShape};
 use crate::shape::{check_len, check_shape};
 
-const THREADS: usize = 256;
-
-fn groups_of(rows: usize, cols: usize) -> Result<usize> {
-    Ok(check_shape(rows, cols)?.groups())
-}
+use super::{groups_of, launch_1d, THREADS};
 
 fn launch(kernel: Kernel, blocks: u32, args: Vec<Arg>) -> Launch {
-    Launch {
-        module: kernel.module,
-        kernel: kernel.name,
-        grid: [blocks, 1, 1],
-        block: [THREADS as u32, 1, 1],
-        dynamic_shared_bytes: 0,
-        args,
-    }
+    launch_1d(kernel, [blocks, 1, 1], args)
 }
 
 fn sample_args(p: &SampleParams) -> [Arg; 5] {

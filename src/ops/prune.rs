@@ -16,7 +16,7 @@ use crate::pattern::GROUP;
 use crate::shape;
 use crate::shape::{check_len, check_shape};
 
-const THREADS: usize = 256;
+use super::{launch_1d, THREADS};
 /// u64 words of the status buffer.
 pub const STATUS_WORDS: usize = 4;
 const NONE: u64 = u64::MAX;
@@ -90,13 +90,10 @@ fn prune_launch(
     };
     let groups = check_shape(rows, cols)?.groups();
     let kernel = kernels::prune::prune_compress(dtype);
-    Ok(Launch {
-        module: kernel.module,
-        kernel: kernel.name,
-        grid: [shape::grid_x("groups", groups, THREADS)?, 1, 1],
-        block: [THREADS as u32, 1, 1],
-        dynamic_shared_bytes: 0,
-        args: vec![
+    Ok(launch_1d(
+        kernel,
+        [shape::grid_x("groups", groups, THREADS)?, 1, 1],
+        vec![
             Arg::Ptr(dense),
             Arg::Ptr(scores),
             Arg::Ptr(mask),
@@ -106,7 +103,7 @@ fn prune_launch(
             Arg::U64(groups as u64),
             Arg::U32(sel.mode()),
         ],
-    })
+    ))
 }
 
 /// Launches (in order, on one stream) that prune and compress the dense [rows, cols]
