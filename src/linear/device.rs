@@ -455,7 +455,7 @@ impl<E: Executor> StreamRuntime<E> {
     ) -> Result<()> {
         let mut guard = self.buffers.lock().map_err(|_| stream_poisoned())?;
         let b = &mut *guard;
-        let x = if x.ptr % INPUT_ALIGN != 0 {
+        let x = if !x.ptr.is_multiple_of(INPUT_ALIGN) {
             let x_len = crate::shape::tokens_by("X", "in", tokens, layer.inn)?;
             check_len("X", x_len, x.len)?;
             let bytes = x_len * std::mem::size_of::<T>();
