@@ -156,6 +156,16 @@ fn after(shapes: &[(usize, usize)]) -> (u64, usize, u64) {
     (home.module_loads(), bytes, home.allocations() - allocs)
 }
 
+/// What docs/engine.md promises engines about threads.
+#[test]
+fn layers_and_stream_runtimes_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<sparse24::linear::SparseLinear<bf16>>();
+    send_sync::<DeviceLinear<RecordingExecutor, bf16>>();
+    send_sync::<StreamRuntime<RecordingExecutor>>();
+    send_sync::<StreamRuntime<sparse24::cuda::CudaExecutor>>();
+}
+
 #[test]
 fn a_llama_sized_stack_loads_one_module_and_shares_one_workspace_per_stream() {
     let shapes = llama_shapes();

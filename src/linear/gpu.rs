@@ -81,13 +81,18 @@ static STREAMS: Mutex<Vec<((usize, usize), Runtime)>> = Mutex::new(Vec::new());
 /// staging buffer every layer's forward on this stream uses. Held by a process-wide
 /// registry until [`release_stream`].
 pub fn stream_runtime(stream: &Arc<CudaStream>) -> Result<Runtime> {
-    let key = stream_key(stream);
+    runtime_for(stream_key(stream), || stream.clone())
+}
+
+/// The runtime registered under `key`, or a new one on the stream `make` returns
+/// (called only then).
+fn runtime_for(key: (usize, usize), make: impl FnOnce() -> Arc<CudaStream>) -> Result<Runtime> {
     let mut streams = STREAMS.lock().map_err(lock_err)?;
     if let Some((_, rt)) = streams.iter().find(|(k, _)| *k == key) {
         return Ok(rt.clone());
     }
     let rt = Arc::new(StreamRuntime::new(CudaExecutor::on_stream(
-        stream.clone(),
+        make(),
         CodeChoice::Fatbin,
     )));
     streams.push((key, rt.clone()));
@@ -375,10 +380,11 @@ impl<T: Element> SparseLinear<T> {
         c: Option<CUdeviceptr>,
         tokens: usize,
     ) -> Result<()> {
-        let home = {
+        self.check_gpu_dtype()?;
+        let state = {
             let slot = self.device.state.lock().map_err(lock_err)?;
             match &*slot {
-                Some(s) => s.home.clone(),
+                Some(s) => s.clone(),
                 None => {
                     return Err(Error::InvalidArgument {
                         what: "layer",
@@ -388,12 +394,14 @@ impl<T: Element> SparseLinear<T> {
                 }
             }
         };
-        // SAFETY: the caller guarantees `stream` belongs to the weights' context
-        // and outlives this call and its registry entry (see # Safety).
-        let borrowed = unsafe { home.context().wrap_borrowed_stream(stream) };
-        let state = self.device_state(&borrowed, || Ok(()))?;
-        let rt = stream_runtime(&borrowed)?;
-        state.sync_with(&borrowed, &rt)?;
+        let ctx = state.home.context();
+        // The stream is wrapped (one allocation) only the first time it is seen.
+        let rt = runtime_for((ctx.cu_ctx() as usize, stream as usize), || {
+            // SAFETY: the caller guarantees `stream` belongs to the weights' context
+            // and outlives this call and its registry entry (see # Safety).
+            unsafe { ctx.wrap_borrowed_stream(stream) }
+        })?;
+        state.sync_with(rt.executor().stream(), &rt)?;
         let (out, inn) = (self.out_features(), self.in_features());
         let (x_len, y_len) = (
             tokens_by("X", "in", tokens, inn)?,
