@@ -328,7 +328,8 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     }
 }
 
-fn check_gpu_dtype<T: Element>() -> Result<()> {
+/// Refuses f32 layers on the GPU paths.
+pub(crate) fn check_gpu_dtype<T: Element>() -> Result<()> {
     if T::DTYPE == DType::F32 {
         return Err(Error::InvalidArgument {
             what: "dtype",

@@ -24,10 +24,10 @@
 //! validated once and cached, so a forward looks it up, checks the buffer lengths,
 //! fills in X, Y, C and the workspace and enqueues.
 
-use super::device::{DeviceLinear, StreamRuntime};
+use super::device::{check_gpu_dtype, DeviceLinear, StreamRuntime};
 use super::SparseLinear;
 use crate::cuda::{CodeChoice, CudaExecutor};
-use crate::dtype::{DType, Element};
+use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::launch::Executor;
 use crate::ops::gemm::{DeviceSlice, SparseGemmPlan};
@@ -154,18 +154,6 @@ impl<T: Element> DeviceState<T> {
 }
 
 impl<T: Element> SparseLinear<T> {
-    fn check_gpu_dtype(&self) -> Result<()> {
-        if T::DTYPE == DType::F32 {
-            return Err(Error::InvalidArgument {
-                what: "dtype",
-                why: "the GPU forward takes f16 or bf16 layers (tensor cores have no 2:4 form \
-                      for f32); use forward_cpu or convert the weights"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
     fn upload(&self, stream: &Arc<CudaStream>) -> Result<DeviceState<T>> {
         let rt = stream_runtime(stream)?;
         let layer = DeviceLinear::upload(rt.executor(), self)?;
@@ -184,7 +172,7 @@ impl<T: Element> SparseLinear<T> {
         stream: &Arc<CudaStream>,
         before_upload: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<DeviceState<T>>> {
-        self.check_gpu_dtype()?;
+        check_gpu_dtype::<T>()?;
         let mut slot = self.device.state.lock().map_err(lock_err)?;
         let state = match &*slot {
             Some(s) => s.clone(),
@@ -246,7 +234,7 @@ impl<T: Element> SparseLinear<T> {
         // SAFETY: the kernel writes every element of Y (checked by the GPU tests)
         // before anything on `stream` can read it.
         let mut y = unsafe { stream.alloc::<T>(y_len) }?;
-        self.enqueue::<_, _, T>(&state, stream, x, tokens, &mut y, None)?;
+        self.forward_with(stream, x, tokens, &mut y, None)?;
         Ok(y)
     }
 
@@ -304,24 +292,8 @@ impl<T: Element> SparseLinear<T> {
             check_len("X", x_len, x.len())?;
             check_len("Y", y_len, y.len())
         })?;
-        self.enqueue(&state, stream, x, tokens, y, c)
-    }
-
-    /// The forward on resident weights: the stream's runtime (ordered after the
-    /// upload once), X's, Y's and C's addresses, then [`StreamRuntime::forward`].
-    fn enqueue<X, Y, O>(
-        &self,
-        state: &DeviceState<T>,
-        stream: &Arc<CudaStream>,
-        x: &X,
-        tokens: usize,
-        y: &mut Y,
-        c: Option<&dyn DevicePtr<T>>,
-    ) -> Result<()>
-    where
-        X: DevicePtr<T> + ?Sized,
-        Y: DevicePtrMut<O> + ?Sized,
-    {
+        // On resident weights: the stream's runtime (ordered after the upload
+        // once), X's, Y's and C's addresses, then StreamRuntime::forward.
         let rt = stream_runtime(stream)?;
         state.sync_with(stream, &rt)?;
         // Keep the guards alive until the launch is enqueued, so cudarc's events
@@ -380,7 +352,7 @@ impl<T: Element> SparseLinear<T> {
         c: Option<CUdeviceptr>,
         tokens: usize,
     ) -> Result<()> {
-        self.check_gpu_dtype()?;
+        check_gpu_dtype::<T>()?;
         let state = {
             let slot = self.device.state.lock().map_err(lock_err)?;
             match &*slot {

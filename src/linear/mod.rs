@@ -141,35 +141,43 @@ impl<T: Element> SparseLinear<T> {
     }
 
     /// Sets the activation applied last.
-    pub fn with_activation(mut self, activation: Activation) -> Self {
-        self.epilogue.activation = activation;
-        self.device = gpu::DeviceCache::default();
-        self
+    pub fn with_activation(self, activation: Activation) -> Self {
+        let e = LinearEpilogue {
+            activation,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
     }
 
     /// Scales the product: `Y = act(alpha · X·Wᵀ + …)`.
-    pub fn with_alpha(mut self, alpha: f32) -> Self {
-        self.epilogue.alpha = alpha;
-        self.device = gpu::DeviceCache::default();
-        self
+    pub fn with_alpha(self, alpha: f32) -> Self {
+        let e = LinearEpilogue {
+            alpha,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
     }
 
     /// Adds the residual `beta · C` before the bias and activation; with nonzero
     /// `beta`, every forward takes C [tokens, out] (in `T`) —
     /// [`SparseLinear::forward_cpu_with`], [`SparseLinear::forward_with`] —
     /// and the plain forwards (which have no C) return an error.
-    pub fn with_residual(mut self, beta: f32) -> Self {
-        self.epilogue.beta = beta;
-        self.device = gpu::DeviceCache::default();
-        self
+    pub fn with_residual(self, beta: f32) -> Self {
+        let e = LinearEpilogue {
+            beta,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
     }
 
     /// Writes Y in `output` (f32, f16 or bf16) instead of `T`; the forwards that
     /// return `T` then refuse, the `_with` forwards take the output type.
-    pub fn with_output_dtype(mut self, output: DType) -> Self {
-        self.epilogue.output = output;
-        self.device = gpu::DeviceCache::default();
-        self
+    pub fn with_output_dtype(self, output: DType) -> Self {
+        let e = LinearEpilogue {
+            output,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
     }
 
     /// Sets the whole epilogue at once.
