@@ -241,3 +241,33 @@ pub trait DenseF32Gemm {
         c: u64,
     ) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_cache_loads_once_and_does_not_count_failures() {
+        let cache = ModuleCache::<u32>::new();
+        let err = cache.get_or_load("m", || {
+            Err(Error::InvalidArgument {
+                what: "module",
+                why: "no".into(),
+            })
+        });
+        assert!(err.is_err());
+        assert_eq!(cache.loads(), 0);
+        let calls = std::cell::Cell::new(0);
+        for _ in 0..3 {
+            let m = cache
+                .get_or_load("m", || {
+                    calls.set(calls.get() + 1);
+                    Ok(7)
+                })
+                .unwrap();
+            assert_eq!(m, 7);
+        }
+        assert_eq!(cache.get_or_load("n", || Ok(8)).unwrap(), 8);
+        assert_eq!((calls.get(), cache.loads()), (1, 2));
+    }
+}
