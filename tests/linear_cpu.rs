@@ -134,6 +134,17 @@ fn mismatches_are_typed_errors() {
     ));
 }
 
+/// `forward_cpu_with` in the output type `O`, widened to f64.
+fn cpu_f64<O: Element>(
+    layer: &SparseLinear<bf16>,
+    x: &[bf16],
+    tokens: usize,
+    c: &[bf16],
+) -> Vec<f64> {
+    let y: Vec<O> = layer.forward_cpu_with(x, tokens, Some(c)).unwrap();
+    y.iter().map(|v| v.to_f64()).collect()
+}
+
 /// The whole epilogue on the CPU: alpha, beta·C, bias, activation, every output
 /// dtype, against the f64 reference and a hand computation from the plain layer.
 #[test]
@@ -164,25 +175,10 @@ fn whole_epilogue_on_the_cpu() {
             })
             .collect();
         assert!(rel_error(&reference, &by_hand) < 1e-12);
-        let got: Vec<f64> = match output {
-            DType::F32 => layer
-                .forward_cpu_with::<f32>(&x, tokens, Some(&c))
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect(),
-            DType::F16 => layer
-                .forward_cpu_with::<f16>(&x, tokens, Some(&c))
-                .unwrap()
-                .iter()
-                .map(|v| v.to_f64())
-                .collect(),
-            DType::BF16 => layer
-                .forward_cpu_with::<bf16>(&x, tokens, Some(&c))
-                .unwrap()
-                .iter()
-                .map(|v| v.to_f64())
-                .collect(),
+        let got = match output {
+            DType::F32 => cpu_f64::<f32>(&layer, &x, tokens, &c),
+            DType::F16 => cpu_f64::<f16>(&layer, &x, tokens, &c),
+            DType::BF16 => cpu_f64::<bf16>(&layer, &x, tokens, &c),
         };
         let err = rel_error(&got, &reference);
         assert!(err <= tol, "{output:?}: {err} > {tol}");

@@ -87,20 +87,14 @@ fn run<T: Element>(
 }
 
 fn cpu_as_f32<T: Element>(l: &SparseLinear<T>, x: &[T], c: &[T], tokens: usize) -> Vec<f32> {
+    fn widen<T: Element, O: Element>(l: &SparseLinear<T>, x: &[T], c: &[T], t: usize) -> Vec<f32> {
+        let y: Vec<O> = l.forward_cpu_with(x, t, Some(c)).unwrap();
+        y.iter().map(|v| v.to_f32()).collect()
+    }
     match l.output_dtype() {
-        DType::F32 => l.forward_cpu_with::<f32>(x, tokens, Some(c)).unwrap(),
-        DType::F16 => l
-            .forward_cpu_with::<f16>(x, tokens, Some(c))
-            .unwrap()
-            .iter()
-            .map(|v| v.to_f32())
-            .collect(),
-        DType::BF16 => l
-            .forward_cpu_with::<bf16>(x, tokens, Some(c))
-            .unwrap()
-            .iter()
-            .map(|v| v.to_f32())
-            .collect(),
+        DType::F32 => widen::<T, f32>(l, x, c, tokens),
+        DType::F16 => widen::<T, f16>(l, x, c, tokens),
+        DType::BF16 => widen::<T, bf16>(l, x, c, tokens),
     }
 }
 
