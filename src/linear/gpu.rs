@@ -104,7 +104,16 @@ fn runtime_for(key: (usize, usize), make: impl FnOnce() -> Arc<CudaStream>) -> R
 /// a stream that [`SparseLinear::forward_raw`] borrowed, or to give back the memory
 /// of a stream no longer used. Returns whether the stream had one.
 pub fn release_stream(stream: &CudaStream) -> bool {
-    let key = stream_key(stream);
+    release_key(stream_key(stream))
+}
+
+/// [`release_stream`] for a raw `CUstream` of the context `ctx` (one that
+/// [`SparseLinear::forward_raw`] ran on): call it before the stream is destroyed.
+pub fn release_raw_stream(ctx: &cudarc::driver::CudaContext, stream: CUstream) -> bool {
+    release_key((ctx.cu_ctx() as usize, stream as usize))
+}
+
+fn release_key(key: (usize, usize)) -> bool {
     let Ok(mut streams) = STREAMS.lock() else {
         return false;
     };
@@ -184,7 +193,10 @@ impl<T: Element> SparseLinear<T> {
             }
         };
         drop(slot);
-        if !Arc::ptr_eq(state.home.context(), stream.context()) {
+        // Compared by CUcontext, not by cudarc handle: an engine that made its own
+        // `CudaContext::new(0)` (candle does) holds another handle to the same
+        // primary context, whose memory and modules are the same.
+        if state.home.context().cu_ctx() != stream.context().cu_ctx() {
             return Err(Error::InvalidArgument {
                 what: "stream",
                 why: format!(
@@ -330,10 +342,9 @@ impl<T: Element> SparseLinear<T> {
     /// - **Stream**: `stream` is a live `CUstream` (or null, the legacy default
     ///   stream) of the CUDA context the layer's weights live in. It must stay
     ///   alive while this call runs and until the enqueued work completes, and
-    ///   sparse24's state for it must be released with [`release_stream`] (on a
-    ///   stream of the same context wrapping the same handle, e.g.
-    ///   `ctx.wrap_borrowed_stream(stream)`) before the stream is destroyed: the
-    ///   stream's split-K workspace and staging buffer are allocated and freed on it.
+    ///   sparse24's state for it must be released with [`release_raw_stream`]
+    ///   before the stream is destroyed: the stream's split-K workspace and staging
+    ///   buffer are allocated and freed on it.
     /// - **Lengths**: `x` addresses `tokens × in` elements of `T`, `y` `tokens × out`
     ///   elements of the output dtype, `c` (when given and beta is nonzero)
     ///   `tokens × out` elements of `T`, each inside one allocation of that context.

@@ -9,7 +9,7 @@ use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use libtest_mimic::Failed;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sparse24::launch::Executor;
-use sparse24::linear::gpu::{release_stream, reserve, stream_runtime};
+use sparse24::linear::gpu::{release_raw_stream, release_stream, reserve, stream_runtime};
 use sparse24::linear::{Pruning, SparseLinear};
 use sparse24::reference::rel_error;
 use sparse24::{bf16, Activation, DType, Element, Error};
@@ -177,7 +177,9 @@ fn raw() -> Result<(), Failed> {
     let y: Vec<bf16> = s.clone_dtoh(&yd).map_err(Error::from)?;
     let got: Vec<f64> = y.iter().map(|v| v.to_f64()).collect();
     check(&got, &l.forward_f64(&x, tokens)?, 1e-2, "forward_raw")?;
-    release_stream(&s);
+    if !release_raw_stream(&ctx, s.cu_stream()) {
+        return Err("forward_raw left no stream state to release".into());
+    }
     Ok(())
 }
 
