@@ -231,3 +231,45 @@ fn reserve_covers_every_token_count_up_to_max_tokens() {
     assert_eq!(home.allocations(), allocs + 1);
     assert_eq!(rt.staging_bytes(), 3 * 1024 * 2);
 }
+
+/// A frozen stream refuses a forward that would allocate, and allocates nothing.
+#[test]
+fn a_frozen_stream_refuses_to_grow() {
+    let home = RecordingExecutor::new(Recording::CountOnly);
+    let (small_layer, layer) = (resident(&home, 64, 1024), resident(&home, 64, 8192));
+    let rt = StreamRuntime::new(home.sharing_context(Recording::CountOnly));
+    let a = arena(&home);
+    let small = rt.reserve([&small_layer], 16).unwrap();
+    let big = layer.workspace_bytes_for(16).unwrap();
+    assert!(0 < small && small < big, "{small} {big}");
+    rt.freeze(true).unwrap();
+    let allocs = home.allocations();
+    let (x, y) = io(&a, &layer, 1);
+    let err = rt.forward(&layer, 1, x, y, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            sparse24::Error::InvalidArgument {
+                what: "workspace",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let (xs, ys) = io(&a, &small_layer, 1);
+    rt.forward(&small_layer, 1, xs, ys, None).unwrap();
+    let xs = DeviceSlice {
+        ptr: xs.ptr + 2,
+        ..xs
+    };
+    assert!(
+        rt.forward(&small_layer, 1, xs, ys, None).is_err(),
+        "staging grew while frozen"
+    );
+    assert_eq!(home.allocations(), allocs);
+    // reserve still grows a frozen stream; then the forward runs.
+    rt.reserve([&layer], 16).unwrap();
+    rt.forward(&layer, 1, x, y, None).unwrap();
+    rt.freeze(false).unwrap();
+    rt.forward(&small_layer, 1, xs, ys, None).unwrap();
+}

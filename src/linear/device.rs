@@ -40,11 +40,16 @@ pub const PLAN_CACHE_CAPACITY: usize = 256;
 /// as it found it).
 pub struct Workspace<E: Executor> {
     buf: Option<(E::Buffer, usize)>,
+    /// Whether [`Workspace::ensure`] may allocate (see [`Workspace::set_growable`]).
+    growable: bool,
 }
 
 impl<E: Executor> Default for Workspace<E> {
     fn default() -> Self {
-        Workspace { buf: None }
+        Workspace {
+            buf: None,
+            growable: true,
+        }
     }
 }
 
@@ -60,8 +65,19 @@ impl<E: Executor> Workspace<E> {
 
     /// Grows the allocation to at least `bytes` now (nothing when it holds that
     /// much), so that later forwards needing at most `bytes` allocate nothing.
+    /// Allowed even when growing is off.
     pub fn reserve(&mut self, exec: &E, bytes: usize) -> Result<()> {
-        self.ensure(exec, bytes).map(|_| ())
+        let growable = std::mem::replace(&mut self.growable, true);
+        let r = self.ensure(exec, bytes).map(|_| ());
+        self.growable = growable;
+        r
+    }
+
+    /// With `false`, a forward that needs more than is held is an error instead of
+    /// an allocation (what a CUDA-graph capture wants to be told); [`Workspace::reserve`]
+    /// still grows it.
+    pub fn set_growable(&mut self, growable: bool) {
+        self.growable = growable;
     }
 
     /// A slice of at least `need` bytes (`None` when `need` is 0), growing the
@@ -71,6 +87,16 @@ impl<E: Executor> Workspace<E> {
             return Ok(None);
         }
         if self.bytes() < need {
+            if !self.growable {
+                return Err(Error::InvalidArgument {
+                    what: "workspace",
+                    why: format!(
+                        "this forward needs {need} bytes but {} are reserved and growing is \
+                         off (reserve more before freezing, e.g. before a CUDA-graph capture)",
+                        self.bytes()
+                    ),
+                });
+            }
             self.buf = Some((exec.alloc_zeroed(need)?, need));
         }
         Ok(self.buf.as_ref().map(|(b, n)| DeviceSlice {
@@ -424,6 +450,18 @@ impl<E: Executor> StreamRuntime<E> {
     pub fn reserve_staging(&self, bytes: usize) -> Result<()> {
         let mut b = self.buffers.lock().map_err(|_| stream_poisoned())?;
         b.staging.reserve(&self.exec, bytes)
+    }
+
+    /// With `true`, forwards on this stream never allocate: one that needs more
+    /// workspace or staging than reserved returns an error (an `InvalidArgument`
+    /// naming the workspace) instead, so an allocation can never happen inside a
+    /// CUDA-graph capture. The `reserve` calls still grow the buffers. `false`
+    /// (the default) lets forwards grow them.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let mut b = self.buffers.lock().map_err(|_| stream_poisoned())?;
+        b.workspace.set_growable(!frozen);
+        b.staging.set_growable(!frozen);
+        Ok(())
     }
 
     /// Bytes of split-K workspace held.
