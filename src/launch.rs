@@ -6,7 +6,9 @@
 //! and time host code without a GPU. No cudarc type appears here.
 
 use crate::abi::GemmParams;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 pub mod record;
 pub use record::RecordingExecutor;
@@ -134,6 +136,28 @@ pub trait Executor {
         None
     }
 
+    /// Modules loaded so far by the module cache this executor launches from
+    /// ([`ModuleCache::loads`]). The cache belongs to the executor's context, not to
+    /// the executor: every CUDA executor of one CUDA context shares one (so every layer
+    /// and every stream of that context shares one copy of each kernel module), and
+    /// [`record::RecordingExecutor::sharing_context`] models the same. 0 where the
+    /// executor does not count (the emulator).
+    fn module_loads(&self) -> u64 {
+        0
+    }
+
+    /// Enqueues a device-to-device copy of `bytes` bytes from address `src` to
+    /// address `dst` (any alignment, no overlap), in order with the executor's
+    /// launches. Used to stage a misaligned input into an aligned scratch buffer
+    /// ([`crate::linear::device::StreamRuntime::forward`]). The default refuses.
+    fn copy_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        let _ = (dst, src, bytes);
+        Err(Error::InvalidArgument {
+            what: "copy",
+            why: format!("the {} executor has no device-to-device copy", self.name()),
+        })
+    }
+
     /// Typed upload.
     fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<Self::Buffer> {
         self.upload_bytes(bytemuck::cast_slice(data))
@@ -152,6 +176,55 @@ pub trait Executor {
     }
 }
 
+/// Kernel modules loaded once and shared: the module cache of one context (a CUDA
+/// context, or a group of recording executors), which every executor of that
+/// context launches from. `M` is what a load yields (a loaded CUDA module; `()` for
+/// the recording executor, which loads nothing but counts as if it did). Loads are
+/// counted ([`ModuleCache::loads`]), so tests can check that a stack of layers on
+/// several streams loads each module once.
+pub struct ModuleCache<M> {
+    modules: Mutex<Vec<(&'static str, M)>>,
+    loads: AtomicU64,
+}
+
+impl<M> Default for ModuleCache<M> {
+    fn default() -> Self {
+        ModuleCache {
+            modules: Mutex::new(Vec::new()),
+            loads: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<M: Clone> ModuleCache<M> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The module `name`, loaded with `load` the first time it is asked for (under
+    /// the cache's lock, so two threads never load it twice). A failed load is not
+    /// cached and not counted.
+    pub fn get_or_load(&self, name: &'static str, load: impl FnOnce() -> Result<M>) -> Result<M> {
+        let mut mods = self.modules.lock().map_err(|_| Error::InvalidArgument {
+            what: "module cache",
+            why: "a thread panicked while loading a module".into(),
+        })?;
+        if let Some((_, m)) = mods.iter().find(|(n, _)| *n == name) {
+            return Ok(m.clone());
+        }
+        let m = load()?;
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        mods.push((name, m.clone()));
+        Ok(m)
+    }
+
+    /// Modules loaded by this cache.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+}
+
 /// A library GEMM on dense f32 matrices, in stream order with its executor's
 /// launches ([`Executor::dense_f32_gemm`]). Dense and f32 only: the sparse 2:4 GEMM is
 /// the crate's own kernel ([`crate::ops::gemm`]).
@@ -167,4 +240,34 @@ pub trait DenseF32Gemm {
         b: u64,
         c: u64,
     ) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_cache_loads_once_and_does_not_count_failures() {
+        let cache = ModuleCache::<u32>::new();
+        let err = cache.get_or_load("m", || {
+            Err(Error::InvalidArgument {
+                what: "module",
+                why: "no".into(),
+            })
+        });
+        assert!(err.is_err());
+        assert_eq!(cache.loads(), 0);
+        let calls = std::cell::Cell::new(0);
+        for _ in 0..3 {
+            let m = cache
+                .get_or_load("m", || {
+                    calls.set(calls.get() + 1);
+                    Ok(7)
+                })
+                .unwrap();
+            assert_eq!(m, 7);
+        }
+        assert_eq!(cache.get_or_load("n", || Ok(8)).unwrap(), 8);
+        assert_eq!((calls.get(), cache.loads()), (1, 2));
+    }
 }

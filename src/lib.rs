@@ -56,6 +56,11 @@ pub mod sim;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// docs/engine.md ("Embedding sparse24 in an engine"): its examples run as doctests.
+#[doc = include_str!("../docs/engine.md")]
+#[cfg(doctest)]
+pub struct EngineDocDoctests;
+
 // cudarc's and safetensors' types appear in this crate's public API (device buffers,
 // streams, file dtypes): a dependent uses these so that its versions always match.
 pub use cudarc;

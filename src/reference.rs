@@ -98,13 +98,18 @@ fn x_panels<T: Element>(x: &[T], tokens: usize, inn: usize) -> Vec<[f32; TB]> {
     p
 }
 
-fn finish<T: Element>(acc: Vec<f32>, tokens: usize, out: usize, epi: &Epilogue<T>) -> Vec<T> {
+fn finish<T: Element, O: Element>(
+    acc: Vec<f32>,
+    tokens: usize,
+    out: usize,
+    epi: &Epilogue<T>,
+) -> Vec<O> {
     // acc is [out][tokens_padded]; Y is [tokens, out].
     let tp = tokens.div_ceil(TB) * TB;
-    let mut y = vec![T::default(); tokens * out];
+    let mut y = vec![O::default(); tokens * out];
     y.par_chunks_mut(out).enumerate().for_each(|(t, yrow)| {
         for (o, yv) in yrow.iter_mut().enumerate() {
-            *yv = T::from_f64(epi.apply(acc[o * tp + t] as f64, t, o, out));
+            *yv = O::from_f64(epi.apply(acc[o * tp + t] as f64, t, o, out));
         }
     });
     y
@@ -118,6 +123,17 @@ pub fn linear_sparse<T: Element>(
     w: &Sparse24<T>,
     epi: &Epilogue<T>,
 ) -> Result<Vec<T>> {
+    linear_sparse_as(x, tokens, w, epi)
+}
+
+/// [`linear_sparse`] with the output in `O` (f32, f16 or bf16, as the GPU kernel's
+/// output dtype): f32 accumulation, the epilogue in f64, one rounding to `O`.
+pub fn linear_sparse_as<T: Element, O: Element>(
+    x: &[T],
+    tokens: usize,
+    w: &Sparse24<T>,
+    epi: &Epilogue<T>,
+) -> Result<Vec<O>> {
     let (out, inn) = (w.rows(), w.cols());
     check_x(x, tokens, out, inn)?;
     epi.check(tokens, out)?;

@@ -130,6 +130,15 @@ impl Executor for SimExecutor {
         Ok(crate::ops::gemm::DEFAULT_SM_COUNT)
     }
 
+    /// Copies within the emulator's memory (addresses may point inside
+    /// allocations), at once: the emulator runs everything in call order.
+    fn copy_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        let mut d = self.device.lock().map_err(|_| poisoned())?;
+        let data = d.read(src, bytes)?;
+        d.write(dst, &data)?;
+        Ok(())
+    }
+
     fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
         let module = self.module(l.module)?;
         let params: Vec<ptxsim::Param> = l

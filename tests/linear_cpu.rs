@@ -133,3 +133,84 @@ fn mismatches_are_typed_errors() {
         Err(Error::Length { what: "bias", .. })
     ));
 }
+
+/// `forward_cpu_with` in the output type `O`, widened to f64.
+fn cpu_f64<O: Element>(
+    layer: &SparseLinear<bf16>,
+    x: &[bf16],
+    tokens: usize,
+    c: &[bf16],
+) -> Vec<f64> {
+    let y: Vec<O> = layer.forward_cpu_with(x, tokens, Some(c)).unwrap();
+    y.iter().map(|v| v.to_f64()).collect()
+}
+
+/// The whole epilogue on the CPU: alpha, beta·C, bias, activation, every output
+/// dtype, against the f64 reference and a hand computation from the plain layer.
+#[test]
+fn whole_epilogue_on_the_cpu() {
+    use sparse24::DType;
+    let mut rng = StdRng::seed_from_u64(11);
+    let (out, inn, tokens) = (48, 128, 5);
+    let w: Vec<bf16> = random(&mut rng, out * inn);
+    let bias: Vec<bf16> = random(&mut rng, out);
+    let x: Vec<bf16> = random(&mut rng, tokens * inn);
+    let c: Vec<bf16> = random(&mut rng, tokens * out);
+    let plain = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude).unwrap();
+    let product = plain.forward_f64(&x, tokens).unwrap();
+    for (output, tol) in [(DType::F32, 1e-4), (DType::F16, 2e-3), (DType::BF16, 1e-2)] {
+        let layer = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude)
+            .unwrap()
+            .with_bias(bias.clone())
+            .unwrap()
+            .with_activation(Activation::Relu)
+            .with_alpha(0.5)
+            .with_residual(-2.0)
+            .with_output_dtype(output);
+        let reference = layer.forward_f64_with(&x, tokens, Some(&c)).unwrap();
+        let by_hand: Vec<f64> = (0..tokens * out)
+            .map(|i| {
+                let v = 0.5 * product[i] - 2.0 * c[i].to_f64() + bias[i % out].to_f64();
+                v.max(0.0)
+            })
+            .collect();
+        assert!(rel_error(&reference, &by_hand) < 1e-12);
+        let got = match output {
+            DType::F32 => cpu_f64::<f32>(&layer, &x, tokens, &c),
+            DType::F16 => cpu_f64::<f16>(&layer, &x, tokens, &c),
+            DType::BF16 => cpu_f64::<bf16>(&layer, &x, tokens, &c),
+        };
+        let err = rel_error(&got, &reference);
+        assert!(err <= tol, "{output:?}: {err} > {tol}");
+        // The output type is checked, and a residual layer needs C.
+        if output != DType::BF16 {
+            assert!(matches!(
+                layer.forward_cpu(&x, tokens),
+                Err(Error::InvalidArgument {
+                    what: "output dtype",
+                    ..
+                })
+            ));
+        } else {
+            assert!(matches!(
+                layer.forward_cpu(&x, tokens),
+                Err(Error::InvalidArgument { what: "beta", .. })
+            ));
+        }
+        assert!(matches!(
+            layer.forward_cpu_with::<bf16>(&x, tokens, Some(&c[1..])),
+            Err(Error::Length { what: "C", .. })
+                | Err(Error::InvalidArgument {
+                    what: "output dtype",
+                    ..
+                })
+        ));
+    }
+    // beta 0: C is ignored.
+    assert_eq!(
+        plain
+            .forward_cpu_with::<bf16>(&x, tokens, Some(&c))
+            .unwrap(),
+        plain.forward_cpu(&x, tokens).unwrap()
+    );
+}

@@ -1,6 +1,10 @@
 //! Execution on a real GPU through cudarc. cudarc panics when libcuda is missing, so
-//! every path starts at [`context`], which probes once and returns
-//! [`Error::NoCudaDevice`] instead.
+//! every path starts at [`context`] (device 0) or [`context_on`] (any device), which
+//! probe once per device and return [`Error::NoCudaDevice`] instead.
+//!
+//! Kernel modules are loaded once per CUDA context and code choice, and shared by
+//! every [`CudaExecutor`] of that context (so by every layer and every stream):
+//! [`module_loads`] counts the loads the process made.
 
 pub mod blaslt;
 mod loader;
@@ -8,7 +12,7 @@ mod loader;
 use crate::abi::GemmParams;
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::launch::{Arg, DenseF32Gemm, Executor, Launch, StructArg};
+use crate::launch::{Arg, DenseF32Gemm, Executor, Launch, ModuleCache, StructArg};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
     PushKernelArg,
@@ -19,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Minimum compute capability: `mma.sp` needs sm_80.
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (8, 0);
 
-fn probe() -> std::result::Result<Arc<CudaContext>, String> {
+fn probe(ordinal: usize) -> std::result::Result<Arc<CudaContext>, String> {
     // Only tries to dlopen libcuda; no driver call is made if absent.
     if !loader::present("cuda") {
         return Err("libcuda is not present on this machine".into());
@@ -28,26 +32,89 @@ fn probe() -> std::result::Result<Arc<CudaContext>, String> {
     if count < 1 {
         return Err("the CUDA driver reports no device".into());
     }
-    let ctx = CudaContext::new(0).map_err(|e| format!("creating a context on device 0: {e}"))?;
+    if ordinal >= count as usize {
+        return Err(format!(
+            "device {ordinal} does not exist: the CUDA driver reports {count} device(s)"
+        ));
+    }
+    let ctx = CudaContext::new(ordinal)
+        .map_err(|e| format!("creating a context on device {ordinal}: {e}"))?;
     let cc = ctx.compute_capability().map_err(|e| e.to_string())?;
     if cc < MIN_COMPUTE_CAPABILITY {
         return Err(format!(
-            "device 0 has compute capability {}.{}; sparse24 needs 8.0 or newer",
+            "device {ordinal} has compute capability {}.{}; sparse24 needs 8.0 or newer",
             cc.0, cc.1
         ));
     }
     Ok(ctx)
 }
 
-/// The CUDA context of device 0, probed once per process.
-pub fn context() -> Result<Arc<CudaContext>> {
-    static CTX: OnceLock<std::result::Result<Arc<CudaContext>, String>> = OnceLock::new();
-    CTX.get_or_init(probe).clone().map_err(Error::NoCudaDevice)
+/// The CUDA context (the primary context, as cudarc creates it) of device
+/// `ordinal`, probed once per process and device; [`Error::NoCudaDevice`] when
+/// there is no driver, no such device, or the device is older than
+/// [`MIN_COMPUTE_CAPABILITY`].
+///
+/// Layers live on the device their weights were uploaded to (the context of the
+/// stream of their first forward or [`crate::linear::SparseLinear::to_device`]); a
+/// forward on a stream of another context is an error.
+pub fn context_on(ordinal: usize) -> Result<Arc<CudaContext>> {
+    type Probed = std::result::Result<Arc<CudaContext>, String>;
+    static CTXS: Mutex<Vec<(usize, Probed)>> = Mutex::new(Vec::new());
+    let mut ctxs = CTXS
+        .lock()
+        .map_err(|_| Error::cuda("a thread panicked while probing a CUDA device"))?;
+    if let Some((_, p)) = ctxs.iter().find(|(o, _)| *o == ordinal) {
+        return p.clone().map_err(Error::NoCudaDevice);
+    }
+    let p = probe(ordinal);
+    ctxs.push((ordinal, p.clone()));
+    p.map_err(Error::NoCudaDevice)
 }
 
-/// Whether a usable CUDA device is present.
+/// The CUDA context of device 0 ([`context_on`]`(0)`).
+pub fn context() -> Result<Arc<CudaContext>> {
+    context_on(0)
+}
+
+/// Whether a usable CUDA device (device 0) is present.
 pub fn available() -> bool {
     context().is_ok()
+}
+
+/// CUDA devices the driver reports (0 without a driver).
+pub fn device_count() -> usize {
+    if !loader::present("cuda") {
+        return 0;
+    }
+    CudaContext::device_count().map_or(0, |n| n.max(0) as usize)
+}
+
+/// The module cache of one CUDA context: its loaded modules, keyed by context and
+/// code choice. Entries live for the process (a module keeps its context alive, so a
+/// context's address is never reused while its entry exists).
+type ContextModules = Arc<ModuleCache<Arc<CudaModule>>>;
+
+fn context_modules(ctx: &Arc<CudaContext>, code: CodeChoice) -> Result<ContextModules> {
+    static REGISTRY: Mutex<Vec<(usize, CodeChoice, ContextModules)>> = Mutex::new(Vec::new());
+    let key = ctx.cu_ctx() as usize;
+    let mut reg = REGISTRY
+        .lock()
+        .map_err(|_| Error::cuda("a thread panicked while registering a module cache"))?;
+    if let Some((_, _, m)) = reg.iter().find(|(k, c, _)| *k == key && *c == code) {
+        return Ok(m.clone());
+    }
+    let m = ContextModules::default();
+    reg.push((key, code, m.clone()));
+    Ok(m)
+}
+
+static MODULE_LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Kernel modules this process has loaded into CUDA contexts (`cuModuleLoadData`
+/// calls made by [`CudaExecutor`]s): one per module, context and [`CodeChoice`] used,
+/// however many layers and streams run.
+pub fn module_loads() -> u64 {
+    MODULE_LOADS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Which code a module is loaded from.
@@ -66,7 +133,8 @@ pub struct CudaExecutor {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     code: CodeChoice,
-    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    /// The context's module cache (shared with every executor of the context).
+    modules: ContextModules,
     functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
     /// The device's SM count, queried on first use ([`Executor::sm_count`]).
     sm_count: OnceLock<usize>,
@@ -84,13 +152,18 @@ impl CudaExecutor {
         Ok(Self::on_stream(stream, code))
     }
 
-    /// An executor on the caller's stream.
+    /// An executor on the caller's stream. It launches from the module cache of
+    /// the stream's context (loaded once per context, shared by every executor on it).
     pub fn on_stream(stream: Arc<CudaStream>, code: CodeChoice) -> CudaExecutor {
+        let ctx = stream.context().clone();
+        // The registry lock is only poisoned if a thread panicked inside it; fall
+        // back to a private cache rather than fail (it still loads once per executor).
+        let modules = context_modules(&ctx, code).unwrap_or_default();
         CudaExecutor {
-            ctx: stream.context().clone(),
+            ctx,
             stream,
             code,
-            modules: Mutex::new(HashMap::new()),
+            modules,
             functions: Mutex::new(HashMap::new()),
             sm_count: OnceLock::new(),
             blaslt_present: OnceLock::new(),
@@ -110,25 +183,16 @@ impl CudaExecutor {
         if let Some(f) = fns.get(&(module, kernel)) {
             return Ok(f.clone());
         }
-        let m = {
-            let mut mods = self
-                .modules
-                .lock()
-                .map_err(|_| Error::cuda("lock poisoned"))?;
-            match mods.get(module) {
-                Some(m) => m.clone(),
-                None => {
-                    let em = kernels::module(module)?;
-                    let image = match self.code {
-                        CodeChoice::Fatbin => cudarc::nvrtc::Ptx::from_binary(em.fatbin.to_vec()),
-                        CodeChoice::Ptx => cudarc::nvrtc::Ptx::from_src(em.ptx),
-                    };
-                    let m = self.ctx.load_module(image)?;
-                    mods.insert(module, m.clone());
-                    m
-                }
-            }
-        };
+        let m = self.modules.get_or_load(module, || {
+            let em = kernels::module(module)?;
+            let image = match self.code {
+                CodeChoice::Fatbin => cudarc::nvrtc::Ptx::from_binary(em.fatbin.to_vec()),
+                CodeChoice::Ptx => cudarc::nvrtc::Ptx::from_src(em.ptx),
+            };
+            let m = self.ctx.load_module(image)?;
+            MODULE_LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(m)
+        })?;
         let f = m.load_function(kernel).map_err(|e| Error::UnknownKernel {
             module: module.to_string(),
             kernel: format!("{kernel} ({e})"),
@@ -219,6 +283,25 @@ impl Executor for CudaExecutor {
             cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
         )?;
         Ok(*self.sm_count.get_or_init(|| n.max(1) as usize))
+    }
+
+    fn module_loads(&self) -> u64 {
+        self.modules.loads()
+    }
+
+    /// `cuMemcpyDtoDAsync` on the executor's stream.
+    fn copy_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.ctx.bind_to_thread()?;
+        // SAFETY: the caller (this crate's forward) passes addresses of live
+        // allocations of the stream's context, each with at least `bytes` bytes
+        // (checked lengths), enqueued on the stream that orders their other uses.
+        unsafe {
+            cudarc::driver::result::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream())
+        }?;
+        Ok(())
     }
 
     fn dense_f32_gemm(&self) -> Option<&dyn DenseF32Gemm> {

@@ -26,9 +26,9 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::launch::{Arg, Executor, Launch};
+use crate::launch::{Arg, Executor, Launch, ModuleCache};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Where the fake address space starts (a typical device virtual address, far from
 /// zero so that a null pointer never collides with a buffer).
@@ -65,8 +65,19 @@ struct Recorded {
 pub struct RecordingExecutor {
     mode: Recording,
     sm_count: usize,
-    next: AtomicU64,
+    ctx: Arc<RecordingContext>,
     recorded: Mutex<Recorded>,
+}
+
+/// What the executors of one recording "context" share, as the streams of a CUDA
+/// context do: the address space, the module cache and the allocation counters.
+#[derive(Default)]
+struct RecordingContext {
+    next: AtomicU64,
+    modules: ModuleCache<()>,
+    allocations: AtomicU64,
+    allocated_bytes: AtomicU64,
+    copies: AtomicU64,
 }
 
 /// A fake allocation of a [`RecordingExecutor`]: an address and a length, no memory.
@@ -111,9 +122,42 @@ impl RecordingExecutor {
         RecordingExecutor {
             mode,
             sm_count: crate::ops::gemm::DEFAULT_SM_COUNT,
-            next: AtomicU64::new(FAKE_BASE),
+            ctx: Arc::new(RecordingContext {
+                next: AtomicU64::new(FAKE_BASE),
+                ..Default::default()
+            }),
             recorded: Mutex::new(Recorded::default()),
         }
+    }
+
+    /// Another executor in this one's context, as a second stream of one CUDA
+    /// context: the same address space, module cache ([`Executor::module_loads`]:
+    /// the first launch of a module in the context counts one load, as the CUDA
+    /// executor loads each module once per context) and allocation counters; its own
+    /// recording (`mode`) and the same SM count.
+    pub fn sharing_context(&self, mode: Recording) -> RecordingExecutor {
+        RecordingExecutor {
+            mode,
+            sm_count: self.sm_count,
+            ctx: self.ctx.clone(),
+            recorded: Mutex::new(Recorded::default()),
+        }
+    }
+
+    /// Allocations (uploads included) made by the executors of this context.
+    pub fn allocations(&self) -> u64 {
+        self.ctx.allocations.load(Ordering::Relaxed)
+    }
+
+    /// Bytes allocated (uploads included) by the executors of this context; nothing
+    /// is ever freed.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.ctx.allocated_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Device-to-device copies enqueued ([`Executor::copy_device`]) in this context.
+    pub fn copies(&self) -> u64 {
+        self.ctx.copies.load(Ordering::Relaxed)
     }
 
     /// Reports `n` SMs (at least 1) from [`Executor::sm_count`].
@@ -168,13 +212,17 @@ impl RecordingExecutor {
                 what: "allocation size",
                 why: format!("{bytes} bytes do not fit the fake address space"),
             })?;
-        let ptr = self.next.fetch_add(span, Ordering::Relaxed);
+        let ptr = self.ctx.next.fetch_add(span, Ordering::Relaxed);
         if ptr.checked_add(span).is_none() {
             return Err(Error::InvalidArgument {
                 what: "allocation size",
                 why: "the fake address space is exhausted".into(),
             });
         }
+        self.ctx.allocations.fetch_add(1, Ordering::Relaxed);
+        self.ctx
+            .allocated_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         Ok(RecordedBuffer { ptr, len: bytes })
     }
 }
@@ -207,8 +255,10 @@ impl Executor for RecordingExecutor {
         buf.ptr
     }
 
-    /// Records `launch` (nothing runs).
+    /// Records `launch` (nothing runs); the first launch of a module in this
+    /// context counts as its load.
     fn launch<A: AsRef<[Arg]>>(&self, launch: &Launch<A>) -> Result<()> {
+        self.ctx.modules.get_or_load(launch.module, || Ok(()))?;
         let mut r = self.recorded.lock().map_err(|_| poisoned())?;
         r.count += 1;
         match self.mode {
@@ -232,6 +282,16 @@ impl Executor for RecordingExecutor {
 
     fn sm_count(&self) -> Result<usize> {
         Ok(self.sm_count)
+    }
+
+    fn module_loads(&self) -> u64 {
+        self.ctx.modules.loads()
+    }
+
+    /// Counts the copy ([`RecordingExecutor::copies`]); nothing is copied.
+    fn copy_device(&self, _dst: u64, _src: u64, _bytes: usize) -> Result<()> {
+        self.ctx.copies.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -309,6 +369,25 @@ mod tests {
         assert_eq!(all.launches(), 2);
         all.clear();
         assert_eq!(all.launches(), 0);
+    }
+
+    #[test]
+    fn a_context_loads_each_module_once_and_counts_allocations() {
+        let a = RecordingExecutor::new(Recording::CountOnly);
+        let b = a.sharing_context(Recording::CountOnly);
+        let other = RecordingExecutor::new(Recording::CountOnly);
+        for e in [&a, &b, &a, &other] {
+            e.launch(&launch("k", vec![])).unwrap();
+        }
+        assert_eq!((a.module_loads(), b.module_loads()), (1, 1));
+        assert_eq!(other.module_loads(), 1);
+        let x = a.alloc_zeroed(100).unwrap();
+        let y = b.upload(&[0u8; 28]).unwrap();
+        assert_ne!(x.ptr(), y.ptr());
+        assert_eq!((b.allocations(), b.allocated_bytes()), (2, 128));
+        assert_eq!(other.allocated_bytes(), 0);
+        b.copy_device(x.ptr(), y.ptr(), 28).unwrap();
+        assert_eq!((a.copies(), other.copies()), (1, 0));
     }
 
     #[test]

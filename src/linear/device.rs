@@ -9,18 +9,26 @@
 //! The CUDA forward ([`SparseLinear::forward_into`], src/linear/gpu.rs) is this core
 //! plus cudarc's streams; the recording executor ([`crate::launch::record`]) runs it
 //! to measure its host cost (benches/forward_host.rs).
+//!
+//! What an engine plans per stream lives in [`StreamRuntime`]: the executor that
+//! enqueues on the stream (launching from its context's shared module cache, see
+//! [`crate::launch::ModuleCache`]), one split-K [`Workspace`] shared by every layer
+//! that runs on the stream, sized up front with [`StreamRuntime::reserve`] so that a
+//! forward allocates nothing (what capturing it in a CUDA graph needs), and an
+//! aligned staging buffer for inputs that are not 16-byte aligned.
 
-use super::SparseLinear;
+use super::{LinearEpilogue, SparseLinear};
 use crate::dtype::{DType, Element};
 use crate::epilogue::Activation;
 use crate::error::{Error, Result};
 use crate::launch::{Arg, Executor, Launch};
+use crate::layout::FragmentGeometry;
 use crate::ops::gemm::SparseGemmPlan;
 use crate::ops::gemm::{DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmLaunch, GemmWeights};
 use crate::shape::check_len;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Token counts whose launch a layer caches. Beyond this many distinct counts a
 /// forward builds its launch each call (still without allocating), so a server that
@@ -32,11 +40,16 @@ pub const PLAN_CACHE_CAPACITY: usize = 256;
 /// as it found it).
 pub struct Workspace<E: Executor> {
     buf: Option<(E::Buffer, usize)>,
+    /// Whether [`Workspace::ensure`] may allocate (see [`Workspace::set_growable`]).
+    growable: bool,
 }
 
 impl<E: Executor> Default for Workspace<E> {
     fn default() -> Self {
-        Workspace { buf: None }
+        Workspace {
+            buf: None,
+            growable: true,
+        }
     }
 }
 
@@ -50,6 +63,23 @@ impl<E: Executor> Workspace<E> {
         self.buf.as_ref().map_or(0, |(_, n)| *n)
     }
 
+    /// Grows the allocation to at least `bytes` now (nothing when it holds that
+    /// much), so that later forwards needing at most `bytes` allocate nothing.
+    /// Allowed even when growing is off.
+    pub fn reserve(&mut self, exec: &E, bytes: usize) -> Result<()> {
+        let growable = std::mem::replace(&mut self.growable, true);
+        let r = self.ensure(exec, bytes).map(|_| ());
+        self.growable = growable;
+        r
+    }
+
+    /// With `false`, a forward that needs more than is held is an error instead of
+    /// an allocation (what a CUDA-graph capture wants to be told); [`Workspace::reserve`]
+    /// still grows it.
+    pub fn set_growable(&mut self, growable: bool) {
+        self.growable = growable;
+    }
+
     /// A slice of at least `need` bytes (`None` when `need` is 0), growing the
     /// allocation on `exec` when it is smaller.
     pub fn ensure(&mut self, exec: &E, need: usize) -> Result<Option<DeviceSlice>> {
@@ -57,6 +87,16 @@ impl<E: Executor> Workspace<E> {
             return Ok(None);
         }
         if self.bytes() < need {
+            if !self.growable {
+                return Err(Error::InvalidArgument {
+                    what: "workspace",
+                    why: format!(
+                        "this forward needs {need} bytes but {} are reserved and growing is \
+                         off (reserve more before freezing, e.g. before a CUDA-graph capture)",
+                        self.bytes()
+                    ),
+                });
+            }
             self.buf = Some((exec.alloc_zeroed(need)?, need));
         }
         Ok(self.buf.as_ref().map(|(b, n)| DeviceSlice {
@@ -95,10 +135,28 @@ pub struct DeviceLinear<E: Executor, T: Element> {
     bias: Option<E::Buffer>,
     weights: GemmWeights,
     epilogue: DeviceEpilogue,
+    out_dtype: DType,
     out: usize,
     inn: usize,
     sm_count: usize,
     launches: RwLock<LaunchCache>,
+}
+
+/// The split-K workspace bytes the forwards of a `[out, in]` layer need for any
+/// token count up to `max_tokens`, with plans chosen for `sm_count` SMs (the
+/// largest [`SparseGemmPlan::workspace_bytes`] over those counts; 0 when none
+/// splits K).
+pub fn split_k_workspace_bytes(
+    out: usize,
+    inn: usize,
+    sm_count: usize,
+    max_tokens: usize,
+) -> Result<usize> {
+    let mut need = 0;
+    for tokens in 1..=max_tokens {
+        need = need.max(SparseGemmPlan::choose(tokens, out, inn, sm_count)?.workspace_bytes());
+    }
+    Ok(need)
 }
 
 fn poisoned() -> Error {
@@ -113,43 +171,76 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     /// SM count plans are chosen for from it. f32 layers are refused (tensor cores
     /// have no 2:4 form for f32).
     pub fn upload(exec: &E, layer: &SparseLinear<T>) -> Result<Self> {
-        if T::DTYPE == DType::F32 {
-            return Err(Error::InvalidArgument {
-                what: "dtype",
-                why: "the GPU forward takes f16 or bf16 layers (tensor cores have no 2:4 form \
-                      for f32); use forward_cpu or convert the weights"
-                    .into(),
-            });
-        }
+        check_gpu_dtype::<T>()?;
         let weight = DeviceSparse24::upload(exec, &layer.weight)?;
         let bias = match &layer.bias {
             Some(b) => Some(exec.upload(b)?),
             None => None,
         };
+        // SAFETY: the bias was uploaded from `out` elements just above, and the
+        // weight by DeviceSparse24::upload (its own geometry).
+        unsafe { Self::from_resident(exec, weight, bias, &layer.epilogue()) }
+    }
+
+    /// A layer over weights (and bias) already on the device, with the epilogue
+    /// `epilogue` (its output dtype f32, f16 or bf16). For engines that place
+    /// weights themselves, and for planning tests that need only shapes.
+    ///
+    /// # Safety
+    /// `weight` must satisfy [`DeviceSparse24::from_buffers`]'s requirements, and
+    /// `bias`, when given, must hold `weight.rows()` elements of `T`, aligned to
+    /// `T`: the kernel reads them without a bounds check.
+    pub unsafe fn from_resident(
+        exec: &E,
+        weight: DeviceSparse24<E, T>,
+        bias: Option<E::Buffer>,
+        epilogue: &LinearEpilogue,
+    ) -> Result<Self> {
+        check_gpu_dtype::<T>()?;
         let sm_count = exec.sm_count()?;
         let weights = GemmWeights {
             values: exec.ptr(weight.values()),
             meta: exec.ptr(weight.meta()),
             geometry: weight.geometry(),
         };
-        let epilogue = DeviceEpilogue {
+        let out = weight.rows();
+        let epilogue_dev = DeviceEpilogue {
+            alpha: epilogue.alpha,
+            beta: epilogue.beta,
+            c: None,
             bias: bias.as_ref().map(|b| DeviceSlice {
                 ptr: exec.ptr(b),
-                len: layer.out_features(),
+                len: out,
             }),
-            activation: layer.activation,
-            ..Default::default()
+            activation: epilogue.activation,
         };
         Ok(DeviceLinear {
-            weight,
-            bias,
             weights,
-            epilogue,
-            out: layer.out_features(),
-            inn: layer.in_features(),
+            bias,
+            epilogue: epilogue_dev,
+            out_dtype: epilogue.output,
+            out,
+            inn: weight.cols(),
+            weight,
             sm_count,
             launches: RwLock::new(LaunchCache::default()),
         })
+    }
+
+    /// The fragment geometry of the resident weight.
+    pub fn geometry(&self) -> FragmentGeometry {
+        self.weights.geometry
+    }
+
+    /// The dtype of Y.
+    pub fn output_dtype(&self) -> DType {
+        self.out_dtype
+    }
+
+    /// Split-K workspace bytes this layer's forwards need for any token count up to
+    /// `max_tokens` ([`split_k_workspace_bytes`] for its shape and SM count).
+    pub fn workspace_bytes_for(&self, max_tokens: usize) -> Result<usize> {
+        split_k_workspace_bytes(self.out, self.inn, self.sm_count, max_tokens)
     }
 
     pub fn out_features(&self) -> usize {
@@ -193,7 +284,13 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
             }
         }
         let plan = SparseGemmPlan::choose(tokens, self.out, self.inn, self.sm_count)?;
-        let g = GemmLaunch::new(&plan, T::DTYPE, T::DTYPE, &self.weights, &self.epilogue)?;
+        let g = GemmLaunch::new(
+            &plan,
+            T::DTYPE,
+            self.out_dtype,
+            &self.weights,
+            &self.epilogue,
+        )?;
         let r = f(&g);
         let mut cache = self.launches.write().map_err(|_| poisoned())?;
         if cache.len() < PLAN_CACHE_CAPACITY {
@@ -220,11 +317,26 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
         y: DeviceSlice,
         workspace: &mut Workspace<E>,
     ) -> Result<Launch<[Arg; 1]>> {
+        self.launch_with(exec, tokens, x, y, None, workspace)
+    }
+
+    /// [`DeviceLinear::launch`] with the residual C [tokens, out] (elements of `T`),
+    /// read when the layer's beta is nonzero (then required) and ignored otherwise.
+    /// Y's length is in elements of the output dtype.
+    pub fn launch_with(
+        &self,
+        exec: &E,
+        tokens: usize,
+        x: DeviceSlice,
+        y: DeviceSlice,
+        c: Option<DeviceSlice>,
+        workspace: &mut Workspace<E>,
+    ) -> Result<Launch<[Arg; 1]>> {
         self.with_launch(tokens, |g| {
             check_len("X", g.x_len(), x.len)?;
             check_len("Y", g.y_len(), y.len)?;
             let ws = workspace.ensure(exec, g.workspace_bytes())?;
-            g.bind(x.ptr, y.ptr, None, ws)
+            g.bind(x.ptr, y.ptr, c, ws)
         })
     }
 
@@ -242,6 +354,170 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     }
 }
 
+/// Refuses f32 layers on the GPU paths.
+pub(crate) fn check_gpu_dtype<T: Element>() -> Result<()> {
+    if T::DTYPE == DType::F32 {
+        return Err(Error::InvalidArgument {
+            what: "dtype",
+            why: "the GPU forward takes f16 or bf16 layers (tensor cores have no 2:4 form \
+                  for f32); use forward_cpu or convert the weights"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Alignment of X the kernels need (16-byte vector loads and bulk copies); a less
+/// aligned input is staged ([`StreamRuntime::forward`]).
+pub const INPUT_ALIGN: u64 = 16;
+
+/// The scratch memory of one stream.
+struct StreamBuffers<E: Executor> {
+    workspace: Workspace<E>,
+    staging: Workspace<E>,
+}
+
+/// One stream's share of sparse24's device state: the executor that enqueues on
+/// the stream, the split-K workspace every layer running on the stream uses (one
+/// per stream, not per layer: forwards on one stream run one after another), and an
+/// aligned staging buffer for misaligned inputs. Thread-safe: forwards from several
+/// threads on one stream take turns on its buffers (they are in stream order anyway).
+pub struct StreamRuntime<E: Executor> {
+    exec: E,
+    buffers: Mutex<StreamBuffers<E>>,
+}
+
+fn stream_poisoned() -> Error {
+    Error::InvalidArgument {
+        what: "stream",
+        why: "a thread panicked while using this stream's workspace".into(),
+    }
+}
+
+impl<E: Executor> StreamRuntime<E> {
+    /// A runtime over `exec` (an executor on the stream), with empty buffers.
+    pub fn new(exec: E) -> Self {
+        StreamRuntime {
+            exec,
+            buffers: Mutex::new(StreamBuffers {
+                workspace: Workspace::new(),
+                staging: Workspace::new(),
+            }),
+        }
+    }
+
+    /// The executor on the stream.
+    pub fn executor(&self) -> &E {
+        &self.exec
+    }
+
+    /// Grows the split-K workspace now to what `layers` need for any token count up
+    /// to `max_tokens` (the largest [`DeviceLinear::workspace_bytes_for`]), so that
+    /// their forwards on this stream with at most `max_tokens` tokens allocate
+    /// nothing (what CUDA-graph capture needs; also warm each token count once
+    /// outside the capture so its launch is cached). Returns the workspace bytes held.
+    pub fn reserve<'a, T: Element + 'a>(
+        &self,
+        layers: impl IntoIterator<Item = &'a DeviceLinear<E, T>>,
+        max_tokens: usize,
+    ) -> Result<usize>
+    where
+        E: 'a,
+    {
+        // Layers of one shape need the same: compute each shape once.
+        let mut shapes: Vec<(usize, usize, usize)> = Vec::new();
+        let mut need = 0;
+        for l in layers {
+            let key = (l.out, l.inn, l.sm_count);
+            if !shapes.contains(&key) {
+                shapes.push(key);
+                need = need.max(l.workspace_bytes_for(max_tokens)?);
+            }
+        }
+        self.reserve_workspace(need)?;
+        Ok(self.workspace_bytes())
+    }
+
+    /// Grows the split-K workspace to at least `bytes` now.
+    pub fn reserve_workspace(&self, bytes: usize) -> Result<()> {
+        let mut b = self.buffers.lock().map_err(|_| stream_poisoned())?;
+        b.workspace.reserve(&self.exec, bytes)
+    }
+
+    /// Grows the staging buffer for misaligned inputs to at least `bytes` now (an
+    /// engine that hands out inputs at unaligned offsets and captures graphs
+    /// reserves `max_tokens × in × size_of::<T>()` of its widest layer).
+    pub fn reserve_staging(&self, bytes: usize) -> Result<()> {
+        let mut b = self.buffers.lock().map_err(|_| stream_poisoned())?;
+        b.staging.reserve(&self.exec, bytes)
+    }
+
+    /// With `true`, forwards on this stream never allocate: one that needs more
+    /// workspace or staging than reserved returns an error (an `InvalidArgument`
+    /// naming the workspace) instead, so an allocation can never happen inside a
+    /// CUDA-graph capture. The `reserve` calls still grow the buffers. `false`
+    /// (the default) lets forwards grow them.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let mut b = self.buffers.lock().map_err(|_| stream_poisoned())?;
+        b.workspace.set_growable(!frozen);
+        b.staging.set_growable(!frozen);
+        Ok(())
+    }
+
+    /// Bytes of split-K workspace held.
+    pub fn workspace_bytes(&self) -> usize {
+        self.buffers.lock().map_or(0, |b| b.workspace.bytes())
+    }
+
+    /// Bytes of staging buffer held.
+    pub fn staging_bytes(&self) -> usize {
+        self.buffers.lock().map_or(0, |b| b.staging.bytes())
+    }
+
+    /// Enqueues `layer`'s forward on this stream: X [tokens, in] (elements of `T`),
+    /// Y [tokens, out] (elements of the layer's output dtype), C [tokens, out]
+    /// (elements of `T`; read when the layer's beta is nonzero).
+    ///
+    /// X is read in place when its address is [`INPUT_ALIGN`]-byte aligned (what
+    /// the kernel's vector loads need). Otherwise it is first copied, on this
+    /// stream, into the stream's staging buffer (grown when too small: reserve it
+    /// with [`StreamRuntime::reserve_staging`] to keep forwards allocation-free),
+    /// and the kernel reads the copy: correct for any element-aligned view, at the
+    /// cost of one device copy of X. Y and C need only element alignment.
+    pub fn forward<T: Element>(
+        &self,
+        layer: &DeviceLinear<E, T>,
+        tokens: usize,
+        x: DeviceSlice,
+        y: DeviceSlice,
+        c: Option<DeviceSlice>,
+    ) -> Result<()> {
+        let mut guard = self.buffers.lock().map_err(|_| stream_poisoned())?;
+        let b = &mut *guard;
+        let x = if !x.ptr.is_multiple_of(INPUT_ALIGN) {
+            let x_len = crate::shape::tokens_by("X", "in", tokens, layer.inn)?;
+            check_len("X", x_len, x.len)?;
+            let bytes = x_len * std::mem::size_of::<T>();
+            let staged =
+                b.staging
+                    .ensure(&self.exec, bytes)?
+                    .ok_or_else(|| Error::InvalidArgument {
+                        what: "X",
+                        why: "an empty input cannot be staged".into(),
+                    })?;
+            self.exec.copy_device(staged.ptr, x.ptr, bytes)?;
+            DeviceSlice {
+                ptr: staged.ptr,
+                len: x.len,
+            }
+        } else {
+            x
+        };
+        let l = layer.launch_with(&self.exec, tokens, x, y, c, &mut b.workspace)?;
+        self.exec.launch(&l)
+    }
+}
+
 impl<E: Executor, T: Element> std::fmt::Debug for DeviceLinear<E, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceLinear")
@@ -249,6 +525,7 @@ impl<E: Executor, T: Element> std::fmt::Debug for DeviceLinear<E, T> {
             .field("out", &self.out)
             .field("in", &self.inn)
             .field("sm_count", &self.sm_count)
+            .field("out_dtype", &self.out_dtype)
             .field("epilogue", &self.epilogue)
             .finish()
     }

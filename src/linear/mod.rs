@@ -38,7 +38,7 @@
 pub mod device;
 pub mod gpu;
 
-use crate::dtype::Element;
+use crate::dtype::{DType, Element};
 use crate::epilogue::{Activation, Epilogue};
 use crate::error::{Error, Result};
 use crate::format::{Mask24, Sparse24};
@@ -59,11 +59,41 @@ pub enum Pruning<'a> {
     Mask(&'a Mask24),
 }
 
-/// A 2:4-sparse linear layer: compressed weight [out, in], optional bias, activation.
+/// The constant part of a layer's epilogue,
+/// `Y = act(alpha · X·Wᵀ + beta · C + bias)` written in `output`: what the kernel
+/// applies after the accumulation (see [`crate::ops::gemm`]). The bias is the
+/// layer's own ([`SparseLinear::with_bias`]); C, the residual, is given per forward
+/// (elements of the layer's dtype) and read when `beta` is nonzero.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct LinearEpilogue {
+    /// Scale of the product (1 by default).
+    pub alpha: f32,
+    /// Scale of the residual C (0 by default: no C). Nonzero makes C required.
+    pub beta: f32,
+    /// Applied last.
+    pub activation: Activation,
+    /// The dtype of Y: f32, f16 or bf16 (by default the layer's own dtype).
+    pub output: DType,
+}
+
+impl LinearEpilogue {
+    /// alpha 1, beta 0, no activation, output in `dtype`.
+    pub fn new(output: DType) -> Self {
+        LinearEpilogue {
+            alpha: 1.0,
+            beta: 0.0,
+            activation: Activation::None,
+            output,
+        }
+    }
+}
+
+/// A 2:4-sparse linear layer: compressed weight [out, in], optional bias, and the
+/// epilogue ([`LinearEpilogue`]: alpha, residual beta, activation, output dtype).
 pub struct SparseLinear<T: Element> {
     weight: Sparse24<T>,
     bias: Option<Vec<T>>,
-    activation: Activation,
+    epilogue: LinearEpilogue,
     device: gpu::DeviceCache<T>,
 }
 
@@ -73,7 +103,7 @@ impl<T: Element> SparseLinear<T> {
         SparseLinear {
             weight,
             bias: None,
-            activation: Activation::None,
+            epilogue: LinearEpilogue::new(T::DTYPE),
             device: gpu::DeviceCache::default(),
         }
     }
@@ -111,8 +141,49 @@ impl<T: Element> SparseLinear<T> {
     }
 
     /// Sets the activation applied last.
-    pub fn with_activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
+    pub fn with_activation(self, activation: Activation) -> Self {
+        let e = LinearEpilogue {
+            activation,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
+    }
+
+    /// Scales the product: `Y = act(alpha · X·Wᵀ + …)`.
+    pub fn with_alpha(self, alpha: f32) -> Self {
+        let e = LinearEpilogue {
+            alpha,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
+    }
+
+    /// Adds the residual `beta · C` before the bias and activation; with nonzero
+    /// `beta`, every forward takes C [tokens, out] (in `T`) —
+    /// [`SparseLinear::forward_cpu_with`], [`SparseLinear::forward_with`] —
+    /// and the plain forwards (which have no C) return an error.
+    pub fn with_residual(self, beta: f32) -> Self {
+        let e = LinearEpilogue {
+            beta,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
+    }
+
+    /// Writes Y in `output` (f32, f16 or bf16) instead of `T`; the forwards that
+    /// return `T` then refuse, the `_with` forwards take the output type.
+    pub fn with_output_dtype(self, output: DType) -> Self {
+        let e = LinearEpilogue {
+            output,
+            ..self.epilogue
+        };
+        self.with_epilogue(e)
+    }
+
+    /// Sets the whole epilogue at once.
+    pub fn with_epilogue(mut self, epilogue: LinearEpilogue) -> Self {
+        self.epilogue = epilogue;
+        self.device = gpu::DeviceCache::default();
         self
     }
 
@@ -129,28 +200,73 @@ impl<T: Element> SparseLinear<T> {
         self.bias.as_deref()
     }
     pub fn activation(&self) -> Activation {
-        self.activation
+        self.epilogue.activation
+    }
+    /// The epilogue (alpha, beta, activation, output dtype).
+    pub fn epilogue(&self) -> LinearEpilogue {
+        self.epilogue
+    }
+    /// The dtype of Y.
+    pub fn output_dtype(&self) -> DType {
+        self.epilogue.output
+    }
+
+    /// The host epilogue with the residual `c`.
+    fn host_epilogue<'a>(&'a self, c: Option<&'a [T]>) -> Epilogue<'a, T> {
+        Epilogue {
+            alpha: self.epilogue.alpha,
+            beta: self.epilogue.beta,
+            c: if self.epilogue.beta != 0.0 { c } else { None },
+            bias: self.bias.as_deref(),
+            activation: self.epilogue.activation,
+        }
+    }
+
+    /// Checks that `O` is the layer's output dtype.
+    fn check_output<O: Element>(&self) -> Result<()> {
+        if O::DTYPE != self.epilogue.output {
+            return Err(Error::InvalidArgument {
+                what: "output dtype",
+                why: format!(
+                    "the layer writes {:?} but the output buffer holds {:?}",
+                    self.epilogue.output,
+                    O::DTYPE
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// `Y[tokens, out]` from `X[tokens, in]` on the CPU (f32 accumulation, output in
-    /// `T`, the GPU forward's semantics).
+    /// `T`, the GPU forward's semantics). For a layer with a residual or another
+    /// output dtype, use [`SparseLinear::forward_cpu_with`].
     pub fn forward_cpu(&self, x: &[T], tokens: usize) -> Result<Vec<T>> {
-        let epi = Epilogue {
-            bias: self.bias.as_deref(),
-            activation: self.activation,
-            ..Default::default()
-        };
-        reference::linear_sparse(x, tokens, &self.weight, &epi)
+        self.forward_cpu_with(x, tokens, None)
+    }
+
+    /// The whole epilogue on the CPU: `Y = act(alpha · X·Wᵀ + beta · C + bias)` in
+    /// the layer's output dtype `O` (checked), C [tokens, out] required when beta
+    /// is nonzero (ignored otherwise). f32 accumulation, the epilogue in f64, one
+    /// rounding to `O`.
+    pub fn forward_cpu_with<O: Element>(
+        &self,
+        x: &[T],
+        tokens: usize,
+        c: Option<&[T]>,
+    ) -> Result<Vec<O>> {
+        self.check_output::<O>()?;
+        reference::linear_sparse_as(x, tokens, &self.weight, &self.host_epilogue(c))
     }
 
     /// The f64 reference of the same layer (for checking either forward).
     pub fn forward_f64(&self, x: &[T], tokens: usize) -> Result<Vec<f64>> {
-        let epi = Epilogue {
-            bias: self.bias.as_deref(),
-            activation: self.activation,
-            ..Default::default()
-        };
-        reference::linear_sparse_f64(x, tokens, &self.weight, &epi)
+        self.forward_f64_with(x, tokens, None)
+    }
+
+    /// The f64 reference with the residual C (required when beta is nonzero): the
+    /// exact value before the rounding to the output dtype.
+    pub fn forward_f64_with(&self, x: &[T], tokens: usize, c: Option<&[T]>) -> Result<Vec<f64>> {
+        reference::linear_sparse_f64(x, tokens, &self.weight, &self.host_epilogue(c))
     }
 }
 
@@ -161,7 +277,7 @@ impl<T: Element> std::fmt::Debug for SparseLinear<T> {
             .field("out", &self.out_features())
             .field("in", &self.in_features())
             .field("bias", &self.bias.is_some())
-            .field("activation", &self.activation)
+            .field("epilogue", &self.epilogue)
             .finish()
     }
 }

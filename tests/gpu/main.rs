@@ -3,6 +3,7 @@
 //! ignored ("skipped: no CUDA device"), never as passed. One module per kernel family.
 
 mod decompress;
+mod engine;
 mod gemm;
 // The mask learner is behind the `learn` feature (scripts/test.sh turns it on).
 #[cfg(feature = "learn")]
@@ -20,6 +21,7 @@ fn main() {
     let device = sparse24::cuda::context();
     let mut tests: Vec<(&'static str, GpuTest)> = Vec::new();
     tests.extend(decompress::tests());
+    tests.extend(engine::tests());
     tests.extend(gemm::tests());
     #[cfg(feature = "learn")]
     tests.extend(learn::tests());

@@ -119,6 +119,26 @@ impl<E: Executor, T: Element> DeviceSparse24<E, T> {
             _t: PhantomData,
         })
     }
+    /// A weight already on the device in fragment order (an engine that uploads or
+    /// maps its weights itself, or a test that needs only addresses).
+    ///
+    /// # Safety
+    /// `values` and `meta` must hold at least `geometry.value_len()` elements of `T`
+    /// and `geometry.meta_len()` metadata words in fragment order
+    /// ([`crate::layout::to_fragment_order`]), 16-byte aligned: the kernel reads
+    /// that many without a bounds check.
+    pub unsafe fn from_buffers(
+        values: E::Buffer,
+        meta: E::Buffer,
+        geometry: FragmentGeometry,
+    ) -> Self {
+        DeviceSparse24 {
+            values,
+            meta,
+            geometry,
+            _t: PhantomData,
+        }
+    }
     pub fn rows(&self) -> usize {
         self.geometry.rows
     }
