@@ -139,6 +139,7 @@ fn cases() -> Vec<Case> {
         (T128A2, F16, 37, 72, 528, F16, Activation::Gelu, 2),
         (T256, BF16, 70, 260, 96, BF16, Activation::Silu, 1),
         (T256W16, F16, 70, 260, 528, F32, Activation::Relu, 2),
+        (T256, F16, 37, 72, 48, F32, Activation::GeluErf, 1),
     ] {
         v.push(Case {
             kind: Kind::Gemm {

@@ -19,6 +19,7 @@ pub const ACT_NONE: u32 = 0;
 pub const ACT_RELU: u32 = 1;
 pub const ACT_GELU: u32 = 2;
 pub const ACT_SILU: u32 = 3;
+pub const ACT_GELU_ERF: u32 = 4;
 
 /// Threads per block of the element-wise kernels (prune, decompress, mask sampling,
 /// the learner): the block of their launches (src/ops) and, as `kThreads` in the
@@ -51,7 +52,8 @@ pub fn c_header() -> String {
     );
     h += &format!(
         "enum : unsigned {{ ACT_NONE = {ACT_NONE}u, ACT_RELU = {ACT_RELU}u, \
-         ACT_GELU = {ACT_GELU}u, ACT_SILU = {ACT_SILU}u }};\n"
+         ACT_GELU = {ACT_GELU}u, ACT_SILU = {ACT_SILU}u, \
+         ACT_GELU_ERF = {ACT_GELU_ERF}u }};\n"
     );
     h += &format!(
         "enum : unsigned {{ OUT_F32 = {OUT_F32}u, OUT_F16 = {OUT_F16}u, OUT_BF16 = {OUT_BF16}u }};\n"

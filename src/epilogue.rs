@@ -12,10 +12,12 @@ pub enum Activation {
     #[default]
     None,
     Relu,
-    /// GELU, tanh approximation.
+    /// GELU, tanh approximation (GPT-2 and the models trained with it).
     Gelu,
     /// x · sigmoid(x).
     Silu,
+    /// GELU, exact: x · Φ(x) = ½·x·(1 + erf(x/√2)) (BERT-family models).
+    GeluErf,
 }
 
 impl Activation {
@@ -28,6 +30,7 @@ impl Activation {
                 0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
             }
             Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::GeluErf => 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)),
         }
     }
     /// Code passed to kernels ([`crate::abi`]).
@@ -37,6 +40,7 @@ impl Activation {
             Activation::Relu => crate::abi::ACT_RELU,
             Activation::Gelu => crate::abi::ACT_GELU,
             Activation::Silu => crate::abi::ACT_SILU,
+            Activation::GeluErf => crate::abi::ACT_GELU_ERF,
         }
     }
 }

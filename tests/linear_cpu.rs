@@ -33,6 +33,7 @@ fn magnitude_layer_with_bias_and_activations() {
         Activation::Relu,
         Activation::Gelu,
         Activation::Silu,
+        Activation::GeluErf,
     ] {
         let layer = SparseLinear::from_dense(&w, out, inn, Pruning::Magnitude)
             .unwrap()

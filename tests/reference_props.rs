@@ -80,7 +80,8 @@ fn activation() -> impl Strategy<Value = Activation> {
         Just(Activation::None),
         Just(Activation::Relu),
         Just(Activation::Gelu),
-        Just(Activation::Silu)
+        Just(Activation::Silu),
+        Just(Activation::GeluErf)
     ]
 }
 
@@ -103,6 +104,11 @@ fn activations_match_their_definitions() {
     assert_eq!(Activation::Relu.apply(3.0), 3.0);
     let g = Activation::Gelu.apply(1.0);
     assert!((g - 0.841_191_990_607_477_2).abs() < 1e-12, "{g}");
+    // Φ(1) = 0.841 344 746 068 542 9 (the normal distribution's CDF at 1).
+    let e = Activation::GeluErf.apply(1.0);
+    assert!((e - 0.841_344_746_068_542_9).abs() < 1e-12, "{e}");
+    let e = Activation::GeluErf.apply(-2.0);
+    assert!((e + 2.0 * 0.022_750_131_948_179_2).abs() < 1e-12, "{e}");
     let s = Activation::Silu.apply(1.0);
     assert!((s - 0.731_058_578_630_004_9).abs() < 1e-12, "{s}");
 }

@@ -16,6 +16,8 @@ __device__ __forceinline__ float activate(float v, unsigned act) {
             return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
         case ACT_SILU:
             return v / (1.0f + expf(-v));
+        case ACT_GELU_ERF:
+            return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
         default:
             return v;
     }

@@ -54,7 +54,7 @@ const fn case(
     }
 }
 
-use Activation::{Gelu, None as NoAct, Relu, Silu};
+use Activation::{Gelu, GeluErf, None as NoAct, Relu, Silu};
 use DType::{BF16, F16, F32};
 use GemmConfig::{
     Decode, Prefill, PrefillT128x128 as T128, PrefillT128x128A2 as T128A2, PrefillT256x64 as T256,
@@ -73,6 +73,7 @@ pub const CASES: &[Case] = &[
     case(Decode, F16, 64, 20, 64, F16, Gelu, None, false, 1),
     case(Decode, BF16, 130, 17, 32, F32, Relu, Some(1.0), true, 1),
     case(Decode, F16, 7, 33, 528, F32, NoAct, None, true, 2),
+    case(Decode, BF16, 7, 40, 272, F32, GeluErf, Some(0.5), true, 2),
     case(Prefill, BF16, 1, 40, 272, F32, NoAct, None, false, 1),
     case(Prefill, F16, 7, 24, 48, BF16, Silu, Some(-1.0), false, 1),
     case(Prefill, BF16, 16, 130, 16, F16, Silu, Some(0.5), true, 1),
@@ -95,6 +96,7 @@ pub const CASES: &[Case] = &[
     case(T256, F16, 37, 72, 528, F16, NoAct, None, false, 2),
     case(T256, F16, 70, 17, 48, BF16, Gelu, Some(1.0), true, 1),
     case(T256, BF16, 20, 260, 768, F32, Relu, None, false, 3),
+    case(T256, F16, 37, 72, 48, F16, GeluErf, None, true, 1),
     // The 16-warp 256 × 64 tile: its lean loop runs one 8-step metadata group (4
     // stages) per iteration, so splits of 1, 2, 3 and 5 groups, `in` that ends
     // inside a stage (the X bounds it checks per stage) and row/token tails.

@@ -2,7 +2,7 @@
 //! `Y[tokens, out] = act(alpha · X[tokens, in] · Wᵀ + beta · C[tokens, out] + bias[out])`
 //! with W 2:4-sparse along `in` (the `mma.sp` A operand, fragment-ordered on the
 //! device), X of the same dtype (f16 or bf16), f32 accumulation, output f16, bf16 or
-//! f32, activation none / ReLU / GELU (tanh) / SiLU.
+//! f32, activation none / ReLU / GELU (tanh or exact erf) / SiLU.
 //!
 //! Host code only computes launches ([`sparse_linear_launches`]); any
 //! [`Executor`] runs them. Tile configurations ([`GemmConfig`]: one decode tile and
