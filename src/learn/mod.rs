@@ -151,13 +151,7 @@ impl<'c> MaskLearner<'c> {
         check_finite("weights", w, cols)?;
         let w: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
         let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-        let norm = calib.quadratic(&w64, rows)?;
-        if !(norm.is_finite() && norm > 0.0) {
-            return Err(Error::InvalidArgument {
-                what: "weights",
-                why: format!("‖X·Wᵀ‖² is {norm}: nothing to reconstruct"),
-            });
-        }
+        let norm = calib.output_norm(&w64, rows)?;
         let prior = match cfg.prior {
             Prior::Magnitude => prune::magnitude_mask(&w, rows, cols)?,
             Prior::Wanda => prune::wanda_mask(&w, rows, cols, calib.norms())?,

@@ -156,6 +156,19 @@ impl Calibration {
         &self.gram32
     }
 
+    /// ‖X·Wᵀ‖² for W [rows, cols] in f64: the denominator of every relative layer
+    /// error; zero or non-finite (nothing to reconstruct) is `Error::InvalidArgument`.
+    pub fn output_norm(&self, w: &[f64], rows: usize) -> Result<f64> {
+        let norm = self.quadratic(w, rows)?;
+        if !(norm.is_finite() && norm > 0.0) {
+            return Err(Error::InvalidArgument {
+                what: "weights",
+                why: format!("‖X·Wᵀ‖² is {norm}: nothing to reconstruct"),
+            });
+        }
+        Ok(norm)
+    }
+
     /// tr(A·G·Aᵀ) for A [rows, cols] in f64 (e.g. ‖X·Wᵀ‖² for A = W).
     pub fn quadratic(&self, a: &[f64], rows: usize) -> Result<f64> {
         check_len(

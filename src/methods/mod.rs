@@ -229,13 +229,7 @@ pub fn layer_error<T: Element>(
     check_len("pruned weights", shape.elements(), pruned.len())?;
     let w64: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
     let d: Vec<f64> = w64.iter().zip(pruned).map(|(a, &b)| a - b as f64).collect();
-    let norm = calib.quadratic(&w64, rows)?;
-    if !(norm.is_finite() && norm > 0.0) {
-        return Err(Error::InvalidArgument {
-            what: "weights",
-            why: format!("‖X·Wᵀ‖² is {norm}: nothing to reconstruct"),
-        });
-    }
+    let norm = calib.output_norm(&w64, rows)?;
     Ok(calib.quadratic(&d, rows)? / norm)
 }
 
