@@ -5,8 +5,9 @@
 //! [`record::RecordingExecutor`], runs nothing and records the launches, to inspect
 //! and time host code without a GPU. No cudarc type appears here.
 
-use crate::abi::GemmParams;
+use crate::abi::{Gemm90Params, GemmParams, TensorMapBytes};
 use crate::error::{Error, Result};
+use crate::tensor_map::TensorMapDesc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -29,20 +30,51 @@ pub enum Arg {
 /// The structs kernels take by value, each declared once in src/abi.rs (Rust struct
 /// and generated C declaration). Typed rather than raw bytes: the CUDA executor passes
 /// the struct itself, with its Rust size and alignment, which the C side asserts equal
-/// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`
-/// while the structs stay small (a future one with a 64-byte-aligned CUtensorMap would
-/// grow `Arg` to a few hundred bytes: box it then).
+/// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`.
+/// A struct holding a tensor map carries its description ([`TensorMapDesc`], plain
+/// values): the executor encodes it at launch, the driver's way or the emulator's.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum StructArg {
     /// kernels/sparse_gemm.cu's `sgemm_*` kernels.
     Gemm(GemmParams),
+    /// kernels/sparse_gemm_sm90.cu's kernels: [`Gemm90Params`] with `x_map` encoded
+    /// from this description.
+    Gemm90 {
+        params: GemmParams,
+        x_map: TensorMapDesc,
+    },
 }
 
 impl StructArg {
+    /// The kernel's parameter struct with its tensor maps encoded by `encode`.
+    pub fn encode<F>(self, encode: F) -> Result<EncodedStruct>
+    where
+        F: Fn(&TensorMapDesc) -> Result<TensorMapBytes>,
+    {
+        Ok(match self {
+            StructArg::Gemm(p) => EncodedStruct::Gemm(p),
+            StructArg::Gemm90 { params, x_map } => EncodedStruct::Gemm90(Gemm90Params {
+                x_map: encode(&x_map)?,
+                g: params,
+                tail: [0; 24],
+            }),
+        })
+    }
+}
+
+/// A parameter struct as the kernel receives it (tensor maps encoded).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum EncodedStruct {
+    Gemm(GemmParams),
+    Gemm90(Gemm90Params),
+}
+
+impl EncodedStruct {
     /// The bytes of the kernel's parameter, as the device holds them.
     pub fn to_le_bytes(self) -> Vec<u8> {
         match self {
-            StructArg::Gemm(p) => p.to_le_bytes(),
+            EncodedStruct::Gemm(p) => p.to_le_bytes(),
+            EncodedStruct::Gemm90(p) => p.to_le_bytes(),
         }
     }
 }

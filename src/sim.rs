@@ -2,9 +2,12 @@
 //! by [`ptxsim`] on the CPU from the embedded PTX text, with its strict checks and
 //! counters.
 
+use crate::abi::TensorMapBytes;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::launch::{Arg, Executor, Launch};
+use crate::tensor_map::{TensorMapDesc, TensorMapSwizzle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -145,16 +148,20 @@ impl Executor for SimExecutor {
             .args
             .as_ref()
             .iter()
-            .map(|a| match *a {
-                Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),
-                Arg::U32(v) => ptxsim::Param::U32(v),
-                Arg::I32(v) => ptxsim::Param::I32(v),
-                Arg::F32(v) => ptxsim::Param::F32(v),
-                // ptxsim checks the length against the `.param .b8 name[N]` size and
-                // places the bytes at the declaration's alignment.
-                Arg::Struct(s) => ptxsim::Param::Bytes(s.to_le_bytes()),
+            .map(|a| {
+                Ok(match *a {
+                    Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),
+                    Arg::U32(v) => ptxsim::Param::U32(v),
+                    Arg::I32(v) => ptxsim::Param::I32(v),
+                    Arg::F32(v) => ptxsim::Param::F32(v),
+                    // ptxsim checks the length against the `.param .b8 name[N]` size and
+                    // places the bytes at the declaration's alignment.
+                    Arg::Struct(s) => {
+                        ptxsim::Param::Bytes(s.encode(encode_tensor_map)?.to_le_bytes())
+                    }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let cfg = ptxsim::LaunchConfig {
             grid: l.grid,
             block: l.block,
@@ -169,4 +176,43 @@ impl Executor for SimExecutor {
         *self.last_stats.lock().map_err(|_| poisoned())? = Some(stats);
         Ok(())
     }
+}
+
+/// A tensor map as ptxsim encodes it: the driver's rules checked (a map the driver
+/// would refuse is `Error::InvalidArgument` here too), then ptxsim's own 128 bytes.
+pub fn encode_tensor_map(d: &TensorMapDesc) -> Result<TensorMapBytes> {
+    let rank = d.rank.clamp(1, crate::tensor_map::MAX_RANK);
+    let map = ptxsim::TensorMap {
+        dtype: match d.dtype {
+            DType::F32 => ptxsim::TmapDtype::F32,
+            DType::F16 => ptxsim::TmapDtype::F16,
+            DType::BF16 => ptxsim::TmapDtype::BF16,
+        },
+        global_address: d.address,
+        dims: d.dims[..rank].to_vec(),
+        strides: d.strides[..rank - 1].to_vec(),
+        box_dims: d.box_dims[..rank].to_vec(),
+        element_strides: vec![1; rank],
+        interleave: ptxsim::Interleave::None,
+        swizzle: match d.swizzle {
+            TensorMapSwizzle::None => ptxsim::Swizzle::None,
+            TensorMapSwizzle::B32 => ptxsim::Swizzle::B32,
+            TensorMapSwizzle::B64 => ptxsim::Swizzle::B64,
+            TensorMapSwizzle::B128 => ptxsim::Swizzle::B128,
+        },
+        l2_promotion: ptxsim::L2Promotion::B128,
+        oob_fill: ptxsim::OobFill::None,
+    };
+    if d.rank != rank {
+        return Err(Error::InvalidArgument {
+            what: "tensor map",
+            why: format!("rank {} (must be 1..=5)", d.rank),
+        });
+    }
+    map.encode()
+        .map(TensorMapBytes)
+        .map_err(|e| Error::InvalidArgument {
+            what: "tensor map",
+            why: e.to_string(),
+        })
 }
