@@ -59,7 +59,7 @@ struct SparseGemm90 {
         const int ctid = threadIdx.x - 128;
         const int lane = threadIdx.x & 31;
         const int w = (threadIdx.x / 32) & 3;
-        const WStream<T> ws(p, m0 / 16 + c * MB * 4 + w, lane);
+        WStream<T> ws(p, m0 / 16 + c * MB * 4 + w, lane);
 
         float acc[MB][ND];
 #pragma unroll
@@ -70,15 +70,16 @@ struct SparseGemm90 {
         // W of stages 0 and 1, then three rotating buffers (names, not an indexed array:
         // every register index stays a compile-time constant).
         WStage<T> b0, b1, b2;
-        ws.load(b0, 0);
-        if (nst > 1) ws.load(b1, 1);
+        ws.load_next(b0);
+        if (nst > 1) ws.load_next(b1);
+        const uint64_t desc0 = ring.desc_base();
 #pragma unroll 1
         for (int kb = 0; kb < nst; kb += 3) {
-            step(ring, ws, acc, b0, b2, kb, nst, lane);
+            step(ring, desc0, ws, acc, b0, b2, kb, nst, lane);
             if (kb + 1 >= nst) break;
-            step(ring, ws, acc, b1, b0, kb + 1, nst, lane);
+            step(ring, desc0, ws, acc, b1, b0, kb + 1, nst, lane);
             if (kb + 2 >= nst) break;
-            step(ring, ws, acc, b2, b1, kb + 2, nst, lane);
+            step(ring, desc0, ws, acc, b2, b1, kb + 2, nst, lane);
         }
         sm90::wgmma_wait<0>();
 #pragma unroll
@@ -90,7 +91,7 @@ struct SparseGemm90 {
     // Stage kb: wait for its X, issue its wgmmas on W `cur`, keep them in flight while
     // the previous stage's retire; then release the previous stage's slot and refill its
     // W registers (`prev`) with stage kb + 2.
-    __device__ static __forceinline__ void step(const XRing<T>& ring, const WStream<T>& ws,
+    __device__ static __forceinline__ void step(const XRing<T>& ring, uint64_t desc0, WStream<T>& ws,
                                                 float (&acc)[MB][ND], WStage<T>& cur,
                                                 WStage<T>& prev, int kb, int nst, int lane) {
         ring.wait_full(kb);
@@ -99,7 +100,7 @@ struct SparseGemm90 {
         sm90::wgmma_fence();
 #pragma unroll
         for (int t = 0; t < T::KS; ++t) {
-            const uint64_t desc = ring.desc(kb, t);
+            const uint64_t desc = XRing<T>::desc(desc0, kb, t);
 #pragma unroll
             for (int h = 0; h < MB; ++h) {
                 if (t == 0) {
@@ -115,7 +116,7 @@ struct SparseGemm90 {
         for (int h = 0; h < MB; ++h) sm90::fence_operands(acc[h]);
         hold(prev);
         if (kb > 0) ring.release(kb - 1, lane);
-        if (kb + 2 < nst) ws.load(prev, kb + 2);
+        if (kb + 2 < nst) ws.load_next(prev);  // stage kb + 2
     }
 
     // The consumers' tile through shared memory (the X ring is free: every stage was

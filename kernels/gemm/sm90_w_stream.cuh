@@ -39,34 +39,40 @@ __device__ __forceinline__ unsigned ldg_nc_u32(const unsigned* p) {
 
 template <class T>
 struct WStream {
-    const uint4* ap[T::MB];     // lane's A at step 0 of each row tile
-    const unsigned* mp[T::MB];  // lane's metadata vector of group 0, as words
-    bool ok[T::MB];             // the row tile exists (else row tile 0 is read, not stored)
+    const uint4* ap[T::MB];     // lane's A at the next stage to load, per row tile
+    const unsigned* mp[T::MB];  // lane's metadata vector of the next stage's group, as words
+    int next;                   // the next stage to load
 
     // rt0: the warp's first 16-row tile; its MB row tiles are 4 apart (one per 64-row
-    // wgmma block: warp w of a warpgroup owns rows 16w..16w+15 of each block).
-    __device__ __forceinline__ WStream(const GemmParams& p, unsigned rt0, int lane) {
+    // wgmma block: warp w of a warpgroup owns rows 16w..16w+15 of each block). Row
+    // tiles past the last row read row tile 0: computed, never stored.
+    __device__ __forceinline__ WStream(const GemmParams& p, unsigned rt0, int lane) : next(0) {
         const unsigned row_tiles = (p.out + 15) / 16;
         const unsigned groups = p.steps / 8;
 #pragma unroll
         for (int h = 0; h < T::MB; ++h) {
             const unsigned rt = rt0 + 4 * h;
-            ok[h] = rt < row_tiles;
-            const unsigned r = ok[h] ? rt : 0;
+            const unsigned r = rt < row_tiles ? rt : 0;
             ap[h] = p.wv + static_cast<size_t>(r) * p.steps * 32 + lane;
             mp[h] = reinterpret_cast<const unsigned*>(p.wm + static_cast<size_t>(r) * groups * 32 + lane);
         }
     }
 
-    // Stage kb (steps 2kb, 2kb + 1) into s.
-    __device__ __forceinline__ void load(WStage<T>& s, int kb) const {
+    // The next stage (steps 2·next, 2·next + 1) into s; stages are loaded in order, so
+    // the addresses advance by bumps instead of being recomputed.
+    __device__ __forceinline__ void load_next(WStage<T>& s) {
+        const int w = next % 4;  // metadata word of the stage in its 8-step group
 #pragma unroll
         for (int h = 0; h < T::MB; ++h) {
 #pragma unroll
-            for (int t = 0; t < T::KS; ++t) s.a[h][t] = ldg_nc_v4(ap[h] + (kb * T::KS + t) * 32);
-            // uint4 (kb / 4) of the lane's metadata stream, word kb % 4.
-            s.m[h] = ldg_nc_u32(mp[h] + (kb / 4) * 128 + (kb % 4));
+            for (int t = 0; t < T::KS; ++t) s.a[h][t] = ldg_nc_v4(ap[h] + t * 32);
+            s.m[h] = ldg_nc_u32(mp[h] + w);
+            ap[h] += T::KS * 32;
+            // After the group's fourth stage: the next 16-byte vector of the stream (32
+            // lanes × 4 words further).
+            if (w == 3) mp[h] += 128;
         }
+        ++next;
     }
 };
 

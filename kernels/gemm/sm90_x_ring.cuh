@@ -48,10 +48,15 @@ struct XRing {
         if (lane == 0) sm90::mbar_arrive(&empty[kb % T::STAGES]);
     }
 
+    // The B descriptor of slot 0, step 0; the others add to its address field.
+    __device__ __forceinline__ uint64_t desc_base() const { return sm90::desc_kmajor_sw128(sm90::smem_u32(slots)); }
+
     // The B descriptor of k32 step t (0, 1) of stage kb: the slot's rows, advanced by
-    // t · 32 elements (64 bytes) inside the 128-byte swizzle row.
-    __device__ __forceinline__ uint64_t desc(int kb, int t) const {
-        return sm90::desc_kmajor_sw128(sm90::smem_u32(slots + (kb % T::STAGES) * T::STAGE_BYTES + t * 64));
+    // t · 32 elements (64 bytes) inside the 128-byte swizzle row. The address field
+    // holds address >> 4 in 14 bits: every slot lies below 256 KiB, so the sum never
+    // carries out of it.
+    __device__ __forceinline__ static uint64_t desc(uint64_t base, int kb, int t) {
+        return base + static_cast<uint64_t>((kb % T::STAGES) * (T::STAGE_BYTES >> 4) + t * (64 >> 4));
     }
 };
 
