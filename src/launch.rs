@@ -157,6 +157,24 @@ pub trait Executor {
     /// count on the emulator ([`crate::ops::gemm::DEFAULT_SM_COUNT`]).
     fn sm_count(&self) -> Result<usize>;
 
+    /// The compute capability (major, minor) plans are chosen for
+    /// ([`crate::ops::gemm::SparseGemmPlan::choose_for`]): the device's own on a GPU;
+    /// 8.0 by default elsewhere (the emulator and the recording executor can be set to
+    /// 9.0 to plan and run the Hopper kernels), so that plans keep the mma.sp kernels
+    /// unless asked.
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        Ok((8, 0))
+    }
+
+    /// The device plans are chosen for: [`Executor::sm_count`] and
+    /// [`Executor::compute_capability`].
+    fn gemm_device(&self) -> Result<crate::ops::gemm::GemmDevice> {
+        Ok(crate::ops::gemm::GemmDevice {
+            sm_count: self.sm_count()?,
+            compute_capability: self.compute_capability()?,
+        })
+    }
+
     /// The executor's dense f32 GEMM library, where it has one (cuBLASLt on a GPU
     /// where the library loads); `None` (the default, and the emulator) means callers
     /// launch their own kernel instead.

@@ -17,6 +17,7 @@ pub struct SimExecutor {
     modules: Mutex<HashMap<&'static str, Arc<ptxsim::Module>>>,
     last_stats: Mutex<Option<ptxsim::LaunchStats>>,
     only_ctas: Option<Vec<[u32; 3]>>,
+    compute_capability: (u32, u32),
 }
 
 /// A device allocation on the emulator, freed on drop.
@@ -60,7 +61,16 @@ impl SimExecutor {
             modules: Mutex::new(HashMap::new()),
             last_stats: Mutex::new(None),
             only_ctas: None,
+            compute_capability: (8, 0),
         }
+    }
+
+    /// Plans for a device of this compute capability ([`Executor::compute_capability`];
+    /// 8.0 by default): (9, 0) makes the plans take the Hopper kernels where an H100
+    /// would, which ptxsim runs too.
+    pub fn with_compute_capability(mut self, cc: (u32, u32)) -> SimExecutor {
+        self.compute_capability = cc;
+        self
     }
 
     /// Runs only these CTAs of each launch (for big grids in tests).
@@ -131,6 +141,10 @@ impl Executor for SimExecutor {
     /// chosen from it match theirs.
     fn sm_count(&self) -> Result<usize> {
         Ok(crate::ops::gemm::DEFAULT_SM_COUNT)
+    }
+
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        Ok(self.compute_capability)
     }
 
     /// Copies within the emulator's memory (addresses may point inside

@@ -322,6 +322,11 @@ impl Executor for CudaExecutor {
         self.modules.loads()
     }
 
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        let (major, minor) = self.ctx.compute_capability()?;
+        Ok((major.max(0) as u32, minor.max(0) as u32))
+    }
+
     /// `cuMemcpyDtoDAsync` on the executor's stream.
     fn copy_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
         if bytes == 0 {
