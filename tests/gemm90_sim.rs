@@ -27,6 +27,7 @@ fn skip() -> bool {
 fn expected_wgmma(p: &SparseGemmPlan) -> u64 {
     let t = p.config.tile();
     let ctas = p.out.div_ceil(t.rows) * p.tokens.div_ceil(t.tokens);
+    // Every split's CTAs together cover the k32 steps once.
     (ctas * (t.rows / 64) * p.steps) as u64
 }
 
@@ -108,8 +109,25 @@ fn plans_pick_the_hopper_kernel_on_sm90_only() {
         Some(GemmConfig::Wgmma256x128)
     )
     .is_err());
-    // The Hopper tile has no split-K.
-    let p = SparseGemmPlan::new(GemmConfig::Wgmma256x128, 100, 64, 4096, 8).unwrap();
-    assert_eq!(p.splits, 1);
-    assert_eq!(p.workspace_bytes(), 0);
+    // Few output tiles: split-K to about one CTA per SM (4096 × 4096 at 64 tokens: 16
+    // tiles, 8 splits of 2 groups); enough tiles: none.
+    let p = SparseGemmPlan::choose_for_with(64, 4096, 4096, dev((9, 0)), None).unwrap();
+    assert_eq!((p.tiles(), p.splits), (16, 8));
+    assert!(p.workspace_bytes() > 0);
+    let p = SparseGemmPlan::choose_for_with(2048, 4096, 4096, dev((9, 0)), None).unwrap();
+    assert_eq!((p.tiles(), p.splits), (256, 1));
+}
+
+#[test]
+fn wgmma_split_k_is_deterministic_and_resets_its_counters() {
+    if skip() {
+        return;
+    }
+    let c = gemm_cases::Case {
+        splits: 3,
+        ..WGMMA_CASES[5]
+    };
+    let exec = SimExecutor::new();
+    let (a, b) = gemm_cases::run_twice(&exec, &c, 9).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a, b, "split-K output differs between two runs");
 }

@@ -11,7 +11,9 @@
 //                    memory (as the sm_80 kernel: coalesced Y, C, bias).
 //
 // D = W · Xᵀ: W is the sparse A operand, Xᵀ the K-major B operand; D is written
-// transposed so Y stays [tokens, out]. No split-K (the plan never asks for it here).
+// transposed so Y stays [tokens, out]. Split-K over grid.z (few output tiles: 64-512
+// tokens), reduced deterministically as the sm_80 kernel does (split_k.cuh's scheme:
+// partials in the workspace, the last CTA of a tile sums them in split order).
 #pragma once
 #include "../elem.cuh"
 #include "../ptx_sm90.cuh"
@@ -43,7 +45,9 @@ struct SparseGemm90 {
         // together share a few W row blocks.
         const unsigned n0 = blockIdx.x * T::BN;
         const unsigned m0 = blockIdx.y * T::BM;
-        const int nst = static_cast<int>(p.steps) / T::KS;
+        const unsigned s_begin = blockIdx.z * p.chunk_steps;
+        const unsigned s_end = min(p.steps, s_begin + p.chunk_steps);
+        const int nst = static_cast<int>(s_end - s_begin) / T::KS;
         const int wg = threadIdx.x / 128;
 
         if (threadIdx.x == 0) ring.init();
@@ -51,7 +55,7 @@ struct SparseGemm90 {
 
         if (wg == 0) {
             sm90::setmaxnreg_dec<T::PRODUCER_REGS>();
-            if (threadIdx.x == 0) ring.produce(&pp.x_map, nst, n0);
+            if (threadIdx.x == 0) ring.produce(&pp.x_map, nst, s_begin * 32, n0);
             return;
         }
         sm90::setmaxnreg_inc<T::CONSUMER_REGS>();
@@ -59,7 +63,7 @@ struct SparseGemm90 {
         const int ctid = threadIdx.x - 128;
         const int lane = threadIdx.x & 31;
         const int w = (threadIdx.x / 32) & 3;
-        WStream<T> ws(p, m0 / 16 + c * MB * 4 + w, lane);
+        WStream<T> ws(p, m0 / 16 + c * MB * 4 + w, s_begin, lane);
 
         float acc[MB][ND];
 #pragma unroll
@@ -85,7 +89,46 @@ struct SparseGemm90 {
 #pragma unroll
         for (int h = 0; h < MB; ++h) sm90::fence_operands(acc[h]);
 
+        if (p.splits > 1 && !reduce_splits(p, acc, ctid)) return;
         store(p, smem, acc, ctid, c, w, lane, m0, n0);
+    }
+
+    // Split-K: every CTA writes its f32 partial tile to the workspace (thread-major:
+    // consecutive consumer threads, consecutive floats), then bumps the tile's arrival
+    // counter after a fence; the last to arrive sums all partials in split order
+    // 0..splits-1 (the same bits whatever the CTA order) and resets the counter to 0.
+    // Returns whether this CTA holds the sum (and stores the tile).
+    __device__ static __forceinline__ bool reduce_splits(const GemmParams& p, float (&acc)[MB][ND],
+                                                         int ctid) {
+        constexpr int N = T::CONSUMER_THREADS, PER = MB * ND;
+        __shared__ unsigned s_last;
+        const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
+        float* all = reinterpret_cast<float*>(p.ws) + static_cast<size_t>(tile) * p.splits * PER * N;
+        float* mine = all + static_cast<size_t>(blockIdx.z) * PER * N;
+#pragma unroll
+        for (int h = 0; h < MB; ++h)
+#pragma unroll
+            for (int i = 0; i < ND; ++i) mine[(h * ND + i) * N + ctid] = acc[h][i];
+        __threadfence();
+        sm90::named_barrier(1, N);
+        if (ctid == 0) s_last = atomicAdd(&p.counters[tile], 1u) == p.splits - 1;
+        sm90::named_barrier(1, N);
+        if (!s_last) return false;
+        __threadfence();
+#pragma unroll
+        for (int h = 0; h < MB; ++h)
+#pragma unroll
+            for (int i = 0; i < ND; ++i) acc[h][i] = 0.0f;
+#pragma unroll 1
+        for (unsigned z = 0; z < p.splits; ++z) {
+            const float* part = all + static_cast<size_t>(z) * PER * N;
+#pragma unroll
+            for (int h = 0; h < MB; ++h)
+#pragma unroll
+                for (int i = 0; i < ND; ++i) acc[h][i] += __ldcg(part + (h * ND + i) * N + ctid);
+        }
+        if (ctid == 0) atomicExch(&p.counters[tile], 0u);
+        return true;
     }
 
     // Stage kb: wait for its X, issue its wgmmas on W `cur`, keep them in flight while

@@ -45,16 +45,18 @@ struct WStream {
 
     // rt0: the warp's first 16-row tile; its MB row tiles are 4 apart (one per 64-row
     // wgmma block: warp w of a warpgroup owns rows 16w..16w+15 of each block). Row
-    // tiles past the last row read row tile 0: computed, never stored.
-    __device__ __forceinline__ WStream(const GemmParams& p, unsigned rt0, int lane) : next(0) {
+    // tiles past the last row read row tile 0: computed, never stored. s_begin: the
+    // first k32 step (a multiple of 8: split-K chunks are whole metadata groups).
+    __device__ __forceinline__ WStream(const GemmParams& p, unsigned rt0, unsigned s_begin, int lane)
+        : next(0) {
         const unsigned row_tiles = (p.out + 15) / 16;
         const unsigned groups = p.steps / 8;
 #pragma unroll
         for (int h = 0; h < T::MB; ++h) {
             const unsigned rt = rt0 + 4 * h;
             const unsigned r = rt < row_tiles ? rt : 0;
-            ap[h] = p.wv + static_cast<size_t>(r) * p.steps * 32 + lane;
-            mp[h] = reinterpret_cast<const unsigned*>(p.wm + static_cast<size_t>(r) * groups * 32 + lane);
+            ap[h] = p.wv + (static_cast<size_t>(r) * p.steps + s_begin) * 32 + lane;
+            mp[h] = reinterpret_cast<const unsigned*>(p.wm + (static_cast<size_t>(r) * groups + s_begin / 8) * 32 + lane);
         }
     }
 

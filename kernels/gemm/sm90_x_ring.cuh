@@ -25,16 +25,16 @@ struct XRing {
         sm90::fence_mbar_init();
     }
 
-    // The producer thread: stage kb of nst into slot kb % STAGES once its previous
-    // use (stage kb - STAGES) has been released.
-    __device__ __forceinline__ void produce(const void* x_map, int nst, unsigned n0) const {
+    // The producer thread: stage kb of nst (k from k0 on) into slot kb % STAGES once
+    // its previous use (stage kb - STAGES) has been released.
+    __device__ __forceinline__ void produce(const void* x_map, int nst, unsigned k0, unsigned n0) const {
 #pragma unroll 1
         for (int kb = 0; kb < nst; ++kb) {
             const int s = kb % T::STAGES;
             if (kb >= T::STAGES) sm90::mbar_wait(&empty[s], ((kb / T::STAGES) - 1) & 1);
             sm90::mbar_arrive_expect_tx(&full[s], T::STAGE_BYTES);
-            sm90::tma_load_2d(slots + s * T::STAGE_BYTES, x_map, &full[s], kb * T::K_STAGE,
-                              static_cast<int>(n0));
+            sm90::tma_load_2d(slots + s * T::STAGE_BYTES, x_map, &full[s],
+                              static_cast<int>(k0) + kb * T::K_STAGE, static_cast<int>(n0));
         }
     }
 

@@ -121,6 +121,9 @@ pub const WGMMA_CASES: &[Case] = &[
     case(WG, BF16, 129, 300, 96, F16, Silu, Some(0.5), false, 1),
     case(WG, F16, 1000, 24, 528, BF16, Gelu, None, true, 1),
     case(WG, BF16, 70, 17, 16, F32, GeluErf, Some(2.0), true, 1),
+    // Split-K 3 (chunks of 2, 2 and 1 metadata groups: 4, 4 and 2 stages) and 2.
+    case(WG, F16, 63, 72, 1040, F32, Relu, Some(0.5), true, 3),
+    case(WG, BF16, 129, 260, 528, BF16, NoAct, None, false, 2),
 ];
 
 /// The relative-error bound of an output dtype (DESIGN.md Tolerances).

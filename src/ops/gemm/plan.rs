@@ -101,8 +101,6 @@ impl SparseGemmPlan {
         }
         let steps = FragmentGeometry::new(out, inn).steps;
         let groups = steps / META_STEPS_PER_LOAD;
-        // The Hopper kernels have no split-K (yet): one split, whatever was asked.
-        let splits = if tile.sm90a_only() { 1 } else { splits };
         let want = splits.clamp(1, groups);
         let chunk_groups = groups.div_ceil(want);
         Ok(SparseGemmPlan {
@@ -198,7 +196,16 @@ impl SparseGemmPlan {
             let config = match prefill_tile {
                 Some(c) => c,
                 None if device.runs_sm90a() && tokens >= WGMMA_MIN_TOKENS => {
-                    GemmConfig::Wgmma256x128
+                    // Split-K up to about one CTA per SM where the output tiles do not
+                    // fill the GPU (64-512 tokens on most layers).
+                    let base = SparseGemmPlan::new(GemmConfig::Wgmma256x128, tokens, out, inn, 1)?;
+                    return SparseGemmPlan::new(
+                        GemmConfig::Wgmma256x128,
+                        tokens,
+                        out,
+                        inn,
+                        base.splits_to_fill(sm_count),
+                    );
                 }
                 None => {
                     let large = LARGE_PREFILL_TILE.tile();
@@ -213,15 +220,28 @@ impl SparseGemmPlan {
             return SparseGemmPlan::new(config, tokens, out, inn, 1);
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
-        // About one CTA per SM: the split-K sweep (bench/RESULTS.md) found this count
-        // fastest or nearly so on every decode case, ahead of two CTAs per SM.
-        let ctas = base.tiles().max(1);
+        SparseGemmPlan::new(
+            GemmConfig::Decode,
+            tokens,
+            out,
+            inn,
+            base.splits_to_fill(sm_count),
+        )
+    }
+
+    /// The split-K count that gives about one CTA per SM (SMs / output tiles,
+    /// rounded), at most [`MAX_SPLITS`], each split at least [`MIN_GROUPS_PER_SPLIT`]
+    /// 8-step groups (512 of `in`) so the reduction stays small next to the weight
+    /// stream. The split-K sweep (bench/RESULTS.md) found this count fastest or nearly
+    /// so on every decode case, ahead of two CTAs per SM; the Hopper kernel uses the
+    /// same rule until a sweep of its own.
+    fn splits_to_fill(&self, sm_count: usize) -> usize {
+        let ctas = self.tiles().max(1);
         let sms = sm_count.max(1);
-        let groups = base.steps / META_STEPS_PER_LOAD;
-        let splits = ((sms + ctas / 2) / ctas)
+        let groups = self.steps / META_STEPS_PER_LOAD;
+        ((sms + ctas / 2) / ctas)
             .clamp(1, MAX_SPLITS)
-            .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
-        SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
+            .min((groups / MIN_GROUPS_PER_SPLIT).max(1))
     }
 
     /// Row tiles of W (16 rows each).
