@@ -15,6 +15,12 @@ pub mod record;
 pub use record::RecordingExecutor;
 
 /// One kernel argument, passed by value as the kernel's `.param` expects it.
+///
+/// Its struct variant makes it a few hundred bytes (the Hopper GEMM's parameters and
+/// its tensor-map description): kept inline, not boxed, because a forward builds its
+/// launch without a heap allocation (tests/forward_alloc.rs) and a launch holds one
+/// or two arguments.
+#[allow(clippy::large_enum_variant)]
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Arg {
     /// A device address (any pointer parameter).

@@ -147,9 +147,9 @@ struct SparseGemm90 {
 #pragma unroll
             for (int h = 0; h < MB; ++h) {
                 if (t == 0) {
-                    sm90::wgmma_sp_m64n128k32<E::kBf16, 0>(acc[h], cur.a[h][t], desc, cur.m[h]);
+                    sm90::wgmma_sp_rs_m64n128k32<E::kBf16, 0>(acc[h], cur.a[h][t], desc, cur.m[h]);
                 } else {
-                    sm90::wgmma_sp_m64n128k32<E::kBf16, 1>(acc[h], cur.a[h][t], desc, cur.m[h]);
+                    sm90::wgmma_sp_rs_m64n128k32<E::kBf16, 1>(acc[h], cur.a[h][t], desc, cur.m[h]);
                 }
             }
         }
