@@ -91,6 +91,11 @@ fn plans_pick_the_hopper_kernel_on_sm90_only() {
             .config
     };
     assert_eq!(pick(2048, (9, 0)), GemmConfig::Wgmma256x128);
+    let plan = SparseGemmPlan::choose_for_with(2048, 4096, 4096, dev((9, 0)), None).unwrap();
+    assert_eq!(
+        plan.kernel_name(sparse24::DType::BF16).unwrap(),
+        "sgemm_wg256x128_bf16"
+    );
     assert_eq!(pick(64, (9, 0)), GemmConfig::Wgmma256x128);
     // Never on another architecture, sm_100 and later included (`a` code runs on 9.0 alone).
     for cc in [(8, 0), (8, 6), (8, 9), (10, 0), (12, 0)] {

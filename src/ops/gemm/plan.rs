@@ -244,6 +244,13 @@ impl SparseGemmPlan {
             .min((groups / MIN_GROUPS_PER_SPLIT).max(1))
     }
 
+    /// The kernel this plan runs for inputs of `dtype`: `sgemm_<tile>_<dtype>`
+    /// (`sgemm_wg256x128_bf16` where the Hopper kernel was chosen). What the plan
+    /// picked is visible here; [`PREFILL_TILE_ENV`] overrides it once per process.
+    pub fn kernel_name(&self, dtype: crate::dtype::DType) -> Result<&'static str> {
+        self.config.kernel(dtype)
+    }
+
     /// Row tiles of W (16 rows each).
     pub fn row_tiles(&self) -> usize {
         self.out.div_ceil(TILE_ROWS)
