@@ -183,16 +183,7 @@ struct SparseGemm90 {
                     dt[nl * DT_STRIDE + ml] = acc[h][4 * j + r];
                 }
         sm90::named_barrier(1, T::CONSUMER_THREADS);
-        const LinearEpilogue<E> epi{p};
-#pragma unroll 1
-        for (int idx = ctid; idx < BM * BN; idx += T::CONSUMER_THREADS) {
-            const unsigned ml = idx % BM;
-            const unsigned nl = idx / BM;
-            const unsigned m = m0 + ml;
-            const unsigned n = n0 + nl;
-            if (m >= p.out || n >= p.tokens) continue;
-            epi(dt[nl * DT_STRIDE + ml], static_cast<size_t>(n) * p.out + m, m);
-        }
+        store_dt<BM, BN, DT_STRIDE, T::CONSUMER_THREADS>(p, LinearEpilogue<E>{p}, dt, ctid, m0, n0);
     }
 };
 
