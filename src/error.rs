@@ -48,6 +48,16 @@ pub enum Error {
         row: usize,
         col: usize,
     },
+    /// Shard bounds that do not partition a dimension into non-empty, aligned ranges
+    /// (see [`crate::shape::check_bounds`]): `bounds` are the fences
+    /// `0 = b₀ < b₁ < … < bₙ = len` of `n` shards along `what`.
+    #[error("bad shard bounds {bounds:?} for {what} = {len}: {why}")]
+    ShardBounds {
+        what: &'static str,
+        len: usize,
+        bounds: Vec<usize>,
+        why: String,
+    },
     /// An argument outside its domain (e.g. a temperature ≤ 0).
     #[error("invalid argument {what}: {why}")]
     InvalidArgument { what: &'static str, why: String },

@@ -11,6 +11,8 @@ use crate::pattern::{self, Pattern, GROUP, WORD_COLS};
 use crate::shape::{check_len, check_shape, MatrixShape};
 use rayon::prelude::*;
 
+mod split;
+
 /// Columns must be a multiple of this (one metadata word per 16 columns).
 pub const COL_MULTIPLE: usize = WORD_COLS;
 

@@ -80,6 +80,10 @@ pub const TILE_ROWS: usize = 16;
 pub const STEP_COLS: usize = 32;
 /// k32 steps whose metadata one 16-byte load per lane covers.
 pub const META_STEPS_PER_LOAD: usize = 8;
+/// Columns pad to a multiple of this in fragment order: [`META_STEPS_PER_LOAD`] k32
+/// steps (256): the K granularity of the GEMM kernels' metadata loads, of their
+/// decode stage (k = 256) and of split-K (whole 8-step groups per split).
+pub const COL_PAD: usize = STEP_COLS * META_STEPS_PER_LOAD;
 
 /// Padded geometry of a matrix in fragment order. Rows pad to 16 and columns to 256
 /// (eight k32 steps) with zero values and metadata code 0x4; the padding exists only
@@ -99,7 +103,7 @@ impl FragmentGeometry {
     /// cannot overflow. Use [`FragmentGeometry::checked`] for any other shape.
     pub fn new(rows: usize, cols: usize) -> FragmentGeometry {
         let row_tiles = rows.div_ceil(TILE_ROWS);
-        let steps = cols.div_ceil(STEP_COLS * META_STEPS_PER_LOAD) * META_STEPS_PER_LOAD;
+        let steps = cols.div_ceil(COL_PAD) * META_STEPS_PER_LOAD;
         FragmentGeometry {
             rows,
             cols,

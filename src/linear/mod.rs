@@ -37,6 +37,7 @@
 
 pub mod device;
 pub mod gpu;
+pub mod shard;
 
 use crate::dtype::{DType, Element};
 use crate::epilogue::{Activation, Epilogue};
