@@ -52,7 +52,7 @@ pub struct Epilogue<'a, T> {
     pub beta: f32,
     /// C [tokens, out], used when `beta != 0`.
     pub c: Option<&'a [T]>,
-    /// bias [out].
+    /// bias \[out\].
     pub bias: Option<&'a [T]>,
     pub activation: Activation,
 }

@@ -14,7 +14,7 @@ use crate::shape::{check_len, check_shape};
 
 // ---------------------------------------------------------------- CUTLASS sm80
 
-/// Offset (in 16-bit words) of logical metadata word E[r][c] in CUTLASS's sm80
+/// Offset (in 16-bit words) of logical metadata word `E[r][c]` in CUTLASS's sm80
 /// reordered layout for an M-row matrix (M % 32 == 0).
 pub fn cutlass_meta_offset(r: usize, c: usize, m: usize) -> usize {
     (c >> 1) * 2 * m
