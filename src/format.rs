@@ -81,9 +81,11 @@ impl Mask24 {
             })
         })
     }
+    /// Rows of the mask (`out` of a layer).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Columns of the mask (`in` of a layer, a multiple of 16).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -246,9 +248,11 @@ impl<T: Element> Sparse24<T> {
         }
     }
 
+    /// Rows of the matrix (`out` of a layer).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Columns of the matrix (`in` of a layer, a multiple of 16).
     pub fn cols(&self) -> usize {
         self.cols
     }

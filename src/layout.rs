@@ -90,8 +90,11 @@ pub const COL_PAD: usize = STEP_COLS * META_STEPS_PER_LOAD;
 /// in the device layout.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct FragmentGeometry {
+    /// Rows of the logical matrix.
     pub rows: usize,
+    /// Columns of the logical matrix.
     pub cols: usize,
+    /// Row tiles of [`TILE_ROWS`] rows after padding.
     pub row_tiles: usize,
     /// k32 steps after padding (a multiple of 8).
     pub steps: usize,
@@ -196,8 +199,11 @@ pub fn fragment_meta_step(q: usize, lane: usize, j: usize) -> usize {
 /// A matrix in fragment order: what the sparse GEMM streams.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FragmentOrdered<T> {
+    /// The padded geometry the arrays are laid out for.
     pub geometry: FragmentGeometry,
+    /// Values, [`FragmentGeometry::value_len`] of them (padding included).
     pub values: Vec<T>,
+    /// Metadata words, [`FragmentGeometry::meta_len`] of them.
     pub meta: Vec<u32>,
 }
 

@@ -11,11 +11,17 @@
 /// group, left to right: 1 = kept).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pattern {
+    /// Keeps columns 0 and 1 (`1100`).
     P01,
+    /// Keeps columns 0 and 2 (`1010`).
     P02,
+    /// Keeps columns 0 and 3 (`1001`).
     P03,
+    /// Keeps columns 1 and 2 (`0110`).
     P12,
+    /// Keeps columns 1 and 3 (`0101`).
     P13,
+    /// Keeps columns 2 and 3 (`0011`).
     P23,
 }
 

@@ -111,9 +111,11 @@ impl MatrixShape {
         Ok(MatrixShape { rows, cols })
     }
 
+    /// Rows (at least 1).
     pub fn rows(self) -> usize {
         self.rows
     }
+    /// Columns (a positive multiple of 16).
     pub fn cols(self) -> usize {
         self.cols
     }
