@@ -203,7 +203,7 @@ impl<T: Element> SparseLinear<T> {
     pub fn weight(&self) -> &Sparse24<T> {
         &self.weight
     }
-    /// The bias [out], if the layer has one.
+    /// The bias (`out` elements), if the layer has one.
     pub fn bias(&self) -> Option<&[T]> {
         self.bias.as_deref()
     }
