@@ -9,7 +9,8 @@
 //!   dtype. Concatenating the shards' outputs along the features gives the layer's Y.
 //! - **Row-parallel** ([`SparseLinear::row_parallel`], `_at`): W's input columns
 //!   (`in`) split into blocks. Shard `i` computes a partial product from
-//!   `X[:, bᵢ..bᵢ₊₁]`; the sum of the shards' outputs (an all-reduce, done by the
+//!   `X[:, bᵢ..bᵢ₊₁]`, given as its own row-major [tokens, bᵢ₊₁ − bᵢ] matrix (what a
+//!   column-parallel layer split at the same fences leaves on each device); the sum of the shards' outputs (an all-reduce, done by the
 //!   engine's own communication library) is the layer's Y. So that the sum is the
 //!   layer, the bias and the residual `beta · C` belong to shard 0 only (the other
 //!   shards have neither), alpha to every shard (it scales each partial product), and
