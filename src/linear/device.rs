@@ -23,8 +23,8 @@ use crate::epilogue::Activation;
 use crate::error::{Error, Result};
 use crate::launch::{Arg, Executor, Launch};
 use crate::layout::FragmentGeometry;
-use crate::ops::gemm::SparseGemmPlan;
 use crate::ops::gemm::{DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmLaunch, GemmWeights};
+use crate::ops::gemm::{GemmDevice, SparseGemmPlan};
 use crate::shape::check_len;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -139,23 +139,22 @@ pub struct DeviceLinear<E: Executor, T: Element> {
     out_dtype: DType,
     out: usize,
     inn: usize,
-    sm_count: usize,
+    device: GemmDevice,
     launches: RwLock<LaunchCache>,
 }
 
 /// The split-K workspace bytes the forwards of a `[out, in]` layer need for any
-/// token count up to `max_tokens`, with plans chosen for `sm_count` SMs (the
-/// largest [`SparseGemmPlan::workspace_bytes`] over those counts; 0 when none
-/// splits K).
+/// token count up to `max_tokens`, with plans chosen for `device` (the largest
+/// [`SparseGemmPlan::workspace_bytes`] over those counts; 0 when none splits K).
 pub fn split_k_workspace_bytes(
     out: usize,
     inn: usize,
-    sm_count: usize,
+    device: GemmDevice,
     max_tokens: usize,
 ) -> Result<usize> {
     let mut need = 0;
     for tokens in 1..=max_tokens {
-        need = need.max(SparseGemmPlan::choose(tokens, out, inn, sm_count)?.workspace_bytes());
+        need = need.max(SparseGemmPlan::choose_for(tokens, out, inn, device)?.workspace_bytes());
     }
     Ok(need)
 }
@@ -198,7 +197,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
         epilogue: &LinearEpilogue,
     ) -> Result<Self> {
         check_gpu_dtype::<T>()?;
-        let sm_count = exec.sm_count()?;
+        let device = exec.gemm_device()?;
         let weights = GemmWeights {
             values: exec.ptr(weight.values()),
             meta: exec.ptr(weight.meta()),
@@ -223,7 +222,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
             out,
             inn: weight.cols(),
             weight,
-            sm_count,
+            device,
             launches: RwLock::new(LaunchCache::default()),
         })
     }
@@ -239,9 +238,9 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     }
 
     /// Split-K workspace bytes this layer's forwards need for any token count up to
-    /// `max_tokens` ([`split_k_workspace_bytes`] for its shape and SM count).
+    /// `max_tokens` ([`split_k_workspace_bytes`] for its shape and device).
     pub fn workspace_bytes_for(&self, max_tokens: usize) -> Result<usize> {
-        split_k_workspace_bytes(self.out, self.inn, self.sm_count, max_tokens)
+        split_k_workspace_bytes(self.out, self.inn, self.device, max_tokens)
     }
 
     /// Output features: rows of W, columns of Y.
@@ -258,7 +257,12 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
     }
     /// The SM count plans are chosen for (the executor's, at upload).
     pub fn sm_count(&self) -> usize {
-        self.sm_count
+        self.device.sm_count
+    }
+    /// The device plans are chosen for (the executor's SMs and compute capability, at
+    /// upload): the Hopper kernel on compute capability 9.0.
+    pub fn gemm_device(&self) -> GemmDevice {
+        self.device
     }
     /// The resident weight.
     pub fn weight(&self) -> &DeviceSparse24<E, T> {
@@ -287,7 +291,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
                 return f(g);
             }
         }
-        let plan = SparseGemmPlan::choose(tokens, self.out, self.inn, self.sm_count)?;
+        let plan = SparseGemmPlan::choose_for(tokens, self.out, self.inn, self.device)?;
         let g = GemmLaunch::new(
             &plan,
             T::DTYPE,
@@ -429,10 +433,10 @@ impl<E: Executor> StreamRuntime<E> {
         E: 'a,
     {
         // Layers of one shape need the same: compute each shape once.
-        let mut shapes: Vec<(usize, usize, usize)> = Vec::new();
+        let mut shapes: Vec<(usize, usize, GemmDevice)> = Vec::new();
         let mut need = 0;
         for l in layers {
-            let key = (l.out, l.inn, l.sm_count);
+            let key = (l.out, l.inn, l.device);
             if !shapes.contains(&key) {
                 shapes.push(key);
                 need = need.max(l.workspace_bytes_for(max_tokens)?);
@@ -528,7 +532,7 @@ impl<E: Executor, T: Element> std::fmt::Debug for DeviceLinear<E, T> {
             .field("dtype", &T::DTYPE)
             .field("out", &self.out)
             .field("in", &self.inn)
-            .field("sm_count", &self.sm_count)
+            .field("device", &self.device)
             .field("out_dtype", &self.out_dtype)
             .field("epilogue", &self.epilogue)
             .finish()

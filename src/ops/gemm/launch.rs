@@ -1,7 +1,6 @@
 //! Device buffers of one GEMM call, the launch that describes it, and runners that
 //! upload, launch and read back on any [`Executor`].
 
-use super::config::DEFAULT_SM_COUNT;
 use super::plan::{check_gemm_shape, SparseGemmPlan};
 use super::prepared::{GemmLaunch, GemmWeights};
 use crate::dtype::{DType, Element};
@@ -254,8 +253,10 @@ pub fn sparse_linear_with_plan_on<E: Executor, T: Element>(
     Ok(output_to_f32(&exec.download_bytes(&yb)?, out_dtype))
 }
 
-/// Uploads everything, runs the plan [`SparseGemmPlan::choose`] picks for
-/// [`DEFAULT_SM_COUNT`] SMs, and returns Y as f32 (for tests and examples).
+/// Uploads everything, runs the plan [`SparseGemmPlan::choose_for`] picks for the
+/// executor's device ([`Executor::gemm_device`]: on the emulator [`DEFAULT_SM_COUNT`](super::DEFAULT_SM_COUNT)
+/// SMs of compute capability 8.0 unless set), and returns Y as f32 (for tests and
+/// examples).
 pub fn sparse_linear_on<E: Executor, T: Element>(
     exec: &E,
     x: &[T],
@@ -264,6 +265,6 @@ pub fn sparse_linear_on<E: Executor, T: Element>(
     epi: &Epilogue<T>,
     out_dtype: DType,
 ) -> Result<Vec<f32>> {
-    let plan = SparseGemmPlan::choose(tokens, w.rows(), w.cols(), DEFAULT_SM_COUNT)?;
+    let plan = SparseGemmPlan::choose_for(tokens, w.rows(), w.cols(), exec.gemm_device()?)?;
     sparse_linear_with_plan_on(exec, &plan, x, w, epi, out_dtype)
 }
