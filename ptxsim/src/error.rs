@@ -21,6 +21,14 @@ pub enum SimError {
     /// A fault while executing a kernel, with its location.
     #[error("{0}")]
     Exec(Box<ExecError>),
+    /// A launch's cluster dimensions are not allowed (zero, more CTAs than a cluster may
+    /// hold, or a grid that is not a multiple of them).
+    #[error("cluster {cluster:?} for grid {grid:?}: {reason}")]
+    Cluster {
+        grid: [u32; 3],
+        cluster: [u32; 3],
+        reason: String,
+    },
     /// A module or host call asked for more than a [`Limits`](crate::Limits) cap allows.
     /// `requested` is `u64::MAX` when computing the amount overflowed.
     #[error(

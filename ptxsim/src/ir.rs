@@ -160,7 +160,11 @@ pub enum Addr {
 pub enum Space {
     Generic,
     Global,
+    /// `.shared` / `.shared::cta`: an offset in the CTA's own shared window.
     Shared,
+    /// `.shared::cluster`: an address in the cluster's shared window (the CTA's own
+    /// offsets, or another CTA's memory as `mapa` returns it).
+    SharedCluster,
     Local,
     Param,
     Const,
@@ -172,6 +176,7 @@ impl Space {
             Space::Generic => "generic",
             Space::Global => "global",
             Space::Shared => "shared",
+            Space::SharedCluster => "shared::cluster",
             Space::Local => "local",
             Space::Param => "param",
             Space::Const => "const",
@@ -733,6 +738,8 @@ pub enum Op {
         tmap: Addr,
         coords: Vec<Src>,
         mbar: Option<Addr>,
+        /// `.multicast::cluster`: the 16-bit mask of the CTAs (by rank) a load writes to
+        multicast: Option<Src>,
     },
     /// `cp.async.bulk.commit_group`.
     BulkCommit,

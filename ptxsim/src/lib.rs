@@ -27,7 +27,7 @@ mod parse;
 mod stats;
 mod tensormap;
 
-pub use device::{Device, LaunchConfig, Module, Param};
+pub use device::{Device, LaunchConfig, Module, Param, MAX_CLUSTER, MAX_PORTABLE_CLUSTER};
 pub use error::{ErrorKind, ExecError, SimError};
 pub use ir::OpClass;
 pub use limits::{Limit, Limits};
