@@ -351,3 +351,34 @@ fn multicast_tensor_load() {
     );
     assert_eq!(e.line, line_of(&bad, "// MCAST"));
 }
+
+// Atomics on another CTA's shared memory: every thread of ranks 1..4 adds to rank 0's
+// counter (red and atom .shared::cluster); atomics do not race with each other, and a
+// cluster barrier orders them before rank 0 reads the total. Without that barrier rank 0's
+// read (its warps run first) races with the other CTAs' atomics.
+#[test]
+fn remote_atomics() {
+    let init = "\t@%p1 st.shared.u32 [tile], 0;\n\tbarrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;\n\tmov.u32 %r3, tile;\n\tmov.u32 %r4, 0;\n\tmapa.shared::cluster.u32 %r5, %r3, %r4;\n\tsetp.ne.u32 %p5, %r2, 0;\n\t@%p5 red.relaxed.cluster.shared::cluster.add.u32 [%r5], 1; // RED\n\t@%p5 atom.shared::cluster.add.u32 %r6, [%r5], 2;\n\tfence.acq_rel.cluster;\n";
+    let sync =
+        "\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n";
+    let read = "\tsetp.eq.u32 %p2, %r2, 0;\n\tand.pred %p3, %p1, %p2;\n\t@%p3 ld.shared.u32 %r7, [tile]; // READ\n\t@%p3 st.global.u32 [%rd1], %r7;\n";
+    let tail =
+        "\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n";
+    let mut dev = Device::new();
+    let out = upload(&mut dev, &[0u32; 2]);
+    let p = || [Param::U64(out), Param::Bytes(vec![0; 128])];
+    let good = kernel(&format!("{init}{sync}{read}{tail}"));
+    run(&mut dev, &good, 4, 64, [4, 1, 1], p()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(download::<u32>(&dev, out, 1), [3 * 64 * 3]);
+    // rank 0's warps run before the other CTAs' atomics: its read is then overwritten by
+    // them with nothing ordering the two
+    let bad = kernel(&format!("{init}{read}{tail}"));
+    let e = expect_exec(run(&mut dev, &bad, 4, 64, [4, 1, 1], p()));
+    assert!(matches!(e.kind, ErrorKind::SharedRace(_)), "{e}");
+    assert_eq!((e.cta, e.line), ([1, 0, 0], line_of(&bad, "// RED")), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("PTX line {}", line_of(&bad, "// READ"))),
+        "{e}"
+    );
+}

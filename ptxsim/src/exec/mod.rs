@@ -1276,7 +1276,7 @@ impl<'a> Cta<'a> {
                 self.pc[t],
                 Fault::new(ErrorKind::BarrierDeadlock(format!(
                     "{}{}",
-                    self.cluster.describe(self.nthreads),
+                    self.cluster.describe(self.ncta * self.cta_threads),
                     self.others(|_, s| s != LS::Cluster)
                 ))),
             );
