@@ -110,9 +110,9 @@ pub enum Special {
     LaneMaskGe,
     DynSmem,
     TotalSmem,
-    /// Thread-block cluster registers (sm_90). ptxsim runs every launch as the implicit
-    /// cluster of one CTA: %clusterid = %ctaid, %nclusterid = %nctaid, %cluster_ctaid = 0,
-    /// %cluster_nctaid = 1, rank 0 of 1, %is_explicit_cluster = 0.
+    /// Thread-block cluster registers (sm_90), from the launch's cluster dimensions (a
+    /// launch without them: clusters of one CTA, %clusterid = %ctaid, rank 0 of 1,
+    /// %is_explicit_cluster = 0).
     ClusterId(u8),
     NClusterId(u8),
     ClusterCtaId(u8),
@@ -756,7 +756,7 @@ pub enum Op {
         wait: bool,
     },
     /// `mapa.shared::cluster`: the address `a` in the shared memory of the cluster's CTA of
-    /// rank `rank` (only rank 0 exists in ptxsim's clusters of one CTA).
+    /// rank `rank` (exec/cluster.rs has the encoding).
     Mapa {
         d: u32,
         a: Src,

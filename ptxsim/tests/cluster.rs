@@ -382,3 +382,33 @@ fn remote_atomics() {
         "{e}"
     );
 }
+
+// Bounds: an offset past the window of another CTA is out of bounds like a local one, a
+// mapa to a rank the cluster does not have is refused, and another CTA's shared::cluster
+// address used as a shared::cta one is outside the CTA's window.
+#[test]
+fn remote_bounds() {
+    let mut dev = Device::new();
+    let out = dev.alloc(256).unwrap();
+    let p = || [Param::U64(out), Param::Bytes(vec![0; 128])];
+    let mapa = |rank: u32, off: u32| {
+        format!("\tmov.u32 %r3, tile;\n\tadd.u32 %r3, %r3, {off};\n\tmov.u32 %r4, {rank};\n\tmapa.shared::cluster.u32 %r5, %r3, %r4; // MAPA\n\tsetp.eq.u32 %p2, %r2, 0;\n\tand.pred %p3, %p1, %p2;\n")
+    };
+    // tile ends at 1024 + 2048: the last word of rank 1 is in bounds, the next is not
+    let ok = kernel(&format!("{}\t@%p3 st.shared::cluster.u32 [%r5], 7;\n\tbarrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;\n", mapa(1, 2044)));
+    run(&mut dev, &ok, 2, 32, [2, 1, 1], p()).unwrap_or_else(|e| panic!("{e}"));
+    let past = kernel(&format!("{}\t@%p3 st.shared::cluster.u32 [%r5+4], 7; // ST\n\tbarrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;\n", mapa(1, 2044)));
+    let e = expect_exec(run(&mut dev, &past, 2, 32, [2, 1, 1], p()));
+    assert!(matches!(e.kind, ErrorKind::OutOfBounds { .. }), "{e}");
+    assert_eq!(e.line, line_of(&past, "// ST"));
+    let rank = kernel(&mapa(2, 0));
+    let e = expect_exec(run(&mut dev, &rank, 2, 32, [2, 1, 1], p()));
+    assert!(e.to_string().contains("mapa to CTA rank 2"), "{e}");
+    assert_eq!(e.line, line_of(&rank, "// MAPA"));
+    let cta = kernel(&format!(
+        "{}\t@%p3 st.shared::cta.u32 [%r5], 7; // ST\n",
+        mapa(1, 0)
+    ));
+    let e = expect_exec(run(&mut dev, &cta, 2, 32, [2, 1, 1], p()));
+    assert!(matches!(e.kind, ErrorKind::OutOfBounds { .. }), "{e}");
+}

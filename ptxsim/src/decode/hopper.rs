@@ -16,7 +16,8 @@ fn shared_space(m: &mut Mods) -> Space {
     }
 }
 
-/// Memory-order and scope qualifiers of mbarrier operations (no effect on one CTA).
+/// Memory-order and scope qualifiers of mbarrier operations (ptxsim's ordering does not
+/// depend on them: exec/cluster.rs).
 fn sem_scope(m: &mut Mods) {
     m.one(&["release", "acquire", "relaxed"]);
     m.one(&["cta", "cluster"]);
