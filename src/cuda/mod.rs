@@ -246,6 +246,17 @@ impl Executor for CudaExecutor {
     }
 
     fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
+        // cudarc 0.19's launch builder has no launch attributes: a cluster launch needs
+        // cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION (not wired yet)
+        if l.cluster != crate::launch::NO_CLUSTER {
+            return Err(Error::InvalidArgument {
+                what: "cluster",
+                why: format!(
+                    "{:?}: the CUDA executor does not launch thread-block clusters yet (ptxsim does)",
+                    l.cluster
+                ),
+            });
+        }
         let f = self.function(l.module, l.kernel)?;
         if l.dynamic_shared_bytes > 48 * 1024 {
             f.set_attribute(
