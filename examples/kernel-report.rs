@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "kernel-report/hopper.rs"]
+mod hopper;
+
 /// Per-SM limits used for occupancy: (registers, threads, CTAs, shared bytes).
 const SM80: (u32, u32, u32, u32) = (65536, 2048, 32, 164 * 1024);
 const SM90: (u32, u32, u32, u32) = (65536, 2048, 32, 228 * 1024);
@@ -85,12 +88,21 @@ fn cuobjdump() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
+/// The SASS of a fatbin, by cuobjdump.
+fn sass_text(tool: &PathBuf, fatbin: &[u8]) -> Option<String> {
+    let path = std::env::temp_dir().join(format!("sparse24-report-{}.fatbin", std::process::id()));
+    std::fs::write(&path, fatbin).ok()?;
+    let o = Command::new(tool).arg("-sass").arg(&path).output();
+    let _ = std::fs::remove_file(&path);
+    Some(String::from_utf8_lossy(&o.ok()?.stdout).into_owned())
+}
+
 /// Static SASS counts per (kernel, arch) of the opcodes that matter here.
 fn sass_mix(
     tool: &PathBuf,
     fatbin: &[u8],
 ) -> BTreeMap<(String, String), BTreeMap<&'static str, u32>> {
-    const OPS: [(&str, &str); 9] = [
+    const OPS: [(&str, &str); 10] = [
         ("HMMA.SP", "HMMA.SP"),
         ("HMMA.16816", "HMMA dense"),
         ("LDSM", "LDSM"),
@@ -100,17 +112,12 @@ fn sass_mix(
         ("STG.E.128", "STG.128"),
         ("LDS.128", "LDS.128"),
         ("BAR.SYNC", "BAR"),
+        ("HGMMA.SP", "HGMMA.SP"),
     ];
     let mut out = BTreeMap::new();
-    let path = std::env::temp_dir().join(format!("sparse24-report-{}.fatbin", std::process::id()));
-    if std::fs::write(&path, fatbin).is_err() {
-        return out;
-    }
-    let Ok(o) = Command::new(tool).arg("-sass").arg(&path).output() else {
+    let Some(text) = sass_text(tool, fatbin) else {
         return out;
     };
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&o.stdout);
     let (mut arch, mut func) = (String::new(), String::new());
     for line in text.lines() {
         if let Some(a) = line.trim().strip_prefix("arch = ") {
@@ -160,6 +167,18 @@ fn representative_runs(rec: &Recorder) -> Result<()> {
     let s = prune::prune_magnitude(&w, out, inn)?;
     let x = rand_w(tokens * inn);
     for config in gemm::GemmConfig::PREFILL.into_iter().skip(1) {
+        let plan = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
+        gemm::sparse_linear_with_plan_on(rec, &plan, &x, &s, &Epilogue::default(), DType::BF16)?;
+        println!(
+            "  ran {} tokens={tokens} out={out} in={inn}: {:?}, grid {:?}",
+            config.name(),
+            config,
+            plan.grid()
+        );
+    }
+    // The Hopper kernel (sm_90a) on the same shape, forced (plans pick it on
+    // compute capability 9.0 only; ptxsim runs sm_90a code).
+    for config in gemm::GemmConfig::WGMMA {
         let plan = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
         gemm::sparse_linear_with_plan_on(rec, &plan, &x, &s, &Epilogue::default(), DType::BF16)?;
         println!(
@@ -272,7 +291,8 @@ fn main() -> Result<()> {
     println!("| kernel | grid×block | thread-instr | tensor instr | instr per tensor op | sectors/request | bank conflicts | global B read / written |");
     println!("|---|---|---|---|---|---|---|---|");
     for (k, (l, st)) in seen.iter() {
-        let tensor = st.tensor_instructions();
+        // mma/mma.sp (warp-level) and wgmma (warpgroup-level) issued.
+        let tensor = st.tensor_instructions() + st.wgmma_instructions();
         let per = if tensor > 0 {
             format!("{:.1}", st.warp_instructions as f64 / tensor as f64)
         } else {
@@ -319,6 +339,13 @@ fn main() -> Result<()> {
             );
         }
     }
+
+    let hopper_sass = tool.as_ref().and_then(|t| {
+        kernels::module("sparse_gemm_sm90")
+            .ok()
+            .and_then(|m| sass_text(t, m.fatbin))
+    });
+    hopper::report(hopper_sass.as_deref());
 
     // Every kernel on every architecture (the table above shows sm_80 and sm_90 only):
     // the figures scripts/test.sh puts in the CI log.

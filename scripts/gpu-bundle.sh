@@ -32,7 +32,7 @@ for line in sys.stdin:
 done
 cargo build --release --all-features --examples 2>/dev/null
 target_dir="${CARGO_TARGET_DIR:-target}"
-for ex in quickstart gpu-bench crosscheck wgmma-probes learn-masks; do
+for ex in quickstart gpu-bench crosscheck wgmma-probes hopper-roofline learn-masks; do
   if [[ -f "$target_dir/release/examples/$ex" ]]; then
     cp "$target_dir/release/examples/$ex" "$bundle/bin/$ex"
   else

@@ -8,6 +8,10 @@
 #   crosscheck  the same PTX and inputs on ptxsim and on the GPU, compared
 #   wgmma-probes  ptxsim's wgmma layouts (swizzles, MN-major, A from shared memory,
 #               N = 128/256, .sp) on ptxsim and on an sm_90 GPU against the reference
+#   hopper-roofline  wgmma.sp rate with A from registers (RS, the Hopper GEMM's form,
+#               with and without its W stream) vs shared memory (SS), N = 128/256; the
+#               Hopper GEMM's correctness is in gpu-tests (hopper_*), its speed in
+#               bench (sparse24's column and the wg256x128 tile rows)
 #   quickstart  the main job on the GPU
 #   bench       the benchmark set (quick by default; FULL=1 for the full set)
 # Output: one log per phase and summary.md, printed last, with the block to paste
@@ -86,6 +90,7 @@ phase gpu-tests 150 "$bin/gpu" --test-threads=1
 phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
 phase wgmma-probes 30 "$bin/wgmma-probes"
+phase hopper-roofline 30 "$bin/hopper-roofline"
 if [[ "${FULL:-0}" == 1 ]]; then
   phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else

@@ -77,7 +77,7 @@ pub fn c_header() -> String {
 }
 
 /// The parameter structs the header declares.
-pub const PARAM_STRUCTS: [StructAbi; 1] = [GemmParams::ABI];
+pub const PARAM_STRUCTS: [StructAbi; 2] = [GemmParams::ABI, Gemm90Params::ABI];
 
 // ---------------------------------------------------------------- by-value kernel parameters
 
@@ -200,6 +200,25 @@ impl AbiField for f32 {
         out.extend_from_slice(&self.to_le_bytes());
     }
 }
+/// A `CUtensorMap` as a parameter-struct field: the 128 bytes the driver (or ptxsim's
+/// encoder) produced, 64-byte aligned as the driver requires. Opaque to the crate: the
+/// launch carries a [`crate::tensor_map::TensorMapDesc`] and each executor encodes it.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorMapBytes(pub [u8; 128]);
+
+impl AbiField for TensorMapBytes {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+}
+
+impl AbiField for GemmParams {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
 impl<const N: usize> AbiField for [u8; N] {
     fn put_le(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self);
@@ -280,6 +299,18 @@ param_struct! {
         beta: f32 => CType::Plain("float"), "scales C",
         act: u32 => CType::Plain("unsigned"), "activation code (ACT_*)",
         out_dtype: u32 => CType::Plain("unsigned"), "output element type code (OUT_*)",
+    }
+}
+
+param_struct! {
+    /// The Hopper sparse GEMM's parameters (kernels/sparse_gemm_sm90.cu, as
+    /// `const __grid_constant__ Gemm90Params`): the tensor map of X first (the bulk
+    /// copies read it in the parameter space, 64-byte aligned), then the same
+    /// [`GemmParams`] as the sm_80 kernel.
+    pub struct Gemm90Params {
+        x_map: TensorMapBytes => CType::AlignedBytes { align: 64 }, "CUtensorMap of X [tokens, in]: box k 64 × tile tokens, 128B swizzle",
+        g: GemmParams => CType::Plain("GemmParams"), "everything else, as for the sm_80 kernel",
+        tail: [u8; 24] => CType::AlignedBytes { align: 1 }, "padding to the 64-byte alignment",
     }
 }
 

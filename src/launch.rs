@@ -5,8 +5,9 @@
 //! [`record::RecordingExecutor`], runs nothing and records the launches, to inspect
 //! and time host code without a GPU. No cudarc type appears here.
 
-use crate::abi::GemmParams;
+use crate::abi::{Gemm90Params, GemmParams, TensorMapBytes};
 use crate::error::{Error, Result};
+use crate::tensor_map::TensorMapDesc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -14,6 +15,12 @@ pub mod record;
 pub use record::RecordingExecutor;
 
 /// One kernel argument, passed by value as the kernel's `.param` expects it.
+///
+/// Its struct variant makes it a few hundred bytes (the Hopper GEMM's parameters and
+/// its tensor-map description): kept inline, not boxed, because a forward builds its
+/// launch without a heap allocation (tests/forward_alloc.rs) and a launch holds one
+/// or two arguments.
+#[allow(clippy::large_enum_variant)]
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Arg {
     /// A device address (any pointer parameter).
@@ -29,20 +36,51 @@ pub enum Arg {
 /// The structs kernels take by value, each declared once in src/abi.rs (Rust struct
 /// and generated C declaration). Typed rather than raw bytes: the CUDA executor passes
 /// the struct itself, with its Rust size and alignment, which the C side asserts equal
-/// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`
-/// while the structs stay small (a future one with a 64-byte-aligned CUtensorMap would
-/// grow `Arg` to a few hundred bytes: box it then).
+/// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`.
+/// A struct holding a tensor map carries its description ([`TensorMapDesc`], plain
+/// values): the executor encodes it at launch, the driver's way or the emulator's.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum StructArg {
     /// kernels/sparse_gemm.cu's `sgemm_*` kernels.
     Gemm(GemmParams),
+    /// kernels/sparse_gemm_sm90.cu's kernels: [`Gemm90Params`] with `x_map` encoded
+    /// from this description.
+    Gemm90 {
+        params: GemmParams,
+        x_map: TensorMapDesc,
+    },
 }
 
 impl StructArg {
+    /// The kernel's parameter struct with its tensor maps encoded by `encode`.
+    pub fn encode<F>(self, encode: F) -> Result<EncodedStruct>
+    where
+        F: Fn(&TensorMapDesc) -> Result<TensorMapBytes>,
+    {
+        Ok(match self {
+            StructArg::Gemm(p) => EncodedStruct::Gemm(p),
+            StructArg::Gemm90 { params, x_map } => EncodedStruct::Gemm90(Gemm90Params {
+                x_map: encode(&x_map)?,
+                g: params,
+                tail: [0; 24],
+            }),
+        })
+    }
+}
+
+/// A parameter struct as the kernel receives it (tensor maps encoded).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum EncodedStruct {
+    Gemm(GemmParams),
+    Gemm90(Gemm90Params),
+}
+
+impl EncodedStruct {
     /// The bytes of the kernel's parameter, as the device holds them.
     pub fn to_le_bytes(self) -> Vec<u8> {
         match self {
-            StructArg::Gemm(p) => p.to_le_bytes(),
+            EncodedStruct::Gemm(p) => p.to_le_bytes(),
+            EncodedStruct::Gemm90(p) => p.to_le_bytes(),
         }
     }
 }
@@ -131,6 +169,24 @@ pub trait Executor {
     /// plans for: the device's own count on a GPU (queried once), a fixed documented
     /// count on the emulator ([`crate::ops::gemm::DEFAULT_SM_COUNT`]).
     fn sm_count(&self) -> Result<usize>;
+
+    /// The compute capability (major, minor) plans are chosen for
+    /// ([`crate::ops::gemm::SparseGemmPlan::choose_for`]): the device's own on a GPU;
+    /// 8.0 by default elsewhere (the emulator and the recording executor can be set to
+    /// 9.0 to plan and run the Hopper kernels), so that plans keep the mma.sp kernels
+    /// unless asked.
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        Ok((8, 0))
+    }
+
+    /// The device plans are chosen for: [`Executor::sm_count`] and
+    /// [`Executor::compute_capability`].
+    fn gemm_device(&self) -> Result<crate::ops::gemm::GemmDevice> {
+        Ok(crate::ops::gemm::GemmDevice {
+            sm_count: self.sm_count()?,
+            compute_capability: self.compute_capability()?,
+        })
+    }
 
     /// The executor's dense f32 GEMM library, where it has one (cuBLASLt on a GPU
     /// where the library loads); `None` (the default, and the emulator) means callers

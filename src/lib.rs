@@ -50,6 +50,7 @@ pub mod reference;
 pub mod shape;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod tensor_map;
 
 /// The README's examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

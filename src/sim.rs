@@ -2,9 +2,12 @@
 //! by [`ptxsim`] on the CPU from the embedded PTX text, with its strict checks and
 //! counters.
 
+use crate::abi::TensorMapBytes;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::launch::{Arg, Executor, Launch};
+use crate::tensor_map::{TensorMapDesc, TensorMapSwizzle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +17,7 @@ pub struct SimExecutor {
     modules: Mutex<HashMap<&'static str, Arc<ptxsim::Module>>>,
     last_stats: Mutex<Option<ptxsim::LaunchStats>>,
     only_ctas: Option<Vec<[u32; 3]>>,
+    compute_capability: (u32, u32),
 }
 
 /// A device allocation on the emulator, freed on drop.
@@ -57,7 +61,16 @@ impl SimExecutor {
             modules: Mutex::new(HashMap::new()),
             last_stats: Mutex::new(None),
             only_ctas: None,
+            compute_capability: (8, 0),
         }
+    }
+
+    /// Plans for a device of this compute capability ([`Executor::compute_capability`];
+    /// 8.0 by default): (9, 0) makes the plans take the Hopper kernels where an H100
+    /// would, which ptxsim runs too.
+    pub fn with_compute_capability(mut self, cc: (u32, u32)) -> SimExecutor {
+        self.compute_capability = cc;
+        self
     }
 
     /// Runs only these CTAs of each launch (for big grids in tests).
@@ -130,6 +143,10 @@ impl Executor for SimExecutor {
         Ok(crate::ops::gemm::DEFAULT_SM_COUNT)
     }
 
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        Ok(self.compute_capability)
+    }
+
     /// Copies within the emulator's memory (addresses may point inside
     /// allocations), at once: the emulator runs everything in call order.
     fn copy_device(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
@@ -145,16 +162,20 @@ impl Executor for SimExecutor {
             .args
             .as_ref()
             .iter()
-            .map(|a| match *a {
-                Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),
-                Arg::U32(v) => ptxsim::Param::U32(v),
-                Arg::I32(v) => ptxsim::Param::I32(v),
-                Arg::F32(v) => ptxsim::Param::F32(v),
-                // ptxsim checks the length against the `.param .b8 name[N]` size and
-                // places the bytes at the declaration's alignment.
-                Arg::Struct(s) => ptxsim::Param::Bytes(s.to_le_bytes()),
+            .map(|a| {
+                Ok(match *a {
+                    Arg::Ptr(v) | Arg::U64(v) => ptxsim::Param::U64(v),
+                    Arg::U32(v) => ptxsim::Param::U32(v),
+                    Arg::I32(v) => ptxsim::Param::I32(v),
+                    Arg::F32(v) => ptxsim::Param::F32(v),
+                    // ptxsim checks the length against the `.param .b8 name[N]` size and
+                    // places the bytes at the declaration's alignment.
+                    Arg::Struct(s) => {
+                        ptxsim::Param::Bytes(s.encode(encode_tensor_map)?.to_le_bytes())
+                    }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let cfg = ptxsim::LaunchConfig {
             grid: l.grid,
             block: l.block,
@@ -170,4 +191,43 @@ impl Executor for SimExecutor {
         *self.last_stats.lock().map_err(|_| poisoned())? = Some(stats);
         Ok(())
     }
+}
+
+/// A tensor map as ptxsim encodes it: the driver's rules checked (a map the driver
+/// would refuse is `Error::InvalidArgument` here too), then ptxsim's own 128 bytes.
+pub fn encode_tensor_map(d: &TensorMapDesc) -> Result<TensorMapBytes> {
+    let rank = d.rank.clamp(1, crate::tensor_map::MAX_RANK);
+    let map = ptxsim::TensorMap {
+        dtype: match d.dtype {
+            DType::F32 => ptxsim::TmapDtype::F32,
+            DType::F16 => ptxsim::TmapDtype::F16,
+            DType::BF16 => ptxsim::TmapDtype::BF16,
+        },
+        global_address: d.address,
+        dims: d.dims[..rank].to_vec(),
+        strides: d.strides[..rank - 1].to_vec(),
+        box_dims: d.box_dims[..rank].to_vec(),
+        element_strides: vec![1; rank],
+        interleave: ptxsim::Interleave::None,
+        swizzle: match d.swizzle {
+            TensorMapSwizzle::None => ptxsim::Swizzle::None,
+            TensorMapSwizzle::B32 => ptxsim::Swizzle::B32,
+            TensorMapSwizzle::B64 => ptxsim::Swizzle::B64,
+            TensorMapSwizzle::B128 => ptxsim::Swizzle::B128,
+        },
+        l2_promotion: ptxsim::L2Promotion::B128,
+        oob_fill: ptxsim::OobFill::None,
+    };
+    if d.rank != rank {
+        return Err(Error::InvalidArgument {
+            what: "tensor map",
+            why: format!("rank {} (must be 1..=5)", d.rank),
+        });
+    }
+    map.encode()
+        .map(TensorMapBytes)
+        .map_err(|e| Error::InvalidArgument {
+            what: "tensor map",
+            why: e.to_string(),
+        })
 }

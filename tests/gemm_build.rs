@@ -83,3 +83,102 @@ fn sparse_gemm_compiles_for_every_arch_without_spills() {
         }
     }
 }
+
+/// The SASS of a fatbin (the pinned toolchain's cuobjdump), or None where it is
+/// missing (a build with another nvcc).
+fn sass(fatbin: &[u8]) -> Option<String> {
+    let tool = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".cuda/nvidia/cu13/bin/cuobjdump");
+    let tool = std::env::var_os("CUOBJDUMP")
+        .map(Into::into)
+        .unwrap_or(tool);
+    if !tool.is_file() {
+        return None;
+    }
+    let path =
+        std::env::temp_dir().join(format!("sparse24-gemm-build-{}.fatbin", std::process::id()));
+    std::fs::write(&path, fatbin).ok()?;
+    let out = std::process::Command::new(tool)
+        .arg("-sass")
+        .arg(&path)
+        .output()
+        .ok();
+    let _ = std::fs::remove_file(&path);
+    Some(String::from_utf8_lossy(&out?.stdout).into_owned())
+}
+
+/// The Hopper kernels: sm_90a machine code only (no sm_80/86/89/90 entry: `a` code
+/// must never be loaded elsewhere), within the register budget of 384 threads at one
+/// CTA per SM, no spills, and the SASS the design promises: HGMMA.SP (sparse wgmma)
+/// and no dense HMMA.SP fallback, setmaxnreg for both roles, bulk tensor copies.
+/// (A ptxas warning that wgmma was serialised is a build error: build.rs.)
+#[test]
+fn hopper_gemm_is_sm90a_only_without_spills_and_uses_hgmma_sp() {
+    if !kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return;
+    }
+    let m = kernels::module("sparse_gemm_sm90").expect("sparse_gemm_sm90 module is embedded");
+    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    for c in GemmConfig::WGMMA {
+        let tile = c.tile();
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("f16/bf16 kernels exist");
+            let archs: Vec<&str> = usage
+                .iter()
+                .filter(|u| u.kernel == name)
+                .map(|u| u.arch.as_str())
+                .collect();
+            assert_eq!(archs, ["sm_90a"], "{name}: compiled for {archs:?}");
+            let u = usage.iter().find(|u| u.kernel == name).expect("report");
+            assert_eq!(
+                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+                (0, 0, 0),
+                "{name} spills"
+            );
+            let max_regs = 65536 / tile.threads / 8 * 8;
+            assert!(
+                u.registers as usize <= max_regs,
+                "{name}: {} registers",
+                u.registers
+            );
+            println!(
+                "{name}@sm_90a: {} threads ({} producer), {} registers at launch, {} B dynamic smem, 0 spills",
+                tile.threads,
+                tile.producer_threads,
+                u.registers,
+                tile.dynamic_shared_bytes()
+            );
+        }
+    }
+    let Some(text) = sass(m.fatbin) else {
+        println!("skipped SASS checks: cuobjdump not found");
+        return;
+    };
+    for c in GemmConfig::WGMMA {
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("kernel");
+            let body: String = text
+                .split("Function : ")
+                .find(|f| f.starts_with(name))
+                .unwrap_or_else(|| panic!("{name}: no SASS"))
+                .to_string();
+            let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
+            println!(
+                "{name}: HGMMA.SP {}, USETMAXREG {}, UTMALDG {}, SYNCS {}",
+                count("HGMMA.SP"),
+                count("USETMAXREG"),
+                count("UTMALDG"),
+                count("SYNCS")
+            );
+            assert!(count("HGMMA.SP.64x128x32.F32") >= 4, "{name}: no HGMMA.SP");
+            assert_eq!(
+                count("HMMA"),
+                0,
+                "{name}: mma.sync code in the Hopper kernel"
+            );
+            assert!(count("USETMAXREG") >= 2, "{name}: no register reallocation");
+            assert!(count("UTMALDG") >= 1, "{name}: no bulk tensor copy");
+        }
+    }
+}

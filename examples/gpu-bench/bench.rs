@@ -146,7 +146,8 @@ impl Bench {
         Ok(())
     }
 
-    /// sparse24 with the plan `SparseGemmPlan::choose` picks (`config` None) or with
+    /// sparse24 with the plan `SparseGemmPlan::choose_for` picks for this device
+    /// (`config` None: on compute capability 9.0 the Hopper kernel from 64 tokens) or with
     /// the given tile configuration and no split-K.
     pub fn ours<T: Element>(
         &self,
@@ -180,7 +181,7 @@ impl Bench {
     ) -> Res<Outcome> {
         let s = &self.stream;
         let plan = match config {
-            None => SparseGemmPlan::choose(h.tokens, h.out, h.inn, self.dev.sms),
+            None => SparseGemmPlan::choose_for(h.tokens, h.out, h.inn, self.dev.gemm_device()),
             Some((c, splits)) => SparseGemmPlan::new(c, h.tokens, h.out, h.inn, splits),
         }?;
         let ws = match plan.workspace_bytes() {

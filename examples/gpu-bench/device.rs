@@ -13,6 +13,17 @@ pub struct Device {
     pub mem: usize,
 }
 
+impl Device {
+    /// What sparse24's plans are chosen for on this device (its SMs and compute
+    /// capability: the Hopper kernel on 9.0).
+    pub fn gemm_device(&self) -> sparse24::ops::gemm::GemmDevice {
+        sparse24::ops::gemm::GemmDevice {
+            sm_count: self.sms,
+            compute_capability: (self.cc.0.max(0) as u32, self.cc.1.max(0) as u32),
+        }
+    }
+}
+
 pub fn device_info(ctx: &Arc<CudaContext>) -> Res<Device> {
     use sys::CUdevice_attribute as A;
     let mut driver = 0;

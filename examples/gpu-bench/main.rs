@@ -263,6 +263,17 @@ fn layer<T: Element>(
                 variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
             }
         }
+        // The Hopper tiles (sm_90a code: on compute capability 9.0 only), from 64 tokens
+        // (where the plan starts taking them), so one run compares them with the
+        // mma.sp tiles and with cuBLASLt / cuSPARSELt on the same inputs.
+        if args.prefill_tiles
+            && tokens >= sparse24::ops::gemm::WGMMA_MIN_TOKENS
+            && b.dev.gemm_device().runs_sm90a()
+        {
+            for config in GemmConfig::WGMMA {
+                variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
+            }
+        }
         if args.decode_splits && tokens <= DECODE_MAX_TOKENS {
             for splits in [1, 2, 3, 4, 6, 8, 12, 16] {
                 // Only the counts the plan accepts for this shape (no empty chunk).

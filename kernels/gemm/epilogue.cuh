@@ -45,6 +45,24 @@ struct LinearEpilogue {
     }
 };
 
+// The f32 tile dt[n][m] (BN tokens × BM outputs, row stride STRIDE floats) of the
+// outputs from (m0, n0) on, through the epilogue: consecutive threads (THREADS of them,
+// tid from 0) take consecutive outputs m of one token n, so Y, C and bias accesses are
+// coalesced; outputs past `out` or `tokens` are skipped.
+template <int BM, int BN, int STRIDE, int THREADS, class Epi>
+__device__ __forceinline__ void store_dt(const GemmParams& p, const Epi& epi, const float* dt, int tid,
+                                         unsigned m0, unsigned n0) {
+#pragma unroll 1
+    for (int idx = tid; idx < BM * BN; idx += THREADS) {
+        const unsigned ml = idx % BM;
+        const unsigned nl = idx / BM;
+        const unsigned m = m0 + ml;
+        const unsigned n = n0 + nl;
+        if (m >= p.out || n >= p.tokens) continue;
+        epi(dt[nl * STRIDE + ml], static_cast<size_t>(n) * p.out + m, m);
+    }
+}
+
 // The CTA's tile through shared memory: the f32 tile D[m][n] is stored as dt[n][m]
 // (row stride BM + 4 floats: conflict-free for the fragment writes and the row
 // reads), then consecutive threads handle consecutive outputs m of one token n, so Y,
@@ -69,17 +87,7 @@ __device__ __forceinline__ void store_tile(const GemmParams& p, const Epi& epi, 
                 dt[nl * DT_STRIDE + ml] = acc[i][j][r];
             }
     __syncthreads();
-    const unsigned m0 = bx * BM;
-#pragma unroll 1
-    for (int idx = tid; idx < BM * BN; idx += T::THREADS) {
-        const unsigned ml = idx % BM;
-        const unsigned nl = idx / BM;
-        const unsigned m = m0 + ml;
-        const unsigned n = n_cta + nl;
-        if (m >= p.out || n >= p.tokens) continue;
-        const size_t o = static_cast<size_t>(n) * p.out + m;
-        epi(dt[nl * DT_STRIDE + ml], o, m);
-    }
+    store_dt<BM, BN, DT_STRIDE, T::THREADS>(p, epi, dt, tid, bx * BM, n_cta);
 }
 
 }  // namespace s24::gemm

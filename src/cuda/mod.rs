@@ -8,11 +8,12 @@
 
 pub mod blaslt;
 mod loader;
+mod tensor_map;
 
-use crate::abi::GemmParams;
+use crate::abi::{Gemm90Params, GemmParams};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::launch::{Arg, DenseF32Gemm, Executor, Launch, ModuleCache, StructArg};
+use crate::launch::{Arg, DenseF32Gemm, EncodedStruct, Executor, Launch, ModuleCache};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
     PushKernelArg,
@@ -211,6 +212,14 @@ impl CudaExecutor {
 // initialised, and the host is little-endian like the device (asserted below).
 unsafe impl cudarc::driver::DeviceRepr for GemmParams {}
 
+// SAFETY: as for GemmParams: `#[repr(C, align(64))]`-compatible plain data (the
+// driver-encoded CUtensorMap bytes, a GemmParams, explicit padding) whose size,
+// alignment and field offsets sparse24_abi.cuh asserts equal on the C side.
+unsafe impl cudarc::driver::DeviceRepr for Gemm90Params {}
+
+/// Struct arguments one launch may carry (every kernel takes at most one).
+const MAX_STRUCT_ARGS: usize = 2;
+
 // Structs go to the driver as host memory images: the host must store them as the
 // device does.
 const _: () = assert!(
@@ -264,6 +273,21 @@ impl Executor for CudaExecutor {
                 l.dynamic_shared_bytes as i32,
             )?;
         }
+        // Structs with their tensor maps encoded by the driver, before the builder
+        // borrows them; a fixed array, so a forward allocates nothing.
+        let mut encoded: [Option<EncodedStruct>; MAX_STRUCT_ARGS] = [None; MAX_STRUCT_ARGS];
+        let mut n = 0;
+        for a in l.args.as_ref() {
+            if let Arg::Struct(s) = a {
+                let slot = encoded.get_mut(n).ok_or(Error::InvalidArgument {
+                    what: "launch",
+                    why: format!("more than {MAX_STRUCT_ARGS} struct arguments"),
+                })?;
+                *slot = Some(s.encode(tensor_map::encode)?);
+                n += 1;
+            }
+        }
+        let mut structs = encoded.iter().flatten();
         let mut b = self.stream.launch_builder(&f);
         for a in l.args.as_ref() {
             match a {
@@ -271,7 +295,16 @@ impl Executor for CudaExecutor {
                 Arg::U32(v) => b.arg(v),
                 Arg::I32(v) => b.arg(v),
                 Arg::F32(v) => b.arg(v),
-                Arg::Struct(StructArg::Gemm(p)) => b.arg(p),
+                Arg::Struct(_) => match structs.next() {
+                    Some(EncodedStruct::Gemm(p)) => b.arg(p),
+                    Some(EncodedStruct::Gemm90(p)) => b.arg(p),
+                    None => {
+                        return Err(Error::InvalidArgument {
+                            what: "launch",
+                            why: "a struct argument was not encoded".into(),
+                        })
+                    }
+                },
             };
         }
         let cfg = LaunchConfig {
@@ -298,6 +331,11 @@ impl Executor for CudaExecutor {
 
     fn module_loads(&self) -> u64 {
         self.modules.loads()
+    }
+
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        let (major, minor) = self.ctx.compute_capability()?;
+        Ok((major.max(0) as u32, minor.max(0) as u32))
     }
 
     /// `cuMemcpyDtoDAsync` on the executor's stream.

@@ -66,6 +66,7 @@ struct Recorded {
 pub struct RecordingExecutor {
     mode: Recording,
     sm_count: usize,
+    compute_capability: (u32, u32),
     ctx: Arc<RecordingContext>,
     recorded: Mutex<Recorded>,
 }
@@ -123,6 +124,7 @@ impl RecordingExecutor {
         RecordingExecutor {
             mode,
             sm_count: crate::ops::gemm::DEFAULT_SM_COUNT,
+            compute_capability: (8, 0),
             ctx: Arc::new(RecordingContext {
                 next: AtomicU64::new(FAKE_BASE),
                 ..Default::default()
@@ -140,6 +142,7 @@ impl RecordingExecutor {
         RecordingExecutor {
             mode,
             sm_count: self.sm_count,
+            compute_capability: self.compute_capability,
             ctx: self.ctx.clone(),
             recorded: Mutex::new(Recorded::default()),
         }
@@ -164,6 +167,12 @@ impl RecordingExecutor {
     /// Reports `n` SMs (at least 1) from [`Executor::sm_count`].
     pub fn with_sm_count(mut self, n: usize) -> RecordingExecutor {
         self.sm_count = n.max(1);
+        self
+    }
+
+    /// Plans for a device of this compute capability (8.0 by default).
+    pub fn with_compute_capability(mut self, cc: (u32, u32)) -> RecordingExecutor {
+        self.compute_capability = cc;
         self
     }
 
@@ -284,6 +293,10 @@ impl Executor for RecordingExecutor {
 
     fn sm_count(&self) -> Result<usize> {
         Ok(self.sm_count)
+    }
+
+    fn compute_capability(&self) -> Result<(u32, u32)> {
+        Ok(self.compute_capability)
     }
 
     fn module_loads(&self) -> u64 {

@@ -108,6 +108,24 @@ pub const CASES: &[Case] = &[
     case(T256W16, BF16, 65, 270, 64, F16, Relu, None, true, 1),
 ];
 
+use GemmConfig::Wgmma256x128 as WG;
+
+/// The Hopper kernel (sm_90a, wgmma.sp), one axis at a time: tokens 1, 63, 129, 1000
+/// (tails of the 128-token tile and of the TMA box), out not a multiple of 16 nor of
+/// the 256-row tile (one and two row blocks, rows past the end in a block), `in`
+/// ending inside a 64-wide stage and inside an 8-step metadata group, both input
+/// dtypes, every output dtype, activation, beta and bias.
+pub const WGMMA_CASES: &[Case] = &[
+    case(WG, BF16, 1, 40, 272, BF16, NoAct, None, false, 1),
+    case(WG, F16, 63, 72, 48, F32, Relu, Some(-0.5), true, 1),
+    case(WG, BF16, 129, 300, 96, F16, Silu, Some(0.5), false, 1),
+    case(WG, F16, 1000, 24, 528, BF16, Gelu, None, true, 1),
+    case(WG, BF16, 70, 17, 16, F32, GeluErf, Some(2.0), true, 1),
+    // Split-K 3 (chunks of 2, 2 and 1 metadata groups: 4, 4 and 2 stages) and 2.
+    case(WG, F16, 63, 72, 1040, F32, Relu, Some(0.5), true, 3),
+    case(WG, BF16, 129, 260, 528, BF16, NoAct, None, false, 2),
+];
+
 /// The relative-error bound of an output dtype (DESIGN.md Tolerances).
 pub fn tolerance(out_dtype: DType) -> f64 {
     match out_dtype {

@@ -7,12 +7,99 @@
 mod gemm_cases;
 
 use super::GpuTest;
-use gemm_cases::{run_case, Case, CASES};
+use gemm_cases::{run_case, Case, CASES, WGMMA_CASES};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
 use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
 use sparse24::{Activation, DType};
+
+/// The Hopper kernel's tests: run on compute capability 9.0 only (tests/gpu/main.rs
+/// marks them ignored elsewhere: sm_90a code runs on no other chip).
+pub fn hopper_tests() -> Vec<(&'static str, GpuTest)> {
+    vec![
+        ("hopper_gemm_cases", hopper_cases),
+        ("hopper_gemm_llm_shapes", hopper_llm_shapes),
+    ]
+}
+
+/// tests/common/gemm_cases.rs's WGMMA_CASES from the fatbin's sm_90a code.
+fn hopper_cases() -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    for (i, c) in WGMMA_CASES.iter().enumerate() {
+        let (err, tol, p) = run_case(&exec, c, 300 + i as u64)?;
+        println!(
+            "{:?} {:?} t={} {}x{}: rel err {err:.2e} (≤ {tol:.0e})",
+            p.config, c.dtype, c.tokens, c.out, c.inn
+        );
+    }
+    Ok(())
+}
+
+/// LLM-sized shapes with tails on the Hopper kernel, the plan chosen for this device
+/// (which must be the Hopper kernel from 64 tokens on), against the f64 reference.
+fn hopper_llm_shapes() -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let dev = exec.gemm_device()?;
+    for &(tokens, out, inn, dtype, out_dtype, act, beta) in &[
+        (
+            2048,
+            4096,
+            4096,
+            DType::BF16,
+            DType::BF16,
+            Activation::None,
+            None,
+        ),
+        (
+            300,
+            1000,
+            2064,
+            DType::F16,
+            DType::F32,
+            Activation::Gelu,
+            Some(0.5),
+        ),
+        (
+            129,
+            4096,
+            14336,
+            DType::BF16,
+            DType::F32,
+            Activation::Silu,
+            None,
+        ),
+    ] {
+        let p = SparseGemmPlan::choose_for_with(tokens, out, inn, dev, None)?;
+        if p.config != GemmConfig::Wgmma256x128 {
+            return Err(format!(
+                "{tokens}x{out}x{inn}: the plan took {:?} on {dev:?}",
+                p.config
+            )
+            .into());
+        }
+        let c = Case {
+            config: p.config,
+            dtype,
+            tokens,
+            out,
+            inn,
+            out_dtype,
+            act,
+            alpha: 1.0,
+            beta,
+            bias: true,
+            splits: 1,
+        };
+        let (err, tol, p) = run_case(&exec, &c, 13)?;
+        println!(
+            "{} {dtype:?}->{out_dtype:?} t={tokens} {out}x{inn} grid={:?}: rel err {err:.2e} (≤ {tol:.0e})",
+            p.config.name(),
+            p.grid()
+        );
+    }
+    Ok(())
+}
 
 pub fn tests() -> Vec<(&'static str, GpuTest)> {
     vec![

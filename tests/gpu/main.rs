@@ -27,12 +27,26 @@ fn main() {
     tests.extend(learn::tests());
     tests.extend(linear::tests());
     tests.extend(mask::tests());
-    let trials = tests
+    // sm_90a code runs on compute capability 9.0 alone: elsewhere the Hopper tests are
+    // reported as ignored too.
+    let hopper = device
+        .as_ref()
+        .ok()
+        .and_then(|c| c.compute_capability().ok())
+        == Some((9, 0));
+    let mut trials: Vec<Trial> = tests
         .into_iter()
         .map(|(name, body)| Trial::test(name, body).with_ignored_flag(device.is_err()))
         .collect();
+    trials.extend(
+        gemm::hopper_tests().into_iter().map(|(name, body)| {
+            Trial::test(name, body).with_ignored_flag(device.is_err() || !hopper)
+        }),
+    );
     if let Err(e) = &device {
         println!("skipped: no CUDA device ({e})");
+    } else if !hopper {
+        println!("skipped: hopper_* tests (sm_90a code needs compute capability 9.0)");
     }
     libtest_mimic::run(&args, trials).exit();
 }

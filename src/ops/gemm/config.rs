@@ -21,10 +21,15 @@ pub const LARGE_TILE_MIN_TOKENS: usize = 256;
 /// prefill tiles on every LLM layer measured (the numbers, with device and date, are
 /// in bench/RESULTS.md).
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
+/// From this many tokens on, [`SparseGemmPlan::choose_for`] takes the Hopper kernel on
+/// compute capability 9.0. Provisional: the crossover with the mma.sp tiles belongs to
+/// the decode issue's token sweep on a GPU, which has not run yet (64 is where the
+/// Hopper GEMM's targets start).
+pub const WGMMA_MIN_TOKENS: usize = 64;
 /// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
 /// `auto` (or unset / empty) for the heuristic, else a name of
 /// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`,
-/// `256x64w16`.
+/// `256x64w16`, or the Hopper tile `wg256x128` (refused on other architectures).
 pub const PREFILL_TILE_ENV: &str = "SPARSE24_PREFILL_TILE";
 
 pub use super::tiles::{GemmConfig, MainLoop, TileShape};
@@ -40,6 +45,7 @@ impl GemmConfig {
         }
         GemmConfig::PREFILL
             .into_iter()
+            .chain(GemmConfig::WGMMA)
             .find(|c| c.tile_name() == n)
             .ok_or_else(|| Error::InvalidArgument {
                 what: "prefill tile",
@@ -47,6 +53,7 @@ impl GemmConfig {
                     "unknown prefill tile `{name}`; expected one of {}",
                     GemmConfig::PREFILL
                         .iter()
+                        .chain(&GemmConfig::WGMMA)
                         .map(|c| c.tile_name())
                         .collect::<Vec<_>>()
                         .join(", ")

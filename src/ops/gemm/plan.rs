@@ -3,7 +3,7 @@
 
 use super::config::{
     prefill_tile_override, GemmConfig, DECODE_MAX_TOKENS, LARGE_PREFILL_TILE,
-    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT,
+    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT, WGMMA_MIN_TOKENS,
 };
 use crate::error::{Error, Result};
 use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
@@ -11,6 +11,32 @@ use crate::shape::check_shape;
 
 /// Alignment of the partials inside the workspace (after the counters).
 pub(crate) const WORKSPACE_ALIGN: usize = 256;
+
+/// The device a plan is chosen for: how many SMs it fills and which kernels exist for
+/// it (the sm_90a kernels run on compute capability 9.0 alone: not on sm_80/86/89, not
+/// on sm_100 and later, where `a` code does not run).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct GemmDevice {
+    pub sm_count: usize,
+    /// (major, minor).
+    pub compute_capability: (u32, u32),
+}
+
+impl GemmDevice {
+    /// A device of compute capability 8.0 with `sm_count` SMs: what [`SparseGemmPlan::choose`]
+    /// plans for (the mma.sp kernels only).
+    pub fn sm80(sm_count: usize) -> GemmDevice {
+        GemmDevice {
+            sm_count,
+            compute_capability: (8, 0),
+        }
+    }
+
+    /// Whether sm_90a machine code runs here (H100, H200, GH200: compute capability 9.0).
+    pub fn runs_sm90a(&self) -> bool {
+        self.compute_capability == (9, 0)
+    }
+}
 
 /// Shapes, configuration and split-K of one sparse GEMM call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -99,6 +125,10 @@ impl SparseGemmPlan {
     ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
     ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
     ///   [`PREFILL_TILE_ENV`] overrides this choice (an unknown value is an error).
+    ///
+    /// This plans for the mma.sp kernels only (a compute capability 8.0 device);
+    /// [`SparseGemmPlan::choose_for`] knows the device's architecture and takes the
+    /// Hopper kernel where it runs.
     pub fn choose(
         tokens: usize,
         out: usize,
@@ -106,6 +136,19 @@ impl SparseGemmPlan {
         sm_count: usize,
     ) -> Result<SparseGemmPlan> {
         SparseGemmPlan::choose_with(tokens, out, inn, sm_count, prefill_tile_override()?)
+    }
+
+    /// [`SparseGemmPlan::choose`] for a given device: on compute capability 9.0, from
+    /// [`WGMMA_MIN_TOKENS`] tokens on, the Hopper kernel (`wg256x128`, wgmma.sp) instead
+    /// of the mma.sp prefill tiles. The environment override ([`PREFILL_TILE_ENV`])
+    /// applies as there; forcing an sm_90a tile on another architecture is an error.
+    pub fn choose_for(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        device: GemmDevice,
+    ) -> Result<SparseGemmPlan> {
+        SparseGemmPlan::choose_for_with(tokens, out, inn, device, prefill_tile_override()?)
     }
 
     /// [`SparseGemmPlan::choose`] with the prefill override given instead of read
@@ -118,16 +161,52 @@ impl SparseGemmPlan {
         sm_count: usize,
         prefill_tile: Option<GemmConfig>,
     ) -> Result<SparseGemmPlan> {
+        SparseGemmPlan::choose_for_with(tokens, out, inn, GemmDevice::sm80(sm_count), prefill_tile)
+    }
+
+    /// [`SparseGemmPlan::choose_for`] with the prefill override given instead of read
+    /// from the environment.
+    pub fn choose_for_with(
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        device: GemmDevice,
+        prefill_tile: Option<GemmConfig>,
+    ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
+        let sm_count = device.sm_count;
         if prefill_tile == Some(GemmConfig::Decode) {
             return Err(Error::InvalidArgument {
                 what: "prefill tile",
                 why: "the decode tile is not a prefill tile".into(),
             });
         }
+        if let Some(c) = prefill_tile.filter(|c| c.tile().sm90a_only() && !device.runs_sm90a()) {
+            let (major, minor) = device.compute_capability;
+            return Err(Error::InvalidArgument {
+                what: "prefill tile",
+                why: format!(
+                    "tile {} is sm_90a code, which runs on compute capability 9.0 only; \
+                     this device is {major}.{minor}",
+                    c.tile_name()
+                ),
+            });
+        }
         if tokens > DECODE_MAX_TOKENS {
             let config = match prefill_tile {
                 Some(c) => c,
+                None if device.runs_sm90a() && tokens >= WGMMA_MIN_TOKENS => {
+                    // Split-K up to about one CTA per SM where the output tiles do not
+                    // fill the GPU (64-512 tokens on most layers).
+                    let base = SparseGemmPlan::new(GemmConfig::Wgmma256x128, tokens, out, inn, 1)?;
+                    return SparseGemmPlan::new(
+                        GemmConfig::Wgmma256x128,
+                        tokens,
+                        out,
+                        inn,
+                        base.splits_to_fill(sm_count),
+                    );
+                }
                 None => {
                     let large = LARGE_PREFILL_TILE.tile();
                     let ctas = out.div_ceil(large.rows) * tokens.div_ceil(large.tokens);
@@ -141,15 +220,35 @@ impl SparseGemmPlan {
             return SparseGemmPlan::new(config, tokens, out, inn, 1);
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
-        // About one CTA per SM: the split-K sweep (bench/RESULTS.md) found this count
-        // fastest or nearly so on every decode case, ahead of two CTAs per SM.
-        let ctas = base.tiles().max(1);
+        SparseGemmPlan::new(
+            GemmConfig::Decode,
+            tokens,
+            out,
+            inn,
+            base.splits_to_fill(sm_count),
+        )
+    }
+
+    /// The split-K count that gives about one CTA per SM (SMs / output tiles,
+    /// rounded), at most [`MAX_SPLITS`], each split at least [`MIN_GROUPS_PER_SPLIT`]
+    /// 8-step groups (512 of `in`) so the reduction stays small next to the weight
+    /// stream. The split-K sweep (bench/RESULTS.md) found this count fastest or nearly
+    /// so on every decode case, ahead of two CTAs per SM; the Hopper kernel uses the
+    /// same rule until a sweep of its own.
+    fn splits_to_fill(&self, sm_count: usize) -> usize {
+        let ctas = self.tiles().max(1);
         let sms = sm_count.max(1);
-        let groups = base.steps / META_STEPS_PER_LOAD;
-        let splits = ((sms + ctas / 2) / ctas)
+        let groups = self.steps / META_STEPS_PER_LOAD;
+        ((sms + ctas / 2) / ctas)
             .clamp(1, MAX_SPLITS)
-            .min((groups / MIN_GROUPS_PER_SPLIT).max(1));
-        SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, splits)
+            .min((groups / MIN_GROUPS_PER_SPLIT).max(1))
+    }
+
+    /// The kernel this plan runs for inputs of `dtype`: `sgemm_<tile>_<dtype>`
+    /// (`sgemm_wg256x128_bf16` where the Hopper kernel was chosen). What the plan
+    /// picked is visible here; [`PREFILL_TILE_ENV`] overrides it once per process.
+    pub fn kernel_name(&self, dtype: crate::dtype::DType) -> Result<&'static str> {
+        self.config.kernel(dtype)
     }
 
     /// Row tiles of W (16 rows each).

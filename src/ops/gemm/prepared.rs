@@ -14,6 +14,7 @@ use crate::launch::{Arg, Launch, StructArg};
 use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD};
 use crate::ops::check_aligned;
 use crate::shape::check_len;
+use crate::tensor_map::{TensorMapDesc, TensorMapSwizzle};
 
 use super::launch::DeviceEpilogue;
 use super::launch::DeviceSlice;
@@ -46,6 +47,9 @@ pub struct GemmLaunch {
     /// The kernel's parameters with the per-call addresses (x, y, c, ws, counters)
     /// zero.
     params: GemmParams,
+    /// The Hopper kernels' tensor map of X with its address 0 (set per call); `None`
+    /// for the mma.sp kernels, which load X themselves.
+    x_map: Option<TensorMapDesc>,
 }
 
 impl GemmLaunch {
@@ -126,6 +130,22 @@ impl GemmLaunch {
             out_dtype: out_dtype_code(out_dtype),
         };
         let t = plan.config.tile();
+        // The Hopper kernels read X through the bulk tensor copy engine: boxes of 64
+        // elements of `in` (128 bytes: the 128B swizzle's row, what the kernel's wgmma
+        // descriptors read) × the tile's tokens, out-of-bounds k and tokens as zeros.
+        // Valid by construction: `in % 16 == 0` makes the row pitch a multiple of 32
+        // bytes, the box is at most 256 × 256 and its inner 128 bytes fit the swizzle
+        // span (ptxsim's encoder checks the driver's rules again at every launch).
+        let x_map = t.sm90a_only().then(|| {
+            TensorMapDesc::matrix(
+                dtype,
+                0,
+                [plan.tokens as u64, plan.inn as u64],
+                (plan.inn * dtype.size()) as u64,
+                [t.tokens as u32, (t.steps_per_stage * 32) as u32],
+                TensorMapSwizzle::B128,
+            )
+        });
         let template = Launch {
             module: kernel.module,
             kernel: kernel.name,
@@ -144,6 +164,7 @@ impl GemmLaunch {
             partials_offset: plan.partials_offset(),
             template,
             params,
+            x_map,
         })
     }
 
@@ -215,16 +236,22 @@ impl GemmLaunch {
             }
             (_, None) => 0,
         };
-        Ok(self
-            .template
-            .with_args([Arg::Struct(StructArg::Gemm(GemmParams {
-                x,
-                y,
-                c,
-                ws,
-                counters,
-                ..self.params
-            }))]))
+        let params = GemmParams {
+            x,
+            y,
+            c,
+            ws,
+            counters,
+            ..self.params
+        };
+        let arg = match self.x_map {
+            Some(map) => StructArg::Gemm90 {
+                params,
+                x_map: TensorMapDesc { address: x, ..map },
+            },
+            None => StructArg::Gemm(params),
+        };
+        Ok(self.template.with_args([Arg::Struct(arg)]))
     }
 }
 

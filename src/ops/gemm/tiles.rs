@@ -43,6 +43,13 @@ pub enum GemmConfig {
     /// of `256x64` to hide latency; the lean main loop (one metadata group per
     /// iteration); 65 KiB of dynamic shared memory; token tiles along grid.x.
     PrefillT256x64W16,
+    /// Tile `wg256x128` (sm_90a only: wgmma.mma_async.sp, kernels/sparse_gemm_sm90.cu):
+    /// a producer warpgroup streams X through the bulk tensor copy engine into an
+    /// 8-stage ring (k = 64 per stage, 128B swizzle) and two consumer warpgroups, each
+    /// 128 rows × 128 tokens (two m64n128k32 per k32 step), stream W from global memory
+    /// into registers two stages ahead: 256 rows × 128 tokens per CTA, 384 threads,
+    /// 131 KiB of dynamic shared memory; token tiles along grid.x.
+    Wgmma256x128,
 }
 
 /// The main-loop policy of a tile (kernels/gemm/mainloop.cuh).
@@ -55,6 +62,9 @@ pub enum MainLoop {
     /// `MainLoopLean`: A one stage ahead, X copy hoisted, one metadata group per
     /// iteration.
     Lean,
+    /// The warp-specialised Hopper pipeline (kernels/gemm/sm90_kernel.cuh): X by bulk
+    /// tensor copies on mbarriers, W two stages ahead in registers, wgmma.sp.
+    Wgmma,
 }
 
 impl MainLoop {
@@ -64,13 +74,14 @@ impl MainLoop {
             MainLoop::Standard => "s24::gemm::MainLoopStandard",
             MainLoop::PrefetchA2 => "s24::gemm::MainLoopPrefetchA<2>",
             MainLoop::Lean => "s24::gemm::MainLoopLean",
+            MainLoop::Wgmma => "s24::gemm::SparseGemm90",
         }
     }
 
     /// Pipeline stages A is prefetched ahead in registers.
     pub fn a_prefetch(self) -> usize {
         match self {
-            MainLoop::PrefetchA2 => 2,
+            MainLoop::PrefetchA2 | MainLoop::Wgmma => 2,
             MainLoop::Standard | MainLoop::Lean => 1,
         }
     }
@@ -84,6 +95,9 @@ pub struct TileShape {
     /// Tokens per CTA.
     pub tokens: usize,
     pub threads: usize,
+    /// Threads of the producer warpgroup inside `threads` (the Hopper tiles; 0 for the
+    /// mma.sp tiles, whose every warp computes).
+    pub producer_threads: usize,
     /// Warps along the rows (`WM`) and along the tokens (`WN`): each warp computes
     /// rows / WM rows × tokens / WN tokens.
     pub warps: [usize; 2],
@@ -103,13 +117,25 @@ pub struct TileShape {
 }
 
 impl TileShape {
-    /// Shared memory the kernel uses (kernels/gemm/tile.cuh `SMEM_BYTES`): the larger
-    /// of the X pipeline (stages × tokens × k of a stage, bf16/f16) and the f32
-    /// epilogue tile (tokens × (rows + 4)).
+    /// Shared memory the kernel uses (kernels/gemm/tile.cuh and sm90_tile.cuh
+    /// `SMEM_BYTES`): the larger of the X pipeline (stages × tokens × k of a stage,
+    /// bf16/f16) and the f32 epilogue tile (tokens × (rows + 4)); the Hopper tiles add
+    /// 1 KiB to align the ring to the 128-byte swizzle's 1024-byte repeat.
     pub fn shared_bytes(&self) -> usize {
         let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
         let dt = self.tokens * (self.rows + 4) * 4;
-        x.max(dt)
+        let align = if self.main_loop == MainLoop::Wgmma {
+            1024
+        } else {
+            0
+        };
+        x.max(dt) + align
+    }
+
+    /// Whether the kernel uses sm_90a-only instructions (wgmma, setmaxnreg): it exists
+    /// as sm_90a machine code only and runs on compute capability 9.0 alone.
+    pub fn sm90a_only(&self) -> bool {
+        self.main_loop == MainLoop::Wgmma
     }
 
     /// Dynamic shared memory to launch with (0 for static-memory kernels).
@@ -121,7 +147,8 @@ impl TileShape {
         }
     }
 
-    /// 16-row MMA tiles (`MT`) and 8-token MMA tiles (`NT`) per warp.
+    /// 16-row MMA tiles (`MT`) and 8-token MMA tiles (`NT`) per warp (for a Hopper
+    /// tile: per consumer warp, whose row tiles lie 64 rows apart).
     pub fn mma_tiles_per_warp(&self) -> [usize; 2] {
         [
             self.rows / (16 * self.warps[0]),
@@ -147,6 +174,18 @@ impl GemmConfig {
         GemmConfig::PrefillT256x64,
         GemmConfig::PrefillT256x64W16,
     ];
+    /// The Hopper tiles (sm_90a only, kernels/sparse_gemm_sm90.cu), not in `ALL`
+    /// (the mma.sp tiles of kernels/sparse_gemm.cu).
+    pub const WGMMA: [GemmConfig; 1] = [GemmConfig::Wgmma256x128];
+
+    /// The kernel module (kernels/<module>.cu) of the tile's kernels.
+    pub fn module(self) -> &'static str {
+        if self.tile().sm90a_only() {
+            "sparse_gemm_sm90"
+        } else {
+            "sparse_gemm"
+        }
+    }
 
     pub fn tile(self) -> TileShape {
         // The larger prefill tiles: k = 64 per stage, 4 stages, dynamic shared memory
@@ -156,6 +195,7 @@ impl GemmConfig {
             rows,
             tokens,
             threads: 256,
+            producer_threads: 0,
             warps,
             steps_per_stage: 2,
             stages: 4,
@@ -171,6 +211,7 @@ impl GemmConfig {
             rows,
             tokens,
             threads: 256,
+            producer_threads: 0,
             warps,
             steps_per_stage,
             stages,
@@ -195,6 +236,14 @@ impl GemmConfig {
                 threads: 512,
                 ..big(256, 64, [8, 2], MainLoop::Lean)
             },
+            // 2 consumer warpgroups × 4 warps along the rows, each warp 2 row tiles
+            // (64 rows apart) × all 128 tokens; plus the producer warpgroup.
+            GemmConfig::Wgmma256x128 => TileShape {
+                threads: 384,
+                producer_threads: 128,
+                stages: 8,
+                ..big(256, 128, [8, 1], MainLoop::Wgmma)
+            },
         }
     }
 
@@ -215,6 +264,7 @@ impl GemmConfig {
             GemmConfig::PrefillT128x128A2 => "128x128a2",
             GemmConfig::PrefillT256x64 => "256x64",
             GemmConfig::PrefillT256x64W16 => "256x64w16",
+            GemmConfig::Wgmma256x128 => "wg256x128",
         }
     }
 }

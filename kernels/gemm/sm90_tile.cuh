@@ -1,0 +1,43 @@
+// The shape of the warp-specialised Hopper GEMM tile (wgmma.mma_async.sp, sm_90a):
+// one producer warpgroup that streams X through the bulk tensor copy engine and
+// CONSUMERS warpgroups that stream W from global memory into registers (the RS form:
+// W is the sparse A operand, fragment-ordered as for mma.sp) and multiply.
+#pragma once
+
+namespace s24::gemm {
+
+// MB: 64-row wgmma blocks per consumer warpgroup; N: tokens per CTA (the wgmma N);
+// STAGES: depth of the X ring (KS = 2 k32 steps, 64 elements of `in` per stage: one
+// 128-byte swizzle row per token); APF: stages W is prefetched ahead in registers.
+template <int CONSUMERS_, int MB_, int N_, int STAGES_, int APF_>
+struct Tile90 {
+    static constexpr int CONSUMERS = CONSUMERS_, MB = MB_, N = N_, STAGES = STAGES_, APF = APF_;
+    static constexpr int KS = 2;              // k32 steps per stage
+    static constexpr int K_STAGE = KS * 32;   // elements of `in` per stage
+    static constexpr int BM = CONSUMERS * MB * 64;  // rows per CTA
+    static constexpr int BN = N;                    // tokens per CTA
+    static constexpr int CONSUMER_THREADS = CONSUMERS * 128;
+    static constexpr int THREADS = CONSUMER_THREADS + 128;
+    static constexpr int ND = N / 2;  // f32 accumulators per thread per 64-row block
+    // One stage of X: BN token rows of 128 bytes (64 16-bit elements), 128B-swizzled.
+    static constexpr int STAGE_BYTES = BN * K_STAGE * 2;
+    static constexpr int X_BYTES = STAGES * STAGE_BYTES;
+    // The epilogue's f32 tile, transposed: BN rows of BM + 4 floats (as the sm_80 tile).
+    static constexpr int DT_STRIDE = BM + 4;
+    static constexpr int DT_BYTES = BN * DT_STRIDE * 4;
+    // The dynamic shared memory is aligned to 1024 bytes by the kernel (the 128-byte
+    // swizzle's repeat), hence the slack.
+    static constexpr int SMEM_BYTES = (X_BYTES > DT_BYTES ? X_BYTES : DT_BYTES) + 1024;
+    // Registers per thread after setmaxnreg: the producer gives back, consumers take.
+    static constexpr int PRODUCER_REGS = 40, CONSUMER_REGS = 232;
+    static_assert(N % 8 == 0 && N >= 8 && N <= 256, "wgmma N is 8..256 in steps of 8");
+    static_assert(N == 128, "the wgmma.sp wrapper is written for N = 128 (ptx_sm90.cuh)");
+    static_assert(BN <= 256, "the TMA box has at most 256 rows");
+    static_assert(APF >= 1, "W is prefetched at least one stage ahead");
+    static_assert(STAGES >= 2, "a ring needs two stages");
+    static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536,
+                  "setmaxnreg totals exceed the register file");
+    static_assert(SMEM_BYTES <= 227 * 1024, "more shared memory than an SM has");
+};
+
+}  // namespace s24::gemm
