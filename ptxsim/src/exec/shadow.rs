@@ -71,7 +71,7 @@ impl Cta<'_> {
     /// thread t2's current one. Threads of different CTAs of a cluster are ordered only by a
     /// cluster-scope ordering point (`cepoch`): a CTA barrier orders its own CTA's threads.
     fn ordered(&self, t1: usize, e1: u32, ws1: u32, t2: usize) -> bool {
-        let e2 = if self.rank_of(t1) == self.rank_of(t2) {
+        let e2 = if self.ncta == 1 || self.rank_of(t1) == self.rank_of(t2) {
             self.epoch[t2]
         } else {
             self.cepoch[t2]
