@@ -1,7 +1,7 @@
 //! Cluster dimensions of a [`Launch`]: the sim executor hands them to ptxsim (which runs
 //! the CTAs of a cluster together and checks the dimensions against the grid), and the
-//! recording executor keeps them. The CUDA executor refuses them until it launches through
-//! cuLaunchKernelEx (src/cuda/mod.rs).
+//! recording executor keeps them. (The CUDA executor launches them through cuLaunchKernelEx,
+//! src/cuda/cluster.rs: not yet run on a GPU.)
 #![cfg(feature = "sim")]
 
 use sparse24::kernels;

@@ -180,7 +180,8 @@ impl Device {
         self.non_portable_cluster = allow;
     }
 
-    /// Limit the thread-instructions a single CTA may execute (catches infinite loops).
+    /// Limit the thread-instructions a single CTA (a cluster, with cluster dimensions) may
+    /// execute (catches infinite loops).
     /// Default: 10^10.
     pub fn set_instruction_limit(&mut self, limit: Option<u64>) {
         self.instruction_limit = limit;

@@ -7,6 +7,7 @@
 //! [`module_loads`] counts the loads the process made.
 
 pub mod blaslt;
+mod cluster;
 mod loader;
 mod tensor_map;
 
@@ -255,17 +256,6 @@ impl Executor for CudaExecutor {
     }
 
     fn launch<A: AsRef<[Arg]>>(&self, l: &Launch<A>) -> Result<()> {
-        // cudarc 0.19's launch builder has no launch attributes: a cluster launch needs
-        // cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION (not wired yet)
-        if l.cluster != crate::launch::NO_CLUSTER {
-            return Err(Error::InvalidArgument {
-                what: "cluster",
-                why: format!(
-                    "{:?}: the CUDA executor does not launch thread-block clusters yet (ptxsim does)",
-                    l.cluster
-                ),
-            });
-        }
         let f = self.function(l.module, l.kernel)?;
         if l.dynamic_shared_bytes > 48 * 1024 {
             f.set_attribute(
@@ -286,6 +276,11 @@ impl Executor for CudaExecutor {
                 *slot = Some(s.encode(tensor_map::encode)?);
                 n += 1;
             }
+        }
+        if l.cluster != crate::launch::NO_CLUSTER {
+            // cudarc's builder has no launch attributes (cluster.rs)
+            let structs: Vec<EncodedStruct> = encoded.iter().flatten().copied().collect();
+            return cluster::launch(&self.ctx, &self.stream, &f, l, &structs);
         }
         let mut structs = encoded.iter().flatten();
         let mut b = self.stream.launch_builder(&f);
