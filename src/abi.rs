@@ -285,7 +285,7 @@ param_struct! {
         wm: u64 => CType::Plain("const uint4* __restrict__"), "fragment-ordered W metadata",
         x: u64 => CType::Plain("const uint16_t* __restrict__"), "X [tokens, in]",
         c: u64 => CType::Plain("const uint16_t* __restrict__"), "C [tokens, out], or 0 when beta is 0",
-        bias: u64 => CType::Plain("const uint16_t* __restrict__"), "bias [out], or 0",
+        bias: u64 => CType::Plain("const uint16_t* __restrict__"), "bias [out elements], or 0",
         y: u64 => CType::Plain("void* __restrict__"), "Y [tokens, out] of out_dtype",
         ws: u64 => CType::Plain("float4* __restrict__"), "split-K partials (splits > 1), else 0",
         counters: u64 => CType::Plain("unsigned* __restrict__"), "split-K arrival counters (splits > 1), else 0",

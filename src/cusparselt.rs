@@ -351,9 +351,13 @@ pub struct SparseLtLinear {
     matmul: Opaque,
     alg: Opaque,
     plan: Opaque,
+    /// Input and output dtype (f16 or bf16).
     pub dtype: DType,
+    /// Rows of X and Y.
     pub tokens: usize,
+    /// Output features: rows of W, columns of Y.
     pub out: usize,
+    /// Input features: columns of W and of X.
     pub inn: usize,
     live: Live,
 }

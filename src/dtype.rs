@@ -6,8 +6,11 @@ use half::{bf16, f16};
 /// Which element type a buffer holds; kernels are instantiated per dtype.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 32-bit IEEE float.
     F32,
+    /// 16-bit IEEE half.
     F16,
+    /// bfloat16: f32's exponent, 8 bits of significand.
     BF16,
 }
 
@@ -33,8 +36,11 @@ impl DType {
 pub trait Element:
     Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + bytemuck::Pod + 'static
 {
+    /// The [`DType`] of this element type.
     const DTYPE: DType;
+    /// The exact value as f32 (every f16 and bf16 is one).
     fn to_f32(self) -> f32;
+    /// The exact value as f64.
     fn to_f64(self) -> f64 {
         self.to_f32() as f64
     }
@@ -43,6 +49,7 @@ pub trait Element:
     /// Round to nearest even from f64 (via f32 for the half types: double rounding
     /// is harmless here because the f32 step is exact for every representable half).
     fn from_f64(v: f64) -> Self;
+    /// Whether the value is a NaN.
     fn is_nan(self) -> bool {
         self.to_f32().is_nan()
     }

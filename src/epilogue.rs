@@ -10,7 +10,9 @@ use crate::shape::{self, check_len};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Activation {
     #[default]
+    /// The identity.
     None,
+    /// max(x, 0).
     Relu,
     /// GELU, tanh approximation (GPT-2 and the models trained with it).
     Gelu,
@@ -21,6 +23,7 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation of `x`, in f64 (the reference every kernel is checked against).
     pub fn apply(self, x: f64) -> f64 {
         match self {
             Activation::None => x,
@@ -48,12 +51,15 @@ impl Activation {
 /// The epilogue of a linear layer: scale, optional residual C and bias, activation.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue<'a, T> {
+    /// Scale of the accumulated product.
     pub alpha: f32,
+    /// Scale of the residual C (0: C is not read).
     pub beta: f32,
     /// C [tokens, out], used when `beta != 0`.
     pub c: Option<&'a [T]>,
-    /// bias [out].
+    /// bias \[out\].
     pub bias: Option<&'a [T]>,
+    /// Applied last, after the bias.
     pub activation: Activation,
 }
 

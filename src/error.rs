@@ -10,8 +10,11 @@ pub enum Error {
     /// A dimension does not meet the format's or kernel's granularity.
     #[error("bad shape: {what} = {value}, but {requirement}")]
     Shape {
+        /// The dimension.
         what: &'static str,
+        /// Its value.
         value: usize,
+        /// What it must be.
         requirement: &'static str,
     },
     /// Dimensions whose element count does not fit: the product overflows or
@@ -20,42 +23,82 @@ pub enum Error {
         "shape overflow: {what} of dimensions {dims:?} exceeds the limit of 2^60 - 1 elements"
     )]
     ShapeOverflow {
+        /// The matrix.
         what: &'static str,
+        /// Its dimensions.
         dims: Vec<usize>,
     },
     /// A buffer's length does not match the shape it was given with.
     #[error("length mismatch: {what} has {actual} elements, expected {expected}")]
     Length {
+        /// The buffer.
         what: &'static str,
+        /// Elements the shape needs.
         expected: usize,
+        /// Elements it has.
         actual: usize,
     },
     /// A group of four holds more than two nonzeros, so the matrix is not 2:4.
     #[error("not 2:4 sparse: row {row}, group {group} (columns {}..{}) has {nonzeros} nonzeros", group * 4, group * 4 + 3)]
     NotTwoFour {
+        /// The row.
         row: usize,
+        /// The group of four within the row (columns `4·group..4·group + 4`).
         group: usize,
+        /// Its nonzeros (3 or 4).
         nonzeros: usize,
     },
     /// Metadata holds a code that is not one of the six legal 2:4 codes.
     #[error("illegal 2:4 metadata code {code:#x} at row {row}, group {group} (legal: 0x4, 0x8, 0xc, 0x9, 0xd, 0xe)")]
-    IllegalCode { row: usize, group: usize, code: u8 },
+    IllegalCode {
+        /// The row.
+        row: usize,
+        /// The group of four within the row.
+        group: usize,
+        /// The 4-bit code found.
+        code: u8,
+    },
     /// A NaN or ±Inf in data sparse24 validates (see [`crate::dtype::check_finite`]
     /// for the policy: weights, scores, activation norms, logits).
     #[error("non-finite value (NaN or ±Inf) in {what} at row {row}, column {col}")]
     NonFinite {
+        /// The data.
         what: &'static str,
+        /// Row of the value.
         row: usize,
+        /// Column of the value.
         col: usize,
+    },
+    /// Shard bounds that do not partition a dimension into non-empty, aligned ranges
+    /// (see [`crate::shape::check_bounds`]): `bounds` are the fences
+    /// `0 = b₀ < b₁ < … < bₙ = len` of `n` shards along `what`.
+    #[error("bad shard bounds {bounds:?} for {what} = {len}: {why}")]
+    ShardBounds {
+        /// The dimension split (`rows`, `cols`, `out`, `in`).
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The fences given.
+        bounds: Vec<usize>,
+        /// The first violation.
+        why: String,
     },
     /// An argument outside its domain (e.g. a temperature ≤ 0).
     #[error("invalid argument {what}: {why}")]
-    InvalidArgument { what: &'static str, why: String },
+    InvalidArgument {
+        /// The argument.
+        what: &'static str,
+        /// Why it is refused.
+        why: String,
+    },
     /// A device pointer that the kernel cannot use (alignment).
     #[error("misaligned pointer: {what} at {addr:#x} must be {align}-byte aligned")]
     Misaligned {
+        /// The buffer.
         what: &'static str,
+        /// Its device address.
         addr: u64,
+        /// The alignment it needs, in bytes.
         align: usize,
     },
     /// No usable CUDA device: library missing, no device, or compute capability < 8.0.
@@ -66,12 +109,19 @@ pub enum Error {
     KernelsNotCompiled,
     /// A kernel name that no embedded module provides.
     #[error("unknown kernel {module}::{kernel}")]
-    UnknownKernel { module: String, kernel: String },
+    UnknownKernel {
+        /// The module (kernel source file stem).
+        module: String,
+        /// The kernel's name.
+        kernel: String,
+    },
     /// An error reported by the CUDA driver or a CUDA library, with its result code
     /// when the library gave one ([`Error::is_out_of_memory`] reads it).
     #[error("CUDA error: {message}")]
     Cuda {
+        /// The library's result code, when it gave one.
         code: Option<CudaCode>,
+        /// What failed, with the library's description.
         message: String,
     },
     /// An error reported by the PTX emulator.
@@ -86,10 +136,20 @@ pub enum Error {
     Format(String),
     /// Stored bytes do not match the checksum the file's header gives for them.
     #[error("checksum mismatch (the data is corrupted): header says {expected}, the bytes hash to {actual}")]
-    Checksum { expected: String, actual: String },
+    Checksum {
+        /// The checksum the header gives.
+        expected: String,
+        /// The checksum of the bytes read.
+        actual: String,
+    },
     /// One tensor of a file fails validation (missing, dtype, shape, length, codes).
     #[error("tensor `{tensor}`: {source}")]
-    Tensor { tensor: String, source: Box<Error> },
+    Tensor {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
 }
 
 /// Shorthand used across the crate.

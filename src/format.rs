@@ -11,6 +11,8 @@ use crate::pattern::{self, Pattern, GROUP, WORD_COLS};
 use crate::shape::{check_len, check_shape, MatrixShape};
 use rayon::prelude::*;
 
+mod split;
+
 /// Columns must be a multiple of this (one metadata word per 16 columns).
 pub const COL_MULTIPLE: usize = WORD_COLS;
 
@@ -79,9 +81,11 @@ impl Mask24 {
             })
         })
     }
+    /// Rows of the mask (`out` of a layer).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Columns of the mask (`in` of a layer, a multiple of 16).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -244,9 +248,11 @@ impl<T: Element> Sparse24<T> {
         }
     }
 
+    /// Rows of the matrix (`out` of a layer).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Columns of the matrix (`in` of a layer, a multiple of 16).
     pub fn cols(&self) -> usize {
         self.cols
     }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// One compiled kernel source file.
 #[derive(Debug)]
 pub struct EmbeddedModule {
-    /// File stem of kernels/<name>.cu.
+    /// File stem of `kernels/<name>.cu`.
     pub name: &'static str,
     /// PTX text (compute_80, or compute_90a for Hopper-only files).
     pub ptx: &'static str,
@@ -26,7 +26,7 @@ pub struct EmbeddedModule {
 
 include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
 
-/// A kernel: its file (kernels/<module>.cu) and `extern "C"` name, as a [`Launch`]
+/// A kernel: its file (`kernels/<module>.cu`) and `extern "C"` name, as a [`Launch`]
 /// names it. Built only by the generated handles below.
 ///
 /// [`Launch`]: crate::launch::Launch

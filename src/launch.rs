@@ -94,7 +94,7 @@ impl EncodedStruct {
 /// ([`Executor::launch`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Launch<A = Vec<Arg>> {
-    /// The kernel source file stem (kernels/<module>.cu) that holds the kernel.
+    /// The kernel source file stem (`kernels/<module>.cu`) that holds the kernel.
     pub module: &'static str,
     /// The `extern "C"` kernel name.
     pub kernel: &'static str,

@@ -14,7 +14,7 @@ use crate::shape::{check_len, check_shape};
 
 // ---------------------------------------------------------------- CUTLASS sm80
 
-/// Offset (in 16-bit words) of logical metadata word E[r][c] in CUTLASS's sm80
+/// Offset (in 16-bit words) of logical metadata word `E[r][c]` in CUTLASS's sm80
 /// reordered layout for an M-row matrix (M % 32 == 0).
 pub fn cutlass_meta_offset(r: usize, c: usize, m: usize) -> usize {
     (c >> 1) * 2 * m
@@ -80,14 +80,21 @@ pub const TILE_ROWS: usize = 16;
 pub const STEP_COLS: usize = 32;
 /// k32 steps whose metadata one 16-byte load per lane covers.
 pub const META_STEPS_PER_LOAD: usize = 8;
+/// Columns pad to a multiple of this in fragment order: [`META_STEPS_PER_LOAD`] k32
+/// steps (256): the K granularity of the GEMM kernels' metadata loads, of their
+/// decode stage (k = 256) and of split-K (whole 8-step groups per split).
+pub const COL_PAD: usize = STEP_COLS * META_STEPS_PER_LOAD;
 
 /// Padded geometry of a matrix in fragment order. Rows pad to 16 and columns to 256
 /// (eight k32 steps) with zero values and metadata code 0x4; the padding exists only
 /// in the device layout.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct FragmentGeometry {
+    /// Rows of the logical matrix.
     pub rows: usize,
+    /// Columns of the logical matrix.
     pub cols: usize,
+    /// Row tiles of [`TILE_ROWS`] rows after padding.
     pub row_tiles: usize,
     /// k32 steps after padding (a multiple of 8).
     pub steps: usize,
@@ -99,7 +106,7 @@ impl FragmentGeometry {
     /// cannot overflow. Use [`FragmentGeometry::checked`] for any other shape.
     pub fn new(rows: usize, cols: usize) -> FragmentGeometry {
         let row_tiles = rows.div_ceil(TILE_ROWS);
-        let steps = cols.div_ceil(STEP_COLS * META_STEPS_PER_LOAD) * META_STEPS_PER_LOAD;
+        let steps = cols.div_ceil(COL_PAD) * META_STEPS_PER_LOAD;
         FragmentGeometry {
             rows,
             cols,
@@ -192,8 +199,11 @@ pub fn fragment_meta_step(q: usize, lane: usize, j: usize) -> usize {
 /// A matrix in fragment order: what the sparse GEMM streams.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FragmentOrdered<T> {
+    /// The padded geometry the arrays are laid out for.
     pub geometry: FragmentGeometry,
+    /// Values, [`FragmentGeometry::value_len`] of them (padding included).
     pub values: Vec<T>,
+    /// Metadata words, [`FragmentGeometry::meta_len`] of them.
     pub meta: Vec<u32>,
 }
 

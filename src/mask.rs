@@ -25,7 +25,9 @@ pub const CANDIDATES: usize = crate::abi::CANDIDATE_KEEPS.len();
 /// Soft (Gumbel-softmax) or hard (one-hot argmax, straight-through) sampling.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Sampling {
+    /// Gumbel-softmax probabilities: a differentiable mixture of the six candidates.
     Soft,
+    /// The one-hot argmax candidate, with the soft gradient passed straight through.
     Hard,
 }
 
@@ -189,7 +191,9 @@ pub fn forward_f64<T: Element>(
 /// What the forward returns: W_eff in the weights' type and, when asked, R.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward<T> {
+    /// The effective weights: W times the sampled mask.
     pub w_eff: Vec<T>,
+    /// The regulariser R, when it was asked for.
     pub reg: Option<f64>,
 }
 

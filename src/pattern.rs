@@ -1,20 +1,27 @@
 //! The six two-of-four patterns and their 2-bit index encoding: the one source of
 //! truth for every kernel, layout and test (codes as in shared/HARDWARE.md).
 //!
-//! A group's 4-bit code holds the index of the first kept element in bits [1:0] and
-//! of the second in bits [3:2]; indices are distinct and increasing, which is what
+//! A group's 4-bit code holds the index of the first kept element in bits `[1:0]` and
+//! of the second in bits `[3:2]`; indices are distinct and increasing, which is what
 //! `mma.sp::ordered_metadata` requires. Sixteen consecutive columns of one row (four
-//! groups) make one 16-bit metadata word, group j at bits [4j+3:4j].
+//! groups) make one 16-bit metadata word, group j at bits `[4j+3:4j]`.
 
 /// One of the six ways to keep two of four elements, in MaskLLM's candidate order
-/// [1100], [1010], [1001], [0110], [0101], [0011].
+/// `1100`, `1010`, `1001`, `0110`, `0101`, `0011` (columns 0, 1, 2, 3 of the
+/// group, left to right: 1 = kept).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pattern {
+    /// Keeps columns 0 and 1 (`1100`).
     P01,
+    /// Keeps columns 0 and 2 (`1010`).
     P02,
+    /// Keeps columns 0 and 3 (`1001`).
     P03,
+    /// Keeps columns 1 and 2 (`0110`).
     P12,
+    /// Keeps columns 1 and 3 (`0101`).
     P13,
+    /// Keeps columns 2 and 3 (`0011`).
     P23,
 }
 
@@ -63,7 +70,7 @@ impl Pattern {
         }
     }
 
-    /// The 4-bit metadata code: first index in bits [1:0], second in bits [3:2].
+    /// The 4-bit metadata code: first index in bits `[1:0]`, second in bits `[3:2]`.
     pub fn code(self) -> u8 {
         let [a, b] = self.indices();
         (a | (b << 2)) as u8

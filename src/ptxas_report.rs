@@ -21,11 +21,17 @@
 /// ptxas's figures for one kernel on one architecture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceUsage {
+    /// The kernel's (mangled or `extern "C"`) name.
     pub kernel: String,
+    /// The target architecture, e.g. `sm_90a`.
     pub arch: String,
+    /// Registers per thread.
     pub registers: u32,
+    /// Bytes spilled to local memory.
     pub spill_store_bytes: u32,
+    /// Bytes reloaded from spills.
     pub spill_load_bytes: u32,
+    /// Bytes of the kernel's own stack frame.
     pub stack_bytes: u32,
     /// Static shared memory ("smem" in the report).
     pub shared_bytes: u32,
@@ -35,19 +41,32 @@ pub struct ResourceUsage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Line<'a> {
     /// "Compiling entry function 'K' for 'ARCH'": the figures after it are K's on ARCH.
-    Entry { kernel: &'a str, arch: &'a str },
+    Entry {
+        /// K, the kernel.
+        kernel: &'a str,
+        /// ARCH, e.g. `sm_90a`.
+        arch: &'a str,
+    },
     /// "Function properties for F": the next frame line is F's (an entry or a device
     /// function it calls).
-    Properties { function: &'a str },
+    Properties {
+        /// F, an entry or a device function.
+        function: &'a str,
+    },
     /// "N bytes stack frame, N bytes spill stores, N bytes spill loads".
     Frame {
+        /// Bytes of the stack frame.
         stack_bytes: Option<u32>,
+        /// Bytes spilled.
         spill_store_bytes: Option<u32>,
+        /// Bytes reloaded from spills.
         spill_load_bytes: Option<u32>,
     },
     /// "Used N registers, ..., N bytes smem, ...".
     Used {
+        /// Registers per thread.
         registers: Option<u32>,
+        /// Static shared memory in bytes.
         shared_bytes: Option<u32>,
     },
 }

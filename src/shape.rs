@@ -111,9 +111,11 @@ impl MatrixShape {
         Ok(MatrixShape { rows, cols })
     }
 
+    /// Rows (at least 1).
     pub fn rows(self) -> usize {
         self.rows
     }
+    /// Columns (a positive multiple of 16).
     pub fn cols(self) -> usize {
         self.cols
     }
@@ -167,6 +169,91 @@ pub fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Checks that `bounds` are the fences of a partition of `0..len` into shards:
+/// `0 = b₀ < b₁ < … < bₙ = len` with `n ≥ 1`, shard `i` being `bᵢ..bᵢ₊₁`, and every
+/// inner fence a multiple of `multiple` (the last shard may end off it, at `len`).
+/// Anything else is an [`Error::ShardBounds`] naming the first violation.
+pub fn check_bounds(
+    what: &'static str,
+    len: usize,
+    bounds: &[usize],
+    multiple: usize,
+) -> Result<()> {
+    let bad = |why: String| Error::ShardBounds {
+        what,
+        len,
+        bounds: bounds.to_vec(),
+        why,
+    };
+    let (Some(&first), Some(&last)) = (bounds.first(), bounds.last()) else {
+        return Err(bad(
+            "no fences: give 0, the inner bounds, then the length".into()
+        ));
+    };
+    if bounds.len() < 2 {
+        return Err(bad(
+            "a single fence: give at least 0 and the length (one shard)".into(),
+        ));
+    }
+    if first != 0 {
+        return Err(bad(format!("the first fence is {first}, not 0")));
+    }
+    if last != len {
+        return Err(bad(format!("the last fence is {last}, not {what} = {len}")));
+    }
+    if let Some(i) = bounds.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(bad(format!(
+            "fences {} and {} (positions {i} and {}) are not increasing: shard {i} would be empty or reversed",
+            bounds[i],
+            bounds[i + 1],
+            i + 1
+        )));
+    }
+    let multiple = multiple.max(1);
+    if let Some(b) = bounds[1..bounds.len() - 1]
+        .iter()
+        .find(|b| !b.is_multiple_of(multiple))
+    {
+        return Err(bad(format!(
+            "the inner fence {b} is not a multiple of {multiple}"
+        )));
+    }
+    Ok(())
+}
+
+/// The fences of `shards` near-equal shards of `0..len` whose inner fences are
+/// multiples of `multiple`: `len` is cut into `⌈len / multiple⌉` units, the first
+/// shards take one unit more than the others when they do not divide evenly, and the
+/// last shard ends at `len`. An [`Error::InvalidArgument`] when `shards` is 0 or more
+/// than the units (a shard would be empty).
+pub fn even_bounds(
+    what: &'static str,
+    len: usize,
+    shards: usize,
+    multiple: usize,
+) -> Result<Vec<usize>> {
+    let multiple = multiple.max(1);
+    let units = len.div_ceil(multiple);
+    if shards == 0 || shards > units {
+        return Err(Error::InvalidArgument {
+            what: "shards",
+            why: format!(
+                "{shards} shards of {what} = {len} in units of {multiple}:                  give between 1 and {units} (one unit of {multiple} at least per shard)"
+            ),
+        });
+    }
+    let (base, extra) = (units / shards, units % shards);
+    let mut bounds = Vec::with_capacity(shards + 1);
+    let mut fence = 0usize;
+    bounds.push(0);
+    for i in 0..shards {
+        // Saturating: near usize::MAX the last unit overshoots `len`, clamped below.
+        fence = fence.saturating_add((base + usize::from(i < extra)).saturating_mul(multiple));
+        bounds.push(fence.min(len));
+    }
+    Ok(bounds)
 }
 
 #[cfg(test)]

@@ -63,8 +63,11 @@ impl Module {
 /// Grid and block shape of a launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchConfig {
+    /// CTAs along x, y, z.
     pub grid: [u32; 3],
+    /// Threads per CTA along x, y, z.
     pub block: [u32; 3],
+    /// Dynamic shared memory per CTA, in bytes.
     pub dynamic_shared_bytes: u32,
     /// Run just these CTAs (None: all of the grid); with clusters, the clusters that hold
     /// them.
@@ -99,13 +102,21 @@ pub const MAX_CLUSTER: u32 = 16;
 /// A kernel argument, matched positionally to the entry's `.param`s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
+    /// A `.u8` / `.b8` parameter.
     U8(u8),
+    /// A `.u16` / `.b16` parameter.
     U16(u16),
+    /// A `.u32` / `.b32` parameter.
     U32(u32),
+    /// A `.u64` / `.b64` parameter (device pointers too).
     U64(u64),
+    /// A `.s32` parameter.
     I32(i32),
+    /// A `.s64` parameter.
     I64(i64),
+    /// A `.f32` parameter.
     F32(f32),
+    /// A `.f64` parameter.
     F64(f64),
     /// Raw bytes (struct parameters).
     Bytes(Vec<u8>),
@@ -142,6 +153,7 @@ impl Param {
 }
 
 #[derive(Debug, Default)]
+/// An emulated GPU: global memory, loaded modules' globals, and the limits and budgets its launches run under.
 pub struct Device {
     pub(crate) mem: GlobalMem,
     module_globals: HashMap<(u64, u32), u64>,
@@ -152,6 +164,7 @@ pub struct Device {
 }
 
 impl Device {
+    /// A device with empty memory and the default [`Limits`](crate::Limits).
     pub fn new() -> Device {
         Device::default()
     }

@@ -14,7 +14,12 @@ fn at_line(line: &Option<u32>) -> String {
 pub enum SimError {
     /// The PTX text could not be parsed.
     #[error("PTX parse error at line {line}: {msg}")]
-    Parse { line: u32, msg: String },
+    Parse {
+        /// The line (1-based).
+        line: u32,
+        /// What is wrong there.
+        msg: String,
+    },
     /// A host-side API misuse (bad pointer, unknown kernel, parameter mismatch...).
     #[error("{0}")]
     Api(String),
@@ -36,9 +41,13 @@ pub enum SimError {
         at_line(line)
     )]
     Limit {
+        /// The cap.
         limit: Limit,
+        /// What was asked for.
         requested: u64,
+        /// The cap's value.
         cap: u64,
+        /// The PTX line that asked, when known.
         line: Option<u32>,
     },
 }
@@ -100,15 +109,21 @@ pub enum ErrorKind {
     /// Access outside any allocation / outside the shared window / outside the local frame.
     #[error("out-of-bounds {space} access of {size} bytes{detail}")]
     OutOfBounds {
+        /// The state space (`global`, `shared`, `local`, ...).
         space: &'static str,
+        /// Bytes accessed.
         size: u32,
+        /// The address and the bounds it missed.
         detail: String,
     },
     /// Address not aligned to what the access needs.
     #[error("misaligned {space} access of {size} bytes (needs {align}-byte alignment)")]
     Misaligned {
+        /// The state space.
         space: &'static str,
+        /// Bytes accessed.
         size: u32,
+        /// The alignment the access needs, in bytes.
         align: u32,
     },
     /// Illegal 2:4 sparsity metadata.
@@ -122,7 +137,10 @@ pub enum ErrorKind {
     BarrierDeadlock(String),
     /// Read of shared memory never written in this launch.
     #[error("read of uninitialised shared memory ({size} bytes)")]
-    UninitShared { size: u32 },
+    UninitShared {
+        /// Bytes read.
+        size: u32,
+    },
     /// Two threads touching the same shared bytes with no ordering between them.
     #[error("shared-memory race: {0}")]
     SharedRace(String),
@@ -156,8 +174,11 @@ pub enum ErrorKind {
     /// local memory).
     #[error("limit `{limit}` exceeded: {requested} requested, the cap is {cap}")]
     LimitExceeded {
+        /// The cap.
         limit: Limit,
+        /// What was asked for.
         requested: u64,
+        /// The cap's value.
         cap: u64,
     },
     /// The per-launch instruction budget ran out (probably an infinite loop).

@@ -828,34 +828,54 @@ pub struct Wgmma {
 /// Opcode classes for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpClass {
+    /// Integer arithmetic, bit operations and predicate logic.
     Int,
+    /// f32 / f64 arithmetic.
     Float,
+    /// f16 / bf16 arithmetic.
     Half,
+    /// Conversions (`cvt`).
     Convert,
+    /// Moves, packing and address conversions (`mov`, `cvta`, `mapa`).
     Move,
+    /// Comparisons and selects (`setp`, `set`, `selp`, `slct`, `testp`).
     Compare,
+    /// Branches, calls, returns, `exit`, `trap`.
     Control,
+    /// Global (and generic) loads.
     LdGlobal,
+    /// Global (and generic) stores.
     StGlobal,
+    /// Shared-memory loads, `ldmatrix` included.
     LdShared,
+    /// Shared-memory stores, `stmatrix` included.
     StShared,
+    /// Local-memory loads and stores.
     Local,
+    /// Parameter- and constant-space accesses.
     ParamConst,
+    /// Atomics.
     Atomic,
+    /// Barriers and fences (`bar`, `bar.warp.sync`, the wgmma fences, cluster barriers).
     Barrier,
+    /// Warp collectives (`shfl`, `vote`, `redux`, `match`, `elect`, `activemask`).
     Warp,
+    /// Tensor-core instructions (`mma`, `mma.sp`, `wgmma`).
     Tensor,
+    /// `cp.async` copies and their groups.
     CpAsync,
     /// mbarrier operations.
     Mbarrier,
     /// cp.async.bulk copies and their groups.
     Bulk,
+    /// `nop` and anything unsupported.
     Other,
 }
 
 pub const NCLASS: usize = 21;
 
 impl OpClass {
+    /// Every class, in counter order.
     pub const ALL: [OpClass; NCLASS] = [
         OpClass::Int,
         OpClass::Float,
@@ -879,6 +899,7 @@ impl OpClass {
         OpClass::Bulk,
         OpClass::Other,
     ];
+    /// The short name the counter reports use.
     pub fn name(self) -> &'static str {
         match self {
             OpClass::Int => "int",

@@ -57,15 +57,25 @@ impl Default for Limits {
 /// Which cap was hit (see the [`Limits`] field of the same name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
+    /// [`Limits::registers_per_function`].
     RegistersPerFunction,
+    /// [`Limits::registers_per_module`].
     RegistersPerModule,
+    /// [`Limits::register_file_bytes`].
     RegisterFileBytes,
+    /// [`Limits::module_bytes`].
     ModuleBytes,
+    /// [`Limits::alloc_bytes`].
     AllocBytes,
+    /// [`Limits::device_bytes`].
     DeviceBytes,
+    /// [`Limits::shared_bytes_per_cta`].
     SharedBytesPerCta,
+    /// [`Limits::local_bytes_per_thread`].
     LocalBytesPerThread,
+    /// [`Limits::call_depth`].
     CallDepth,
+    /// [`Limits::param_bytes`].
     ParamBytes,
 }
 

@@ -24,9 +24,13 @@ pub struct LaunchStats {
     pub global_requests: u64,
     /// 32-byte global-memory sectors touched, summed over requests.
     pub global_sectors: u64,
+    /// Bytes read from global memory.
     pub global_bytes_read: u64,
+    /// Bytes written to global memory.
     pub global_bytes_written: u64,
+    /// Bytes read from shared memory.
     pub shared_bytes_read: u64,
+    /// Bytes written to shared memory.
     pub shared_bytes_written: u64,
     /// CTAs executed.
     pub ctas: u64,

@@ -24,15 +24,25 @@ use std::fmt;
 /// Element types of a tensor map (the `CU_TENSOR_MAP_DATA_TYPE_*` ptxsim supports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmapDtype {
+    /// `UINT8`.
     U8,
+    /// `UINT16`.
     U16,
+    /// `UINT32`.
     U32,
+    /// `INT32`.
     I32,
+    /// `UINT64`.
     U64,
+    /// `INT64`.
     I64,
+    /// `FLOAT16`.
     F16,
+    /// `FLOAT32`.
     F32,
+    /// `FLOAT64`.
     F64,
+    /// `BFLOAT16`.
     BF16,
 }
 
@@ -70,9 +80,13 @@ impl TmapDtype {
 /// `CU_TENSOR_MAP_SWIZZLE_*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Swizzle {
+    /// `NONE`: rows stored as they are.
     None,
+    /// `32B`.
     B32,
+    /// `64B`.
     B64,
+    /// `128B`.
     B128,
 }
 
@@ -106,17 +120,24 @@ impl Swizzle {
 /// `CU_TENSOR_MAP_INTERLEAVE_*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interleave {
+    /// `NONE`.
     None,
+    /// `16B`.
     B16,
+    /// `32B`.
     B32,
 }
 
 /// `CU_TENSOR_MAP_L2_PROMOTION_*` (a cache hint: no effect on ptxsim's results).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L2Promotion {
+    /// `NONE`.
     None,
+    /// `L2_64B`.
     B64,
+    /// `L2_128B`.
     B128,
+    /// `L2_256B`.
     B256,
 }
 
@@ -134,48 +155,106 @@ pub enum OobFill {
 /// `rank - 1`: the byte strides of dimensions 1.. .
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorMap {
+    /// Element type.
     pub dtype: TmapDtype,
+    /// Device address of the tensor's first element.
     pub global_address: u64,
+    /// Elements along each dimension, dimension 0 first.
     pub dims: Vec<u64>,
+    /// Byte strides of dimensions 1.. (`rank - 1` of them).
     pub strides: Vec<u64>,
+    /// Elements of the box one copy moves, along each dimension.
     pub box_dims: Vec<u32>,
+    /// Step between the elements a copy takes, along each dimension.
     pub element_strides: Vec<u32>,
+    /// Interleaved layout.
     pub interleave: Interleave,
+    /// Shared-memory swizzle of the box.
     pub swizzle: Swizzle,
+    /// L2 promotion hint.
     pub l2_promotion: L2Promotion,
+    /// What out-of-bounds elements read as.
     pub oob_fill: OobFill,
 }
 
 /// Why a tensor-map description is refused (the driver's rules).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TensorMapError {
+    /// A rank outside 1..=5.
     #[error("tensor map rank {0} (must be 1..=5)")]
     Rank(usize),
+    /// A per-dimension list of the wrong length for the rank.
     #[error("tensor map: {what} has {got} entries, rank {rank} needs {want}")]
     Length {
+        /// The list.
         what: &'static str,
+        /// Its entries.
         got: usize,
+        /// The entries the rank needs.
         want: usize,
+        /// The rank.
         rank: usize,
     },
+    /// A global address off the alignment the driver requires.
     #[error("tensor map global address {addr:#x} is not {align}-byte aligned")]
-    AddressAlignment { addr: u64, align: u64 },
+    AddressAlignment {
+        /// The address.
+        addr: u64,
+        /// The alignment required, in bytes.
+        align: u64,
+    },
+    /// A dimension of 0 or above 2^32 elements.
     #[error("tensor map dimension {dim} is {size} (must be 1..=2^32)")]
-    DimSize { dim: usize, size: u64 },
+    DimSize {
+        /// The dimension.
+        dim: usize,
+        /// Its size.
+        size: u64,
+    },
+    /// A byte stride not a multiple of 16 or not below 2^40.
     #[error("tensor map stride of dimension {dim} is {stride} bytes (must be a multiple of 16 below 2^40)")]
-    Stride { dim: usize, stride: u64 },
+    Stride {
+        /// The dimension.
+        dim: usize,
+        /// Its stride in bytes.
+        stride: u64,
+    },
+    /// A box dimension outside 1..=256.
     #[error("tensor map box dimension {dim} is {size} (must be 1..=256)")]
-    BoxSize { dim: usize, size: u32 },
+    BoxSize {
+        /// The dimension.
+        dim: usize,
+        /// Its box size.
+        size: u32,
+    },
+    /// An inner box dimension whose bytes are not a multiple of 16 (no interleave).
     #[error("tensor map inner box dimension is {bytes} bytes (must be a multiple of 16 without interleave)")]
-    InnerBoxBytes { bytes: u64 },
+    InnerBoxBytes {
+        /// Its bytes.
+        bytes: u64,
+    },
+    /// An element stride outside 1..=8.
     #[error("tensor map element stride of dimension {dim} is {stride} (must be 1..=8)")]
-    ElementStride { dim: usize, stride: u32 },
+    ElementStride {
+        /// The dimension.
+        dim: usize,
+        /// Its element stride.
+        stride: u32,
+    },
+    /// An inner box dimension wider than the swizzle span.
     #[error(
         "tensor map inner box dimension is {bytes} bytes, more than the {span}-byte swizzle span"
     )]
-    SwizzleSpan { bytes: u64, span: u32 },
+    SwizzleSpan {
+        /// The inner box dimension's bytes.
+        bytes: u64,
+        /// The swizzle span in bytes.
+        span: u32,
+    },
+    /// An interleaved layout (not supported by ptxsim yet).
     #[error("tensor map interleave: {0}")]
     Interleave(String),
+    /// Bytes that are not a tensor map ptxsim encoded ([`TensorMap::decode`]).
     #[error("not a ptxsim tensor map encoding ({0})")]
     Encoding(String),
 }

@@ -26,7 +26,9 @@ pub const LOGICAL_LAYOUT: &str = "logical";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileHeader {
+    /// The version of the file format ([`FORMAT_VERSION`] when written by this crate).
     pub format_version: u32,
+    /// Each compressed layer by name.
     pub layers: BTreeMap<String, LayerHeader>,
 }
 
@@ -64,6 +66,7 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 impl LayerChecksum {
+    /// The checksums of a layer's values and metadata bytes, as stored.
     pub fn of(values: &[u8], meta: &[u8]) -> LayerChecksum {
         LayerChecksum {
             algorithm: CHECKSUM_ALGORITHM.to_string(),
@@ -113,6 +116,7 @@ impl LayerChecksum {
 }
 
 impl LayerHeader {
+    /// The header of a [rows, cols] layer of `dtype` in the logical metadata layout, without checksum.
     pub fn new(dtype: DType, rows: usize, cols: usize) -> LayerHeader {
         LayerHeader {
             dtype: dtype.name().to_string(),
@@ -172,6 +176,7 @@ impl LayerHeader {
 }
 
 impl FileHeader {
+    /// A header of the current [`FORMAT_VERSION`] with no layers.
     pub fn new() -> FileHeader {
         FileHeader {
             format_version: FORMAT_VERSION,
@@ -179,6 +184,7 @@ impl FileHeader {
         }
     }
 
+    /// The header as the JSON stored in the file's `__metadata__`.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string(self).map_err(|e| Error::Format(format!("writing the header: {e}")))
     }

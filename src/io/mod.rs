@@ -34,12 +34,16 @@ pub use writer::{
 /// A compressed layer of any element type.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnySparse24 {
+    /// An f32 layer.
     F32(Sparse24<f32>),
+    /// An f16 layer.
     F16(Sparse24<f16>),
+    /// A bf16 layer.
     BF16(Sparse24<bf16>),
 }
 
 impl AnySparse24 {
+    /// The element type of the layer.
     pub fn dtype(&self) -> DType {
         match self {
             AnySparse24::F32(_) => DType::F32,
@@ -80,6 +84,7 @@ impl AnySparse24 {
 /// The element types a file can hold, with their conversions to and from
 /// [`AnySparse24`].
 pub trait FileElement: Element {
+    /// The layer as an [`AnySparse24`] of this type's variant.
     fn wrap(s: Sparse24<Self>) -> AnySparse24;
     /// The layer if it holds this type, else the layer back.
     fn unwrap(a: AnySparse24) -> std::result::Result<Sparse24<Self>, AnySparse24>;

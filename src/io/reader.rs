@@ -110,6 +110,7 @@ impl<'a> SparseFile<'a> {
         self.header.format_version
     }
 
+    /// The parsed header: format version and the layers' entries.
     pub fn header(&self) -> &FileHeader {
         &self.header
     }

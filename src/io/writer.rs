@@ -17,12 +17,16 @@ use std::path::Path;
 /// The dtype and shape of one tensor to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorSpec {
+    /// Tensor name in the file.
     pub name: String,
+    /// Stored element type.
     pub dtype: Dtype,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
 }
 
 impl TensorSpec {
+    /// A spec from its name, dtype and shape.
     pub fn new(name: impl Into<String>, dtype: Dtype, shape: Vec<usize>) -> TensorSpec {
         TensorSpec {
             name: name.into(),
@@ -347,9 +351,13 @@ impl<W: Write + Seek> SparseFileWriter<W> {
 /// A tensor written as it is beside the compressed layers (e.g. keep bits, norms).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawTensor<'a> {
+    /// Tensor name in the file.
     pub name: String,
+    /// Stored element type.
     pub dtype: Dtype,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The little-endian bytes, exactly as many as dtype and shape give.
     pub data: &'a [u8],
 }
 

@@ -54,6 +54,7 @@ impl<E: Executor> Default for Workspace<E> {
 }
 
 impl<E: Executor> Workspace<E> {
+    /// An empty workspace that grows on demand.
     pub fn new() -> Self {
         Self::default()
     }
@@ -243,12 +244,15 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
         split_k_workspace_bytes(self.out, self.inn, self.sm_count, max_tokens)
     }
 
+    /// Output features: rows of W, columns of Y.
     pub fn out_features(&self) -> usize {
         self.out
     }
+    /// Input features: columns of W and of X.
     pub fn in_features(&self) -> usize {
         self.inn
     }
+    /// The activation of the layer's epilogue.
     pub fn activation(&self) -> Activation {
         self.epilogue.activation
     }

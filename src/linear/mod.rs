@@ -37,6 +37,7 @@
 
 pub mod device;
 pub mod gpu;
+pub mod shard;
 
 use crate::dtype::{DType, Element};
 use crate::epilogue::{Activation, Epilogue};
@@ -54,7 +55,10 @@ pub enum Pruning<'a> {
     /// Wanda: the two largest |w_ij|·‖x_j‖₂, from per-input-channel activation norms
     /// of calibration data (`act_norms.len() == in`, see
     /// [`prune::activation_norms`]).
-    Wanda { act_norms: &'a [f32] },
+    Wanda {
+        /// ‖x_j‖₂ of each input channel j, `in` of them.
+        act_norms: &'a [f32],
+    },
     /// A given mask (e.g. learned by mask sampling), [out, in].
     Mask(&'a Mask24),
 }
@@ -187,18 +191,23 @@ impl<T: Element> SparseLinear<T> {
         self
     }
 
+    /// Input features: columns of W and of X.
     pub fn in_features(&self) -> usize {
         self.weight.cols()
     }
+    /// Output features: rows of W, columns of Y.
     pub fn out_features(&self) -> usize {
         self.weight.rows()
     }
+    /// The compressed weight [out, in].
     pub fn weight(&self) -> &Sparse24<T> {
         &self.weight
     }
+    /// The bias (`out` elements), if the layer has one.
     pub fn bias(&self) -> Option<&[T]> {
         self.bias.as_deref()
     }
+    /// The activation applied last.
     pub fn activation(&self) -> Activation {
         self.epilogue.activation
     }

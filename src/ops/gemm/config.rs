@@ -5,8 +5,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
 
-/// SM count assumed by [`sparse_linear_on`] (an H100 SXM has 132), and what the
-/// emulator's [`Executor::sm_count`] reports.
+/// SM count assumed by [`sparse_linear_on`](super::sparse_linear_on) (an H100 SXM has 132), and what the
+/// emulator's [`Executor::sm_count`](crate::launch::Executor::sm_count) reports.
 pub const DEFAULT_SM_COUNT: usize = 132;
 /// Decode handles up to this many tokens per CTA; more tokens go to prefill.
 pub const DECODE_MAX_TOKENS: usize = 16;
@@ -14,19 +14,19 @@ pub const DECODE_MAX_TOKENS: usize = 16;
 pub const MAX_SPLITS: usize = 16;
 /// Each split reduces at least this many 8-step groups (2 × 256 = 512 of `in`).
 pub const MIN_GROUPS_PER_SPLIT: usize = 2;
-/// From this many tokens on, [`SparseGemmPlan::choose`] takes the large prefill tile
+/// From this many tokens on, [`SparseGemmPlan::choose`](super::SparseGemmPlan::choose) takes the large prefill tile
 /// ([`LARGE_PREFILL_TILE`]) when its grid still gives every SM a CTA.
 pub const LARGE_TILE_MIN_TOKENS: usize = 256;
 /// The prefill tile the heuristic takes for many tokens: 256 × 64, the fastest of the
 /// prefill tiles on every LLM layer measured (the numbers, with device and date, are
 /// in bench/RESULTS.md).
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
-/// From this many tokens on, [`SparseGemmPlan::choose_for`] takes the Hopper kernel on
+/// From this many tokens on, [`SparseGemmPlan::choose_for`](super::SparseGemmPlan::choose_for) takes the Hopper kernel on
 /// compute capability 9.0. Provisional: the crossover with the mma.sp tiles belongs to
 /// the decode issue's token sweep on a GPU, which has not run yet (64 is where the
 /// Hopper GEMM's targets start).
 pub const WGMMA_MIN_TOKENS: usize = 64;
-/// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`]:
+/// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`](super::SparseGemmPlan::choose):
 /// `auto` (or unset / empty) for the heuristic, else a name of
 /// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`,
 /// `256x64w16`, or the Hopper tile `wg256x128` (refused on other architectures).

@@ -45,7 +45,7 @@ pub struct DeviceEpilogue {
     pub beta: f32,
     /// C [tokens, out]: read only when `beta != 0`.
     pub c: Option<DeviceSlice>,
-    /// bias [out].
+    /// bias \[out\].
     pub bias: Option<DeviceSlice>,
     pub activation: Activation,
 }

@@ -5,10 +5,10 @@
 //! f32, activation none / ReLU / GELU (tanh or exact erf) / SiLU.
 //!
 //! Host code only computes launches ([`sparse_linear_launches`]); any
-//! [`Executor`] runs them. Tile configurations ([`GemmConfig`]: one decode tile and
+//! [`Executor`](crate::launch::Executor) runs them. Tile configurations ([`GemmConfig`]: one decode tile and
 //! several prefill tiles) and a documented heuristic ([`SparseGemmPlan::choose`]) pick
 //! the configuration and the split-K count from the shape and the device's SM count
-//! ([`Executor::sm_count`]);
+//! ([`Executor::sm_count`](crate::launch::Executor::sm_count));
 //! the prefill tile can be forced with the environment variable
 //! [`PREFILL_TILE_ENV`] (`SPARSE24_PREFILL_TILE`, see [`prefill_tile_override`]). Split-K is deterministic: partials go to
 //! a caller-provided workspace ([`SparseGemmPlan::workspace_bytes`]), the last CTA of

@@ -124,7 +124,7 @@ impl SparseGemmPlan {
     /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
     ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
     ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
-    ///   [`PREFILL_TILE_ENV`] overrides this choice (an unknown value is an error).
+    ///   [`PREFILL_TILE_ENV`](super::PREFILL_TILE_ENV) overrides this choice (an unknown value is an error).
     ///
     /// This plans for the mma.sp kernels only (a compute capability 8.0 device);
     /// [`SparseGemmPlan::choose_for`] knows the device's architecture and takes the
@@ -140,7 +140,7 @@ impl SparseGemmPlan {
 
     /// [`SparseGemmPlan::choose`] for a given device: on compute capability 9.0, from
     /// [`WGMMA_MIN_TOKENS`] tokens on, the Hopper kernel (`wg256x128`, wgmma.sp) instead
-    /// of the mma.sp prefill tiles. The environment override ([`PREFILL_TILE_ENV`])
+    /// of the mma.sp prefill tiles. The environment override ([`PREFILL_TILE_ENV`](super::PREFILL_TILE_ENV))
     /// applies as there; forcing an sm_90a tile on another architecture is an error.
     pub fn choose_for(
         tokens: usize,
@@ -246,7 +246,7 @@ impl SparseGemmPlan {
 
     /// The kernel this plan runs for inputs of `dtype`: `sgemm_<tile>_<dtype>`
     /// (`sgemm_wg256x128_bf16` where the Hopper kernel was chosen). What the plan
-    /// picked is visible here; [`PREFILL_TILE_ENV`] overrides it once per process.
+    /// picked is visible here; [`PREFILL_TILE_ENV`](super::PREFILL_TILE_ENV) overrides it once per process.
     pub fn kernel_name(&self, dtype: crate::dtype::DType) -> Result<&'static str> {
         self.config.kernel(dtype)
     }

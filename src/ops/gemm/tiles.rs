@@ -178,7 +178,7 @@ impl GemmConfig {
     /// (the mma.sp tiles of kernels/sparse_gemm.cu).
     pub const WGMMA: [GemmConfig; 1] = [GemmConfig::Wgmma256x128];
 
-    /// The kernel module (kernels/<module>.cu) of the tile's kernels.
+    /// The kernel module (`kernels/<module>.cu`) of the tile's kernels.
     pub fn module(self) -> &'static str {
         if self.tile().sm90a_only() {
             "sparse_gemm_sm90"
