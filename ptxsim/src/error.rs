@@ -30,8 +30,11 @@ pub enum SimError {
     /// hold, or a grid that is not a multiple of them).
     #[error("cluster {cluster:?} for grid {grid:?}: {reason}")]
     Cluster {
+        /// The launch's grid (CTAs along x, y, z).
         grid: [u32; 3],
+        /// The cluster dimensions asked for.
         cluster: [u32; 3],
+        /// What is wrong with them.
         reason: String,
     },
     /// A module or host call asked for more than a [`Limits`](crate::Limits) cap allows.
