@@ -729,6 +729,8 @@ pub enum Op {
         src: Addr,
         size: Src,
         mbar: Option<Addr>,
+        /// `.multicast::cluster`: the 16-bit mask of the CTAs (by rank) a load writes to
+        multicast: Option<Src>,
     },
     /// `cp.async.bulk.tensor.Nd` tile mode: global to shared on the mbarrier `mbar` (a
     /// load), or shared to global in a bulk group (`mbar` None, a store). `tmap` is the

@@ -412,3 +412,44 @@ fn remote_bounds() {
     let e = expect_exec(run(&mut dev, &cta, 2, 32, [2, 1, 1], p()));
     assert!(matches!(e.kind, ErrorKind::OutOfBounds { .. }), "{e}");
 }
+
+// 1-D cp.async.bulk .multicast::cluster: rank 1 copies 512 bytes into the same offset of
+// ranks 0 and 2 of a cluster of 3 (mask 0b101), each completing on its own barrier; rank 1
+// expects no bytes and its tile stays as it was.
+#[test]
+fn multicast_bulk_copy() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(78);
+    let data: Vec<u32> = (0..128).map(|_| rng.gen_range(0..1000)).collect();
+    let mut dev = Device::new();
+    let src = upload(&mut dev, &data);
+    let out = upload(&mut dev, &vec![u32::MAX; 3 * 128]);
+    let code = format!(
+        "\t.reg .b16 %rs<4>;\n\tst.shared.u32 [tile], 0;\n\t@%p1 mbarrier.init.shared::cta.b64 [bar], 1;\n\tfence.mbarrier_init.release.cluster;\n\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n\tsetp.ne.u32 %p4, %r2, 1;\n\tand.pred %p5, %p1, %p4;\n\t@%p5 mbarrier.arrive.expect_tx.shared::cta.b64 _, [bar], 512;\n\tsetp.eq.u32 %p2, %r2, 1;\n\tand.pred %p3, %p1, %p2;\n\t@%p3 mbarrier.arrive.shared::cta.b64 _, [bar];\n\tmov.u32 %r3, tile;\n\tmov.u32 %r4, bar;\n\tmov.u64 %rd4, {src};\n\tmov.u16 %rs1, 5;\n\t@%p3 cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%r3], [%rd4], 512, [%r4], %rs1;\n\t{{\n\t.reg .pred %w;\n$Lw:\n\tmbarrier.try_wait.parity.shared::cta.b64 %w, [bar], 0;\n\t@!%w bra $Lw;\n\t}}\n\tshl.b32 %r8, %r1, 2;\n\tadd.u32 %r9, %r3, %r8;\n\tld.shared.u32 %r10, [%r9];\n\tmad.lo.u32 %r11, %r2, 128, %r1;\n\tmul.wide.u32 %rd2, %r11, 4;\n\tadd.s64 %rd3, %rd1, %rd2;\n\tst.global.u32 [%rd3], %r10;\n\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n"
+    );
+    // every thread stores 0 at tile (a race unless one thread does): only thread 0 writes it
+    let code = code.replace(
+        "\tst.shared.u32 [tile], 0;\n",
+        "\t@%p1 st.shared.u32 [tile], 0;\n",
+    );
+    let src_ptx = kernel(&code);
+    // ranks 0 and 2 read the copied words; rank 1 reads only word 0 (its own zero) and
+    // words it never wrote are uninitialised: read just thread 0's there
+    let src_ptx = src_ptx.replace(
+        "\tld.shared.u32 %r10, [%r9];\n",
+        "\tsetp.eq.u32 %p6, %r2, 1;\n\t@%p6 mov.u32 %r9, %r3;\n\tld.shared.u32 %r10, [%r9];\n",
+    );
+    let st = run(
+        &mut dev,
+        &src_ptx,
+        3,
+        128,
+        [3, 1, 1],
+        [Param::U64(out), Param::Bytes(vec![0; 128])],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got = download::<u32>(&dev, out, 3 * 128);
+    assert_eq!(got[..128], data[..]);
+    assert_eq!(got[256..], data[..]);
+    assert!(got[128..256].iter().all(|&v| v == 0));
+    assert_eq!(st.bulk_bytes, 2 * 512);
+}

@@ -252,12 +252,17 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
                 "global to shared cp.async.bulk needs .mbarrier::complete_tx::bytes".into(),
             );
         }
-        nops(ri, 4 + extra)?;
+        let mc = usize::from(m.has("multicast::cluster"));
+        nops(ri, 4 + mc + extra)?;
         Ok(Op::BulkCopy {
             dst: cx.addr(&o[0])?,
             src: cx.addr(&o[1])?,
             size: cx.src(&o[2], Ty::U32)?,
             mbar: Some(cx.addr(&o[3])?),
+            multicast: match mc {
+                1 => Some(cx.src(&o[4], Ty::U16)?),
+                _ => None,
+            },
         })
     } else {
         if !m.has("bulk_group") {
@@ -269,6 +274,7 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
             src: cx.addr(&o[1])?,
             size: cx.src(&o[2], Ty::U32)?,
             mbar: None,
+            multicast: None,
         })
     }
 }

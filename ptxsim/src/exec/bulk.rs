@@ -43,6 +43,7 @@ impl Cta<'_> {
                 src,
                 size,
                 mbar,
+                multicast,
             } => {
                 let da = self.addr_value(t, dst);
                 let sa = self.addr_value(t, src);
@@ -74,10 +75,32 @@ impl Cta<'_> {
                         self.read_bytes(t, Loc::Global(sa), sa, &mut buf)?;
                         // an uninitialised barrier is reported before any byte moves
                         self.mbar(moff, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
-                        self.land(t, off, &buf, moff, da)?;
-                        self.stats.bulk_bytes += n;
-                        self.mbar_note_remote(t, moff);
-                        self.mbar_deliver(moff, ma, vec![(off, n as u32)], n)?;
+                        // the same offsets of each CTA a multicast names, else the one given
+                        let win = self.win.max(1);
+                        let dests: Vec<(u32, u32)> = match multicast {
+                            Some(m) => self
+                                .multicast_ranks(t, *m, da)?
+                                .into_iter()
+                                .map(|r| {
+                                    let b = r as u64 * win;
+                                    (
+                                        (b + off as u64 % win) as u32,
+                                        (b + moff as u64 % win) as u32,
+                                    )
+                                })
+                                .collect(),
+                            None => vec![(off, moff)],
+                        };
+                        for &(o, mb) in &dests {
+                            self.mbar(mb, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
+                            self.remote_check(o as u64, da)?;
+                        }
+                        for (o, mb) in dests {
+                            self.land(t, o, &buf, mb, da)?;
+                            self.stats.bulk_bytes += n;
+                            self.mbar_note_remote(t, mb);
+                            self.mbar_deliver(mb, ma, vec![(o, n as u32)], n)?;
+                        }
                     }
                     None => {
                         // shared to global, in a bulk group
