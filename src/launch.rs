@@ -101,9 +101,15 @@ pub struct Launch<A = Vec<Arg>> {
     pub grid: [u32; 3],
     pub block: [u32; 3],
     pub dynamic_shared_bytes: u32,
+    /// Thread-block cluster dimensions (CTAs along x, y, z; the grid is a multiple of
+    /// them); [`NO_CLUSTER`] for a launch without the cluster attribute.
+    pub cluster: [u32; 3],
     /// The arguments in the kernel's parameter order.
     pub args: A,
 }
+
+/// The `cluster` of a [`Launch`] without cluster dimensions (clusters of one CTA).
+pub const NO_CLUSTER: [u32; 3] = [1, 1, 1];
 
 impl<A: AsRef<[Arg]>> Launch<A> {
     /// The same launch with its arguments in a `Vec` (the default form).
@@ -122,6 +128,7 @@ impl<A> Launch<A> {
             grid: self.grid,
             block: self.block,
             dynamic_shared_bytes: self.dynamic_shared_bytes,
+            cluster: self.cluster,
             args,
         }
     }

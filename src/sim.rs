@@ -181,6 +181,7 @@ impl Executor for SimExecutor {
             block: l.block,
             dynamic_shared_bytes: l.dynamic_shared_bytes,
             only_ctas: self.only_ctas.clone(),
+            cluster: (l.cluster != crate::launch::NO_CLUSTER).then_some(l.cluster),
         };
         let stats = self
             .device

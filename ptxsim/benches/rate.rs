@@ -88,6 +88,7 @@ fn gemm(c: &mut Criterion) {
         block: [128, 1, 1],
         dynamic_shared_bytes: 0,
         only_ctas: None,
+        cluster: None,
     };
     bench_launch(
         c,

@@ -69,8 +69,15 @@ pub struct LaunchConfig {
     pub block: [u32; 3],
     /// Dynamic shared memory per CTA, in bytes.
     pub dynamic_shared_bytes: u32,
-    /// Run just these CTAs (None: all of the grid).
+    /// Run just these CTAs (None: all of the grid); with clusters, the clusters that hold
+    /// them.
     pub only_ctas: Option<Vec<[u32; 3]>>,
+    /// Thread-block cluster dimensions (CTAs along x, y, z), as a launch with the cluster
+    /// dimension attribute gives them: the grid must be a multiple of them, and a cluster
+    /// holds at most 8 CTAs (16 with [`Device::allow_non_portable_cluster_size`]). The CTAs
+    /// of a cluster run together. None: the implicit clusters of one CTA
+    /// (`%is_explicit_cluster` 0).
+    pub cluster: Option<[u32; 3]>,
 }
 
 impl LaunchConfig {
@@ -81,9 +88,16 @@ impl LaunchConfig {
             block: [block, 1, 1],
             dynamic_shared_bytes: 0,
             only_ctas: None,
+            cluster: None,
         }
     }
 }
+
+/// The most CTAs a cluster may hold portably, and with the non-portable size allowed
+/// (CUDA: `cudaFuncAttributeNonPortableClusterSizeAllowed`, on sm_90).
+pub const MAX_PORTABLE_CLUSTER: u32 = 8;
+/// See [`MAX_PORTABLE_CLUSTER`].
+pub const MAX_CLUSTER: u32 = 16;
 
 /// A kernel argument, matched positionally to the entry's `.param`s.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +160,7 @@ pub struct Device {
     instruction_limit: Option<u64>,
     threads: Option<usize>,
     limits: Limits,
+    non_portable_cluster: bool,
 }
 
 impl Device {
@@ -172,7 +187,14 @@ impl Device {
         &self.limits
     }
 
-    /// Limit the thread-instructions a single CTA may execute (catches infinite loops).
+    /// Allow clusters of up to [`MAX_CLUSTER`] CTAs (default: [`MAX_PORTABLE_CLUSTER`]), as
+    /// the non-portable-cluster-size function attribute does on a GPU.
+    pub fn allow_non_portable_cluster_size(&mut self, allow: bool) {
+        self.non_portable_cluster = allow;
+    }
+
+    /// Limit the thread-instructions a single CTA (a cluster, with cluster dimensions) may
+    /// execute (catches infinite loops).
     /// Default: 10^10.
     pub fn set_instruction_limit(&mut self, limit: Option<u64>) {
         self.instruction_limit = limit;
@@ -314,8 +336,12 @@ impl Device {
                 cfg.grid
             )));
         }
+        let cluster = self.check_cluster(cfg)?;
+        let ncta = cluster.iter().map(|&c| c as u64).product::<u64>();
         let reg_bytes = nthreads
-            .checked_mul(prog.nslots as u64)
+            .next_multiple_of(if ncta > 1 { 128 } else { 1 })
+            .checked_mul(ncta)
+            .and_then(|r| r.checked_mul(prog.nslots as u64))
             .and_then(|r| r.checked_mul(8));
         self.limits
             .check(Limit::RegisterFileBytes, reg_bytes, None)?;
@@ -396,6 +422,13 @@ impl Device {
         for v in externs {
             saddr[v as usize] = static32;
         }
+        // ptxsim's shared::cluster addresses hold a 24-bit offset (exec/cluster.rs)
+        if ncta > 1 && shared_bytes > 1 << 24 {
+            return Err(SimError::Api(format!(
+                "kernel `{kernel}`: clusters of CTAs with {shared_bytes} bytes of shared memory each (ptxsim's cluster windows hold 16 MiB)"
+            )));
+        }
+        let mut origins = Vec::new();
         let ctas = match &cfg.only_ctas {
             Some(v) => {
                 for c in v {
@@ -405,11 +438,15 @@ impl Device {
                             cfg.grid
                         )));
                     }
+                    let o = [0, 1, 2].map(|d| c[d] / cluster[d] * cluster[d]);
+                    if !origins.contains(&o) {
+                        origins.push(o);
+                    }
                 }
-                exec::CtaList::List(v)
+                exec::CtaList::List(&origins)
             }
             // never materialised: a 2^31 x 65535 x 65535 grid must not cost memory
-            None => exec::CtaList::Grid(cfg.grid),
+            None => exec::CtaList::Grid(cfg.grid, cluster),
         };
         let cp = CtaParams {
             prog,
@@ -422,9 +459,45 @@ impl Device {
             shared_addrs: &saddr,
             shared_bytes: shared32,
             dynamic_bytes: cfg.dynamic_shared_bytes,
+            cluster,
+            explicit_cluster: cfg.cluster.is_some(),
             limit: self.instruction_limit.unwrap_or(10_000_000_000),
             limits: &self.limits,
         };
         exec::run_grid(&cp, &self.mem, ctas, self.workers())
+    }
+
+    /// The launch's cluster dimensions, checked against its grid and the size limit.
+    fn check_cluster(&self, cfg: &LaunchConfig) -> Result<[u32; 3], SimError> {
+        let Some(c) = cfg.cluster else {
+            return Ok([1, 1, 1]);
+        };
+        let cap = if self.non_portable_cluster {
+            MAX_CLUSTER
+        } else {
+            MAX_PORTABLE_CLUSTER
+        };
+        let size = c.iter().map(|&d| d as u64).product::<u64>();
+        if c.contains(&0) || size > cap as u64 {
+            return Err(SimError::Cluster {
+                grid: cfg.grid,
+                cluster: c,
+                reason: if c.contains(&0) {
+                    "a cluster dimension is 0".into()
+                } else if size <= MAX_CLUSTER as u64 {
+                    format!("{size} CTAs per cluster exceed the portable {MAX_PORTABLE_CLUSTER} (Device::allow_non_portable_cluster_size allows {MAX_CLUSTER})")
+                } else {
+                    format!("{size} CTAs per cluster exceed {MAX_CLUSTER}")
+                },
+            });
+        }
+        if (0..3).any(|d| !cfg.grid[d].is_multiple_of(c[d])) {
+            return Err(SimError::Cluster {
+                grid: cfg.grid,
+                cluster: c,
+                reason: "the grid is not a multiple of the cluster dimensions".into(),
+            });
+        }
+        Ok(c)
     }
 }

@@ -26,6 +26,17 @@ pub enum SimError {
     /// A fault while executing a kernel, with its location.
     #[error("{0}")]
     Exec(Box<ExecError>),
+    /// A launch's cluster dimensions are not allowed (zero, more CTAs than a cluster may
+    /// hold, or a grid that is not a multiple of them).
+    #[error("cluster {cluster:?} for grid {grid:?}: {reason}")]
+    Cluster {
+        /// The launch's grid (CTAs along x, y, z).
+        grid: [u32; 3],
+        /// The cluster dimensions asked for.
+        cluster: [u32; 3],
+        /// What is wrong with them.
+        reason: String,
+    },
     /// A module or host call asked for more than a [`Limits`](crate::Limits) cap allows.
     /// `requested` is `u64::MAX` when computing the amount overflowed.
     #[error(

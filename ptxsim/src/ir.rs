@@ -110,9 +110,9 @@ pub enum Special {
     LaneMaskGe,
     DynSmem,
     TotalSmem,
-    /// Thread-block cluster registers (sm_90). ptxsim runs every launch as the implicit
-    /// cluster of one CTA: %clusterid = %ctaid, %nclusterid = %nctaid, %cluster_ctaid = 0,
-    /// %cluster_nctaid = 1, rank 0 of 1, %is_explicit_cluster = 0.
+    /// Thread-block cluster registers (sm_90), from the launch's cluster dimensions (a
+    /// launch without them: clusters of one CTA, %clusterid = %ctaid, rank 0 of 1,
+    /// %is_explicit_cluster = 0).
     ClusterId(u8),
     NClusterId(u8),
     ClusterCtaId(u8),
@@ -160,7 +160,11 @@ pub enum Addr {
 pub enum Space {
     Generic,
     Global,
+    /// `.shared` / `.shared::cta`: an offset in the CTA's own shared window.
     Shared,
+    /// `.shared::cluster`: an address in the cluster's shared window (the CTA's own
+    /// offsets, or another CTA's memory as `mapa` returns it).
+    SharedCluster,
     Local,
     Param,
     Const,
@@ -172,6 +176,7 @@ impl Space {
             Space::Generic => "generic",
             Space::Global => "global",
             Space::Shared => "shared",
+            Space::SharedCluster => "shared::cluster",
             Space::Local => "local",
             Space::Param => "param",
             Space::Const => "const",
@@ -724,6 +729,8 @@ pub enum Op {
         src: Addr,
         size: Src,
         mbar: Option<Addr>,
+        /// `.multicast::cluster`: the 16-bit mask of the CTAs (by rank) a load writes to
+        multicast: Option<Src>,
     },
     /// `cp.async.bulk.tensor.Nd` tile mode: global to shared on the mbarrier `mbar` (a
     /// load), or shared to global in a bulk group (`mbar` None, a store). `tmap` is the
@@ -733,6 +740,8 @@ pub enum Op {
         tmap: Addr,
         coords: Vec<Src>,
         mbar: Option<Addr>,
+        /// `.multicast::cluster`: the 16-bit mask of the CTAs (by rank) a load writes to
+        multicast: Option<Src>,
     },
     /// `cp.async.bulk.commit_group`.
     BulkCommit,
@@ -749,7 +758,7 @@ pub enum Op {
         wait: bool,
     },
     /// `mapa.shared::cluster`: the address `a` in the shared memory of the cluster's CTA of
-    /// rank `rank` (only rank 0 exists in ptxsim's clusters of one CTA).
+    /// rank `rank` (exec/cluster.rs has the encoding).
     Mapa {
         d: u32,
         a: Src,

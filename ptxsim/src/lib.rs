@@ -1,6 +1,6 @@
 //! `ptxsim`: a strict PTX emulator. It parses the PTX text nvcc emits (sm_80, and sm_90a
-//! modules with mbarriers, bulk and tensor copies, wgmma / wgmma.sp and setmaxnreg; clusters
-//! of one CTA only), and executes kernels on the CPU with PTX ISA semantics: per-thread PCs,
+//! modules with mbarriers, bulk and tensor copies, wgmma / wgmma.sp, setmaxnreg and thread-block
+//! clusters with distributed shared memory), and executes kernels on the CPU with PTX ISA semantics: per-thread PCs,
 //! warp-collective instructions that wait for their member mask (wgmma: the warpgroup's four
 //! warps), CTA barriers, bounds- and alignment-checked memory, and tensor-core mma / mma.sp /
 //! wgmma.
@@ -27,7 +27,7 @@ mod parse;
 mod stats;
 mod tensormap;
 
-pub use device::{Device, LaunchConfig, Module, Param};
+pub use device::{Device, LaunchConfig, Module, Param, MAX_CLUSTER, MAX_PORTABLE_CLUSTER};
 pub use error::{ErrorKind, ExecError, SimError};
 pub use ir::OpClass;
 pub use limits::{Limit, Limits};

@@ -45,6 +45,7 @@ fn run_gemm(
         block: [128, 1, 1],
         dynamic_shared_bytes: 0,
         only_ctas: None,
+        cluster: None,
     };
     let stats = dev.launch(
         &module,

@@ -65,6 +65,7 @@ fn instruction_rate() {
         block: [128, 1, 1],
         dynamic_shared_bytes: 0,
         only_ctas: None,
+        cluster: None,
     };
     let (t0, c0) = (Instant::now(), thread_cpu());
     let st = dev

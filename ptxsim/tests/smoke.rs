@@ -22,6 +22,7 @@ fn smoke_kernel_runs() {
         block: [32, 1, 1],
         dynamic_shared_bytes: 128,
         only_ctas: None,
+        cluster: None,
     };
     let st = dev
         .launch(

@@ -382,6 +382,7 @@ fn errors_name_the_cta() {
         block: [4, 2, 1],
         dynamic_shared_bytes: 0,
         only_ctas: None,
+        cluster: None,
     };
     let e = expect_exec(dev.launch(&m, "k", &cfg, &[Param::U64(buf)]));
     assert_eq!(e.cta, [1, 2, 0]);
@@ -393,6 +394,7 @@ fn errors_name_the_cta() {
         block: [4, 2, 1],
         dynamic_shared_bytes: 0,
         only_ctas: Some(vec![[0, 0, 0], [1, 1, 0]]),
+        cluster: None,
     };
     let st = dev.launch(&m, "k", &cfg, &[Param::U64(buf)]).unwrap();
     assert_eq!(st.ctas, 2);

@@ -7,6 +7,7 @@
 //! [`module_loads`] counts the loads the process made.
 
 pub mod blaslt;
+mod cluster;
 mod loader;
 mod tensor_map;
 
@@ -275,6 +276,11 @@ impl Executor for CudaExecutor {
                 *slot = Some(s.encode(tensor_map::encode)?);
                 n += 1;
             }
+        }
+        if l.cluster != crate::launch::NO_CLUSTER {
+            // cudarc's builder has no launch attributes (cluster.rs)
+            let structs: Vec<EncodedStruct> = encoded.iter().flatten().copied().collect();
+            return cluster::launch(&self.ctx, &self.stream, &f, l, &structs);
         }
         let mut structs = encoded.iter().flatten();
         let mut b = self.stream.launch_builder(&f);

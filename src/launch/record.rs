@@ -17,6 +17,7 @@
 //!     grid: [1, 1, 1],
 //!     block: [32, 1, 1],
 //!     dynamic_shared_bytes: 0,
+//!     cluster: sparse24::launch::NO_CLUSTER,
 //!     args: vec![Arg::Ptr(exec.ptr(&buf))],
 //! };
 //! exec.launch(&l)?;
@@ -279,6 +280,7 @@ impl Executor for RecordingExecutor {
                     last.grid = launch.grid;
                     last.block = launch.block;
                     last.dynamic_shared_bytes = launch.dynamic_shared_bytes;
+                    last.cluster = launch.cluster;
                     last.args.clear();
                     last.args.extend_from_slice(launch.args.as_ref());
                 }
@@ -319,6 +321,7 @@ mod tests {
             grid: [2, 1, 1],
             block: [64, 1, 1],
             dynamic_shared_bytes: 16,
+            cluster: crate::launch::NO_CLUSTER,
             args,
         }
     }

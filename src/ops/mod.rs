@@ -26,6 +26,7 @@ pub(crate) fn launch_1d(kernel: Kernel, grid: [u32; 3], args: Vec<Arg>) -> Launc
         grid,
         block: [THREADS as u32, 1, 1],
         dynamic_shared_bytes: 0,
+        cluster: crate::launch::NO_CLUSTER,
         args,
     }
 }

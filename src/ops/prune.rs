@@ -56,6 +56,7 @@ pub fn status_reset_launch(status: u64) -> Result<Launch> {
         grid: [1, 1, 1],
         block: [32, 1, 1],
         dynamic_shared_bytes: 0,
+        cluster: crate::launch::NO_CLUSTER,
         args: vec![Arg::Ptr(status), Arg::U32(STATUS_WORDS as u32)],
     })
 }

@@ -6,16 +6,18 @@
 use super::*;
 
 /// The shared-memory state space of an mbarrier or bulk-copy operand: `.shared`,
-/// `.shared::cta` or `.shared::cluster` (ptxsim has no clusters yet: a `shared::cluster`
-/// address is one of the CTA's own), or none (a generic address).
+/// `.shared::cta` or `.shared::cluster` (an address in the cluster's shared window, which
+/// may be another CTA's memory), or none (a generic address).
 fn shared_space(m: &mut Mods) -> Space {
     match m.one(&["shared", "shared::cta", "shared::cluster"]) {
+        Some("shared::cluster") => Space::SharedCluster,
         Some(_) => Space::Shared,
         None => Space::Generic,
     }
 }
 
-/// Memory-order and scope qualifiers of mbarrier operations (no effect on one CTA).
+/// Memory-order and scope qualifiers of mbarrier operations (ptxsim's ordering does not
+/// depend on them: exec/cluster.rs).
 fn sem_scope(m: &mut Mods) {
     m.one(&["release", "acquire", "relaxed"]);
     m.one(&["cta", "cluster"]);
@@ -250,12 +252,17 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
                 "global to shared cp.async.bulk needs .mbarrier::complete_tx::bytes".into(),
             );
         }
-        nops(ri, 4 + extra)?;
+        let mc = usize::from(m.has("multicast::cluster"));
+        nops(ri, 4 + mc + extra)?;
         Ok(Op::BulkCopy {
             dst: cx.addr(&o[0])?,
             src: cx.addr(&o[1])?,
             size: cx.src(&o[2], Ty::U32)?,
             mbar: Some(cx.addr(&o[3])?),
+            multicast: match mc {
+                1 => Some(cx.src(&o[4], Ty::U16)?),
+                _ => None,
+            },
         })
     } else {
         if !m.has("bulk_group") {
@@ -267,6 +274,7 @@ fn bulk(cx: &mut Ctx, parts: &[&str], m: &mut Mods, ri: &RawInst) -> Result<Op, 
             src: cx.addr(&o[1])?,
             size: cx.src(&o[2], Ty::U32)?,
             mbar: None,
+            multicast: None,
         })
     }
 }
@@ -318,13 +326,18 @@ fn bulk_tensor(cx: &mut Ctx, m: &mut Mods, ri: &RawInst) -> Result<Op, String> {
             if !m.has("mbarrier::complete_tx::bytes") {
                 return Err("a tensor load needs .mbarrier::complete_tx::bytes".into());
             }
-            nops(ri, 3 + hint)?;
+            let mc = usize::from(m.has("multicast::cluster"));
+            nops(ri, 3 + mc + hint)?;
             let (tmap, coords) = tensor_operand(cx, &o[1], rank)?;
             Ok(Op::BulkTensor {
                 smem: cx.addr(&o[0])?,
                 tmap,
                 coords,
                 mbar: Some(cx.addr(&o[2])?),
+                multicast: match mc {
+                    1 => Some(cx.src(&o[3], Ty::U16)?),
+                    _ => None,
+                },
             })
         }
         (Some("global"), Some("shared::cta")) => {
@@ -338,6 +351,7 @@ fn bulk_tensor(cx: &mut Ctx, m: &mut Mods, ri: &RawInst) -> Result<Op, String> {
                 tmap,
                 coords,
                 mbar: None,
+                multicast: None,
             })
         }
         _ => Err("cp.async.bulk.tensor: only global to shared and shared to global".into()),

@@ -455,13 +455,13 @@ fn opclass(op: &Op) -> OpClass {
         Op::Cvt { .. } | Op::CvtPack { .. } => OpClass::Convert,
         Op::Ld { space, .. } => match space {
             Space::Global | Space::Generic => OpClass::LdGlobal,
-            Space::Shared => OpClass::LdShared,
+            Space::Shared | Space::SharedCluster => OpClass::LdShared,
             Space::Local => OpClass::Local,
             Space::Param | Space::Const => OpClass::ParamConst,
         },
         Op::St { space, .. } => match space {
             Space::Global | Space::Generic => OpClass::StGlobal,
-            Space::Shared => OpClass::StShared,
+            Space::Shared | Space::SharedCluster => OpClass::StShared,
             Space::Local => OpClass::Local,
             Space::Param | Space::Const => OpClass::ParamConst,
         },

@@ -142,8 +142,8 @@ impl Mods {
             "const",
         ]) {
             Some("global") => Space::Global,
-            // a cluster is one CTA in ptxsim: its shared::cluster window is the CTA's own
-            Some("shared") | Some("shared::cta") | Some("shared::cluster") => Space::Shared,
+            Some("shared") | Some("shared::cta") => Space::Shared,
+            Some("shared::cluster") => Space::SharedCluster,
             Some("local") => Space::Local,
             Some("param") | Some("param::entry") | Some("param::func") => Space::Param,
             Some("const") => Space::Const,

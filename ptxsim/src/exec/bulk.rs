@@ -26,6 +26,10 @@ pub(crate) struct BulkGroups {
     groups: VecDeque<Vec<(u32, u32)>>,
 }
 
+/// Where a tensor load lands: the base of a CTA's shared window, the offset of the barrier
+/// it completes on, and the (offset, bytes) pieces landed there.
+type Dest = (u64, u32, Vec<(u32, u32)>);
+
 fn bulk_err(addr: u64, msg: String) -> Box<Fault> {
     Fault::at(ErrorKind::BulkAsync(msg), addr)
 }
@@ -39,6 +43,7 @@ impl Cta<'_> {
                 src,
                 size,
                 mbar,
+                multicast,
             } => {
                 let da = self.addr_value(t, dst);
                 let sa = self.addr_value(t, src);
@@ -58,20 +63,49 @@ impl Cta<'_> {
                 match mbar {
                     Some(mb) => {
                         // global to shared, completing on an mbarrier
-                        let (ma, moff) = self.mbar_offset(t, Space::Shared, mb)?;
+                        let (ma, moff) = self.mbar_offset(t, Space::SharedCluster, mb)?;
                         // bounded by the shared window before the buffer is allocated
-                        let off = self.shared_range(da, n, "cp.async.bulk destination")?;
+                        let off = self.shared_range(
+                            Space::SharedCluster,
+                            da,
+                            n,
+                            "cp.async.bulk destination",
+                        )?;
                         let mut buf = vec![0u8; n as usize];
                         self.read_bytes(t, Loc::Global(sa), sa, &mut buf)?;
                         // an uninitialised barrier is reported before any byte moves
                         self.mbar(moff, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
-                        self.land(t, off, &buf, moff, da)?;
-                        self.stats.bulk_bytes += n;
-                        self.mbar_deliver(moff, ma, vec![(off, n as u32)], n)?;
+                        // the same offsets of each CTA a multicast names, else the one given
+                        let win = self.win.max(1);
+                        let dests: Vec<(u32, u32)> = match multicast {
+                            Some(m) => self
+                                .multicast_ranks(t, *m, da)?
+                                .into_iter()
+                                .map(|r| {
+                                    let b = r as u64 * win;
+                                    (
+                                        (b + off as u64 % win) as u32,
+                                        (b + moff as u64 % win) as u32,
+                                    )
+                                })
+                                .collect(),
+                            None => vec![(off, moff)],
+                        };
+                        for &(o, mb) in &dests {
+                            self.mbar(mb, ma, "cp.async.bulk .mbarrier::complete_tx::bytes")?;
+                            self.remote_check(o as u64, da)?;
+                        }
+                        for (o, mb) in dests {
+                            self.land(t, o, &buf, mb, da)?;
+                            self.stats.bulk_bytes += n;
+                            self.mbar_note_remote(t, mb);
+                            self.mbar_deliver(mb, ma, vec![(o, n as u32)], n)?;
+                        }
                     }
                     None => {
                         // shared to global, in a bulk group
-                        let off = self.shared_range(sa, n, "cp.async.bulk source")?;
+                        let off =
+                            self.shared_range(Space::Shared, sa, n, "cp.async.bulk source")?;
                         let mut buf = vec![0u8; n as usize];
                         self.async_read(t, off, sa, &mut buf)?;
                         self.write_bytes(t, Loc::Global(da), da, &buf)?;
@@ -85,7 +119,14 @@ impl Cta<'_> {
                 tmap,
                 coords,
                 mbar,
-            } => self.bulk_tensor(t, smem, tmap, coords, mbar.as_ref())?,
+                multicast,
+            } => {
+                let ranks = match multicast {
+                    Some(m) => self.multicast_ranks(t, *m, self.addr_value(t, smem))?,
+                    None => Vec::new(),
+                };
+                self.bulk_tensor(t, smem, tmap, coords, mbar.as_ref(), &ranks)?
+            }
             Op::BulkCommit => {
                 let open = std::mem::take(&mut self.bulk[t].open);
                 self.bulk[t].groups.push_back(open);
@@ -150,8 +191,25 @@ impl Cta<'_> {
         })
     }
 
+    /// The CTA ranks of a multicast's 16-bit CTA mask (each must exist in the cluster).
+    fn multicast_ranks(&self, t: usize, m: Src, sa: u64) -> FResult<Vec<usize>> {
+        let mask = self.rd(t, m) & 0xffff;
+        if mask == 0 || mask >> self.ncta != 0 {
+            return Err(bulk_err(
+                sa,
+                format!(
+                    "multicast CTA mask {mask:#06x} (must name at least one CTA, and only ranks below the cluster's {} CTAs)",
+                    self.ncta
+                ),
+            ));
+        }
+        Ok((0..self.ncta).filter(|r| mask >> r & 1 != 0).collect())
+    }
+
     /// cp.async.bulk.tensor in tile mode: the box at `coords` between the tensor and the
-    /// shared address `smem` (swizzled as the map says); a load when `mbar` is given.
+    /// shared address `smem` (swizzled as the map says); a load when `mbar` is given, into
+    /// the same offsets (and completing on the same barrier offset) of the CTAs of rank
+    /// `multicast` when that is not empty.
     fn bulk_tensor(
         &mut self,
         t: usize,
@@ -159,6 +217,7 @@ impl Cta<'_> {
         tmap: &Addr,
         coords: &[Src],
         mbar: Option<&Addr>,
+        multicast: &[usize],
     ) -> FResult<()> {
         let map = self.tensor_map(t, tmap)?;
         let sa = self.addr_value(t, smem);
@@ -186,14 +245,22 @@ impl Cta<'_> {
         } else {
             bytes.next_multiple_of(128)
         };
-        let base = self.shared_range(sa, span, what)? as u64;
+        let space = if mbar.is_some() {
+            Space::SharedCluster
+        } else {
+            Space::Shared
+        };
+        let base = self.shared_range(space, sa, span, what)? as u64;
+        // swizzle patterns follow the address within the CTA's window
+        let win = self.win.max(1);
+        let (cta_base, base) = (base / win * win, base % win);
         let start: Vec<i64> = coords
             .iter()
             .map(|c| self.rd(t, *c) as u32 as i32 as i64)
             .collect();
         let load = match mbar {
             Some(mb) => {
-                let (ma, moff) = self.mbar_offset(t, Space::Shared, mb)?;
+                let (ma, moff) = self.mbar_offset(t, Space::SharedCluster, mb)?;
                 self.mbar(
                     moff,
                     ma,
@@ -203,8 +270,26 @@ impl Cta<'_> {
             }
             None => None,
         };
+        // destinations: (shared base of the CTA's window, barrier offset, pieces landed)
+        let mut dests: Vec<Dest> = match load {
+            Some((ma, moff)) if !multicast.is_empty() => {
+                let (mb_local, mut v) = (moff as u64 % win, Vec::new());
+                for &r in multicast {
+                    let b = r as u64 * win;
+                    self.mbar(
+                        b as u32 + mb_local as u32,
+                        ma,
+                        "cp.async.bulk.tensor multicast",
+                    )?;
+                    self.remote_check(b, sa)?;
+                    v.push((b, (b + mb_local) as u32, Vec::new()));
+                }
+                v
+            }
+            Some((_, moff)) => vec![(cta_base, moff, Vec::new())],
+            None => vec![(cta_base, 0, Vec::new())],
+        };
         let fill = map.fill().to_le_bytes();
-        let mut pieces = Vec::new();
         let mut moved = 0u64;
         for lin in 0..total {
             // the element's coordinates and global address; in bounds or not
@@ -217,18 +302,22 @@ impl Cta<'_> {
                 g += c as i128 * stride as i128;
             }
             let g = g as u64;
-            let soff = map.swizzle.apply(base + lin * es) as u32;
+            let sl = map.swizzle.apply(base + lin * es);
+            let soff = (cta_base + sl) as u32;
             let mut buf = [0u8; 8];
             let e = &mut buf[..es as usize];
             match load {
-                Some((_, moff)) => {
+                Some(_) => {
                     if inb {
                         self.read_bytes(t, Loc::Global(g), g, e)?;
                     } else {
                         e.copy_from_slice(&fill[..es as usize]);
                     }
-                    self.land(t, soff, e, moff, sa)?;
-                    pieces.push((soff, es as u32));
+                    for (db, moff, pieces) in dests.iter_mut() {
+                        let o = (*db + sl) as u32;
+                        self.land(t, o, e, *moff, sa)?;
+                        pieces.push((o, es as u32));
+                    }
                 }
                 None => {
                     self.async_read(t, soff, sa, e)?;
@@ -241,9 +330,13 @@ impl Cta<'_> {
             }
         }
         match load {
-            Some((ma, moff)) => {
-                self.stats.bulk_bytes += bytes;
-                self.mbar_deliver(moff, ma, pieces, bytes)
+            Some((ma, _)) => {
+                for (_, moff, pieces) in dests {
+                    self.stats.bulk_bytes += bytes;
+                    self.mbar_note_remote(t, moff);
+                    self.mbar_deliver(moff, ma, pieces, bytes)?;
+                }
+                Ok(())
             }
             None => {
                 self.stats.bulk_bytes += moved;
@@ -284,24 +377,22 @@ impl Cta<'_> {
         }
     }
 
-    /// The shared offset of `n` bytes at the shared-window address or offset `a`.
-    fn shared_range(&self, a: u64, n: u64, what: &str) -> FResult<u32> {
-        let Loc::Shared(off) = self.resolve(Space::Shared, a) else {
+    /// The shared offset of `n` bytes at the address `a` of `space`.
+    fn shared_range(&self, space: Space, a: u64, n: u64, what: &str) -> FResult<u32> {
+        let Loc::Shared(off) = self.resolve(space, a) else {
             return super::unsupported(what);
         };
-        if off.saturating_add(n) > self.shared.len() as u64 {
+        if !self.shared_fits(off, n) {
             return Err(Fault::at(
                 ErrorKind::OutOfBounds {
                     space: "shared",
                     size: n as u32,
-                    detail: format!(
-                        " ({what} at offset {off:#x}; the CTA's shared window is {} bytes)",
-                        self.shared.len()
-                    ),
+                    detail: self.shared_oob_detail(off, &format!("{what} at ")),
                 },
                 a,
             ));
         }
+        self.remote_check(off, a)?;
         Ok(off as u32)
     }
 }

@@ -46,6 +46,11 @@ pub(crate) struct MBar {
     init_pc: u32,
     /// bulk copies delivered in the current phase: (shared offset, bytes)
     copies: Vec<(u32, u32)>,
+    /// a thread of another CTA of the cluster arrived or delivered bytes in the current
+    /// phase (its completion is then a cluster-scope ordering point)
+    remote: bool,
+    /// ... in the latest completed phase
+    cross: bool,
 }
 
 impl MBar {
@@ -67,17 +72,15 @@ impl Cta<'_> {
         let a = self.addr_value(t, addr);
         self.check_align(Space::Shared, a, 8, 8)?;
         match self.resolve(space, a) {
-            super::mem::Loc::Shared(off) if off.saturating_add(8) <= self.shared.len() as u64 => {
+            super::mem::Loc::Shared(off) if self.shared_fits(off, 8) => {
+                self.remote_check(off, a)?;
                 Ok((a, off as u32))
             }
             super::mem::Loc::Shared(off) => Err(Fault::at(
                 ErrorKind::OutOfBounds {
                     space: "shared",
                     size: 8,
-                    detail: format!(
-                        " (mbarrier at offset {off:#x}; the CTA's shared window is {} bytes)",
-                        self.shared.len()
-                    ),
+                    detail: self.shared_oob_detail(off, "mbarrier at "),
                 },
                 a,
             )),
@@ -85,6 +88,29 @@ impl Cta<'_> {
                 a,
                 "the mbarrier operand is not a shared-memory address".into(),
             )),
+        }
+    }
+
+    /// Operations the ISA allows on the CTA's own barriers only (init, inval, waits).
+    fn mbar_own(&self, t: usize, off: u32, a: u64, what: &str) -> FResult<()> {
+        if self.ncta > 1 && off as u64 / self.win != self.rank_of(t) as u64 {
+            return Err(mbar_err(
+                a,
+                format!(
+                    "`{what}` on an mbarrier of another CTA of the cluster (CTA {:?}): only arrive and complete_tx may reach another CTA's barrier",
+                    self.ctaid_of((off as u64 / self.win) as usize)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A thread t of another CTA arrives on, or delivers bytes to, the barrier at `off`.
+    pub(crate) fn mbar_note_remote(&mut self, t: usize, off: u32) {
+        if self.ncta > 1 && off as u64 / self.win != self.rank_of(t) as u64 {
+            if let Some(b) = self.mbars.get_mut(&off) {
+                b.remote = true;
+            }
         }
     }
 
@@ -133,6 +159,7 @@ impl Cta<'_> {
         b.announced = 0;
         b.delivered = 0;
         b.epoch = e;
+        b.cross = std::mem::take(&mut b.remote);
         let copies = std::mem::take(&mut b.copies);
         for (o, n) in copies {
             for x in o..o + n {
@@ -176,6 +203,7 @@ impl Cta<'_> {
         match &inst.op {
             Op::MbarInit { space, addr, count } => {
                 let (a, off) = self.mbar_offset(t, *space, addr)?;
+                self.mbar_own(t, off, a, "mbarrier.init")?;
                 let n = self.rd(t, *count) & 0xffff_ffff;
                 if n == 0 || n > MAX_COUNT {
                     return Err(mbar_err(
@@ -213,6 +241,7 @@ impl Cta<'_> {
             }
             Op::MbarInval { space, addr } => {
                 let (a, off) = self.mbar_offset(t, *space, addr)?;
+                self.mbar_own(t, off, a, "mbarrier.inval")?;
                 self.mbar(off, a, "mbarrier.inval")?;
                 self.mbars.remove(&off);
                 for x in off..off + 8 {
@@ -262,6 +291,7 @@ impl Cta<'_> {
                 }
                 let token = ((off as u64) << 32) | b.phase as u64;
                 self.wr(t, *d, token);
+                self.mbar_note_remote(t, off);
                 self.mbar_settle(off, a)?;
             }
             Op::MbarTx {
@@ -291,6 +321,7 @@ impl Cta<'_> {
                     b.tx += x as i64;
                     b.announced += x;
                 }
+                self.mbar_note_remote(t, off);
                 self.mbar_settle(off, a)?;
             }
             _ => return super::unsupported(&inst.text),
@@ -313,6 +344,15 @@ impl Cta<'_> {
             return super::unsupported(&inst.text);
         };
         let (a, off) = self.mbar_offset(t, *space, addr)?;
+        self.mbar_own(
+            t,
+            off,
+            a,
+            &format!(
+                "mbarrier.{}",
+                if *try_wait { "try_wait" } else { "test_wait" }
+            ),
+        )?;
         let v = self.rd(t, *arg);
         let what = if *try_wait { "try_wait" } else { "test_wait" };
         let seen = self.mbar_seen.get(&(t, off)).copied();
@@ -351,8 +391,11 @@ impl Cta<'_> {
             cur > (v & 0xffff_ffff) as i64
         };
         if done {
-            let e = b.epoch;
+            let (e, cross) = (b.epoch, b.cross);
             self.epoch[t] = self.epoch[t].max(e);
+            if cross {
+                self.cepoch[t] = self.cepoch[t].max(e);
+            }
             self.mbar_seen.insert((t, off), cur - 1);
         } else {
             self.stats.mbarrier_waits += 1;
@@ -400,8 +443,8 @@ impl Cta<'_> {
         let line = self.line_of(s.bulk_pc);
         let msg = if write && s.bsrc != 0 {
             format!(
-                "write of shared byte {b:#x}, the source of the cp.async.bulk store at PTX line {line} of thread {:?}, before cp.async.bulk.wait_group.read retired it",
-                self.tid_of(s.bsrc as usize - 1)
+                "write of shared byte {b:#x}, the source of the cp.async.bulk store at PTX line {line} of {}, before cp.async.bulk.wait_group.read retired it",
+                self.who(s.bsrc as usize - 1)
             )
         } else if s.bulk == BULK_IN_FLIGHT {
             let state = self

@@ -32,7 +32,8 @@ impl Cta<'_> {
     pub(crate) fn resolve(&self, space: Space, a: u64) -> Loc {
         match space {
             Space::Global => Loc::Global(a),
-            Space::Shared => Loc::Shared(a),
+            Space::Shared => Loc::Shared(self.cta_shared(a)),
+            Space::SharedCluster => Loc::Shared(self.cluster_shared(a)),
             Space::Local => Loc::Local(a),
             Space::Const => Loc::Const(a),
             Space::Param => {
@@ -44,7 +45,7 @@ impl Cta<'_> {
             }
             Space::Generic => {
                 if in_win(a, SHARED_WIN) {
-                    Loc::Shared(a - SHARED_WIN)
+                    Loc::Shared(self.cluster_shared(a - SHARED_WIN))
                 } else if in_win(a, LOCAL_WIN) {
                     Loc::Local(a - LOCAL_WIN)
                 } else if in_win(a, PARAM_WIN) {
@@ -87,17 +88,10 @@ impl Cta<'_> {
                 }
             },
             Loc::Shared(a) => {
-                if a.saturating_add(n) > self.shared.len() as u64 {
-                    return Err(self.oob(
-                        "shared",
-                        gaddr,
-                        n as u32,
-                        format!(
-                            " (offset {a:#x}; the CTA's shared window is {} bytes)",
-                            self.shared.len()
-                        ),
-                    ));
+                if !self.shared_fits(a, n) {
+                    return Err(self.oob("shared", gaddr, n as u32, self.shared_oob_detail(a, "")));
                 }
+                self.remote_check(a, gaddr)?;
                 self.shadow_read(t, a, n, gaddr)?;
                 out.copy_from_slice(&self.shared[a as usize..(a + n) as usize]);
                 self.stats.shared_bytes_read += n;
@@ -162,17 +156,10 @@ impl Cta<'_> {
                 }
             },
             Loc::Shared(a) => {
-                if a.saturating_add(n) > self.shared.len() as u64 {
-                    return Err(self.oob(
-                        "shared",
-                        gaddr,
-                        n as u32,
-                        format!(
-                            " (offset {a:#x}; the CTA's shared window is {} bytes)",
-                            self.shared.len()
-                        ),
-                    ));
+                if !self.shared_fits(a, n) {
+                    return Err(self.oob("shared", gaddr, n as u32, self.shared_oob_detail(a, "")));
                 }
+                self.remote_check(a, gaddr)?;
                 self.shadow_write(t, a, n, gaddr)?;
                 self.shared[a as usize..(a + n) as usize].copy_from_slice(data);
                 self.stats.shared_bytes_written += n;
@@ -401,15 +388,12 @@ impl Cta<'_> {
                 let Loc::Shared(doff) = dl else {
                     return unsupported("cp.async destination");
                 };
-                if doff.saturating_add(*size as u64) > self.shared.len() as u64 {
+                if !self.shared_fits(doff, *size as u64) {
                     return Err(self.oob(
                         "shared",
                         da,
                         *size,
-                        format!(
-                            " (cp.async destination; the CTA's shared window is {} bytes)",
-                            self.shared.len()
-                        ),
+                        self.shared_oob_detail(doff, "cp.async destination "),
                     ));
                 }
                 let mut data = [0u8; 16];
@@ -445,7 +429,7 @@ impl Cta<'_> {
             } => {
                 let x = self.rd(t, *a);
                 let win = match space {
-                    Space::Shared => SHARED_WIN,
+                    Space::Shared | Space::SharedCluster => SHARED_WIN,
                     Space::Local => LOCAL_WIN,
                     Space::Const => CONST_WIN,
                     Space::Param => {

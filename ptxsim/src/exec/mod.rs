@@ -34,6 +34,10 @@ pub(crate) struct CtaParams<'a> {
     pub shared_addrs: &'a [u32],
     pub shared_bytes: u32,
     pub dynamic_bytes: u32,
+    /// CTAs per cluster along x, y, z ([1, 1, 1] without cluster dimensions)
+    pub cluster: [u32; 3],
+    /// the launch gave cluster dimensions (`%is_explicit_cluster`)
+    pub explicit_cluster: bool,
     pub limit: u64,
     pub limits: &'a crate::limits::Limits,
 }
@@ -89,13 +93,34 @@ pub(crate) struct CpState {
     pub groups: VecDeque<Vec<CpCopy>>,
 }
 
+/// One cluster of CTAs, run together on one host thread (a lone CTA unless the launch has
+/// cluster dimensions). Its CTAs' threads are numbered rank by rank, `stride` slots each
+/// (the block size, rounded up to whole warpgroups in a cluster of several CTAs: the slots
+/// past the block are threads that never run), so a warp and a warpgroup never span two
+/// CTAs; their shared windows lie one after the other in `shared`, `win` bytes each.
 pub(crate) struct Cta<'a> {
     pub p: &'a CtaParams<'a>,
     pub code: &'a [Inst],
     pub mem: &'a GlobalMem,
+    /// %ctaid of the cluster's first CTA (rank 0)
     pub ctaid: [u32; 3],
+    /// thread slots of all the cluster's CTAs
     pub nthreads: usize,
     pub nwarps: usize,
+    /// CTAs in the cluster
+    pub ncta: usize,
+    /// thread slots per CTA
+    pub stride: usize,
+    /// threads per CTA (the block size)
+    pub cta_threads: usize,
+    /// shared bytes per CTA
+    pub win: u64,
+    /// rank of the CTA whose warp runs now
+    pub cur: usize,
+    /// threads of each CTA that have exited
+    cta_exited: Vec<usize>,
+    /// cluster-scope barrier epoch of each thread: the latest ordering point that orders
+    /// other CTAs' accesses (a cluster barrier, an mbarrier phase another CTA arrived on)
     /// Register file, slot-major: slot r of thread t at r * nthreads + t (lanes of a warp are
     /// contiguous).
     pub regs: Vec<u64>,
@@ -109,7 +134,9 @@ pub(crate) struct Cta<'a> {
     pub saved_bytes: Vec<u64>,
     pub local: Vec<Vec<u8>>,
     pub shared: Vec<u8>,
-    bars: [Barrier; 16],
+    pub cepoch: Vec<u32>,
+    /// the CTA barriers of each CTA
+    bars: Vec<[Barrier; 16]>,
     pub cp: Vec<CpState>,
     pub carry: Vec<u8>,
     pub stats: LaunchStats,
@@ -133,7 +160,7 @@ pub(crate) struct Cta<'a> {
     bulk: Vec<bulk::BulkGroups>,
     /// an mbarrier phase completed and woke sleeping threads: the running warp yields
     yield_now: bool,
-    /// the cluster barrier (clusters of one CTA)
+    /// the cluster barrier
     cluster: cluster::ClusterBarrier,
     /// fence.proxy.async executed by each thread so far
     proxy_fences: Vec<u32>,
@@ -169,22 +196,28 @@ struct Sched<'a> {
 /// large grid costs no memory, or an explicit list.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CtaList<'a> {
-    Grid([u32; 3]),
+    /// the grid and the cluster dimensions: one entry per cluster, its first CTA
+    Grid([u32; 3], [u32; 3]),
+    /// first CTAs of clusters
     List(&'a [[u32; 3]]),
 }
 
 impl CtaList<'_> {
     fn len(&self) -> usize {
         match self {
-            CtaList::Grid(g) => g.iter().map(|&d| d as usize).product(),
+            CtaList::Grid(g, c) => g.iter().zip(c).map(|(&d, &c)| (d / c) as usize).product(),
             CtaList::List(v) => v.len(),
         }
     }
     fn get(&self, i: usize) -> [u32; 3] {
         match self {
-            CtaList::Grid([x, y, _]) => {
-                let (x, y) = (*x as usize, *y as usize);
-                [(i % x) as u32, (i / x % y) as u32, (i / x / y) as u32]
+            CtaList::Grid([x, y, _], c) => {
+                let (x, y) = ((*x / c[0]) as usize, (*y / c[1]) as usize);
+                [
+                    (i % x) as u32 * c[0],
+                    (i / x % y) as u32 * c[1],
+                    (i / x / y) as u32 * c[2],
+                ]
             }
             CtaList::List(v) => v[i],
         }
@@ -208,10 +241,12 @@ pub(crate) fn run_grid(
 ) -> Result<LaunchStats, SimError> {
     let n = ctas.len();
     let workers = workers.clamp(1, n.max(1));
-    let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as u64;
+    let nthreads = Cta::layout(p).2 as u64;
     let footprint = nthreads * p.prog.nslots as u64 * 8
         + nthreads * (p.prog.funcs[p.entry].frame_size as u64 + 64)
-        + p.shared_bytes as u64 * (1 + std::mem::size_of::<shadow::Shadow>() as u64)
+        + p.shared_bytes as u64
+            * Cta::layout(p).0 as u64
+            * (1 + std::mem::size_of::<shadow::Shadow>() as u64)
         + 4096;
     let cap = ((LIVE_BYTES / footprint.max(1)) as usize).clamp(workers, 4096);
     let sched = Mutex::new(Sched {
@@ -315,9 +350,22 @@ fn sched_lock<'m, 'a>(m: &'m Mutex<Sched<'a>>) -> std::sync::MutexGuard<'m, Sche
 }
 
 impl<'a> Cta<'a> {
+    /// CTAs per cluster, thread slots per CTA and in all.
+    fn layout(p: &CtaParams) -> (usize, usize, usize) {
+        let ncta = p.cluster.iter().map(|&c| c as usize).product::<usize>();
+        let block = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
+        let stride = if ncta > 1 {
+            block.next_multiple_of(128)
+        } else {
+            block
+        };
+        (ncta, stride, ncta * stride)
+    }
+
     fn new(p: &'a CtaParams<'a>, mem: &'a GlobalMem, ctaid: [u32; 3]) -> Cta<'a> {
         let prog = p.prog;
-        let nthreads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
+        let (ncta, stride, nthreads) = Cta::layout(p);
+        let cta_threads = (p.ntid[0] * p.ntid[1] * p.ntid[2]) as usize;
         let ns = prog.nslots as usize; // register slots per thread
         let entry = &prog.funcs[p.entry];
         let fsize = entry.frame_size;
@@ -328,6 +376,13 @@ impl<'a> Cta<'a> {
             ctaid,
             nthreads,
             nwarps: nthreads.div_ceil(32),
+            ncta,
+            stride,
+            cta_threads,
+            win: p.shared_bytes as u64,
+            cur: 0,
+            cta_exited: vec![0; ncta],
+            cepoch: vec![0; nthreads],
             regs: vec![0u64; nthreads * ns],
             pc: vec![entry.entry_pc; nthreads],
             st: vec![LS::Run; nthreads],
@@ -336,8 +391,8 @@ impl<'a> Cta<'a> {
             ftop: vec![fsize; nthreads],
             saved_bytes: vec![0; nthreads],
             local: vec![vec![0u8; fsize as usize]; nthreads],
-            shared: vec![0u8; p.shared_bytes as usize],
-            bars: [Barrier::default(); 16],
+            shared: vec![0u8; p.shared_bytes as usize * ncta],
+            bars: vec![[Barrier::default(); 16]; ncta],
             cp: vec![CpState::default(); nthreads],
             carry: vec![0; nthreads],
             stats: LaunchStats::default(),
@@ -345,7 +400,7 @@ impl<'a> Cta<'a> {
             acc_kind: AccKind::None,
             executed: 0,
             exited: 0,
-            shadow: vec![shadow::Shadow::default(); p.shared_bytes as usize],
+            shadow: vec![shadow::Shadow::default(); p.shared_bytes as usize * ncta],
             epoch: vec![0; nthreads],
             wstamp: vec![0; nthreads],
             gepoch: 0,
@@ -361,7 +416,14 @@ impl<'a> Cta<'a> {
             wg: wgmma::WgTrack::default(),
             stop_at: u64::MAX,
         };
-        c.stats.ctas = 1;
+        // the slots past each CTA's block never run
+        for t in 0..nthreads {
+            if t % stride >= cta_threads {
+                c.st[t] = LS::Exit;
+                c.exited += 1;
+            }
+        }
+        c.stats.ctas = ncta as u64;
         c
     }
 }
@@ -369,8 +431,35 @@ impl<'a> Cta<'a> {
 impl<'a> Cta<'a> {
     pub fn tid_of(&self, t: usize) -> [u32; 3] {
         let [x, y, _] = self.p.ntid;
-        let t = t as u32;
+        let t = (t % self.stride) as u32;
         [t % x, (t / x) % y, t / (x * y)]
+    }
+
+    /// The cluster rank of the CTA of thread t.
+    #[inline]
+    pub fn rank_of(&self, t: usize) -> usize {
+        t / self.stride
+    }
+
+    /// %ctaid of the cluster's CTA of rank r (x fastest).
+    pub fn ctaid_of(&self, r: usize) -> [u32; 3] {
+        let [cx, cy, _] = self.p.cluster;
+        let r = r as u32;
+        let o = self.ctaid;
+        [o[0] + r % cx, o[1] + r / cx % cy, o[2] + r / (cx * cy)]
+    }
+
+    /// "thread (x,y,z)", with its CTA when the cluster has several.
+    pub fn who(&self, t: usize) -> String {
+        if self.ncta > 1 {
+            format!(
+                "thread {:?} of CTA {:?}",
+                self.tid_of(t),
+                self.ctaid_of(self.rank_of(t))
+            )
+        } else {
+            format!("thread {:?}", self.tid_of(t))
+        }
     }
 
     #[allow(clippy::boxed_local)]
@@ -379,7 +468,7 @@ impl<'a> Cta<'a> {
         SimError::Exec(Box::new(ExecError {
             kernel: self.p.kernel.to_string(),
             line,
-            cta: self.ctaid,
+            cta: self.ctaid_of(self.rank_of(t)),
             tid: self.tid_of(t),
             addr: f.addr,
             kind: f.kind,
@@ -407,14 +496,16 @@ impl<'a> Cta<'a> {
         }
     }
 
-    fn warp_lanes(&self, w: usize) -> (usize, u32) {
+    /// The first thread slot of warp w and its number of threads.
+    pub(crate) fn warp_lanes(&self, w: usize) -> (usize, u32) {
         let base = w * 32;
-        let n = (self.nthreads - base).min(32) as u32;
+        let n = self.cta_threads.saturating_sub(base % self.stride).min(32) as u32;
         (base, n)
     }
 
     fn run_warp(&mut self, w: usize) -> Result<bool, SimError> {
         let (base, n) = self.warp_lanes(w);
+        self.cur = base / self.stride;
         let mut progressed = false;
         loop {
             let mut pc = u32::MAX;
@@ -491,11 +582,11 @@ impl<'a> Cta<'a> {
         (match s {
             Special::Tid(d) => tid[d as usize],
             Special::Ntid(d) => self.p.ntid[d as usize],
-            Special::Ctaid(d) => self.ctaid[d as usize],
+            Special::Ctaid(d) => self.ctaid_of(self.rank_of(t))[d as usize],
             Special::Nctaid(d) => self.p.nctaid[d as usize],
             Special::LaneId => lane,
-            Special::WarpId => (t / 32) as u32,
-            Special::NWarpId => self.nwarps as u32,
+            Special::WarpId => (t % self.stride / 32) as u32,
+            Special::NWarpId => self.cta_threads.div_ceil(32) as u32,
             Special::SmId | Special::GridId => 0,
             Special::NSmId => 1,
             Special::Clock => self.executed as u32,
@@ -507,10 +598,15 @@ impl<'a> Cta<'a> {
             Special::LaneMaskGe => !((1u32 << lane) - 1),
             Special::DynSmem => self.p.dynamic_bytes,
             Special::TotalSmem => self.p.shared_bytes,
-            Special::ClusterId(d) => self.ctaid[d as usize],
-            Special::NClusterId(d) => self.p.nctaid[d as usize],
-            Special::ClusterCtaId(_) | Special::ClusterCtaRank | Special::IsExplicitCluster => 0,
-            Special::ClusterNCtaId(_) | Special::ClusterNCtaRank => 1,
+            Special::ClusterId(d) => self.ctaid[d as usize] / self.p.cluster[d as usize],
+            Special::NClusterId(d) => self.p.nctaid[d as usize] / self.p.cluster[d as usize],
+            Special::ClusterCtaId(d) => {
+                self.ctaid_of(self.rank_of(t))[d as usize] - self.ctaid[d as usize]
+            }
+            Special::ClusterNCtaId(d) => self.p.cluster[d as usize],
+            Special::ClusterCtaRank => self.rank_of(t) as u32,
+            Special::ClusterNCtaRank => self.ncta as u32,
+            Special::IsExplicitCluster => self.p.explicit_cluster as u32,
         }) as u64
     }
 
@@ -583,7 +679,7 @@ impl<'a> Cta<'a> {
                     m &= m - 1;
                     let t = base + l as usize;
                     self.wg_exit_check(t, pc)?;
-                    self.exit_thread(t);
+                    self.exit_thread(t).map_err(|f| self.error_at(t, pc, f))?;
                 }
                 Ok(uniform_skip)
             }
@@ -602,7 +698,8 @@ impl<'a> Cta<'a> {
                     if self.frames[base + l as usize].is_empty() {
                         self.wg_exit_check(base + l as usize, pc)?;
                     }
-                    self.do_ret(base + l as usize);
+                    self.do_ret(base + l as usize)
+                        .map_err(|f| self.error_at(base + l as usize, pc, f))?;
                 }
                 Ok(uniform_skip)
             }
@@ -651,9 +748,10 @@ impl<'a> Cta<'a> {
                 }
                 let expected = match count {
                     Some(c) => self.rd(t0, *c) as u32,
-                    None => self.nthreads as u32,
+                    None => self.cta_threads as u32,
                 };
-                let b = &mut self.bars[idv as usize];
+                let r = self.rank_of(t0);
+                let b = &mut self.bars[r][idv as usize];
                 if b.arrived == 0 {
                     b.expected = expected;
                 }
@@ -662,18 +760,18 @@ impl<'a> Cta<'a> {
                     let l = m.trailing_zeros();
                     m &= m - 1;
                     let t = base + l as usize;
-                    self.bars[idv as usize].arrived += 1;
+                    self.bars[r][idv as usize].arrived += 1;
                     if *arrive {
                         self.pc[t] = pc + 1;
                     } else {
                         self.st[t] = LS::Bar(idv as u8);
                     }
                 }
-                let b = self.bars[idv as usize];
+                let b = self.bars[r][idv as usize];
                 if b.arrived >= b.expected {
-                    self.bars[idv as usize].arrived = 0;
+                    self.bars[r][idv as usize].arrived = 0;
                     self.gepoch += 1;
-                    for t in 0..self.nthreads {
+                    for t in r * self.stride..(r + 1) * self.stride {
                         if self.st[t] == LS::Bar(idv as u8) {
                             self.st[t] = LS::Run;
                             self.pc[t] += 1;
@@ -828,11 +926,17 @@ impl<'a> Cta<'a> {
         self.acc_kind = AccKind::None;
     }
 
-    fn exit_thread(&mut self, t: usize) {
+    fn exit_thread(&mut self, t: usize) -> FResult<()> {
         self.flush_cp(t, usize::MAX);
         self.retire_bulk(t, usize::MAX);
         self.st[t] = LS::Exit;
         self.exited += 1;
+        let r = self.rank_of(t);
+        self.cta_exited[r] += 1;
+        if self.ncta > 1 && self.cta_exited[r] == self.cta_threads {
+            self.shadow_exit_scan(r, t)?;
+        }
+        Ok(())
     }
 
     /// Push a frame for `func`; the depth, and the thread's local memory with the new frame
@@ -913,10 +1017,9 @@ impl<'a> Cta<'a> {
         Ok(())
     }
 
-    fn do_ret(&mut self, t: usize) {
+    fn do_ret(&mut self, t: usize) -> FResult<()> {
         let Some(fr) = self.frames[t].pop() else {
-            self.exit_thread(t);
-            return;
+            return self.exit_thread(t);
         };
         let prog = self.p.prog;
         let f = &prog.funcs[fr.func as usize];
@@ -940,6 +1043,7 @@ impl<'a> Cta<'a> {
         self.fbase[t] = fr.base;
         self.ftop[t] = fr.top;
         self.pc[t] = fr.call_pc + 1;
+        Ok(())
     }
 
     /// The member mask a collective at `pc` needs, as seen by lane `t`.
@@ -959,6 +1063,7 @@ impl<'a> Cta<'a> {
     /// Complete any collective whose member lanes have all arrived.
     fn try_collectives(&mut self, w: usize) -> Result<bool, SimError> {
         let (base, n) = self.warp_lanes(w);
+        self.cur = base / self.stride;
         let exist = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
         let mut did = false;
         for l in 0..n {
@@ -1084,7 +1189,7 @@ impl<'a> Cta<'a> {
         let v: Vec<String> = (0..self.nthreads)
             .filter(|&k| self.st[k] != LS::Exit && pick(k, self.st[k]))
             .take(4)
-            .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+            .map(|k| format!("{} {}", self.who(k), self.describe_lane(k)))
             .collect();
         if v.is_empty() {
             String::new()
@@ -1105,7 +1210,9 @@ impl<'a> Cta<'a> {
                 }
                 let pc = self.pc[t];
                 let inst = &self.code[pc as usize];
-                if wgmma::is_wg(&inst.op) && (w / 4 + 1) * 128 <= self.nthreads {
+                if wgmma::is_wg(&inst.op)
+                    && (base % self.stride) / 128 * 128 + 128 <= self.cta_threads
+                {
                     let w0 = w / 4 * 4;
                     let missing: Vec<String> = (w0 * 32..w0 * 32 + 128)
                         .filter(|&k| {
@@ -1113,7 +1220,7 @@ impl<'a> Cta<'a> {
                                 && wgmma::is_wg(&self.code[self.pc[k] as usize].op))
                         })
                         .take(4)
-                        .map(|k| format!("thread {:?} {}", self.tid_of(k), self.describe_lane(k)))
+                        .map(|k| format!("{} {}", self.who(k), self.describe_lane(k)))
                         .collect();
                     if !missing.is_empty() {
                         return self.error_at(
@@ -1169,15 +1276,16 @@ impl<'a> Cta<'a> {
                 self.pc[t],
                 Fault::new(ErrorKind::BarrierDeadlock(format!(
                     "{}{}",
-                    self.cluster.describe(self.nthreads),
+                    self.cluster.describe(self.ncta * self.cta_threads),
                     self.others(|_, s| s != LS::Cluster)
                 ))),
             );
         }
         for t in 0..self.nthreads {
             if let LS::Bar(b) = self.st[t] {
-                let bar = self.bars[b as usize];
-                let exited = self.st.iter().filter(|s| **s == LS::Exit).count();
+                let r = self.rank_of(t);
+                let bar = self.bars[r][b as usize];
+                let exited = self.cta_exited[r];
                 return self.error_at(
                     t,
                     self.pc[t],
@@ -1218,7 +1326,7 @@ impl<'a> Cta<'a> {
         for c in g {
             let d = c.dst as usize;
             let n = c.len as usize;
-            if d + n <= self.shared.len() {
+            if self.shared_fits(d as u64, n as u64) {
                 self.shared[d..d + n].copy_from_slice(&c.data[..n]);
                 self.shadow_retire(t, d as u64, n as u64);
             }

@@ -29,6 +29,8 @@ pub(crate) struct Shadow {
     r_tid: u16,
     /// warp of the readers (u16::MAX when mixed)
     r_warp: u16,
+    /// cluster rank of the readers' CTA (u8::MAX when mixed)
+    r_rank: u8,
     /// thread + 1 of a cp.async in flight that will write this byte
     pend: u16,
     /// the byte belongs to an initialised mbarrier object (plain loads and stores refused)
@@ -65,8 +67,16 @@ impl Shadow {
 }
 
 impl Cta<'_> {
+    /// Whether an access of thread t1 at barrier epoch e1 (warp stamp ws1) is ordered before
+    /// thread t2's current one. Threads of different CTAs of a cluster are ordered only by a
+    /// cluster-scope ordering point (`cepoch`): a CTA barrier orders its own CTA's threads.
     fn ordered(&self, t1: usize, e1: u32, ws1: u32, t2: usize) -> bool {
-        t1 == t2 || self.epoch[t2] > e1 || (t1 / 32 == t2 / 32 && self.wstamp[t2] > ws1)
+        let e2 = if self.ncta == 1 || self.rank_of(t1) == self.rank_of(t2) {
+            self.epoch[t2]
+        } else {
+            self.cepoch[t2]
+        };
+        t1 == t2 || e2 > e1 || (t1 / 32 == t2 / 32 && self.wstamp[t2] > ws1)
     }
 
     fn line(&self, pc: u32) -> u32 {
@@ -97,8 +107,8 @@ impl Cta<'_> {
                 return Err(self.race(
                     gaddr,
                     format!(
-                        "read of shared byte {b:#x}, which thread {:?} is writing with a cp.async (PTX line {}) still in flight",
-                        self.tid_of(issuer),
+                        "read of shared byte {b:#x}, which {} is writing with a cp.async (PTX line {}) still in flight",
+                        self.who(issuer),
                         self.line(s.pend_pc)
                     ),
                 ));
@@ -113,8 +123,8 @@ impl Cta<'_> {
                 let w = s.w_tid as usize - 1;
                 if self.proxy_fences[w] == s.w_fences {
                     let msg = format!(
-                        "{who} reads shared byte {b:#x}, written by thread {:?} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
-                        self.tid_of(w),
+                        "{who} reads shared byte {b:#x}, written by {} at PTX line {} through the generic proxy with no fence.proxy.async by that thread since",
+                        self.who(w),
                         self.line(s.w_pc)
                     );
                     let kind = if who.contains("wgmma") {
@@ -131,8 +141,8 @@ impl Cta<'_> {
                     return Err(self.race(
                         gaddr,
                         format!(
-                            "read of shared byte {b:#x} written by thread {:?} at PTX line {} with no barrier or warp-collective ordering between them",
-                            self.tid_of(w),
+                            "read of shared byte {b:#x} written by {} at PTX line {} with no barrier or warp-collective ordering between them",
+                            self.who(w),
                             self.line(s.w_pc)
                         ),
                     ));
@@ -140,6 +150,7 @@ impl Cta<'_> {
             }
         }
         let (e, ws, warp) = (self.epoch[t], self.wstamp[t], (t / 32) as u16);
+        let rank = self.rank_of(t) as u8;
         for b in off..off + n {
             let s = &mut self.shadow[b as usize];
             if s.r_tid == NONE || s.r_epoch != e {
@@ -148,11 +159,15 @@ impl Cta<'_> {
                 s.r_ws = ws;
                 s.r_pc = pc;
                 s.r_warp = warp;
+                s.r_rank = rank;
                 s.r_atomic = atomic;
             } else if s.r_tid != t as u16 + 1 {
                 s.r_tid = MANY;
                 if s.r_warp != warp {
                     s.r_warp = u16::MAX;
+                }
+                if s.r_rank != rank {
+                    s.r_rank = u8::MAX;
                 }
                 s.r_ws = s.r_ws.min(ws);
                 s.r_atomic &= atomic;
@@ -183,8 +198,8 @@ impl Cta<'_> {
                 return Err(self.race(
                     gaddr,
                     format!(
-                        "write of shared byte {b:#x}, which thread {:?} is writing with a cp.async (PTX line {}) still in flight",
-                        self.tid_of(s.pend as usize - 1),
+                        "write of shared byte {b:#x}, which {} is writing with a cp.async (PTX line {}) still in flight",
+                        self.who(s.pend as usize - 1),
                         self.line(s.pend_pc)
                     ),
                 ));
@@ -195,8 +210,8 @@ impl Cta<'_> {
                     return Err(self.race(
                         gaddr,
                         format!(
-                            "write of shared byte {b:#x} also written by thread {:?} at PTX line {} with no barrier or warp-collective ordering between them",
-                            self.tid_of(w),
+                            "write of shared byte {b:#x} also written by {} at PTX line {} with no barrier or warp-collective ordering between them",
+                            self.who(w),
                             self.line(s.w_pc)
                         ),
                     ));
@@ -204,8 +219,12 @@ impl Cta<'_> {
             }
             if s.r_tid != NONE && !(atomic && s.r_atomic) {
                 let conflict = if s.r_tid == MANY {
-                    self.epoch[t] <= s.r_epoch
-                        && !(s.r_warp == (t / 32) as u16 && self.wstamp[t] > s.r_ws)
+                    let e = if s.r_rank as usize == self.rank_of(t) {
+                        self.epoch[t]
+                    } else {
+                        self.cepoch[t]
+                    };
+                    e <= s.r_epoch && !(s.r_warp == (t / 32) as u16 && self.wstamp[t] > s.r_ws)
                 } else {
                     let r = s.r_tid as usize - 1;
                     !self.ordered(r, s.r_epoch, s.r_ws, t)
@@ -214,7 +233,7 @@ impl Cta<'_> {
                     let who = if s.r_tid == MANY {
                         "several threads".to_string()
                     } else {
-                        format!("thread {:?}", self.tid_of(s.r_tid as usize - 1))
+                        self.who(s.r_tid as usize - 1)
                     };
                     return Err(self.race(
                         gaddr,
@@ -259,8 +278,8 @@ impl Cta<'_> {
                 return Err(self.race(
                     gaddr,
                     format!(
-                        "cp.async to shared byte {b:#x}, which thread {:?} is already writing with a cp.async (PTX line {})",
-                        self.tid_of(s.pend as usize - 1),
+                        "cp.async to shared byte {b:#x}, which {} is already writing with a cp.async (PTX line {})",
+                        self.who(s.pend as usize - 1),
                         self.line(s.pend_pc)
                     ),
                 ));
@@ -283,6 +302,48 @@ impl Cta<'_> {
         if s.r_tid == t as u16 + 1 {
             s.r_tid = NONE;
         }
+    }
+
+    /// The last thread t of the cluster's CTA of rank r exits: every access another CTA
+    /// made to its shared memory must be ordered before (a cluster barrier, or an mbarrier
+    /// phase that CTA arrived on): the memory is gone once the CTA has exited.
+    pub(crate) fn shadow_exit_scan(&self, r: usize, t: usize) -> FResult<()> {
+        let (lo, hi) = (r as u64 * self.win, (r as u64 + 1) * self.win);
+        for b in lo..hi {
+            let s = self.shadow[b as usize];
+            let (who, pc) = if s.w_tid != NONE
+                && self.rank_of(s.w_tid as usize - 1) != r
+                && !self.ordered(s.w_tid as usize - 1, s.w_epoch, s.w_ws, t)
+            {
+                (
+                    format!("written by {}", self.who(s.w_tid as usize - 1)),
+                    s.w_pc,
+                )
+            } else if s.r_tid == MANY && s.r_rank as usize != r && self.cepoch[t] <= s.r_epoch {
+                ("read by threads of another CTA".to_string(), s.r_pc)
+            } else if s.r_tid != NONE
+                && s.r_tid != MANY
+                && self.rank_of(s.r_tid as usize - 1) != r
+                && !self.ordered(s.r_tid as usize - 1, s.r_epoch, s.r_ws, t)
+            {
+                (
+                    format!("read by {}", self.who(s.r_tid as usize - 1)),
+                    s.r_pc,
+                )
+            } else {
+                continue;
+            };
+            return Err(self.race(
+                crate::memory::SHARED_WIN + (((r as u64 + 1) << 24) | (b - lo)),
+                format!(
+                    "CTA {:?} exits while its shared byte {:#x}, {who} at PTX line {}, is not ordered before the exit (no cluster barrier between them): another CTA's access to a CTA's shared memory must complete before that CTA exits",
+                    self.ctaid_of(r),
+                    b - lo,
+                    self.line(pc)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A cp.async of thread t retires: its bytes are written now.

@@ -69,7 +69,7 @@ impl Cta<'_> {
                         }
                     };
                     let j = if pval { j } else { li };
-                    let n_exist = (self.nthreads - base).min(32) as i32;
+                    let n_exist = self.warp_lanes(base / 32).1 as i32;
                     let v = if j >= n_exist || j < 0 {
                         vals[l as usize]
                     } else if need & (1 << j) == 0 {

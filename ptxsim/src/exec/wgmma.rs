@@ -284,15 +284,15 @@ impl Cta<'_> {
     pub(crate) fn try_warpgroup(&mut self, w: usize, pc: u32) -> Result<bool, SimError> {
         let w0 = w / 4 * 4;
         let t = w * 32;
-        if w0 + 4 > self.nwarps || self.nthreads < (w0 + 4) * 32 {
+        if w0 + 4 > self.nwarps || (w0 * 32) % self.stride + 128 > self.cta_threads {
             return Err(self.error_at(
                 t,
                 pc,
                 Fault::new(ErrorKind::PartialCollective(format!(
                     "`{}` is a warpgroup instruction (4 warps of 32 threads, starting at a warp index divisible by 4), but warpgroup {} of this {}-thread block is incomplete",
                     self.code[pc as usize].text,
-                    w / 4,
-                    self.nthreads
+                    if self.ncta == 1 { w / 4 } else { w * 32 % self.stride / 128 },
+                    self.cta_threads
                 ))),
             ));
         }
@@ -521,7 +521,8 @@ impl Cta<'_> {
                 ));
             }
         }
-        let size = self.shared.len() as u64;
+        // descriptors hold shared::cta addresses: the warpgroup's own CTA's window
+        let (size, cta_base) = (self.win, self.cur as u64 * self.win);
         let mut out = vec![0f64; (rows * cols) as usize];
         let mut buf = [0u8; 2];
         for mn in 0..rows {
@@ -537,13 +538,13 @@ impl Cta<'_> {
                     ));
                 }
                 self.async_reader = Some("a wgmma descriptor");
-                let r = self.read_bytes(t, Loc::Shared(a), a, &mut buf);
+                let r = self.read_bytes(t, Loc::Shared(cta_base + a), a, &mut buf);
                 self.async_reader = None;
                 if let Err(f) = r {
                     return Err(self.error_at(t, pc, f));
                 }
                 self.stats.wgmma_desc_bytes += 2;
-                foot.push(a as u32);
+                foot.push((cta_base + a) as u32);
                 out[(mn * cols + k) as usize] = half(bf16, u16::from_le_bytes(buf));
             }
         }

@@ -152,6 +152,7 @@ impl GemmLaunch {
             grid: plan.grid(),
             block: [t.threads as u32, 1, 1],
             dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
+            cluster: crate::launch::NO_CLUSTER,
             args: (),
         };
         Ok(GemmLaunch {
