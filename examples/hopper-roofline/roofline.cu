@@ -21,7 +21,7 @@
 
 using namespace s24::sm90;
 
-namespace {
+namespace s24::roofline {
 
 constexpr unsigned kMeta = 0x44444444u;  // every group keeps elements 0 and 1: legal
 
@@ -137,7 +137,9 @@ __device__ void roofline(const uint4* w, unsigned w_mask, int iters, float* out)
     out[blockIdx.x * blockDim.x + tid] = sum;
 }
 
-}  // namespace
+}  // namespace s24::roofline
+
+using namespace s24::roofline;
 
 #define ROOFLINE(NAME, N, SS)                                                                       \
     extern "C" __global__ void __launch_bounds__(256, 1)                                            \
