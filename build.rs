@@ -394,7 +394,7 @@ fn handles_rs() -> String {
         "/// The sparse GEMM's kernels (kernels/{gemm}.cu): `sgemm_<tile>_<dtype>` for every \
          tile of\n/// [`GemmConfig`](crate::ops::gemm::GemmConfig) and input dtype f16, bf16.\n\
          pub mod {gemm} {{\n    use super::Kernel;\n    use crate::dtype::DType;\n    \
-         use crate::ops::gemm::GemmConfig;\n\n    pub const MODULE: &str = {gemm:?};\n\n    \
+         use crate::ops::gemm::GemmConfig;\n\n    /// The module's name.\n    pub const MODULE: &str = {gemm:?};\n\n    \
          /// The kernel of `config` for inputs of `dtype`; `None` for f32 (tensor cores \
          have\n    /// no 2:4 form for it).\n    pub fn kernel(config: GemmConfig, dtype: \
          DType) -> Option<Kernel> {{\n        Some(match (config, dtype) {{\n"
@@ -417,7 +417,7 @@ fn handles_rs() -> String {
         r.push_str(&format!(
             "/// The kernels of kernels/{0}.cu.\npub mod {0} {{\n    use super::Kernel;\n    \
              #[allow(unused_imports)]\n    use crate::dtype::DType;\n\n    \
-             pub const MODULE: &str = {0:?};\n",
+             /// The module's name.\n    pub const MODULE: &str = {0:?};\n",
             m.module
         ));
         for rule in m.kernels {
@@ -558,7 +558,7 @@ fn main() {
         println!("cargo:rustc-cfg=sparse24_no_kernels");
         fs::write(
             out.join("kernels.rs"),
-            "pub static MODULES: &[EmbeddedModule] = &[];\n",
+            "/// Every kernel module this build embeds (none: built without nvcc).\npub static MODULES: &[EmbeddedModule] = &[];\n",
         )
         .expect("write kernels.rs");
         return;
@@ -613,7 +613,9 @@ fn main() {
             })
             .collect()
     });
-    let mut table = String::from("pub static MODULES: &[EmbeddedModule] = &[\n");
+    let mut table = String::from(
+        "/// Every kernel module this build embeds.\npub static MODULES: &[EmbeddedModule] = &[\n",
+    );
     let mut failures = Vec::new();
     for r in results {
         match r {

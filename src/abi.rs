@@ -16,9 +16,13 @@
 
 /// Epilogue activation codes (`Activation::code`).
 pub const ACT_NONE: u32 = 0;
+/// max(x, 0).
 pub const ACT_RELU: u32 = 1;
+/// GELU, tanh approximation.
 pub const ACT_GELU: u32 = 2;
+/// x · sigmoid(x).
 pub const ACT_SILU: u32 = 3;
+/// GELU, exact: x · Φ(x) with erf.
 pub const ACT_GELU_ERF: u32 = 4;
 
 /// Threads per block of the element-wise kernels (prune, decompress, mask sampling,
@@ -32,7 +36,9 @@ pub const GRAM_TILE: u32 = 64;
 
 /// Output element-type codes of the GEMM (`out_dtype_code`).
 pub const OUT_F32: u32 = 0;
+/// Y in f16.
 pub const OUT_F16: u32 = 1;
+/// Y in bf16.
 pub const OUT_BF16: u32 = 2;
 
 /// The six 2:4 candidates of mask sampling in logit order, as keep bits (bit i set:
@@ -90,19 +96,26 @@ pub enum CType {
     /// For driver objects the host fills in and the kernel only hands back to the
     /// hardware, such as a CUtensorMap (128 bytes, 64-byte aligned; Rust side: a
     /// `#[repr(C, align(64))]` wrapper of `[u8; 128]`).
-    AlignedBytes { align: usize },
+    AlignedBytes {
+        /// The array's alignment in bytes.
+        align: usize,
+    },
 }
 
 /// One field of a parameter struct: its C declaration and its Rust layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
+    /// The field's name, the same in C and Rust.
     pub name: &'static str,
+    /// How C declares it.
     pub c_type: CType,
     /// What the field holds, written as a C comment.
     pub doc: &'static str,
     /// Byte offset, size and alignment of the field in the Rust struct.
     pub offset: usize,
+    /// Size in bytes.
     pub size: usize,
+    /// Alignment in bytes.
     pub align: usize,
 }
 
@@ -110,9 +123,13 @@ pub struct Field {
 /// struct and the `static_assert`s that pin its layout to this one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StructAbi {
+    /// The struct's name, the same in C and Rust.
     pub name: &'static str,
+    /// Size in bytes.
     pub size: usize,
+    /// Alignment in bytes.
     pub align: usize,
+    /// The fields in declaration order.
     pub fields: &'static [Field],
 }
 
@@ -182,6 +199,7 @@ impl StructAbi {
 
 /// A field type of a parameter struct: writes its device (little-endian) bytes.
 pub trait AbiField {
+    /// Appends the field's device (little-endian) bytes.
     fn put_le(&self, out: &mut Vec<u8>);
 }
 

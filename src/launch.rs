@@ -25,9 +25,13 @@ pub use record::RecordingExecutor;
 pub enum Arg {
     /// A device address (any pointer parameter).
     Ptr(u64),
+    /// A 32-bit unsigned integer.
     U32(u32),
+    /// A 32-bit signed integer.
     I32(i32),
+    /// A 64-bit unsigned integer (not an address).
     U64(u64),
+    /// A 32-bit float.
     F32(f32),
     /// A struct passed by value (`.param .align A .b8 name[N]` in the PTX).
     Struct(StructArg),
@@ -46,7 +50,9 @@ pub enum StructArg {
     /// kernels/sparse_gemm_sm90.cu's kernels: [`Gemm90Params`] with `x_map` encoded
     /// from this description.
     Gemm90 {
+        /// Everything but the tensor map.
         params: GemmParams,
+        /// The tensor map of X, encoded at launch.
         x_map: TensorMapDesc,
     },
 }
@@ -71,7 +77,9 @@ impl StructArg {
 /// A parameter struct as the kernel receives it (tensor maps encoded).
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum EncodedStruct {
+    /// The mma.sp GEMM's parameters.
     Gemm(GemmParams),
+    /// The Hopper GEMM's parameters, its tensor map encoded.
     Gemm90(Gemm90Params),
 }
 
@@ -98,8 +106,11 @@ pub struct Launch<A = Vec<Arg>> {
     pub module: &'static str,
     /// The `extern "C"` kernel name.
     pub kernel: &'static str,
+    /// CTAs per grid dimension.
     pub grid: [u32; 3],
+    /// Threads per CTA dimension.
     pub block: [u32; 3],
+    /// Dynamic shared memory per CTA, in bytes.
     pub dynamic_shared_bytes: u32,
     /// Thread-block cluster dimensions (CTAs along x, y, z; the grid is a multiple of
     /// them); [`NO_CLUSTER`] for a launch without the cluster attribute.

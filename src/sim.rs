@@ -36,9 +36,11 @@ impl Drop for SimBuffer {
 }
 
 impl SimBuffer {
+    /// Bytes allocated.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether the allocation is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -55,6 +57,7 @@ fn poisoned() -> Error {
 }
 
 impl SimExecutor {
+    /// An emulated device with no memory in use (compute capability 8.0 for plans).
     pub fn new() -> SimExecutor {
         SimExecutor {
             device: Arc::new(Mutex::new(ptxsim::Device::new())),

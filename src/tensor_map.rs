@@ -17,8 +17,11 @@ pub const MAX_RANK: usize = 5;
 /// Shared-memory swizzle of the boxes a tensor map copies (`CU_TENSOR_MAP_SWIZZLE_*`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TensorMapSwizzle {
+    /// No swizzle: rows as they are.
     None,
+    /// 32-byte swizzle span.
     B32,
+    /// 64-byte swizzle span.
     B64,
     /// 128-byte rows, 16-byte chunks XORed with the row index mod 8: the layout a
     /// K-major wgmma operand with 128-byte swizzle reads.
@@ -30,6 +33,7 @@ pub enum TensorMapSwizzle {
 /// read as zero (and are not written by stores), L2 promotion 128 bytes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TensorMapDesc {
+    /// Element type.
     pub dtype: DType,
     /// Dimensions used (1..=5); entries past `rank` are ignored.
     pub rank: usize,
@@ -41,6 +45,7 @@ pub struct TensorMapDesc {
     pub strides: [u64; MAX_RANK - 1],
     /// Elements per dimension of one box.
     pub box_dims: [u32; MAX_RANK],
+    /// How a box is laid out in shared memory.
     pub swizzle: TensorMapSwizzle,
 }
 

@@ -29,8 +29,11 @@ pub fn present() -> bool {
 /// A column-major operand of cuBLASLt: `rows` × `cols` with leading dimension `ld`.
 #[derive(Copy, Clone, Debug)]
 pub struct Layout {
+    /// Rows of the operand.
     pub rows: usize,
+    /// Columns of the operand.
     pub cols: usize,
+    /// Leading dimension: elements between consecutive columns.
     pub ld: usize,
 }
 
@@ -51,6 +54,7 @@ pub struct LtMatmul {
 unsafe impl Send for LtMatmul {}
 
 impl LtMatmul {
+    /// A matmul set up for these operands on `stream` (descriptors and the algorithm chosen once).
     pub fn new(
         stream: &Arc<CudaStream>,
         dtype: DType,
@@ -179,6 +183,7 @@ impl Drop for LtMatmul {
 pub struct RowMajorF32Gemm(LtMatmul);
 
 impl RowMajorF32Gemm {
+    /// Set up for `m × k` times `k × n` on `stream`.
     pub fn new(stream: &Arc<CudaStream>, m: usize, n: usize, k: usize) -> Result<Self> {
         // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, and a row-major matrix read as
         // column-major is its transpose: so the library's "A" is our B ([n, k]

@@ -173,6 +173,7 @@ impl CudaExecutor {
         }
     }
 
+    /// The stream this executor enqueues on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }

@@ -98,6 +98,7 @@ impl RecordedBuffer {
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether no bytes were requested.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -49,7 +49,9 @@ pub fn forward_workspace_len(rows: usize, cols: usize) -> Result<usize> {
 /// `workspace` ([`forward_workspace_len`] f32), the total as one f32 at `out`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RegSum {
+    /// Per-block partial sums ([`forward_workspace_len`] f32).
     pub workspace: u64,
+    /// The total, one f32.
     pub out: u64,
 }
 

@@ -182,9 +182,13 @@ pub fn decode_status(status: &[u64], cols: usize) -> Result<()> {
 /// A selection with host data, for [`prune_compress_on`].
 #[derive(Copy, Clone, Debug)]
 pub enum HostSelection<'a> {
+    /// Keep the two largest magnitudes of each group.
     Magnitude,
+    /// Keep the two highest scores of each group (one score per weight).
     Scores(&'a [f32]),
+    /// Keep what this mask keeps.
     Mask(&'a Mask24),
+    /// The weight is already 2:4: keep its nonzeros (refused if a group has more than two).
     Detect,
 }
 

@@ -16,7 +16,9 @@ use std::marker::PhantomData;
 /// A device buffer given by address and length in elements.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DeviceSlice {
+    /// Device address of element 0.
     pub ptr: u64,
+    /// Elements.
     pub len: usize,
 }
 
@@ -25,6 +27,7 @@ pub struct DeviceSlice {
 pub struct GemmBuffers {
     /// Fragment-ordered W values and metadata (see [`DeviceSparse24`]).
     pub w_values: u64,
+    /// Fragment-ordered W metadata.
     pub w_meta: u64,
     /// The fragment geometry of W (checked against the plan's shape).
     pub w_geometry: FragmentGeometry,
@@ -40,12 +43,15 @@ pub struct GemmBuffers {
 /// the input dtype.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct DeviceEpilogue {
+    /// Scales the product.
     pub alpha: f32,
+    /// Scales C (0: C is not read).
     pub beta: f32,
     /// C [tokens, out]: read only when `beta != 0`.
     pub c: Option<DeviceSlice>,
     /// bias \[out\].
     pub bias: Option<DeviceSlice>,
+    /// Applied last.
     pub activation: Activation,
 }
 
@@ -138,18 +144,23 @@ impl<E: Executor, T: Element> DeviceSparse24<E, T> {
             _t: PhantomData,
         }
     }
+    /// Rows of W (output features).
     pub fn rows(&self) -> usize {
         self.geometry.rows
     }
+    /// Columns of W (input features).
     pub fn cols(&self) -> usize {
         self.geometry.cols
     }
+    /// The fragment geometry of the uploaded layout.
     pub fn geometry(&self) -> FragmentGeometry {
         self.geometry
     }
+    /// The fragment-ordered values.
     pub fn values(&self) -> &E::Buffer {
         &self.values
     }
+    /// The fragment-ordered metadata.
     pub fn meta(&self) -> &E::Buffer {
         &self.meta
     }

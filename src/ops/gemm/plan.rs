@@ -17,6 +17,7 @@ pub(crate) const WORKSPACE_ALIGN: usize = 256;
 /// on sm_100 and later, where `a` code does not run).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct GemmDevice {
+    /// Streaming multiprocessors the grid should fill.
     pub sm_count: usize,
     /// (major, minor).
     pub compute_capability: (u32, u32),
@@ -41,7 +42,9 @@ impl GemmDevice {
 /// Shapes, configuration and split-K of one sparse GEMM call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct SparseGemmPlan {
+    /// The tile configuration (which kernel).
     pub config: GemmConfig,
+    /// Rows of X and Y.
     pub tokens: usize,
     /// Output features (rows of W).
     pub out: usize,
@@ -256,6 +259,7 @@ impl SparseGemmPlan {
         self.out.div_ceil(TILE_ROWS)
     }
 
+    /// The launch grid: token tiles and row blocks (in the tile's order), splits along z.
     pub fn grid(&self) -> [u32; 3] {
         let t = self.config.tile();
         let rows = self.out.div_ceil(t.rows) as u32;

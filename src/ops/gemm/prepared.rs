@@ -25,6 +25,7 @@ use super::launch::DeviceSlice;
 pub struct GemmWeights {
     /// Fragment-ordered W values and metadata.
     pub values: u64,
+    /// Fragment-ordered W metadata.
     pub meta: u64,
     /// The fragment geometry of W (checked against the plan's shape).
     pub geometry: FragmentGeometry,
@@ -178,10 +179,11 @@ impl GemmLaunch {
         self.workspace_bytes
     }
 
-    /// Elements of X (`tokens × in`) and of Y (`tokens × out`).
+    /// Elements of X (`tokens × in`).
     pub fn x_len(&self) -> usize {
         self.plan.tokens * self.plan.inn
     }
+    /// Elements of Y (`tokens × out`).
     pub fn y_len(&self) -> usize {
         self.plan.tokens * self.plan.out
     }

@@ -94,6 +94,7 @@ pub struct TileShape {
     pub rows: usize,
     /// Tokens per CTA.
     pub tokens: usize,
+    /// Threads per CTA (producer warpgroup included).
     pub threads: usize,
     /// Threads of the producer warpgroup inside `threads` (the Hopper tiles; 0 for the
     /// mma.sp tiles, whose every warp computes).
@@ -103,9 +104,11 @@ pub struct TileShape {
     pub warps: [usize; 2],
     /// k32 steps per pipeline stage.
     pub steps_per_stage: usize,
+    /// Depth of the X pipeline in shared memory.
     pub stages: usize,
     /// Pipeline stages A is prefetched ahead in registers (that of `main_loop`).
     pub a_prefetch: usize,
+    /// The main-loop policy (kernels/gemm/mainloop.cuh) or the Hopper pipeline.
     pub main_loop: MainLoop,
     /// The kernel takes its shared memory as dynamic shared memory
     /// ([`TileShape::shared_bytes`] at launch) instead of a static array.
@@ -158,6 +161,7 @@ impl TileShape {
 }
 
 impl GemmConfig {
+    /// Every mma.sp tile (kernels/sparse_gemm.cu), the decode tile first.
     pub const ALL: [GemmConfig; 6] = [
         GemmConfig::Decode,
         GemmConfig::Prefill,
@@ -187,6 +191,7 @@ impl GemmConfig {
         }
     }
 
+    /// The tile's shape, from which build.rs instantiates its kernels.
     pub fn tile(self) -> TileShape {
         // The larger prefill tiles: k = 64 per stage, 4 stages, dynamic shared memory
         // (the epilogue tile exceeds 48 KiB), token tiles along grid.x, 1 CTA per SM
