@@ -170,6 +170,33 @@ fn main() -> ExitCode {
             }
         }
     }
+    // The host cost of a tensor map per launch (the Hopper GEMM encodes X's map at
+    // every forward, as its address changes): the driver's encoder, timed on the CPU.
+    let desc = sparse24::tensor_map::TensorMapDesc::matrix(
+        sparse24::DType::BF16,
+        0x7f00_0000_0000,
+        [2048, 4096],
+        4096 * 2,
+        [128, 64],
+        sparse24::tensor_map::TensorMapSwizzle::B128,
+    );
+    let n = 10_000;
+    let t0 = std::time::Instant::now();
+    let mut ok = true;
+    for _ in 0..n {
+        ok &= sparse24::cuda::encode_tensor_map(std::hint::black_box(&desc)).is_ok();
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+    if ok {
+        println!("
+cuTensorMapEncodeTiled (X of 2048 x 4096 bf16, box 128 x 64, 128B swizzle): {ns:.0} ns per call on the host");
+    } else {
+        failed = true;
+        println!(
+            "
+cuTensorMapEncodeTiled FAILED on the GEMM's map of X"
+        );
+    }
     if failed {
         ExitCode::FAILURE
     } else {

@@ -11,6 +11,16 @@ mod cluster;
 mod loader;
 mod tensor_map;
 
+/// The driver's encoding of a tensor-map description (`cuTensorMapEncodeTiled`),
+/// what the CUDA executor does for every launch that carries one; public so that its
+/// host cost can be measured (examples/hopper-roofline) and engines can encode maps
+/// themselves.
+pub fn encode_tensor_map(
+    d: &crate::tensor_map::TensorMapDesc,
+) -> Result<crate::abi::TensorMapBytes> {
+    tensor_map::encode(d)
+}
+
 use crate::abi::{Gemm90Params, GemmParams};
 use crate::error::{Error, Result};
 use crate::kernels;
