@@ -10,7 +10,15 @@ import math
 import sys
 
 COLOURS = ["#888888", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
-W, H, LEFT, RIGHT, TOP, BOTTOM = 900, 420, 60, 170, 30, 90
+SHORT_NAMES = {
+    "attention.self.query": "q",
+    "attention.self.key": "k",
+    "attention.self.value": "v",
+    "attention.output.dense": "attn-out",
+    "intermediate.dense": "inter",
+    "output.dense": "out",
+}
+W, H, LEFT, RIGHT, TOP, BOTTOM = 900, 360, 60, 170, 30, 60
 
 
 def parse(path):
@@ -48,7 +56,7 @@ def main():
         f'<text x="{LEFT}" y="18" font-size="13">all-MiniLM-L6-v2, 2:4: held-out layer error '
         "/ Wanda's held-out error (log scale; below 1 = better than Wanda)</text>",
     ]
-    for e in range(math.floor(hi * 4) , math.ceil(lo * 4) - 1, -1):
+    for e in range(math.floor(hi * 4), math.ceil(lo * 4) - 1, -1):
         v = 10 ** (e / 4)
         if lo <= math.log10(v) <= hi:
             out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
@@ -57,7 +65,8 @@ def main():
     out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{y(1):.1f}" y2="{y(1):.1f}" '
                'stroke="black" stroke-dasharray="4 3"/>')
     for i, (name, _) in enumerate(rows):
-        short = name.replace("layer.", "").replace("attention.", "").replace(".dense", "")
+        block, _, layer = name.removeprefix("layer.").partition(".")
+        short = f"{block}.{SHORT_NAMES.get(layer, layer)}"
         out.append(f'<text transform="translate({x(i) + 3:.1f},{TOP + ph + 6}) rotate(60)" '
                    f'font-size="9">{short}</text>')
     for k, label in enumerate(labels):
