@@ -15,8 +15,9 @@ pub const USAGE: &str =
            (default target/minilm/activations/calibration.safetensors, written by
            scripts/minilm/minilm.sh capture; data/minilm-activations.safetensors has block 0's).
   --held-out: activations of the same layers on held-out text: every method's error is also
-           reported on them (the methods never see them). --damping: learn on G + D·mean(diag G)·I (default 0; the table
-           still reports undamped errors).
+           reported on them (the methods never see them).
+  --damping: learn on G + D·mean(diag G)·I (default 0; the table still reports undamped
+           errors).
   --methods (or --method): comma-separated, from magnitude, wanda, sparsegpt, learned, each
            optionally +refit (least-squares refit of the kept weights); default
            magnitude,wanda,learned. --out gets the learned masks (or the first method's);
