@@ -5,6 +5,7 @@
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sparse24::learn::{self, Calibration, LearnConfig, MaskLearner, Precision, Prior};
 use sparse24::mask::{SampleParams, CANDIDATES};
+use sparse24::methods::{self, prune_layer, Method, Pruned, Recipe, RefitConfig, SparseGptConfig};
 use sparse24::{Mask24, Pattern, Sparse24};
 
 /// A layer W [rows, cols] and activations X [n, cols] with correlated channels of
@@ -286,12 +287,19 @@ fn bad_inputs_are_errors() {
 
 /// CI-sized run on the committed MiniLM data: block 0's attention input and query
 /// weight, and the attention-output input and its dense weight
-/// (data/minilm-ci-weights.safetensors holds those two f16 weights).
+/// (data/minilm-ci-weights.safetensors holds those two f16 weights), learned on 1024
+/// calibration tokens of the Brown corpus and judged on 512 held-out tokens from other
+/// texts (data/minilm-held-out.safetensors). Held out, the learned mask beats Wanda's
+/// and the learned mask with its refit beats SparseGPT, each by a margin (measured
+/// 2026-12-01, query / attention output: Wanda 0.0977 / 0.0782, SparseGPT 0.0830 /
+/// 0.0524, learned 0.0827 / 0.0583, learned + refit 0.0730 / 0.0489).
 #[test]
 fn minilm_block0_learns_on_committed_activations() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let acts = std::fs::read(format!("{root}/data/minilm-activations.safetensors")).unwrap();
-    let weights = std::fs::read(format!("{root}/data/minilm-ci-weights.safetensors")).unwrap();
+    let read = |f: &str| std::fs::read(format!("{root}/data/{f}")).unwrap();
+    let acts = read("minilm-activations.safetensors");
+    let held_acts = read("minilm-held-out.safetensors");
+    let weights = read("minilm-ci-weights.safetensors");
     for (act, weight) in [
         ("0.attn_in", "encoder.layer.0.attention.self.query.weight"),
         (
@@ -300,9 +308,11 @@ fn minilm_block0_learns_on_committed_activations() {
         ),
     ] {
         let x = learn::read_matrix(&acts, act).unwrap();
+        let xh = learn::read_matrix(&held_acts, act).unwrap();
         let w = learn::read_matrix(&weights, weight).unwrap();
         let wh: Vec<half::f16> = w.data.iter().map(|&v| half::f16::from_f32(v)).collect();
         let calib = Calibration::from_activations(&x.data, x.rows, x.cols).unwrap();
+        let held = Calibration::from_activations(&xh.data, xh.rows, xh.cols).unwrap();
         let cfg = LearnConfig {
             steps: 60,
             ..LearnConfig::default()
@@ -312,15 +322,31 @@ fn minilm_block0_learns_on_committed_activations() {
             .mask_loss(&sparse24::prune::magnitude_mask(&wh, w.rows, w.cols).unwrap())
             .unwrap();
         let res = learner.run(|_| {}).unwrap();
+        let held_err = |p: &Pruned| p.error(&wh, &held).unwrap();
+        let learned = Pruned::masked(res.mask.clone(), &wh).unwrap();
+        let refit =
+            methods::refit(&wh, &res.mask, &calib, &RefitConfig::default(), |_| {}).unwrap();
+        let wanda = Recipe::new(Method::Wanda);
+        let sgpt = Recipe::new(Method::SparseGpt(SparseGptConfig::default()));
+        let prune = |r: &Recipe| prune_layer(r, &wh, w.rows, w.cols, Some(&calib), |_| {}).unwrap();
+        let (wanda, sgpt) = (prune(&wanda), prune(&sgpt));
         println!(
-            "{weight}: magnitude {magnitude:.4}  Wanda {:.4}  learned {:.4}  ({:.1} ms/step, {} tokens)",
+            "{weight}: in-sample magnitude {magnitude:.4}  Wanda {:.4}  learned {:.4}  ({:.1} ms/step, {} tokens); \
+             held-out Wanda {:.4} SparseGPT {:.4} learned {:.4} learned+refit {:.4}",
             res.prior_loss,
             res.best_loss,
             1e3 * res.secs_per_step(),
-            x.rows
+            x.rows,
+            held_err(&wanda),
+            held_err(&sgpt),
+            held_err(&learned),
+            held_err(&refit),
         );
         assert!(res.best_loss.is_finite() && res.best_loss <= res.prior_loss);
         res.compress(&wh).unwrap().validate().unwrap();
+        assert!(held_err(&learned) < 0.95 * held_err(&wanda));
+        assert!(held_err(&refit) < 0.97 * held_err(&sgpt));
+        refit.compress::<half::f16>().unwrap().validate().unwrap();
     }
 }
 
@@ -368,4 +394,38 @@ fn damping_adds_to_the_diagonal_only() {
     // Damping makes every mask's error relative to a larger ‖X·Wᵀ‖², still finite.
     let l = MaskLearner::new(&w, 4, 16, &d, config(5, Prior::Wanda)).unwrap();
     assert!(l.mask_loss(l.prior_mask()).unwrap().is_finite());
+}
+
+/// G = XᵀX against a compensated f64 sum per entry, on shapes whose channel count is
+/// not a multiple of the 64-row bands G is computed in (and one smaller than a band):
+/// relative error at f64 rounding level, exactly symmetric, the same on one thread.
+#[test]
+fn gram_matches_the_f64_reference() {
+    for (tokens, cols, seed) in [(37, 16, 5), (300, 112, 6), (129, 144, 7)] {
+        let (_, x) = synthetic(4, cols, tokens, seed);
+        let calib = Calibration::from_activations(&x, tokens, cols).unwrap();
+        let g = calib.gram();
+        for i in 0..cols {
+            for j in 0..cols {
+                // Kahan-summed reference in f64 over the f32 inputs.
+                let (mut sum, mut comp) = (0f64, 0f64);
+                for t in 0..tokens {
+                    let y = x[t * cols + i] as f64 * x[t * cols + j] as f64 - comp;
+                    let s = sum + y;
+                    comp = (s - sum) - y;
+                    sum = s;
+                }
+                let scale = (g[i * cols + i] * g[j * cols + j]).sqrt();
+                let err = (g[i * cols + j] - sum).abs() / scale;
+                assert!(err < 1e-12, "({i}, {j}): {} vs {sum}", g[i * cols + j]);
+                assert_eq!(g[i * cols + j], g[j * cols + i], "({i}, {j}) not symmetric");
+            }
+        }
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let serial = one.install(|| Calibration::from_activations(&x, tokens, cols).unwrap());
+        assert_eq!(serial.gram(), g);
+    }
 }

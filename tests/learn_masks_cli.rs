@@ -105,3 +105,15 @@ fn methods_are_chosen_and_checked_before_anything_is_read() {
         assert!(a.recipes(&cfg).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn held_out_activations_are_optional_and_named_by_flag() {
+    assert_eq!(parse(&[]).unwrap().held_out, None);
+    let a = parse(&["--held-out", "h.safetensors", "--acts", "c.safetensors"]).unwrap();
+    assert_eq!(
+        a.held_out.as_deref(),
+        Some(std::path::Path::new("h.safetensors"))
+    );
+    assert_eq!(a.acts, std::path::PathBuf::from("c.safetensors"));
+    assert!(parse(&["--held-out"]).is_err());
+}

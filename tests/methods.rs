@@ -434,36 +434,79 @@ fn sparsegpt_reports_progress_per_block() {
     assert_eq!(seen, vec![(16, 48), (32, 48), (48, 48)]);
 }
 
-/// Two real MiniLM layers (block 0's query and attention-output projections, f16,
-/// on the committed 256 calibration tokens): on the calibration set SparseGPT beats
-/// Wanda and magnitude, and the refit improves on each mask.
-#[test]
-fn minilm_layers_in_sample() {
+/// The committed MiniLM data: block 0's query and attention-output weights (f16) and
+/// their inputs on 1024 calibration and 512 held-out tokens of the Brown corpus
+/// (scripts/minilm/capture-minilm-activations.py; held-out tokens come from texts no
+/// calibration token comes from). Per layer: (name, W, calibration, held-out).
+pub fn minilm_block0() -> Vec<(&'static str, learn::Matrix, Calibration, Calibration)> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let acts = std::fs::read(format!("{root}/data/minilm-activations.safetensors")).unwrap();
-    let weights = std::fs::read(format!("{root}/data/minilm-ci-weights.safetensors")).unwrap();
-    for (weight, act) in [
+    let read = |f: &str| std::fs::read(format!("{root}/data/{f}")).unwrap();
+    let (acts, held, weights) = (
+        read("minilm-activations.safetensors"),
+        read("minilm-held-out.safetensors"),
+        read("minilm-ci-weights.safetensors"),
+    );
+    let calib = |bytes: &[u8], act: &str| {
+        let x = learn::read_matrix(bytes, act).unwrap();
+        Calibration::from_activations(&x.data, x.rows, x.cols).unwrap()
+    };
+    [
         ("encoder.layer.0.attention.self.query.weight", "0.attn_in"),
         (
             "encoder.layer.0.attention.output.dense.weight",
             "0.attn_out_in",
         ),
-    ] {
-        let x = learn::read_matrix(&acts, act).unwrap();
+    ]
+    .into_iter()
+    .map(|(weight, act)| {
         let w = learn::read_matrix(&weights, weight).unwrap();
-        let calib = Calibration::from_activations(&x.data, x.rows, x.cols).unwrap();
-        let err = |recipe: Recipe| {
+        (weight, w, calib(&acts, act), calib(&held, act))
+    })
+    .collect()
+}
+
+/// Two real MiniLM layers, errors on held-out tokens the methods never saw: Wanda
+/// beats magnitude, SparseGPT beats Wanda, and the refit of SparseGPT's mask improves
+/// on SparseGPT's own update, each by a margin (measured 2026-12-01: held-out query
+/// 0.1075 / 0.0977 / 0.0830 / 0.0770, attention output 0.0999 / 0.0782 / 0.0524 /
+/// 0.0466). On these 1024 calibration tokens SparseGPT's in-sample error is far below
+/// its held-out one (0.048 vs 0.083 on the query): what docs/methods-minilm.md's
+/// 16,384-token calibration avoids.
+#[test]
+fn minilm_layers_held_out() {
+    for (name, w, calib, held) in minilm_block0() {
+        let errs = |recipe: Recipe| {
             let p = prune_layer(&recipe, &w.data, w.rows, w.cols, Some(&calib), |_| {}).unwrap();
-            p.error(&w.data, &calib).unwrap()
+            (
+                p.error(&w.data, &calib).unwrap(),
+                p.error(&w.data, &held).unwrap(),
+            )
         };
-        let (mag, wanda, sgpt) = (
-            err(Recipe::new(Method::Magnitude)),
-            err(Recipe::new(Method::Wanda)),
-            err(Recipe::new(Method::SparseGpt(SparseGptConfig::default()))),
+        let sgpt = || Method::SparseGpt(SparseGptConfig::default());
+        let refit = RefitConfig::default();
+        let (mag, wanda, sparsegpt, wanda_refit, sparsegpt_refit) = (
+            errs(Recipe::new(Method::Magnitude)),
+            errs(Recipe::new(Method::Wanda)),
+            errs(Recipe::new(sgpt())),
+            errs(Recipe::new(Method::Wanda).with_refit(refit)),
+            errs(Recipe::new(sgpt()).with_refit(refit)),
         );
-        let wanda_refit = err(Recipe::new(Method::Wanda).with_refit(RefitConfig::default()));
-        println!("{weight}: magnitude {mag:.4} wanda {wanda:.4} sparsegpt {sgpt:.4} wanda+refit {wanda_refit:.4}");
-        assert!(sgpt < wanda && wanda < mag, "{mag} {wanda} {sgpt}");
-        assert!(wanda_refit < wanda);
+        println!(
+            "{name} (in-sample / held-out): magnitude {mag:.4?} wanda {wanda:.4?} \
+             sparsegpt {sparsegpt:.4?} wanda+refit {wanda_refit:.4?} sparsegpt+refit {sparsegpt_refit:.4?}"
+        );
+        let all = [mag, wanda, sparsegpt, wanda_refit, sparsegpt_refit];
+        assert!(
+            all.iter().all(|(a, b)| a.is_finite() && b.is_finite()),
+            "{all:?}"
+        );
+        // Held-out errors (the .1): the ranking, with margins of a few percent.
+        assert!(wanda.1 < 0.95 * mag.1, "{wanda:?} {mag:?}");
+        assert!(sparsegpt.1 < 0.9 * wanda.1, "{sparsegpt:?} {wanda:?}");
+        assert!(
+            sparsegpt_refit.1 < 0.97 * sparsegpt.1,
+            "{sparsegpt_refit:?} {sparsegpt:?}"
+        );
+        assert!(wanda_refit.1 < 0.97 * wanda.1, "{wanda_refit:?} {wanda:?}");
     }
 }

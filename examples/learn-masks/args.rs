@@ -7,11 +7,17 @@ use std::path::PathBuf;
 pub const USAGE: &str =
     "usage: learn-masks [--methods LIST] [--layers REGEX] [--steps N] [--lr LR] [--prior wanda|magnitude]
                    [--seed N] [--eval-every K] [--damping D] [--out masks.safetensors] [--plot loss.svg]
-                   [--model DIR] [--acts data/minilm-activations.safetensors] [--quiet]
-                   [--device auto|cpu|gpu]
+                   [--model DIR] [--acts calibration.safetensors] [--held-out held-out.safetensors]
+                   [--quiet] [--device auto|cpu|gpu]
   --model: the unzipped all-MiniLM-L6-v2 (default target/minilm/model; scripts/minilm/fetch-minilm.sh
-           fetches it). --damping: learn on G + D·mean(diag G)·I (default 0; the table
-           still reports undamped errors).
+           fetches it).
+  --acts: calibration activations, \"{block}.{attn_in|attn_out_in|inter_in|out_in}\" [tokens, in]
+           (default target/minilm/activations/calibration.safetensors, written by
+           scripts/minilm/minilm.sh capture; data/minilm-activations.safetensors has block 0's).
+  --held-out: activations of the same layers on held-out text: every method's error is also
+           reported on them (the methods never see them).
+  --damping: learn on G + D·mean(diag G)·I (default 0; the table still reports undamped
+           errors).
   --methods (or --method): comma-separated, from magnitude, wanda, sparsegpt, learned, each
            optionally +refit (least-squares refit of the kept weights); default
            magnitude,wanda,learned. --out gets the learned masks (or the first method's);
@@ -39,6 +45,7 @@ pub struct Args {
     pub plot: PathBuf,
     pub model: PathBuf,
     pub acts: PathBuf,
+    pub held_out: Option<PathBuf>,
     pub quiet: bool,
     pub damping: f64,
     pub device: Device,
@@ -62,7 +69,8 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         out: root.join("target/learn-masks/masks.safetensors"),
         plot: root.join("target/learn-masks/loss.svg"),
         model: root.join("target/minilm/model"),
-        acts: root.join("data/minilm-activations.safetensors"),
+        acts: root.join("target/minilm/activations/calibration.safetensors"),
+        held_out: None,
         quiet: false,
         damping: 0.0,
         device: Device::Auto,
@@ -89,6 +97,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--plot" => a.plot = val()?.into(),
             "--model" => a.model = val()?.into(),
             "--acts" => a.acts = val()?.into(),
+            "--held-out" => a.held_out = Some(val()?.into()),
             "--quiet" => a.quiet = true,
             "--damping" => a.damping = num(&flag, it.next())?,
             "--device" => {

@@ -8,7 +8,8 @@
 //!   scripts/minilm/minilm.sh eval target/learn-masks/masks*.safetensors
 //!
 //! Prints progress and a per-layer table (relative squared reconstruction error
-//! ‖X·Wᵀ − X·W₂:₄ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens, W₂:₄ the method's pruned and,
+//! ‖X·Wᵀ − X·W₂:₄ᵀ‖²/‖X·Wᵀ‖² on the calibration tokens and, with `--held-out`, on
+//! held-out tokens; W₂:₄ the method's pruned and,
 //! for SparseGPT and refits, updated weights; the best method per layer; time per
 //! layer), writes the compressed layers of each method in the sparse24 format (`sparse24::io::load` reads them; the
 //! keep bits per group ride along as `<module>.keep_bits`) and an SVG of the loss
@@ -49,9 +50,11 @@ fn read(path: &Path) -> Res<Vec<u8>> {
 struct Row {
     name: String,
     shape: (usize, usize),
-    /// Per recipe, in `--methods` order: the error on the calibration tokens and
-    /// the seconds the method took on this layer.
+    /// Per recipe, in `--methods` order: the error on the calibration tokens, on
+    /// the held-out tokens (empty without `--held-out`), and the seconds the method
+    /// took on this layer.
     errors: Vec<f64>,
+    held_out: Vec<f64>,
     seconds: Vec<f64>,
     /// The learner's run, when `learned` is among the methods.
     learned: Option<Learned>,
@@ -77,13 +80,16 @@ fn run() -> Res<()> {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        check_target(&p, &[&a.model.join("model.safetensors"), &a.acts])
-            .map_err(|e| e.to_string())?;
+        let mut inputs = vec![a.model.join("model.safetensors"), a.acts.clone()];
+        inputs.extend(a.held_out.clone());
+        let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+        check_target(&p, &inputs).map_err(|e| e.to_string())?;
     }
     let model_path = a.model.join("model.safetensors");
     let model =
         read(&model_path).map_err(|e| format!("{e}\n(run scripts/minilm/fetch-minilm.sh)"))?;
-    let acts = read(&a.acts)?;
+    let acts = read(&a.acts).map_err(|e| format!("{e}\n(run scripts/minilm/minilm.sh capture)"))?;
+    let held_acts = a.held_out.as_deref().map(read).transpose()?;
     let gpu = match (a.device, sparse24::cuda::context()) {
         (Device::Cpu, _) => None,
         (_, Ok(ctx)) => Some((
@@ -147,6 +153,7 @@ fn run() -> Res<()> {
         return Err(format!("no layer matches {:?}", a.layers));
     }
     let mut calibs: HashMap<String, Calibration> = HashMap::new();
+    let mut held_calibs: HashMap<String, Calibration> = HashMap::new();
     let mut rows = Vec::new();
     let mut files: Vec<output::Method> = recipes.iter().map(|_| Default::default()).collect();
     let start = Instant::now();
@@ -159,7 +166,16 @@ fn run() -> Res<()> {
                 .map_err(|e| format!("{act}: {e}"))?;
             calibs.insert(act.clone(), c);
         }
+        if let Some(bytes) = &held_acts {
+            if !held_calibs.contains_key(act) {
+                let x = learn::read_matrix(bytes, act).map_err(|e| format!("--held-out: {e}"))?;
+                let c = Calibration::from_activations(&x.data, x.rows, x.cols)
+                    .map_err(|e| format!("--held-out {act}: {e}"))?;
+                held_calibs.insert(act.clone(), c);
+            }
+        }
         let calib = &calibs[act];
+        let held = held_calibs.get(act);
         let err = |e: sparse24::Error| format!("{name}: {e}");
         let learned = if learns {
             Some(learn_layer(
@@ -178,6 +194,7 @@ fn run() -> Res<()> {
             name: name.clone(),
             shape: (w.rows, w.cols),
             errors: Vec::new(),
+            held_out: Vec::new(),
             seconds: Vec::new(),
             learned,
         };
@@ -200,6 +217,9 @@ fn run() -> Res<()> {
                 secs += l.seconds;
             }
             row.errors.push(pruned.error(&w.data, calib).map_err(err)?);
+            if let Some(h) = held {
+                row.held_out.push(pruned.error(&w.data, h).map_err(err)?);
+            }
             row.seconds.push(secs);
             let s = pruned.compress::<f32>().map_err(err)?;
             output::add_layer(&mut files[k], name, &s, &pruned.mask);
@@ -208,8 +228,11 @@ fn run() -> Res<()> {
             "{name}: {}",
             recipes
                 .iter()
-                .zip(&row.errors)
-                .map(|(r, e)| format!("{} {e:.5}", r.label()))
+                .enumerate()
+                .map(|(k, r)| match row.held_out.get(k) {
+                    Some(h) => format!("{} {:.5}/{h:.5}", r.label(), row.errors[k]),
+                    None => format!("{} {:.5}", r.label(), row.errors[k]),
+                })
                 .collect::<Vec<_>>()
                 .join("  ")
         );
@@ -308,24 +331,56 @@ fn learn_layer(
     Ok(learned)
 }
 
+/// The index of the smallest error (the first on a tie).
+fn best_of(errors: &[f64]) -> usize {
+    (0..errors.len())
+        .min_by(|&i, &j| errors[i].total_cmp(&errors[j]))
+        .unwrap_or(0)
+}
+
+/// One markdown table: per layer and recipe the in-sample error (and, with
+/// `--held-out`, "in-sample / held-out"), the best recipe; then the means, the
+/// number of layers each recipe is best on, and the seconds per layer.
 fn print_table(rows: &[Row], recipes: &[Recipe]) {
-    println!(
-        "\nrelative squared reconstruction error ‖XWᵀ − XW₂:₄ᵀ‖²/‖XWᵀ‖² on the calibration tokens"
-    );
+    let held = rows.iter().all(|r| r.held_out.len() == recipes.len()) && !rows.is_empty();
+    if held {
+        println!(
+            "\nrelative squared error ‖XWᵀ − XW₂:₄ᵀ‖²/‖XWᵀ‖², in-sample (calibration tokens) / \
+             held-out (--held-out tokens); best = lowest held-out"
+        );
+    } else {
+        println!(
+            "\nrelative squared reconstruction error ‖XWᵀ − XW₂:₄ᵀ‖²/‖XWᵀ‖² on the calibration tokens"
+        );
+    }
     let labels: Vec<String> = recipes.iter().map(|r| r.label()).collect();
     println!("| layer | shape | {} | best |", labels.join(" | "));
     println!("|---|---|{}---|", "---|".repeat(labels.len()));
     let n = recipes.len();
-    let (mut sum, mut wins, mut secs) = (vec![0.0; n], vec![0usize; n], vec![0.0; n]);
+    let (mut sum, mut sum_held, mut secs) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut wins, mut wins_held) = (vec![0usize; n], vec![0usize; n]);
     for r in rows {
-        let best = (0..n)
-            .min_by(|&i, &j| r.errors[i].total_cmp(&r.errors[j]))
-            .unwrap_or(0);
-        wins[best] += 1;
+        wins[best_of(&r.errors)] += 1;
+        let best = if held {
+            let b = best_of(&r.held_out);
+            wins_held[b] += 1;
+            b
+        } else {
+            best_of(&r.errors)
+        };
         for k in 0..n {
             sum[k] += r.errors[k];
             secs[k] += r.seconds[k];
+            if held {
+                sum_held[k] += r.held_out[k];
+            }
         }
+        let cells: Vec<String> = (0..n)
+            .map(|k| match held {
+                true => format!("{:.4} / {:.4}", r.errors[k], r.held_out[k]),
+                false => format!("{:.4}", r.errors[k]),
+            })
+            .collect();
         println!(
             "| {} | {}×{} | {} | {} |",
             r.name
@@ -333,11 +388,7 @@ fn print_table(rows: &[Row], recipes: &[Recipe]) {
                 .trim_end_matches(".weight"),
             r.shape.0,
             r.shape.1,
-            r.errors
-                .iter()
-                .map(|e| format!("{e:.4}"))
-                .collect::<Vec<_>>()
-                .join(" | "),
+            cells.join(" | "),
             labels[best]
         );
     }
@@ -345,12 +396,23 @@ fn print_table(rows: &[Row], recipes: &[Recipe]) {
     let row = |what: String, cells: Vec<String>| println!("| {what} | | {} | |", cells.join(" | "));
     row(
         format!("mean of {} layers", rows.len()),
-        sum.iter().map(|s| format!("{:.4}", s / m)).collect(),
+        (0..n)
+            .map(|k| match held {
+                true => format!("{:.4} / {:.4}", sum[k] / m, sum_held[k] / m),
+                false => format!("{:.4}", sum[k] / m),
+            })
+            .collect(),
     );
     row(
-        "best on (layers)".into(),
+        "best in-sample on (layers)".into(),
         wins.iter().map(|w| w.to_string()).collect(),
     );
+    if held {
+        row(
+            "best held-out on (layers)".into(),
+            wins_held.iter().map(|w| w.to_string()).collect(),
+        );
+    }
     row(
         "seconds per layer".into(),
         secs.iter().map(|s| format!("{:.2}", s / m)).collect(),

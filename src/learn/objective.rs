@@ -49,6 +49,9 @@ impl Real for f64 {
     }
 }
 
+/// Rows of G computed per task by [`Calibration::from_activations`].
+const GRAM_BAND_ROWS: usize = 64;
+
 /// What a calibration set contributes to one layer input: G = XᵀX and the
 /// per-channel norms ‖X_j‖₂ (Wanda's scores). Layers that share an input (q, k, v)
 /// share one.
@@ -75,23 +78,25 @@ impl Calibration {
         // G is [cols, cols]: refuse a channel count whose Gram matrix cannot exist.
         let gram_len = shape::product("Gram matrix", ["cols", "cols"], cols, cols)?;
         check_finite("activations", x, cols)?;
-        // Channel-major copy, so each G entry is one contiguous dot product.
-        let mut xt = vec![0f64; cols * tokens];
-        for (t, row) in x.chunks_exact(cols).enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                xt[j * tokens + t] = v.to_f64();
-            }
-        }
+        // G by faer's matrix product (tens of thousands of tokens × 1536 channels is
+        // tens of GFLOP), one fixed band of G's rows per task: the same sums in the
+        // same order on any thread count.
+        let xt = faer::Mat::<f64>::from_fn(cols, tokens, |j, t| x[t * cols + j].to_f64());
         let mut gram64 = vec![0f64; gram_len];
         gram64
-            .par_chunks_mut(cols)
+            .par_chunks_mut(GRAM_BAND_ROWS * cols)
             .enumerate()
-            .for_each(|(i, grow)| {
-                let a = &xt[i * tokens..(i + 1) * tokens];
-                for (j, g) in grow.iter_mut().enumerate() {
-                    let b = &xt[j * tokens..(j + 1) * tokens];
-                    *g = a.iter().zip(b).map(|(p, q)| p * q).sum();
-                }
+            .for_each(|(b, band)| {
+                let rows = band.len() / cols;
+                let dst = faer::MatMut::from_row_major_slice_mut(band, rows, cols);
+                faer::linalg::matmul::matmul(
+                    dst,
+                    faer::Accum::Replace,
+                    xt.as_ref().subrows(b * GRAM_BAND_ROWS, rows),
+                    xt.as_ref().transpose(),
+                    1.0,
+                    faer::Par::Seq,
+                );
             });
         let gram32 = gram64.iter().map(|&v| v as f32).collect();
         let norms = prune::activation_norms(x, tokens, cols)?;
