@@ -23,6 +23,9 @@
 //! # Ok::<(), sparse24::Error>(())
 //! ```
 
+// Every public item is documented; CI's clippy -D warnings makes a gap an error.
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod cuda;
 #[cfg(feature = "cusparselt")]

@@ -16,6 +16,9 @@
 //! # Ok(()) }
 //! ```
 
+// Every public item is documented; CI's clippy -D warnings makes a gap an error.
+#![warn(missing_docs)]
+
 mod decode;
 mod device;
 mod error;

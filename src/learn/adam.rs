@@ -12,6 +12,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// Adam over `len` parameters, its moments at zero.
     pub fn new(cfg: AdamConfig, len: usize) -> Adam {
         Adam {
             cfg,

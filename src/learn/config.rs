@@ -15,7 +15,9 @@ pub enum Prior {
 /// A linear schedule from `start` (first step) to `end` (last step).
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct Linear {
+    /// The value at the first step.
     pub start: f32,
+    /// The value at the last step.
     pub end: f32,
 }
 
@@ -33,9 +35,13 @@ impl Linear {
 /// Adam's settings (Kingma & Ba), on the logits.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the first moment.
     pub beta1: f32,
+    /// Decay of the second moment.
     pub beta2: f32,
+    /// Added to the second moment's square root.
     pub eps: f32,
 }
 
@@ -65,6 +71,7 @@ pub struct LearnConfig {
     pub prior_strength: f32,
     /// Sparse-weight regulariser λ (MaskLLM: 1e-5): the loss is L − λ·Σ(W⊙M̃)².
     pub lambda: f32,
+    /// The optimiser of the logits.
     pub adam: AdamConfig,
     /// Philox key for the initial logits and the Gumbel noise.
     pub seed: u64,

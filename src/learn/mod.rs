@@ -55,8 +55,11 @@ pub struct StepEval {
 /// One point of the loss curve.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct CurvePoint {
+    /// The step (0-based).
     pub step: usize,
+    /// Gumbel-softmax temperature τ at this step.
     pub tau: f32,
+    /// Logit scale κ at this step.
     pub kappa: f32,
     /// L of the soft mask drawn at this step.
     pub soft_loss: f64,
@@ -69,12 +72,17 @@ pub struct CurvePoint {
 /// What the progress callback sees after every step.
 #[derive(Copy, Clone, Debug)]
 pub struct Progress<'a> {
+    /// The layer being learned.
     pub layer: &'a str,
+    /// The step just done (0-based).
     pub step: usize,
+    /// Steps of the run.
     pub steps: usize,
+    /// This step's point of the loss curve.
     pub point: CurvePoint,
     /// Best hard-mask L so far (the prior's included).
     pub best_loss: f64,
+    /// Mean wall time per step so far.
     pub secs_per_step: f64,
 }
 
@@ -95,7 +103,9 @@ pub struct Learned {
     pub best_loss: f64,
     /// L of the prior mask.
     pub prior_loss: f64,
+    /// The loss curve, one point per step.
     pub curve: Vec<CurvePoint>,
+    /// Wall time of the run.
     pub seconds: f64,
 }
 
@@ -174,6 +184,7 @@ impl<'c> MaskLearner<'c> {
         self
     }
 
+    /// The run's settings.
     pub fn config(&self) -> &LearnConfig {
         &self.cfg
     }

@@ -20,8 +20,10 @@ const ROW_BLOCK: usize = 8;
 /// Arithmetic of the quadratic form: f32 (fast, the default) or f64 (the reference).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Precision {
+    /// f32 products, f64 sums: fast.
     #[default]
     F32,
+    /// f64 throughout: the reference.
     F64,
 }
 

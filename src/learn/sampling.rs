@@ -13,8 +13,11 @@ use rayon::prelude::*;
 
 /// The soft forward of a layer: W_eff, R = Σ W_eff², and ỹ per group.
 pub struct SoftForward {
+    /// W ⊙ M̃, [out, in].
     pub w_eff: Vec<f64>,
+    /// R = Σ W_eff².
     pub reg: f64,
+    /// ỹ: the soft mask's weights of the six candidates, per group.
     pub y: Vec<[f64; CANDIDATES]>,
 }
 

@@ -14,8 +14,11 @@ fn bad(why: String) -> Error {
 /// A row-major matrix widened to f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
+    /// `rows × cols` values, row-major.
     pub data: Vec<f32>,
+    /// Rows.
     pub rows: usize,
+    /// Columns.
     pub cols: usize,
 }
 

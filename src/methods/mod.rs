@@ -57,6 +57,7 @@ impl Method {
     /// Every method's name, as `--method` takes them.
     pub const NAMES: [&'static str; 4] = ["magnitude", "wanda", "sparsegpt", "learned"];
 
+    /// The method's name, as the tools take it (`magnitude`, `wanda`, `sparsegpt`, `learned`).
     pub fn name(&self) -> &'static str {
         match self {
             Method::Magnitude => "magnitude",
@@ -101,7 +102,9 @@ impl Method {
 /// A method and, optionally, a refit of the kept weights after it.
 #[derive(Clone, Debug)]
 pub struct Recipe {
+    /// How the mask is chosen.
     pub method: Method,
+    /// A least-squares refit of the kept weights afterwards, if any.
     pub refit: Option<RefitConfig>,
 }
 
@@ -137,11 +140,15 @@ impl Recipe {
 /// What a long-running method reports as it goes.
 #[derive(Copy, Clone, Debug)]
 pub struct MethodProgress {
+    /// The method's name.
     pub method: &'static str,
+    /// Units done.
     pub done: usize,
+    /// Units in all.
     pub total: usize,
     /// What `done` and `total` count: columns, rows or steps.
     pub unit: &'static str,
+    /// Wall time so far.
     pub seconds: f64,
 }
 
@@ -149,6 +156,7 @@ pub struct MethodProgress {
 /// the mask prunes).
 #[derive(Clone, Debug)]
 pub struct Pruned {
+    /// The 2:4 mask chosen.
     pub mask: Mask24,
     /// [rows, cols], zero at every pruned position.
     pub weights: Vec<f32>,

@@ -50,6 +50,7 @@ impl Default for RefitConfig {
 }
 
 impl RefitConfig {
+    /// Refuses settings out of range (a typed error naming the field).
     pub fn validate(&self) -> Result<()> {
         Calibration::check_damping(self.damping)?;
         if !(self.cg_tolerance.is_finite() && self.cg_tolerance >= 0.0) {

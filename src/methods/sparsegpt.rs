@@ -49,6 +49,7 @@ impl Default for SparseGptConfig {
 }
 
 impl SparseGptConfig {
+    /// Refuses settings out of range (a typed error naming the field).
     pub fn validate(&self) -> Result<()> {
         Calibration::check_damping(self.damping)?;
         if self.block == 0 || !self.block.is_multiple_of(GROUP) {
