@@ -2,7 +2,8 @@
 //! the tile and its SASS, so a one-warpgroup toy cannot pass for it), the main loop's
 //! instructions per HGMMA.SP, shared-memory and L1 bytes per multiply-add, and a
 //! model of its 2048-token rate against the measured wgmma.sp peak and dense cuBLAS.
-//! A model, not a measurement: the GPU check's `hopper-gemm` phase measures.
+//! A model, not a measurement: the GPU check's `hopper-roofline`, `gpu-tests` and
+//! `bench` phases measure.
 
 use sparse24::ops::gemm::GemmConfig;
 use sparse24::DType;
@@ -170,7 +171,11 @@ pub fn report(sass: Option<&str>) {
         );
     }
     println!(
-        "\nUnmeasured: every figure above is arithmetic on the tile and its SASS; the GPU \
-         check's hopper-gemm phase measures the kernel (scripts/gpu-check.sh)."
+        "\nUnmeasured: every figure above is arithmetic on the tile and its SASS. The L2->SM \
+         stream is the figure most at risk (HARDWARE.md lists it as an unknown): if the L2 \
+         delivers less, the rate falls in proportion, and a 2-CTA cluster sharing X by \
+         multicast (ptxsim runs it) would halve X's share of it. The GPU check measures the \
+         kernel: hopper-roofline (the wgmma.sp rate, RS vs SS), gpu-tests (hopper_* \
+         correctness) and bench (its speed against cuBLASLt and cuSPARSELt)."
     );
 }
