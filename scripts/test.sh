@@ -24,8 +24,12 @@ cargo test --workspace --exclude sparse24-candle --all-features 2>&1 | tee targe
 echo "== sparse24-candle (CPU): clippy -D warnings, tests with all-MiniLM-L6-v2"
 minilm="${SPARSE24_MINILM_DIR:-$HOME/.cache/sparse24/minilm}"
 scripts/minilm/fetch-minilm.sh "$minilm" >/dev/null
+# SPARSE24_NO_NVCC: these tests run on the CPU, and sparse24 with this crate's
+# (default) features would otherwise compile its kernels a second time.
+export SPARSE24_NO_NVCC=1
 time cargo clippy -p sparse24-candle --all-targets -- -D warnings
 SPARSE24_MINILM_DIR="$minilm" bash -c 'time cargo test -p sparse24-candle' 2>&1 | tee target/test-candle.log
+unset SPARSE24_NO_NVCC
 # libFuzzer on the file loaders and ptxsim, bounded (scripts/toolchain/fuzz.sh;
 # SPARSE24_SKIP_FUZZ=1 skips). After the tests, so the kernels' PTX is there to seed
 # ptxsim's target.
