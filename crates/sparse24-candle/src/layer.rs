@@ -8,7 +8,9 @@ use sparse24::{bf16, f16, Element, Sparse24};
 use crate::wrap;
 
 /// A [`sparse24::linear::SparseLinear`] of f32, f16 or bf16 elements (the GPU
-/// kernels take f16 and bf16; the CPU path all three).
+/// kernels take f16 and bf16; the CPU path all three). It is the candle
+/// [`CustomOp1`](candle_core::CustomOp1) [`crate::SparseLinear`] applies (X must be
+/// contiguous when applied directly).
 #[derive(Debug)]
 pub enum AnyLinear {
     /// f32 weights (CPU only).

@@ -45,7 +45,7 @@ impl SparseLinear {
     }
 
     /// Prunes a dense weight [out, in] (f32, f16 or bf16, any device) to 2:4 with
-    /// `pruning`, compresses it, and adds `bias` [out] and `activation`. The layer
+    /// `pruning`, compresses it, and adds `bias` (`[out]`) and `activation`. The layer
     /// keeps the weight's dtype.
     pub fn prune(
         weight: &Tensor,
@@ -75,7 +75,7 @@ impl SparseLinear {
     }
 
     /// A layer over an already compressed weight (e.g. read from a sparse24 file, see
-    /// [`crate::SparseCheckpoint`]) in its own dtype, with `bias` [out] (converted to
+    /// [`crate::SparseCheckpoint`]) in its own dtype, with `bias` (`[out]`) (converted to
     /// the weight's dtype) and `activation`.
     pub fn from_compressed(
         weight: AnySparse24,

@@ -41,7 +41,11 @@ fn f64s(t: &Tensor) -> Vec<f64> {
         .unwrap()
 }
 
-fn check<T: Element>(dev: &Device, output: sparse24::DType, act: Activation) {
+fn check<T>(dev: &Device, output: sparse24::DType, act: Activation)
+where
+    T: Element + candle_core::WithDType,
+    sparse24_candle::AnyLinear: From<Sparse24Linear<T>>,
+{
     let (out, inn) = (96, 256);
     let w: Vec<T> = values(out * inn, 1).into_iter().map(T::from_f32).collect();
     let b: Vec<T> = values(out, 2).into_iter().map(T::from_f32).collect();
@@ -92,7 +96,7 @@ fn check<T: Element>(dev: &Device, output: sparse24::DType, act: Activation) {
         assert!(
             e <= 1e-2,
             "{:?} layer, {lead:?} rows at offset {offset}: rel error {e}",
-            T::DTYPE
+            <T as Element>::DTYPE
         );
         // The CPU path of the same layer agrees too.
         let y_cpu = l.forward(&x.to_device(&Device::Cpu).unwrap()).unwrap();

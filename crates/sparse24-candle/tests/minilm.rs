@@ -237,7 +237,7 @@ fn sparse_layers_match_candle_dense_on_the_pruned_weights() {
     let vs_full = cosines(&e_sparse, &e_full);
     println!("sentence  cos(sparse24, dense pruned)  cos(sparse24, unpruned)");
     for (i, (d, f)) in vs_dense.iter().zip(&vs_full).enumerate() {
-        println!("{i:>8}  {d:>27.6}  {f:>23.4}");
+        println!("{i:>8}  {d:>27.8}  {f:>23.4}");
     }
     let mean = vs_full.iter().sum::<f64>() / vs_full.len() as f64;
     println!("mean cosine against the unpruned model (magnitude 2:4, no recovery): {mean:.4}");
