@@ -5,7 +5,7 @@
 //! model=$(scripts/minilm/fetch-minilm.sh)
 //! cargo run --release -p sparse24-candle --example minilm -- --model $model
 //! # layers from a sparse24 file written by the prune tool:
-//! cargo run --release --example prune -- $model/model.safetensors /tmp/minilm-2of4.safetensors
+//! cargo run --release --example prune -- $model/model.safetensors /tmp/minilm-2of4.safetensors --method magnitude
 //! cargo run --release -p sparse24-candle --example minilm -- --model $model \
 //!     --sparse /tmp/minilm-2of4.safetensors "A sentence." "Another one."
 //! # on a GPU (bf16 layers, sparse24's kernels on candle's stream):
