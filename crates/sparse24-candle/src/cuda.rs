@@ -44,7 +44,13 @@ fn typed<T: Element + CudaDType + DeviceRepr>(
     range: std::ops::Range<usize>,
     tokens: usize,
 ) -> candle_core::Result<CudaStorage> {
-    let x = storage.as_cuda_slice::<T>()?.slice(range);
+    let buffer = storage.as_cuda_slice::<T>()?;
+    let len = buffer.len();
+    let x = buffer.try_slice(range.clone()).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "sparse24 linear: the layout addresses {range:?} of a buffer of {len}"
+        ))
+    })?;
     match l.output_dtype() {
         sparse24::DType::F32 => output::<T, f32>(l, storage, &x, tokens),
         sparse24::DType::F16 => output::<T, f16>(l, storage, &x, tokens),

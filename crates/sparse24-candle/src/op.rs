@@ -49,6 +49,18 @@ pub(crate) fn rows(layer: &AnyLinear, layout: &Layout) -> candle_core::Result<Ro
     })
 }
 
+/// X's elements in its storage (candle's layout is trusted, but checked: no panic).
+fn slice<'a, T>(x: &'a [T], r: &Rows) -> candle_core::Result<&'a [T]> {
+    x.get(r.start..r.end).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "sparse24 linear: the layout addresses {}..{} of a storage of {}",
+            r.start,
+            r.end,
+            x.len()
+        ))
+    })
+}
+
 /// The CPU forward of a typed layer on X (already sliced), in the layer's output
 /// dtype.
 fn cpu_forward<T: Element>(
@@ -77,11 +89,9 @@ impl CustomOp1 for AnyLinear {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let r = rows(self, layout)?;
         let y = match (self, storage) {
-            (AnyLinear::F32(l), CpuStorage::F32(x)) => cpu_forward(l, &x[r.start..r.end], r.tokens),
-            (AnyLinear::F16(l), CpuStorage::F16(x)) => cpu_forward(l, &x[r.start..r.end], r.tokens),
-            (AnyLinear::BF16(l), CpuStorage::BF16(x)) => {
-                cpu_forward(l, &x[r.start..r.end], r.tokens)
-            }
+            (AnyLinear::F32(l), CpuStorage::F32(x)) => cpu_forward(l, slice(x, &r)?, r.tokens),
+            (AnyLinear::F16(l), CpuStorage::F16(x)) => cpu_forward(l, slice(x, &r)?, r.tokens),
+            (AnyLinear::BF16(l), CpuStorage::BF16(x)) => cpu_forward(l, slice(x, &r)?, r.tokens),
             _ => candle_core::bail!(
                 "sparse24 linear: the layer holds {:?} weights but the input is {:?}",
                 self.dtype(),
