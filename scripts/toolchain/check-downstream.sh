@@ -29,3 +29,8 @@ echo "== downstream: sparse24 + candle-core (cuda), default features (target: $C
 time cargo check --locked
 echo "== downstream: sparse24 with default-features = false + candle-core (cuda)"
 time cargo check --locked --no-default-features
+# The workspace's candle crate with candle's CUDA backend: the same settings and
+# target folder, so candle-kernels' nvcc build above serves it too.
+echo "== sparse24-candle with its cuda feature (sparse24's kernels on candle's stream)"
+cd "$root"
+time cargo check --locked -p sparse24-candle --features cuda --all-targets
