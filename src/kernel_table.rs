@@ -61,6 +61,10 @@ pub const MODULES: &[ModuleKernels] = &[
         ],
     },
     ModuleKernels {
+        module: "sparsegpt",
+        kernels: &[Rule::One("sparsegpt_rows")],
+    },
+    ModuleKernels {
         module: "learn",
         kernels: &[
             Rule::PerDType("learn_diff"),

@@ -29,7 +29,7 @@ mod refit;
 mod sparsegpt;
 
 pub use refit::{refit, RefitConfig};
-pub use sparsegpt::{sparsegpt, SparseGptConfig};
+pub use sparsegpt::{sparsegpt, sparsegpt_on, SparseGptConfig};
 
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};

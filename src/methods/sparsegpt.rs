@@ -20,6 +20,7 @@ use super::{MethodProgress, Pruned};
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
 use crate::format::Mask24;
+use crate::launch::Executor;
 use crate::learn::Calibration;
 use crate::pattern::{Pattern, GROUP};
 use crate::prune::top_two;
@@ -75,29 +76,9 @@ pub fn sparsegpt<T: Element>(
     cfg: &SparseGptConfig,
     mut on_progress: impl FnMut(&MethodProgress),
 ) -> Result<Pruned> {
-    cfg.validate()?;
-    let shape = check_shape(rows, cols)?;
-    check_len("weights", shape.elements(), w.len())?;
-    check_len("calibration channels", cols, calib.cols())?;
-    check_finite("weights", w, cols)?;
     let start = Instant::now();
+    let (mut wd, u) = prepare(w, rows, cols, calib, cfg)?;
     let n = cols;
-    let mut h = calib.gram().to_vec();
-    let mut wd: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
-    for i in 0..n {
-        if h[i * n + i] == 0.0 {
-            h[i * n + i] = 1.0;
-            wd.iter_mut().skip(i).step_by(n).for_each(|v| *v = 0.0);
-        }
-    }
-    let mean_diag = (0..n).map(|i| h[i * n + i]).sum::<f64>() / n as f64;
-    for i in 0..n {
-        h[i * n + i] += cfg.damping * mean_diag;
-    }
-    let u = inverse_upper_cholesky(&square(&h, n))?;
-    drop(h);
-    // Row-major copy of U: every update reads a row of it.
-    let u: Vec<f64> = (0..n * n).map(|k| u[(k / n, k % n)]).collect();
     let groups_per_row = n / GROUP;
     let mut patterns = vec![Pattern::P01; rows * groups_per_row];
     let mut errs = vec![0f64; rows * cfg.block];
@@ -146,6 +127,89 @@ pub fn sparsegpt<T: Element>(
     }
     let mask = Mask24::new(rows, cols, patterns)?;
     Pruned::from_f64(mask, &wd, true)
+}
+
+/// What the CPU and GPU sweeps share: the checks, W in f64 (columns that never fire
+/// zeroed), H = XᵀX with those columns' diagonal set to 1 and λ = damping × mean
+/// diagonal added, and the upper Cholesky factor U of H⁻¹, row-major.
+fn prepare<T: Element>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    calib: &Calibration,
+    cfg: &SparseGptConfig,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    cfg.validate()?;
+    let shape = check_shape(rows, cols)?;
+    check_len("weights", shape.elements(), w.len())?;
+    check_len("calibration channels", cols, calib.cols())?;
+    check_finite("weights", w, cols)?;
+    let n = cols;
+    let mut h = calib.gram().to_vec();
+    let mut wd: Vec<f64> = w.iter().map(|v| v.to_f64()).collect();
+    for i in 0..n {
+        if h[i * n + i] == 0.0 {
+            h[i * n + i] = 1.0;
+            wd.iter_mut().skip(i).step_by(n).for_each(|v| *v = 0.0);
+        }
+    }
+    let mean_diag = (0..n).map(|i| h[i * n + i]).sum::<f64>() / n as f64;
+    for i in 0..n {
+        h[i * n + i] += cfg.damping * mean_diag;
+    }
+    let u = inverse_upper_cholesky(&square(&h, n))?;
+    // Row-major copy of U: every update reads a row of it.
+    Ok((wd, (0..n * n).map(|k| u[(k / n, k % n)]).collect()))
+}
+
+/// [`sparsegpt`] with the row sweep on `exec`'s device (kernels/sparsegpt.cu: one warp
+/// per row, f64 as on the CPU); H, its damping and the Cholesky factor of H⁻¹ (one
+/// `in × in` factorisation) stay on the CPU. The same mask as the CPU version except
+/// where two saliencies of a group tie to rounding (the updates run in another order),
+/// and weights equal to rounding. `on_progress` is called once, when the sweep is done.
+pub fn sparsegpt_on<E: Executor, T: Element>(
+    exec: &E,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    calib: &Calibration,
+    cfg: &SparseGptConfig,
+    mut on_progress: impl FnMut(&MethodProgress),
+) -> Result<Pruned> {
+    let start = Instant::now();
+    let (wd, u) = prepare(w, rows, cols, calib, cfg)?;
+    let wb = exec.upload(&wd)?;
+    let ub = exec.upload(&u)?;
+    let groups = rows * (cols / GROUP);
+    let kb = exec.alloc_zeroed(groups)?;
+    let launch = crate::ops::sparsegpt::sparsegpt_rows_launch(
+        rows,
+        cols,
+        exec.ptr(&wb),
+        exec.ptr(&ub),
+        exec.ptr(&kb),
+        crate::ops::sparsegpt::MAX_SHARED_BYTES_SM90,
+    )?;
+    exec.launch(&launch)?;
+    let wd: Vec<f64> = bytemuck::pod_collect_to_vec(&exec.download_bytes(&wb)?);
+    let keep = exec.download_bytes(&kb)?;
+    let patterns = keep
+        .iter()
+        .map(|&b| {
+            Pattern::from_keep_bits(b).ok_or_else(|| Error::InvalidArgument {
+                what: "sparsegpt kernel",
+                why: format!("returned keep bits {b:#06b}, not a 2:4 pattern"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    on_progress(&MethodProgress {
+        method: "sparsegpt",
+        done: cols,
+        total: cols,
+        unit: "columns",
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    Pruned::from_f64(Mask24::new(rows, cols, patterns)?, &wd, true)
 }
 
 /// One row through the columns i1..i2 of a block: choose the pattern of each group at

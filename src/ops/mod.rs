@@ -7,6 +7,7 @@ pub mod gemm;
 pub mod learn;
 pub mod mask;
 pub mod prune;
+pub mod sparsegpt;
 
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;

@@ -21,7 +21,49 @@ pub fn tests() -> Vec<(&'static str, GpuTest)> {
         ("learn_cublaslt_gram_vs_kernel", || {
             cublas_vs_kernel(320, 448)
         }),
+        ("sparsegpt_device_vs_cpu", || sparsegpt_device(384, 1536)),
     ]
+}
+
+/// SparseGPT's row sweep on the GPU (`methods::sparsegpt_on`) against the CPU version on
+/// a MiniLM-sized layer: the same mask (ties to rounding excepted: at most 0.1% of the
+/// groups) and weights within rounding; both times printed.
+fn sparsegpt_device(rows: usize, cols: usize) -> Result<(), Failed> {
+    use sparse24::learn::Calibration;
+    use sparse24::methods::{sparsegpt, sparsegpt_on, SparseGptConfig};
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    let tokens = 2 * cols;
+    let (w, x) = learn_cases::synthetic(rows, cols, tokens, 21);
+    let calib = Calibration::from_activations(&x, tokens, cols)?;
+    let cfg = SparseGptConfig::default();
+    let t = std::time::Instant::now();
+    let cpu = sparsegpt(&w, rows, cols, &calib, &cfg, |_| {})?;
+    let cpu_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let dev = sparsegpt_on(&exec, &w, rows, cols, &calib, &cfg, |_| {})?;
+    let dev_s = t.elapsed().as_secs_f64();
+    let groups = rows * cols / 4;
+    let differ = (0..rows)
+        .flat_map(|r| (0..cols / 4).map(move |g| (r, g)))
+        .filter(|&(r, g)| {
+            (0..4).any(|k| dev.mask.keeps(r, 4 * g + k) != cpu.mask.keeps(r, 4 * g + k))
+        })
+        .count();
+    let num: f64 = dev
+        .weights
+        .iter()
+        .zip(&cpu.weights)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let den: f64 = cpu.weights.iter().map(|b| (*b as f64).powi(2)).sum();
+    let rel = (num / den).sqrt();
+    println!(
+        "{rows}x{cols}: {differ}/{groups} groups differ, weights rel diff {rel:.2e}; CPU {cpu_s:.3} s, GPU (U on the CPU + sweep) {dev_s:.3} s"
+    );
+    if differ * 1000 > groups || (differ == 0 && rel > 1e-6) {
+        return Err(format!("{differ} groups differ, weights rel diff {rel}").into());
+    }
+    Ok(())
 }
 
 /// `MaskLearner::run_on` on the GPU (cuBLASLt for D·G) against the CPU run.
