@@ -22,7 +22,8 @@ pub const USAGE: &str =
            optionally +refit (least-squares refit of the kept weights); default
            magnitude,wanda,learned. --out gets the learned masks (or the first method's);
            every other method a sibling file -<method>.
-  --device: auto (default) learns on the GPU when a CUDA device is present, else on the CPU.";
+  --device: auto (default) learns (and runs SparseGPT's row sweep) on the GPU when a CUDA
+            device is present, else on the CPU.";
 
 /// Where the learner runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
