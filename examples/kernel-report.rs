@@ -21,6 +21,8 @@ use std::process::Command;
 
 #[path = "kernel-report/hopper.rs"]
 mod hopper;
+#[path = "../ptxsim/tests/common/pipeline_case.rs"]
+mod pipeline_case;
 
 /// Per-SM limits used for occupancy: (registers, threads, CTAs, shared bytes).
 const SM80: (u32, u32, u32, u32) = (65536, 2048, 32, 164 * 1024);
@@ -372,7 +374,6 @@ fn main() -> Result<()> {
 /// ptxsim/tests/kernels/pipeline.cu (TMA ring of B, consumer warpgroup issuing m64n64k16
 /// wgmmas with A from registers, stmatrix, TMA store) on small-integer data.
 fn wgmma_speed() -> Result<()> {
-    use ptxsim::{Interleave, L2Promotion, OobFill, Swizzle, TensorMap, TmapDtype};
     const PTX: &str = include_str!("../ptxsim/tests/kernels/pipeline.ptx");
     let sim = sparse24::Error::from;
     let (ctas, ktiles) = (8usize, 8usize);
@@ -394,30 +395,8 @@ fn wgmma_speed() -> Result<()> {
     dev.write(gb, &b).map_err(sim)?;
     dev.write(ga, &a).map_err(sim)?;
     let gd = dev.alloc(64 * 64 * 2 * ctas).map_err(sim)?;
-    let map = |addr: u64, dims: [u64; 2], swizzle: Swizzle| TensorMap {
-        dtype: TmapDtype::BF16,
-        global_address: addr,
-        dims: dims.to_vec(),
-        strides: vec![2 * dims[0]],
-        box_dims: vec![64, 64],
-        element_strides: vec![1, 1],
-        interleave: Interleave::None,
-        swizzle,
-        l2_promotion: L2Promotion::None,
-        oob_fill: OobFill::None,
-    };
-    let enc = |m: TensorMap| {
-        m.encode()
-            .map(|b| ptxsim::Param::Bytes(b.to_vec()))
-            .map_err(|e| sparse24::Error::Sim(format!("tensor map: {e}")))
-    };
-    let params = [
-        enc(map(gb, [64 * ktiles as u64, 64], Swizzle::B128))?,
-        enc(map(gd, [64, 64 * ctas as u64], Swizzle::None))?,
-        ptxsim::Param::U64(ga),
-        ptxsim::Param::I32(ktiles as i32),
-    ];
-    let cfg = ptxsim::LaunchConfig::linear(ctas as u32, 160);
+    let (cfg, params) = pipeline_case::launch(gb, ga, gd, ctas, ktiles)
+        .map_err(|e| sparse24::Error::Sim(format!("tensor map: {e}")))?;
     let start = std::time::Instant::now();
     let st = dev
         .launch(&module, "pipeline", &cfg, &params)
@@ -425,7 +404,8 @@ fn wgmma_speed() -> Result<()> {
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     println!("\n## ptxsim speed on wgmma code (one host thread, wall time)\n");
     println!(
-        "pipeline.ptx (TMA ring → wgmma m64n64k16, A from registers → stmatrix → TMA store), {ctas} CTAs × 160 threads, K = {}: {} thread-instructions and {} wgmma in {:.3} s = {:.1} M thread-instructions/s, {:.0} wgmma/s (each an exact 64×64×16 product, every descriptor byte through the race shadow)",
+        "pipeline.ptx (TMA ring → wgmma m64n64k16, A from registers → stmatrix → TMA store), {ctas} CTAs × {} threads, K = {}: {} thread-instructions and {} wgmma in {:.3} s = {:.1} M thread-instructions/s, {:.0} wgmma/s (each an exact 64×64×16 product, every descriptor byte through the race shadow)",
+        pipeline_case::THREADS,
         64 * ktiles,
         st.thread_instructions,
         st.wgmma_instructions(),

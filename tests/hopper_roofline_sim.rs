@@ -7,6 +7,9 @@
 #[allow(dead_code)] // the example times what this test checks
 mod probe;
 
+#[path = "../ptxsim/tests/common/ptx_current.rs"]
+mod ptx_current;
+
 use probe::PROBES;
 
 #[test]
@@ -29,34 +32,13 @@ fn every_probe_is_legal_and_issues_its_wgmma() {
 
 #[test]
 fn committed_ptx_is_current() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let nvcc = std::path::Path::new(root).join(".cuda/nvidia/cu13/bin/nvcc");
-    if !nvcc.is_file() {
-        println!("skipped: the pinned nvcc is not installed (scripts/toolchain/install-cuda-compiler.sh)");
-        return;
-    }
-    let out = std::env::temp_dir().join(format!("sparse24-roofline-{}.ptx", std::process::id()));
-    let status = std::process::Command::new(&nvcc)
-        .args(["-arch=sm_90a", "-std=c++17", "-O3", "-I"])
-        .arg(format!("{root}/kernels"))
-        .arg("--ptx")
-        .arg(format!("{root}/examples/hopper-roofline/roofline.cu"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("run nvcc");
-    assert!(status.success());
-    let fresh = std::fs::read_to_string(&out).expect("read fresh PTX");
-    let _ = std::fs::remove_file(&out);
-    // The header names the input file's path, which differs here: compare the code.
-    let code = |t: &str| -> Vec<String> {
-        t.lines()
-            .filter(|l| !l.starts_with("//"))
-            .map(str::to_string)
-            .collect()
-    };
-    assert!(
-        code(&fresh) == code(probe::PTX),
-        "examples/hopper-roofline/roofline.ptx is stale: regenerate it with the command in roofline.cu"
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kernels = format!("{}/kernels", root.display());
+    ptx_current::assert_ptx_current(
+        root,
+        &root.join("examples/hopper-roofline/roofline.cu"),
+        &["-std=c++17", "-O3", "-I", &kernels],
+        probe::PTX,
+        "examples/hopper-roofline/roofline.ptx",
     );
 }

@@ -37,14 +37,8 @@ fn device_sweep_matches_the_cpu_version() {
         .unwrap();
         assert_eq!(calls, 1);
         assert_eq!(dev.mask, cpu.mask, "seed {seed}: masks differ");
-        let num: f64 = dev
-            .weights
-            .iter()
-            .zip(&cpu.weights)
-            .map(|(a, b)| ((a - b) as f64).powi(2))
-            .sum();
-        let den: f64 = cpu.weights.iter().map(|b| (*b as f64).powi(2)).sum();
-        let rel = (num / den).sqrt();
+        let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        let rel = sparse24::reference::rel_error(&wide(&dev.weights), &wide(&cpu.weights));
         println!("seed {seed} ({rows}x{cols}): masks equal, weights rel diff {rel:.2e}");
         assert!(rel <= 1e-6, "seed {seed}: weights differ by {rel}");
         if let Some(c) = dead {

@@ -209,21 +209,21 @@ fn run() -> Res<()> {
                         None => Ok(p),
                     }
                 }
-                // SparseGPT's row sweep on the GPU where there is one (the Cholesky
-                // factor stays on the CPU); the refit, if any, on the CPU as always.
-                (Method::SparseGpt(cfg), _) if gpu.is_some() => match &gpu {
-                    Some((exec, _)) => {
-                        methods::sparsegpt_on(exec, &w.data, w.rows, w.cols, calib, cfg, |_| {})
-                            .and_then(|p| match &recipe.refit {
-                                Some(rc) => methods::refit(&w.data, &p.mask, calib, rc, |_| {}),
-                                None => Ok(p),
-                            })
-                    }
+                // SparseGPT's row sweep on the GPU where there is one.
+                _ => match &gpu {
+                    Some((exec, _)) => methods::prune_layer_on(
+                        exec,
+                        recipe,
+                        &w.data,
+                        w.rows,
+                        w.cols,
+                        Some(calib),
+                        |_| {},
+                    ),
                     None => {
                         methods::prune_layer(recipe, &w.data, w.rows, w.cols, Some(calib), |_| {})
                     }
                 },
-                _ => methods::prune_layer(recipe, &w.data, w.rows, w.cols, Some(calib), |_| {}),
             }
             .map_err(err)?;
             let mut secs = t.elapsed().as_secs_f64();

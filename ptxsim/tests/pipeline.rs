@@ -6,30 +6,14 @@
 
 mod common;
 
+use common::pipeline_case;
 use common::*;
 use half::bf16;
-use ptxsim::{
-    Device, Interleave, L2Promotion, LaunchConfig, OobFill, Param, Swizzle, TensorMap, TmapDtype,
-};
+use ptxsim::Device;
 use rand::{Rng, SeedableRng};
 
 fn bits(v: i32) -> u16 {
     bf16::from_f32(v as f32).to_bits()
-}
-
-fn map(addr: u64, dims: [u64; 2], swizzle: Swizzle) -> TensorMap {
-    TensorMap {
-        dtype: TmapDtype::BF16,
-        global_address: addr,
-        dims: dims.to_vec(),
-        strides: vec![2 * dims[0]],
-        box_dims: vec![64, 64],
-        element_strides: vec![1, 1],
-        interleave: Interleave::None,
-        swizzle,
-        l2_promotion: L2Promotion::None,
-        oob_fill: OobFill::None,
-    }
 }
 
 #[test]
@@ -70,20 +54,9 @@ fn tma_ring_wgmma_stmatrix_bulk_store_on_four_ctas() {
     let gb = upload(&mut dev, &bt_bits);
     let ga = upload(&mut dev, &areg);
     let gd = upload(&mut dev, &vec![0xffffu16; 64 * 64 * ctas]);
-    let tb = map(gb, [k as u64, 64], Swizzle::B128);
-    let td = map(gd, [64, 64 * ctas as u64], Swizzle::None);
+    let (cfg, params) = pipeline_case::launch(gb, ga, gd, ctas, ktiles).unwrap();
     let st = dev
-        .launch(
-            &m,
-            "pipeline",
-            &LaunchConfig::linear(ctas as u32, 160),
-            &[
-                Param::Bytes(tb.encode().unwrap().to_vec()),
-                Param::Bytes(td.encode().unwrap().to_vec()),
-                Param::U64(ga),
-                Param::I32(ktiles as i32),
-            ],
-        )
+        .launch(&m, "pipeline", &cfg, &params)
         .unwrap_or_else(|e| panic!("{e}"));
     let got = download::<u16>(&dev, gd, 64 * 64 * ctas);
     for row in 0..64 * ctas {

@@ -34,6 +34,7 @@ pub use sparsegpt::{sparsegpt, sparsegpt_on, SparseGptConfig};
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
 use crate::format::{Mask24, Sparse24};
+use crate::launch::Executor;
 use crate::learn::{Calibration, LearnConfig, MaskLearner};
 use crate::prune;
 use crate::shape::{check_len, check_shape};
@@ -250,6 +251,41 @@ pub fn prune_layer<T: Element>(
     rows: usize,
     cols: usize,
     calib: Option<&Calibration>,
+    on_progress: impl FnMut(&MethodProgress),
+) -> Result<Pruned> {
+    // No executor: the type parameter only names one (nothing is recorded or run).
+    prune_layer_with::<crate::launch::record::RecordingExecutor, T>(
+        None,
+        recipe,
+        w,
+        rows,
+        cols,
+        calib,
+        on_progress,
+    )
+}
+
+/// [`prune_layer`] with the steps that have a device version on `exec`'s device:
+/// SparseGPT's row sweep ([`sparsegpt_on`]); everything else (and the refit) on the CPU.
+pub fn prune_layer_on<E: Executor, T: Element>(
+    exec: &E,
+    recipe: &Recipe,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    calib: Option<&Calibration>,
+    on_progress: impl FnMut(&MethodProgress),
+) -> Result<Pruned> {
+    prune_layer_with(Some(exec), recipe, w, rows, cols, calib, on_progress)
+}
+
+fn prune_layer_with<E: Executor, T: Element>(
+    exec: Option<&E>,
+    recipe: &Recipe,
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    calib: Option<&Calibration>,
     mut on_progress: impl FnMut(&MethodProgress),
 ) -> Result<Pruned> {
     let shape = check_shape(rows, cols)?;
@@ -267,9 +303,18 @@ pub fn prune_layer<T: Element>(
             check_len("calibration channels", cols, c.cols())?;
             Pruned::masked(prune::wanda_mask(w, rows, cols, c.norms())?, w)?
         }
-        Method::SparseGpt(cfg) => {
-            sparsegpt::sparsegpt(w, rows, cols, need("sparsegpt")?, cfg, &mut on_progress)?
-        }
+        Method::SparseGpt(cfg) => match exec {
+            Some(e) => sparsegpt::sparsegpt_on(
+                e,
+                w,
+                rows,
+                cols,
+                need("sparsegpt")?,
+                cfg,
+                &mut on_progress,
+            )?,
+            None => sparsegpt::sparsegpt(w, rows, cols, need("sparsegpt")?, cfg, &mut on_progress)?,
+        },
         Method::Learned(cfg) => {
             let start = Instant::now();
             let learner = MaskLearner::new(w, rows, cols, need("learned")?, cfg.clone())?;

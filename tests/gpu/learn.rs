@@ -49,14 +49,8 @@ fn sparsegpt_device(rows: usize, cols: usize) -> Result<(), Failed> {
             (0..4).any(|k| dev.mask.keeps(r, 4 * g + k) != cpu.mask.keeps(r, 4 * g + k))
         })
         .count();
-    let num: f64 = dev
-        .weights
-        .iter()
-        .zip(&cpu.weights)
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum();
-    let den: f64 = cpu.weights.iter().map(|b| (*b as f64).powi(2)).sum();
-    let rel = (num / den).sqrt();
+    let wide = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let rel = sparse24::reference::rel_error(&wide(&dev.weights), &wide(&cpu.weights));
     println!(
         "{rows}x{cols}: {differ}/{groups} groups differ, weights rel diff {rel:.2e}; CPU {cpu_s:.3} s, GPU (U on the CPU + sweep) {dev_s:.3} s"
     );

@@ -1,6 +1,9 @@
 #![allow(dead_code)]
 //! Shared test helpers.
 
+pub mod pipeline_case;
+pub mod ptx_current;
+
 use ptxsim::{Device, ExecError, LaunchStats, Module, SimError};
 
 pub fn kernel_src(name: &str) -> String {
