@@ -328,7 +328,8 @@ param_struct! {
     pub struct Gemm90Params {
         x_map: TensorMapBytes => CType::AlignedBytes { align: 64 }, "CUtensorMap of X [tokens, in]: box k 64 × tile tokens, 128B swizzle",
         g: GemmParams => CType::Plain("GemmParams"), "everything else, as for the sm_80 kernel",
-        tail: [u8; 24] => CType::AlignedBytes { align: 1 }, "padding to the 64-byte alignment",
+        band: u32 => CType::Plain("unsigned"), "token tiles per band of the persistent tile walk",
+        tail: [u8; 20] => CType::AlignedBytes { align: 1 }, "padding to the 64-byte alignment",
     }
 }
 

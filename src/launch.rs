@@ -54,6 +54,9 @@ pub enum StructArg {
         params: GemmParams,
         /// The tensor map of X, encoded at launch.
         x_map: TensorMapDesc,
+        /// Token tiles per band of the persistent kernel's tile walk
+        /// ([`SparseGemmPlan::band`](crate::ops::gemm::SparseGemmPlan::band)).
+        band: u32,
     },
 }
 
@@ -65,10 +68,15 @@ impl StructArg {
     {
         Ok(match self {
             StructArg::Gemm(p) => EncodedStruct::Gemm(p),
-            StructArg::Gemm90 { params, x_map } => EncodedStruct::Gemm90(Gemm90Params {
+            StructArg::Gemm90 {
+                params,
+                x_map,
+                band,
+            } => EncodedStruct::Gemm90(Gemm90Params {
                 x_map: encode(&x_map)?,
                 g: params,
-                tail: [0; 24],
+                band,
+                tail: [0; 20],
             }),
         })
     }

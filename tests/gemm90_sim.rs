@@ -8,7 +8,7 @@
 #[path = "common/gemm_cases.rs"]
 mod gemm_cases;
 
-use gemm_cases::{run_case, WGMMA_CASES};
+use gemm_cases::{run_case, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
 use sparse24::kernels;
 use sparse24::ops::gemm::{GemmConfig, GemmDevice, SparseGemmPlan};
 use sparse24::sim::SimExecutor;
@@ -77,6 +77,60 @@ fn wgmma_kernel_matches_reference() {
         );
         assert_eq!(s.bulk_bytes, expected_bulk_bytes(&p), "{c:?}");
     }
+}
+
+#[test]
+fn persistent_ctas_walk_several_units() {
+    if skip() {
+        return;
+    }
+    for (i, c) in WGMMA_PERSISTENT_CASES.iter().enumerate() {
+        let exec = SimExecutor::new();
+        let t0 = std::time::Instant::now();
+        let (err, tol, p) = run_case(&exec, c, 400 + i as u64).unwrap_or_else(|e| panic!("{e}"));
+        let s = exec.last_stats().expect("ptxsim counters");
+        let [ctas, ..] = p.launch_grid();
+        println!(
+            "{c:?}: {} units on {ctas} CTAs, band {}: rel err {err:.2e} (bound {tol:.0e}) in {:.1?}",
+            p.units(),
+            p.band(),
+            t0.elapsed()
+        );
+        assert!(
+            (ctas as usize) < p.units(),
+            "the case must give CTAs more than one unit"
+        );
+        // The same work as one CTA per unit: nothing skipped, nothing done twice.
+        assert_eq!(s.wgmma_sp[15], expected_wgmma(&p), "{c:?}");
+        assert_eq!(s.bulk_bytes, expected_bulk_bytes(&p), "{c:?}");
+    }
+}
+
+#[test]
+fn persistent_plans_launch_one_cta_per_sm_and_band_the_tiles() {
+    let h100 = GemmDevice {
+        sm_count: 132,
+        compute_capability: (9, 0),
+    };
+    // 4096 x 4096 at 2048 tokens: 16 row blocks x 16 token tiles on 132 CTAs, in bands
+    // of 12 token tiles (√(132 · 256 · 9/16 / 128) = 12.2).
+    let p = SparseGemmPlan::choose_for_with(2048, 4096, 4096, h100, None).unwrap();
+    assert_eq!(
+        (p.units(), p.launch_grid(), p.band()),
+        (256, [132, 1, 1], 12)
+    );
+    // Few tiles, split-K: 16 tiles x 8 splits = 128 units, one CTA each.
+    let p = SparseGemmPlan::choose_for_with(64, 4096, 4096, h100, None).unwrap();
+    assert_eq!((p.units(), p.launch_grid()), (128, [128, 1, 1]));
+    // Fewer token tiles than the band: the band is all of them.
+    let p = SparseGemmPlan::choose_for_with(300, 28672, 8192, h100, None).unwrap();
+    assert_eq!(p.band(), 3);
+    // Without a device: one CTA per unit, row-major, as a plain grid.
+    let p = SparseGemmPlan::new(GemmConfig::Wgmma256x128, 2048, 4096, 4096, 1).unwrap();
+    assert_eq!((p.launch_grid(), p.band()), ([256, 1, 1], 16));
+    // The mma.sp tiles are not persistent: their grid is the tile grid.
+    let p = SparseGemmPlan::choose_for_with(2048, 4096, 4096, GemmDevice::sm80(108), None).unwrap();
+    assert_eq!(p.launch_grid(), p.grid());
 }
 
 #[test]

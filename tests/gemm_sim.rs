@@ -126,6 +126,7 @@ fn split_k_is_deterministic_and_resets_its_counters() {
         beta: None,
         bias: false,
         splits: 4,
+        resident_ctas: 0,
     };
     assert_eq!(plan(&c).splits, 4);
     let exec = SimExecutor::new();
@@ -159,6 +160,7 @@ fn big_decode_shape_on_a_subset_of_ctas() {
         beta: None,
         bias: true,
         splits: p.splits,
+        resident_ctas: 0,
     };
     let inp = gemm_cases::inputs::<sparse24::f16>(&c, 9);
     let epi = sparse24::Epilogue {
@@ -220,6 +222,7 @@ fn large_prefill_tiles_on_a_long_k_subset_of_ctas() {
             beta: None,
             bias: true,
             splits: 1,
+            resident_ctas: 0,
         };
         let (got, want) = match dtype {
             DType::F16 => run_subset::<sparse24::f16>(&exec, &p, &c),

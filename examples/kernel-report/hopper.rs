@@ -5,7 +5,8 @@
 //! A model, not a measurement: the GPU check's `hopper-roofline`, `gpu-tests` and
 //! `bench` phases measure.
 
-use sparse24::ops::gemm::GemmConfig;
+use sparse24::ops::gemm::tiles::TileShape;
+use sparse24::ops::gemm::{GemmConfig, GemmDevice, SparseGemmPlan};
 use sparse24::DType;
 
 /// Measured on an H100 (shared/HARDWARE.md, REFERENCES.md, 2026-11-26): wgmma.sp
@@ -50,7 +51,9 @@ fn main_loop(body: &str) -> Option<(usize, usize)> {
             .map(|(_, t)| *t)
             .collect();
         let hgmma = range.iter().filter(|t| t.contains("HGMMA.SP")).count();
-        if hgmma > 0 && best.is_none_or(|(_, h)| hgmma > h) {
+        // The innermost loop with the most: the persistent kernel's unit loop holds
+        // the K loop's HGMMA.SP too.
+        if hgmma > 0 && best.is_none_or(|(n, h)| hgmma > h || (hgmma == h && range.len() < n)) {
             best = Some((range.len(), hgmma));
         }
     }
@@ -75,6 +78,117 @@ fn setmaxnreg(body: &str) -> (Option<u32>, Option<u32>) {
             .and_then(imm)
     };
     (find("DEALLOC"), find("ALLOC.CTAPOOL"))
+}
+
+/// One stage of one CTA in bytes per dense-equivalent multiply-add: each m64nNk32 .sp
+/// reads its B (N × 32 × 2 bytes) from shared memory; the bulk copy writes the stage
+/// once; W (values 16 B + metadata 2 B per lane-step) streams through L1 into registers.
+struct StageModel {
+    macs: f64,
+    smem_per_mac: f64,
+    l1_per_mac: f64,
+}
+
+fn stage_model(t: &TileShape) -> StageModel {
+    let macs = (t.rows * t.tokens * t.steps_per_stage * 32) as f64;
+    let stage_bytes = t.tokens * t.steps_per_stage * 32 * 2;
+    let hgmma_per_stage = (t.rows / 64) * t.steps_per_stage;
+    let smem = (hgmma_per_stage * t.tokens * 32 * 2 + stage_bytes) as f64;
+    let w_bytes = (t.rows * t.steps_per_stage * 16) as f64 * 1.125;
+    StageModel {
+        macs,
+        smem_per_mac: smem / macs,
+        l1_per_mac: (smem + w_bytes) / macs,
+    }
+}
+
+/// TFLOP/s (dense-equivalent) the shared memory and L1 allow at `bytes_per_mac`.
+fn cap(bytes_per_mac: f64) -> f64 {
+    SMEM_BYTES_PER_CLK / bytes_per_mac * 2.0 * SMS * CLOCK_HZ / 1e12
+}
+
+impl StageModel {
+    /// The modelled rate: the wgmma.sp peak or the L1/smem cap, whichever is lower.
+    fn model_tflops(&self) -> f64 {
+        WGMMA_SP_PEAK_TFLOPS.min(cap(self.l1_per_mac))
+    }
+}
+
+/// Off-chip bytes of a persistent plan's walk, modelled wave by wave: the resident CTAs
+/// take units u, u + CTAs, … (kernels/gemm/sm90_schedule.cuh's order, mirrored here
+/// for the model only: ptxsim checks the kernel's own walk), every wave reads the W
+/// row blocks and X token tiles its units touch once, and nothing stays in L2 from one
+/// wave to the next (pessimistic: the H100's 50 MB L2 keeps some). Returns (bytes with
+/// the plan's bands, bytes in plain row-major order).
+fn walk_bytes(p: &SparseGemmPlan) -> (f64, f64) {
+    let t = p.config.tile();
+    let (mt, nt) = (p.out.div_ceil(t.rows), p.tokens.div_ceil(t.tokens));
+    let w_block = t.rows as f64 * p.inn as f64 * 1.125;
+    let x_tile = t.tokens as f64 * p.inn as f64 * 2.0;
+    let ctas = p.launch_grid()[0] as usize;
+    let bytes = |band: usize| {
+        let tile_of = |u: usize| {
+            let tile = u / p.splits;
+            let (b, r) = (tile / (band * mt), tile % (band * mt));
+            let width = band.min(nt - b * band);
+            (r / width, b * band + r % width)
+        };
+        let mut total = 0.0;
+        for wave in (0..p.units()).step_by(ctas.max(1)) {
+            let mut rows = std::collections::BTreeSet::new();
+            let mut toks = std::collections::BTreeSet::new();
+            for u in wave..(wave + ctas).min(p.units()) {
+                let (m, n) = tile_of(u);
+                rows.insert(m);
+                toks.insert(n);
+            }
+            total += rows.len() as f64 * w_block + toks.len() as f64 * x_tile;
+        }
+        total
+    };
+    (bytes(p.band() as usize), bytes(nt))
+}
+
+/// The persistent walk's effect on off-chip traffic for the issue's shapes on an H100.
+fn walk_report(model_tflops: f64) {
+    println!(
+        "\n### Persistent tile walk (one CTA per SM, bands of token tiles; model)\n\n\
+         Off-chip bytes per GEMM, wave by wave with nothing kept in L2 across waves \
+         (an upper bound), with the plan's band against plain row-major order, and the \
+         time they take at {:.1} TB/s against the compute time at the modelled rate:\n",
+        HBM_BYTES_PER_S / 1e12
+    );
+    println!("| tokens × out × in | units | band | MB banded | MB row-major | µs banded / row-major / compute |");
+    println!("|---|---|---|---|---|---|");
+    let h100 = GemmDevice {
+        sm_count: SMS as usize,
+        compute_capability: (9, 0),
+    };
+    for (tokens, out, inn) in [
+        (2048, 4096, 4096),
+        (8192, 4096, 4096),
+        (8192, 14336, 4096),
+        (8192, 4096, 14336),
+        (8192, 28672, 8192),
+        (8192, 8192, 28672),
+        (8192, 8192, 8192),
+    ] {
+        let Ok(p) = SparseGemmPlan::choose_for_with(tokens, out, inn, h100, None) else {
+            continue;
+        };
+        let (banded, plain) = walk_bytes(&p);
+        let us = |b: f64| b / HBM_BYTES_PER_S * 1e6;
+        let compute = 2.0 * (tokens * out * inn) as f64 / (model_tflops * 1e12) * 1e6;
+        println!(
+            "| {tokens} × {out} × {inn} | {} | {} | {:.0} | {:.0} | {:.0} / {:.0} / {compute:.0} |",
+            p.units(),
+            p.band(),
+            banded / 1e6,
+            plain / 1e6,
+            us(banded),
+            us(plain)
+        );
+    }
 }
 
 /// Prints the section; `sass` is the module's SASS text where cuobjdump ran.
@@ -119,17 +233,11 @@ pub fn report(sass: Option<&str>) {
             stage_bytes / 1024,
         );
 
-        // Bytes per dense-equivalent multiply-add of one stage of one CTA: each
-        // m64nNk32 .sp reads its B (N × 32 × 2 bytes) from shared memory; the bulk copy
-        // writes the stage once; W (values 16 B + metadata 2 B per lane-step) streams
-        // through L1 into registers.
-        let macs = (t.rows * t.tokens * t.steps_per_stage * 32) as f64;
-        let smem = (hgmma_per_stage * t.tokens * 32 * 2 + stage_bytes) as f64;
-        let w_bytes = (t.rows * t.steps_per_stage * 16) as f64 * 1.125;
-        let smem_per_mac = smem / macs;
-        let l1_per_mac = (smem + w_bytes) / macs;
-        let cap =
-            |bytes_per_mac: f64| SMEM_BYTES_PER_CLK / bytes_per_mac * 2.0 * SMS * CLOCK_HZ / 1e12;
+        let StageModel {
+            macs,
+            smem_per_mac,
+            l1_per_mac,
+        } = stage_model(&t);
         // Off-chip traffic of a 4096 × 4096 layer at 2048 tokens with this tile: every
         // CTA reads its W block and its X block once (the L2 serves the rest: an
         // upper bound on DRAM bytes, the L2→SM stream).
@@ -139,7 +247,7 @@ pub fn report(sass: Option<&str>) {
             ctas as f64 * (t.rows as f64 * inn as f64 * 1.125 + t.tokens as f64 * inn as f64 * 2.0);
         let flops = 2.0 * (tokens * out * inn) as f64;
         let l2_tbps = |tflops: f64| l2_bytes / (flops / (tflops * 1e12)) / 1e12;
-        let model = WGMMA_SP_PEAK_TFLOPS.min(cap(l1_per_mac));
+        let model = stage_model(&t).model_tflops();
         println!();
         println!(
             "- {}: shared memory {smem_per_mac:.4} B per multiply-add (wgmma B reads + bulk writes), \
@@ -170,6 +278,10 @@ pub fn report(sass: Option<&str>) {
             macs / (WGMMA_SP_PEAK_TFLOPS * 1e12 / 2.0 / SMS / CLOCK_HZ)
         );
     }
+    let model = GemmConfig::WGMMA.first().map_or(WGMMA_SP_PEAK_TFLOPS, |c| {
+        stage_model(&c.tile()).model_tflops()
+    });
+    walk_report(model);
     println!(
         "\nUnmeasured: every figure above is arithmetic on the tile and its SASS. The L2->SM \
          stream is the figure most at risk (HARDWARE.md lists it as an unknown): if the L2 \

@@ -11,13 +11,16 @@
 //                    memory (as the sm_80 kernel: coalesced Y, C, bias).
 //
 // D = W · Xᵀ: W is the sparse A operand, Xᵀ the K-major B operand; D is written
-// transposed so Y stays [tokens, out]. Split-K over grid.z (few output tiles: 64-512
-// tokens), reduced deterministically as the sm_80 kernel does (split_k.cuh's scheme:
-// partials in the workspace, the last CTA of a tile sums them in split order).
+// transposed so Y stays [tokens, out]. Persistent: about one CTA per SM walks the
+// units (output tile × split) in sm90_schedule.cuh's order, the X ring running on
+// across units. Split-K (few output tiles: 64-512 tokens) is reduced deterministically
+// as the sm_80 kernel does (split_k.cuh's scheme: partials in the workspace, the last
+// CTA of a tile sums them in split order).
 #pragma once
 #include "../elem.cuh"
 #include "../ptx_sm90.cuh"
 #include "epilogue.cuh"
+#include "sm90_schedule.cuh"
 #include "sm90_tile.cuh"
 #include "sm90_w_stream.cuh"
 #include "sm90_x_ring.cuh"
@@ -40,32 +43,61 @@ struct SparseGemm90 {
         const unsigned base = sm90::smem_u32(dyn_smem);
         unsigned char* smem = dyn_smem + (((base + 1023) & ~1023u) - base);
         const XRing<T> ring{smem, full, empty};
-
-        // Token tiles along grid.x (fastest), row blocks along grid.y: the CTAs resident
-        // together share a few W row blocks.
-        const unsigned n0 = blockIdx.x * T::BN;
-        const unsigned m0 = blockIdx.y * T::BM;
-        const unsigned s_begin = blockIdx.z * p.chunk_steps;
-        const unsigned s_end = min(p.steps, s_begin + p.chunk_steps);
-        const int nst = static_cast<int>(s_end - s_begin) / T::KS;
+        float* dt = reinterpret_cast<float*>(smem + T::X_BYTES);
+        const TileWalk<T::BM, T::BN> walk(p, pp.band);
         const int wg = threadIdx.x / 128;
 
         if (threadIdx.x == 0) ring.init();
         __syncthreads();
 
+        // Persistent: each CTA takes units blockIdx.x, + gridDim.x, ... and numbers its
+        // stages across them (`it`), so the ring runs on from one unit to the next.
         if (wg == 0) {
             sm90::setmaxnreg_dec<T::PRODUCER_REGS>();
-            if (threadIdx.x == 0) ring.produce(&pp.x_map, nst, s_begin * 32, n0);
+            if (threadIdx.x == 0) {
+                unsigned it = 0;
+#pragma unroll 1
+                for (unsigned u = blockIdx.x; u < walk.units; u += gridDim.x) {
+                    const Unit c = walk.at(u);
+                    const unsigned s_begin = c.split * p.chunk_steps;
+                    const int nst = stages(p, s_begin);
+                    ring.produce(&pp.x_map, it, nst, s_begin * 32, c.n0);
+                    it += nst;
+                }
+            }
             return;
         }
         sm90::setmaxnreg_inc<T::CONSUMER_REGS>();
-        const int c = wg - 1;
+        const int cw = wg - 1;
         const int ctid = threadIdx.x - 128;
         const int lane = threadIdx.x & 31;
         const int w = (threadIdx.x / 32) & 3;
-        WStream<T> ws(p, m0 / 16 + c * MB * 4 + w, s_begin, lane);
+        unsigned it = 0;
+#pragma unroll 1
+        for (unsigned u = blockIdx.x; u < walk.units; u += gridDim.x) {
+            const Unit c = walk.at(u);
+            const unsigned s_begin = c.split * p.chunk_steps;
+            const int nst = stages(p, s_begin);
+            float acc[MB][ND];
+            mainloop(p, ring, acc, c, s_begin, nst, it, cw, w, lane);
+            it += nst;
+            if (p.splits > 1 && !reduce_splits(p, acc, c, ctid)) continue;
+            store(p, dt, acc, ctid, cw, w, lane, c.m0, c.n0);
+        }
+    }
 
-        float acc[MB][ND];
+    // Stages of the split starting at k32 step s_begin (KS steps each).
+    __device__ static __forceinline__ int stages(const GemmParams& p, unsigned s_begin) {
+        return static_cast<int>(min(p.steps, s_begin + p.chunk_steps) - s_begin) / T::KS;
+    }
+
+    // One unit's K range into acc: W from its rows' stream, X from the ring's stages
+    // it0 .. it0 + nst - 1, every one of which is released by the end.
+    __device__ static __forceinline__ void mainloop(const GemmParams& p, const XRing<T>& ring,
+                                                    float (&acc)[MB][ND], const Unit& c,
+                                                    unsigned s_begin, int nst, unsigned it0, int cw,
+                                                    int w, int lane) {
+        WStream<T> ws(p, c.m0 / 16 + cw * MB * 4 + w, s_begin, lane);
 #pragma unroll
         for (int h = 0; h < MB; ++h)
 #pragma unroll
@@ -79,18 +111,16 @@ struct SparseGemm90 {
         const uint64_t desc0 = ring.desc_base();
 #pragma unroll 1
         for (int kb = 0; kb < nst; kb += 3) {
-            step(ring, desc0, ws, acc, b0, b2, kb, nst, lane);
+            step(ring, desc0, ws, acc, b0, b2, kb, nst, it0, lane);
             if (kb + 1 >= nst) break;
-            step(ring, desc0, ws, acc, b1, b0, kb + 1, nst, lane);
+            step(ring, desc0, ws, acc, b1, b0, kb + 1, nst, it0, lane);
             if (kb + 2 >= nst) break;
-            step(ring, desc0, ws, acc, b2, b1, kb + 2, nst, lane);
+            step(ring, desc0, ws, acc, b2, b1, kb + 2, nst, it0, lane);
         }
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int h = 0; h < MB; ++h) sm90::fence_operands(acc[h]);
-
-        if (p.splits > 1 && !reduce_splits(p, acc, ctid)) return;
-        store(p, smem, acc, ctid, c, w, lane, m0, n0);
+        ring.release(it0 + nst - 1, lane);
     }
 
     // Split-K: every CTA writes its f32 partial tile to the workspace (thread-major:
@@ -99,12 +129,12 @@ struct SparseGemm90 {
     // 0..splits-1 (the same bits whatever the CTA order) and resets the counter to 0.
     // Returns whether this CTA holds the sum (and stores the tile).
     __device__ static __forceinline__ bool reduce_splits(const GemmParams& p, float (&acc)[MB][ND],
-                                                         int ctid) {
+                                                         const Unit& c, int ctid) {
         constexpr int N = T::CONSUMER_THREADS, PER = MB * ND;
         __shared__ unsigned s_last;
-        const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
+        const unsigned tile = c.tile;
         float* all = reinterpret_cast<float*>(p.ws) + static_cast<size_t>(tile) * p.splits * PER * N;
-        float* mine = all + static_cast<size_t>(blockIdx.z) * PER * N;
+        float* mine = all + static_cast<size_t>(c.split) * PER * N;
 #pragma unroll
         for (int h = 0; h < MB; ++h)
 #pragma unroll
@@ -131,19 +161,22 @@ struct SparseGemm90 {
         return true;
     }
 
-    // Stage kb: wait for its X, issue its wgmmas on W `cur`, keep them in flight while
-    // the previous stage's retire; then release the previous stage's slot and refill its
-    // W registers (`prev`) with stage kb + 2.
+    // Stage kb of the unit (the ring's stage it0 + kb): wait for its X, issue its
+    // wgmmas on W `cur`, keep them in flight while the previous stage's retire; then
+    // release the previous stage's slot and refill its W registers (`prev`) with
+    // stage kb + 2.
     __device__ static __forceinline__ void step(const XRing<T>& ring, uint64_t desc0, WStream<T>& ws,
                                                 float (&acc)[MB][ND], WStage<T>& cur,
-                                                WStage<T>& prev, int kb, int nst, int lane) {
-        ring.wait_full(kb);
+                                                WStage<T>& prev, int kb, int nst, unsigned it0,
+                                                int lane) {
+        const unsigned i = it0 + kb;
+        ring.wait_full(i);
 #pragma unroll
         for (int h = 0; h < MB; ++h) sm90::fence_operands(acc[h]);
         sm90::wgmma_fence();
 #pragma unroll
         for (int t = 0; t < T::KS; ++t) {
-            const uint64_t desc = XRing<T>::desc(desc0, kb, t);
+            const uint64_t desc = XRing<T>::desc(desc0, i, t);
 #pragma unroll
             for (int h = 0; h < MB; ++h) {
                 if (t == 0) {
@@ -158,38 +191,42 @@ struct SparseGemm90 {
 #pragma unroll
         for (int h = 0; h < MB; ++h) sm90::fence_operands(acc[h]);
         hold(prev);
-        if (kb > 0) ring.release(kb - 1, lane);
+        if (kb > 0) ring.release(i - 1, lane);
         if (kb + 2 < nst) ws.load_next(prev);  // stage kb + 2
     }
 
-    // The consumers' tile through shared memory (the X ring is free: every stage was
-    // consumed): D[m][n] stored as dt[n][m], then each consumer thread takes
-    // consecutive outputs m of one token n through the runtime epilogue.
-    __device__ static __forceinline__ void store(const GemmParams& p, unsigned char* smem,
+    // The consumers' tile through shared memory, EPI_TOKENS tokens at a time (the
+    // buffer after the ring, which the producer may already be refilling): D[m][n]
+    // stored as dt[n][m], then each consumer thread takes consecutive outputs m of one
+    // token n through the runtime epilogue.
+    __device__ static __forceinline__ void store(const GemmParams& p, float* dt,
                                                  const float (&acc)[MB][ND], int ctid, int c,
                                                  int w, int lane, unsigned m0, unsigned n0) {
-        constexpr int BM = T::BM, BN = T::BN, DT_STRIDE = T::DT_STRIDE;
+        constexpr int BM = T::BM, DT_STRIDE = T::DT_STRIDE, CH = T::EPI_TOKENS;
         const int g = lane >> 2, t = lane & 3;
-        sm90::named_barrier(1, T::CONSUMER_THREADS);  // every consumer is done with X
-        float* dt = reinterpret_cast<float*>(smem);
 #pragma unroll
-        for (int h = 0; h < MB; ++h)
+        for (int q = 0; q < T::BN / CH; ++q) {
+            sm90::named_barrier(1, T::CONSUMER_THREADS);  // the buffer's last readers are done
 #pragma unroll
-            for (int j = 0; j < ND / 4; ++j)
+            for (int h = 0; h < MB; ++h)
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int ml = (c * MB + h) * 64 + w * 16 + g + 8 * (r >> 1);
-                    const int nl = 8 * j + 2 * t + (r & 1);
-                    dt[nl * DT_STRIDE + ml] = acc[h][4 * j + r];
-                }
-        sm90::named_barrier(1, T::CONSUMER_THREADS);
-        store_dt<BM, BN, DT_STRIDE, T::CONSUMER_THREADS>(p, LinearEpilogue<E>{p}, dt, ctid, m0, n0);
+                for (int j = q * CH / 8; j < (q + 1) * CH / 8; ++j)
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+                        const int ml = (c * MB + h) * 64 + w * 16 + g + 8 * (r >> 1);
+                        const int nl = 8 * j + 2 * t + (r & 1) - q * CH;
+                        dt[nl * DT_STRIDE + ml] = acc[h][4 * j + r];
+                    }
+            sm90::named_barrier(1, T::CONSUMER_THREADS);
+            store_dt<BM, CH, DT_STRIDE, T::CONSUMER_THREADS>(p, LinearEpilogue<E>{p}, dt, ctid, m0,
+                                                             n0 + q * CH);
+        }
     }
 };
 
 }  // namespace s24::gemm
 
-// One kernel: NAME runs GEMM (a SparseGemm90), one CTA per SM. The parameters stay in
+// One kernel: NAME runs GEMM (a SparseGemm90), one CTA per SM (persistent). The parameters stay in
 // the parameter space (__grid_constant__): the bulk copies read the tensor map there.
 #define S24_SPARSE_GEMM90_KERNEL(NAME, GEMM)                                 \
     extern "C" __global__ void __launch_bounds__(GEMM::THREADS, 1)           \

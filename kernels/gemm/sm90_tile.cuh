@@ -22,17 +22,23 @@ struct Tile90 {
     // One stage of X: BN token rows of 128 bytes (64 16-bit elements), 128B-swizzled.
     static constexpr int STAGE_BYTES = BN * K_STAGE * 2;
     static constexpr int X_BYTES = STAGES * STAGE_BYTES;
-    // The epilogue's f32 tile, transposed: BN rows of BM + 4 floats (as the sm_80 tile).
+    // The epilogue's f32 tile, transposed (rows of BM + 4 floats, as the sm_80 tile),
+    // EPI_TOKENS tokens at a time in its own buffer after the ring: the kernel is
+    // persistent, and the producer fills the ring with the next unit's X while the
+    // consumers store this one's tile (the whole tile, 130 KiB, would not fit beside
+    // the ring).
+    static constexpr int EPI_TOKENS = 32;
     static constexpr int DT_STRIDE = BM + 4;
-    static constexpr int DT_BYTES = BN * DT_STRIDE * 4;
+    static constexpr int DT_BYTES = EPI_TOKENS * DT_STRIDE * 4;
     // The dynamic shared memory is aligned to 1024 bytes by the kernel (the 128-byte
     // swizzle's repeat), hence the slack.
-    static constexpr int SMEM_BYTES = (X_BYTES > DT_BYTES ? X_BYTES : DT_BYTES) + 1024;
+    static constexpr int SMEM_BYTES = X_BYTES + DT_BYTES + 1024;
     // Registers per thread after setmaxnreg: the producer gives back, consumers take.
     static constexpr int PRODUCER_REGS = 40, CONSUMER_REGS = 232;
     static_assert(N % 8 == 0 && N >= 8 && N <= 256, "wgmma N is 8..256 in steps of 8");
     static_assert(N == 128, "the wgmma.sp wrapper is written for N = 128 (ptx_sm90.cuh)");
     static_assert(BN <= 256, "the TMA box has at most 256 rows");
+    static_assert(BN % EPI_TOKENS == 0 && EPI_TOKENS % 8 == 0, "whole accumulator columns per chunk");
     static_assert(APF >= 1, "W is prefetched at least one stage ahead");
     static_assert(STAGES >= 2, "a ring needs two stages");
     static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CONSUMER_THREADS <= 65536,

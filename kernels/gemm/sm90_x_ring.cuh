@@ -25,38 +25,44 @@ struct XRing {
         sm90::fence_mbar_init();
     }
 
-    // The producer thread: stage kb of nst (k from k0 on) into slot kb % STAGES once
-    // its previous use (stage kb - STAGES) has been released.
-    __device__ __forceinline__ void produce(const void* x_map, int nst, unsigned k0, unsigned n0) const {
+    // Stages are numbered across the CTA's whole run (`it`: every unit's stages in
+    // turn), so the ring and its phases continue from one unit to the next.
+    //
+    // The producer thread: one unit's nst stages (k from k0 on), its first the CTA's
+    // stage it0; stage i goes into slot i % STAGES once its previous use (stage
+    // i - STAGES) has been released.
+    __device__ __forceinline__ void produce(const void* x_map, unsigned it0, int nst, unsigned k0,
+                                            unsigned n0) const {
 #pragma unroll 1
         for (int kb = 0; kb < nst; ++kb) {
-            const int s = kb % T::STAGES;
-            if (kb >= T::STAGES) sm90::mbar_wait(&empty[s], ((kb / T::STAGES) - 1) & 1);
+            const unsigned i = it0 + kb;
+            const unsigned s = i % T::STAGES;
+            if (i >= T::STAGES) sm90::mbar_wait(&empty[s], ((i / T::STAGES) - 1) & 1);
             sm90::mbar_arrive_expect_tx(&full[s], T::STAGE_BYTES);
             sm90::tma_load_2d(slots + s * T::STAGE_BYTES, x_map, &full[s],
                               static_cast<int>(k0) + kb * T::K_STAGE, static_cast<int>(n0));
         }
     }
 
-    // Consumers: wait until stage kb's bytes are in its slot.
-    __device__ __forceinline__ void wait_full(int kb) const {
-        sm90::mbar_wait(&full[kb % T::STAGES], (kb / T::STAGES) & 1);
+    // Consumers: wait until stage i's bytes are in its slot.
+    __device__ __forceinline__ void wait_full(unsigned i) const {
+        sm90::mbar_wait(&full[i % T::STAGES], (i / T::STAGES) & 1);
     }
 
-    // Consumers (lane 0 of each warp): stage kb's slot may be refilled.
-    __device__ __forceinline__ void release(int kb, int lane) const {
-        if (lane == 0) sm90::mbar_arrive(&empty[kb % T::STAGES]);
+    // Consumers (lane 0 of each warp): stage i's slot may be refilled.
+    __device__ __forceinline__ void release(unsigned i, int lane) const {
+        if (lane == 0) sm90::mbar_arrive(&empty[i % T::STAGES]);
     }
 
     // The B descriptor of slot 0, step 0; the others add to its address field.
     __device__ __forceinline__ uint64_t desc_base() const { return sm90::desc_kmajor_sw128(sm90::smem_u32(slots)); }
 
-    // The B descriptor of k32 step t (0, 1) of stage kb: the slot's rows, advanced by
+    // The B descriptor of k32 step t (0, 1) of stage i: the slot's rows, advanced by
     // t · 32 elements (64 bytes) inside the 128-byte swizzle row. The address field
     // holds address >> 4 in 14 bits: every slot lies below 256 KiB, so the sum never
     // carries out of it.
-    __device__ __forceinline__ static uint64_t desc(uint64_t base, int kb, int t) {
-        return base + static_cast<uint64_t>((kb % T::STAGES) * (T::STAGE_BYTES >> 4) + t * (64 >> 4));
+    __device__ __forceinline__ static uint64_t desc(uint64_t base, unsigned i, int t) {
+        return base + static_cast<uint64_t>((i % T::STAGES) * (T::STAGE_BYTES >> 4) + t * (64 >> 4));
     }
 };
 

@@ -24,6 +24,8 @@ pub struct Case {
     pub bias: bool,
     /// Requested split-K count.
     pub splits: usize,
+    /// CTAs a persistent kernel may launch (0: one per work unit).
+    pub resident_ctas: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -51,6 +53,7 @@ const fn case(
         beta,
         bias,
         splits,
+        resident_ctas: 0,
     }
 }
 
@@ -126,6 +129,22 @@ pub const WGMMA_CASES: &[Case] = &[
     case(WG, BF16, 129, 260, 528, BF16, NoAct, None, false, 2),
 ];
 
+/// The persistent Hopper kernel on fewer CTAs than work units, so each CTA walks
+/// several (its X ring and mbarrier phases running on across units, the epilogue
+/// buffer reused): 2 row blocks × 5 token tiles on 3 CTAs (bands of 2 token tiles,
+/// the last one narrower), and split-K units (2 tiles × 2 splits, the counters
+/// shared across a CTA's units) on 2 CTAs.
+pub const WGMMA_PERSISTENT_CASES: &[Case] = &[
+    Case {
+        resident_ctas: 3,
+        ..case(WG, BF16, 520, 300, 64, F16, Gelu, Some(0.5), true, 1)
+    },
+    Case {
+        resident_ctas: 2,
+        ..case(WG, F16, 129, 72, 1040, F32, Relu, None, true, 2)
+    },
+];
+
 /// The relative-error bound of an output dtype (DESIGN.md Tolerances).
 pub fn tolerance(out_dtype: DType) -> f64 {
     match out_dtype {
@@ -165,7 +184,9 @@ pub fn inputs<T: Element>(c: &Case, seed: u64) -> Inputs<T> {
 }
 
 pub fn plan(c: &Case) -> SparseGemmPlan {
-    SparseGemmPlan::new(c.config, c.tokens, c.out, c.inn, c.splits).expect("plan")
+    SparseGemmPlan::new(c.config, c.tokens, c.out, c.inn, c.splits)
+        .expect("plan")
+        .with_resident_ctas(c.resident_ctas)
 }
 
 /// Runs a case on `exec`; returns (relative error, bound, plan).

@@ -7,7 +7,7 @@
 mod gemm_cases;
 
 use super::GpuTest;
-use gemm_cases::{run_case, Case, CASES, WGMMA_CASES};
+use gemm_cases::{run_case, Case, CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
@@ -26,11 +26,17 @@ pub fn hopper_tests() -> Vec<(&'static str, GpuTest)> {
 /// tests/common/gemm_cases.rs's WGMMA_CASES from the fatbin's sm_90a code.
 fn hopper_cases() -> Result<(), Failed> {
     let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
-    for (i, c) in WGMMA_CASES.iter().enumerate() {
+    for (i, c) in WGMMA_CASES.iter().chain(WGMMA_PERSISTENT_CASES).enumerate() {
         let (err, tol, p) = run_case(&exec, c, 300 + i as u64)?;
         println!(
-            "{:?} {:?} t={} {}x{}: rel err {err:.2e} (≤ {tol:.0e})",
-            p.config, c.dtype, c.tokens, c.out, c.inn
+            "{:?} {:?} t={} {}x{} splits={} grid={:?}: rel err {err:.2e} (≤ {tol:.0e})",
+            p.config,
+            c.dtype,
+            c.tokens,
+            c.out,
+            c.inn,
+            p.splits,
+            p.launch_grid()
         );
     }
     Ok(())
@@ -89,7 +95,8 @@ fn hopper_llm_shapes() -> Result<(), Failed> {
             alpha: 1.0,
             beta,
             bias: true,
-            splits: 1,
+            splits: p.splits,
+            resident_ctas: p.resident_ctas,
         };
         let (err, tol, p) = run_case(&exec, &c, 13)?;
         println!(
@@ -151,6 +158,7 @@ fn llm_shapes() -> Result<(), Failed> {
                 beta: None,
                 bias: true,
                 splits: p.splits,
+                resident_ctas: p.resident_ctas,
             };
             let (err, tol, p) = run_case(&exec, &c, 7)?;
             println!(
@@ -212,6 +220,7 @@ fn prefill_tiles(code: CodeChoice) -> Result<(), Failed> {
                 beta,
                 bias: true,
                 splits,
+                resident_ctas: 0,
             };
             let (err, tol, p) = run_case(&exec, &c, 11)?;
             println!(
@@ -239,6 +248,7 @@ fn determinism() -> Result<(), Failed> {
         beta: None,
         bias: false,
         splits: 8,
+        resident_ctas: 0,
     };
     let (a, b) = gemm_cases::run_twice(&exec, &c, 3)?;
     if a != b {

@@ -56,6 +56,10 @@ pub struct SparseGemmPlan {
     pub splits: usize,
     /// k32 steps per split (a multiple of 8).
     pub chunk_steps: usize,
+    /// CTAs a persistent kernel (the Hopper tiles) launches at most: the device's SM
+    /// count where the plan was chosen for one, 0 for one CTA per work unit. The
+    /// mma.sp tiles ignore it.
+    pub resident_ctas: usize,
 }
 
 pub(crate) fn check_gemm_shape(tokens: usize, out: usize, inn: usize) -> Result<()> {
@@ -114,7 +118,30 @@ impl SparseGemmPlan {
             steps,
             splits: groups.div_ceil(chunk_groups),
             chunk_steps: chunk_groups * META_STEPS_PER_LOAD,
+            resident_ctas: 0,
         })
+        .and_then(SparseGemmPlan::check_units)
+    }
+
+    /// The persistent kernels count their work units (tiles × splits) in 32 bits.
+    fn check_units(self) -> Result<SparseGemmPlan> {
+        if self.config.tile().persistent() && u32::try_from(self.units()).is_err() {
+            return Err(Error::Shape {
+                what: "tokens",
+                value: self.tokens,
+                requirement: "output tiles × splits must stay below 2^32",
+            });
+        }
+        Ok(self)
+    }
+
+    /// The plan launching at most `ctas` CTAs of a persistent kernel (0: one per
+    /// work unit), as [`choose_for`](Self::choose_for) sets it to the SM count.
+    pub fn with_resident_ctas(self, ctas: usize) -> SparseGemmPlan {
+        SparseGemmPlan {
+            resident_ctas: ctas,
+            ..self
+        }
     }
 
     /// The heuristic:
@@ -202,13 +229,14 @@ impl SparseGemmPlan {
                     // Split-K up to about one CTA per SM where the output tiles do not
                     // fill the GPU (64-512 tokens on most layers).
                     let base = SparseGemmPlan::new(GemmConfig::Wgmma256x128, tokens, out, inn, 1)?;
-                    return SparseGemmPlan::new(
+                    return Ok(SparseGemmPlan::new(
                         GemmConfig::Wgmma256x128,
                         tokens,
                         out,
                         inn,
                         base.splits_to_fill(sm_count),
-                    );
+                    )?
+                    .with_resident_ctas(sm_count));
                 }
                 None => {
                     let large = LARGE_PREFILL_TILE.tile();
@@ -220,7 +248,9 @@ impl SparseGemmPlan {
                     }
                 }
             };
-            return SparseGemmPlan::new(config, tokens, out, inn, 1);
+            return Ok(
+                SparseGemmPlan::new(config, tokens, out, inn, 1)?.with_resident_ctas(sm_count)
+            );
         }
         let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
         SparseGemmPlan::new(
@@ -259,7 +289,49 @@ impl SparseGemmPlan {
         self.out.div_ceil(TILE_ROWS)
     }
 
-    /// The launch grid: token tiles and row blocks (in the tile's order), splits along z.
+    /// The grid a persistent kernel launches: one CTA per work unit, at most
+    /// [`resident_ctas`](Self::resident_ctas), along x; for the other tiles
+    /// [`grid`](Self::grid).
+    pub fn launch_grid(&self) -> [u32; 3] {
+        if !self.config.tile().persistent() {
+            return self.grid();
+        }
+        let units = self.units();
+        let ctas = match self.resident_ctas {
+            0 => units,
+            n => units.min(n),
+        };
+        // At most 2^32 - 1 units (checked when the plan was built).
+        [ctas.max(1) as u32, 1, 1]
+    }
+
+    /// Work units of a persistent kernel: output tiles × splits.
+    pub fn units(&self) -> usize {
+        self.tiles() * self.splits
+    }
+
+    /// Token tiles per band of the persistent kernel's walk (kernels/gemm/sm90_schedule.cuh).
+    /// The CTAs resident together cover about `band` token tiles × `resident / band`
+    /// row blocks, and reading W once per band and X once per group of row blocks
+    /// costs `W·NT/band + X·MT·band/resident` bytes, least at
+    /// `band = √(resident · W per row block / X per token tile)`: with 2:4 W at 9/16 of
+    /// the dense bytes, √(resident · rows · 9/16 / tokens) of the tile (12 on an H100's
+    /// 132 SMs with the 256 × 128 tile). All token tiles (row-major order) when the
+    /// resident CTAs are unknown.
+    pub fn band(&self) -> u32 {
+        let t = self.config.tile();
+        let token_tiles = self.tokens.div_ceil(t.tokens).max(1);
+        if self.resident_ctas == 0 {
+            return token_tiles as u32;
+        }
+        let ideal =
+            (self.resident_ctas as f64 * t.rows as f64 * 9.0 / 16.0 / t.tokens as f64).sqrt();
+        // token_tiles ≤ 2^31 / tokens per tile (shapes are checked below 2^31).
+        (ideal.round() as usize).clamp(1, token_tiles) as u32
+    }
+
+    /// The output tiles: token tiles and row blocks (in the tile's order), splits along
+    /// z; the launch grid of the non-persistent tiles.
     pub fn grid(&self) -> [u32; 3] {
         let t = self.config.tile();
         let rows = self.out.div_ceil(t.rows) as u32;

@@ -150,7 +150,7 @@ impl GemmLaunch {
         let template = Launch {
             module: kernel.module,
             kernel: kernel.name,
-            grid: plan.grid(),
+            grid: plan.launch_grid(),
             block: [t.threads as u32, 1, 1],
             dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
             cluster: crate::launch::NO_CLUSTER,
@@ -250,6 +250,7 @@ impl GemmLaunch {
             Some(map) => StructArg::Gemm90 {
                 params,
                 x_map: TensorMapDesc { address: x, ..map },
+                band: self.plan.band(),
             },
             None => StructArg::Gemm(params),
         };

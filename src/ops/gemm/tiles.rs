@@ -48,7 +48,8 @@ pub enum GemmConfig {
     /// 8-stage ring (k = 64 per stage, 128B swizzle) and two consumer warpgroups, each
     /// 128 rows × 128 tokens (two m64n128k32 per k32 step), stream W from global memory
     /// into registers two stages ahead: 256 rows × 128 tokens per CTA, 384 threads,
-    /// 131 KiB of dynamic shared memory; token tiles along grid.x.
+    /// persistent (about one CTA per SM walking the tiles in bands), 162 KiB of dynamic
+    /// shared memory (the ring and a 32-token epilogue buffer).
     Wgmma256x128,
 }
 
@@ -122,17 +123,25 @@ pub struct TileShape {
 impl TileShape {
     /// Shared memory the kernel uses (kernels/gemm/tile.cuh and sm90_tile.cuh
     /// `SMEM_BYTES`): the larger of the X pipeline (stages × tokens × k of a stage,
-    /// bf16/f16) and the f32 epilogue tile (tokens × (rows + 4)); the Hopper tiles add
-    /// 1 KiB to align the ring to the 128-byte swizzle's 1024-byte repeat.
+    /// bf16/f16) and the f32 epilogue tile (tokens × (rows + 4)), which reuses it; the
+    /// persistent Hopper tiles hold both, the epilogue in chunks of
+    /// [`HOPPER_EPILOGUE_TOKENS`], plus 1 KiB to align the ring to the 128-byte
+    /// swizzle's 1024-byte repeat.
     pub fn shared_bytes(&self) -> usize {
         let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
-        let dt = self.tokens * (self.rows + 4) * 4;
-        let align = if self.main_loop == MainLoop::Wgmma {
-            1024
+        let dt = |tokens: usize| tokens * (self.rows + 4) * 4;
+        if self.persistent() {
+            x + dt(HOPPER_EPILOGUE_TOKENS) + 1024
         } else {
-            0
-        };
-        x.max(dt) + align
+            x.max(dt(self.tokens))
+        }
+    }
+
+    /// Whether the kernel is persistent: about one CTA per SM walking the output tiles
+    /// and splits ([`SparseGemmPlan::launch_grid`](super::SparseGemmPlan::launch_grid)).
+    /// The Hopper tiles are.
+    pub fn persistent(&self) -> bool {
+        self.main_loop == MainLoop::Wgmma
     }
 
     /// Whether the kernel uses sm_90a-only instructions (wgmma, setmaxnreg): it exists
@@ -159,6 +168,12 @@ impl TileShape {
         ]
     }
 }
+
+/// Tokens per chunk of the Hopper kernels' epilogue (`Tile90::EPI_TOKENS`, checked at
+/// build time through the shared-memory size): persistent, they store a tile through
+/// a buffer of their own while the producer refills the X ring, and a whole 128-token
+/// f32 tile would not fit beside the ring.
+pub const HOPPER_EPILOGUE_TOKENS: usize = 32;
 
 impl GemmConfig {
     /// Every mma.sp tile (kernels/sparse_gemm.cu), the decode tile first.
