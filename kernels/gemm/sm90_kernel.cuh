@@ -44,27 +44,17 @@ struct SparseGemm90 {
         unsigned char* smem = dyn_smem + (((base + 1023) & ~1023u) - base);
         const XRing<T> ring{smem, full, empty};
         float* dt = reinterpret_cast<float*>(smem + T::X_BYTES);
-        const TileWalk<T::BM, T::BN> walk(p, pp.band);
+        const TileWalk<T::BM, T::BN, T::KS> walk(p, pp.band);
         const int wg = threadIdx.x / 128;
 
         if (threadIdx.x == 0) ring.init();
         __syncthreads();
 
-        // Persistent: each CTA takes units blockIdx.x, + gridDim.x, ... and numbers its
-        // stages across them (`it`), so the ring runs on from one unit to the next.
+        // Persistent: each CTA walks its units, producer and consumers in the same order.
         if (wg == 0) {
             sm90::setmaxnreg_dec<T::PRODUCER_REGS>();
-            if (threadIdx.x == 0) {
-                unsigned it = 0;
-#pragma unroll 1
-                for (unsigned u = blockIdx.x; u < walk.units; u += gridDim.x) {
-                    const Unit c = walk.at(u);
-                    const unsigned s_begin = c.split * p.chunk_steps;
-                    const int nst = stages(p, s_begin);
-                    ring.produce(&pp.x_map, it, nst, s_begin * 32, c.n0);
-                    it += nst;
-                }
-            }
+            if (threadIdx.x == 0)
+                walk.each([&](const Unit& c) { ring.produce(&pp.x_map, c.it0, c.nst, c.s_begin * 32, c.n0); });
             return;
         }
         sm90::setmaxnreg_inc<T::CONSUMER_REGS>();
@@ -72,32 +62,22 @@ struct SparseGemm90 {
         const int ctid = threadIdx.x - 128;
         const int lane = threadIdx.x & 31;
         const int w = (threadIdx.x / 32) & 3;
-        unsigned it = 0;
-#pragma unroll 1
-        for (unsigned u = blockIdx.x; u < walk.units; u += gridDim.x) {
-            const Unit c = walk.at(u);
-            const unsigned s_begin = c.split * p.chunk_steps;
-            const int nst = stages(p, s_begin);
+        walk.each([&](const Unit& c) {
             float acc[MB][ND];
-            mainloop(p, ring, acc, c, s_begin, nst, it, cw, w, lane);
-            it += nst;
-            if (p.splits > 1 && !reduce_splits(p, acc, c, ctid)) continue;
+            mainloop(p, ring, acc, c, cw, w, lane);
+            if (p.splits > 1 && !reduce_splits(p, acc, c, ctid)) return;
             store(p, dt, acc, ctid, cw, w, lane, c.m0, c.n0);
-        }
-    }
-
-    // Stages of the split starting at k32 step s_begin (KS steps each).
-    __device__ static __forceinline__ int stages(const GemmParams& p, unsigned s_begin) {
-        return static_cast<int>(min(p.steps, s_begin + p.chunk_steps) - s_begin) / T::KS;
+        });
     }
 
     // One unit's K range into acc: W from its rows' stream, X from the ring's stages
     // it0 .. it0 + nst - 1, every one of which is released by the end.
     __device__ static __forceinline__ void mainloop(const GemmParams& p, const XRing<T>& ring,
-                                                    float (&acc)[MB][ND], const Unit& c,
-                                                    unsigned s_begin, int nst, unsigned it0, int cw,
+                                                    float (&acc)[MB][ND], const Unit& c, int cw,
                                                     int w, int lane) {
-        WStream<T> ws(p, c.m0 / 16 + cw * MB * 4 + w, s_begin, lane);
+        const int nst = c.nst;
+        const unsigned it0 = c.it0;
+        WStream<T> ws(p, c.m0 / 16 + cw * MB * 4 + w, c.s_begin, lane);
 #pragma unroll
         for (int h = 0; h < MB; ++h)
 #pragma unroll
