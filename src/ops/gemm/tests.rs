@@ -111,7 +111,10 @@ fn tiles_describe_their_shared_memory_and_grid_order() {
             (67584, 67584),
             (67584, 67584),
             (66560, 66560),
-            (66560, 66560)
+            (66560, 66560),
+            (81920, 81920),
+            (114688, 114688),
+            (131072, 131072)
         ]
     );
     let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64, 130, 300, 64, 1).unwrap();
