@@ -21,6 +21,19 @@ pub const LARGE_TILE_MIN_TOKENS: usize = 256;
 /// prefill tiles on every LLM layer measured (the numbers, with device and date, are
 /// in bench/RESULTS.md).
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
+/// The shared-memory-staged prefill tiles (kernels/gemm/smem_*.cuh) as candidates of
+/// the heuristic for devices without the Hopper kernel, each with the token count its
+/// range starts at, largest tile first: the first that fits the device's shared memory
+/// and still gives every SM a CTA is taken. Provisional, not yet measured on a GPU:
+/// the ranges start where a 128-token-wide tile first fills an A100's 108 SMs on the
+/// 4096-row layers (512 tokens: 32 row blocks × 4 token tiles) and double with the
+/// tile, so each takes over only where its grid is still a full wave or more; the
+/// decode issue's token sweep (gpu-bench `--prefill-tiles`) sets the real crossovers.
+pub const STAGED_PREFILL_CANDIDATES: [(GemmConfig, usize); 3] = [
+    (GemmConfig::PrefillS128x256, 2048),
+    (GemmConfig::PrefillS256x128, 1024),
+    (GemmConfig::PrefillS128x128, 512),
+];
 /// From this many tokens on, [`SparseGemmPlan::choose_for`](super::SparseGemmPlan::choose_for) takes the Hopper kernel on
 /// compute capability 9.0. Provisional: the crossover with the mma.sp tiles belongs to
 /// the decode issue's token sweep on a GPU, which has not run yet (64 is where the
