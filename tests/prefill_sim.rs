@@ -82,3 +82,55 @@ fn staged_256x128_matches_reference() {
 fn staged_128x256_matches_reference() {
     run_config(GemmConfig::PrefillS128x256);
 }
+
+/// The sweep's tiles (feature `gemm-sweep`, compiled for the GPU bundle and wherever
+/// the features are all on): one case each with row, token and `in` tails and split-K
+/// 2, so a sweep tile the GPU check times is a correct one.
+#[cfg(feature = "gemm-sweep")]
+#[test]
+fn staged_sweep_tiles_match_reference() {
+    use gemm_cases::Case;
+    use sparse24::{Activation, DType};
+    if skip() {
+        return;
+    }
+    for (i, config) in GemmConfig::SWEEP.into_iter().enumerate() {
+        let t = config.tile();
+        let c = Case {
+            config,
+            dtype: if i % 2 == 0 { DType::BF16 } else { DType::F16 },
+            tokens: t.tokens + 37,
+            out: t.rows + 24,
+            inn: 528,
+            out_dtype: DType::F32,
+            act: Activation::Silu,
+            alpha: 0.75,
+            beta: Some(0.5),
+            bias: true,
+            splits: 2,
+        };
+        let exec = SimExecutor::new();
+        let start = std::time::Instant::now();
+        let (err, tol, p) = run_case(&exec, &c, 400 + i as u64).unwrap_or_else(|e| panic!("{e}"));
+        let s = exec.last_stats().expect("ptxsim counters");
+        println!(
+            "{} {:?} tokens={} out={} in={} splits={}: rel err {err:.2e} (bound {tol:.0e}); \
+             mma.sp={} bank conflicts={} ({:.1?})",
+            config.name(),
+            c.dtype,
+            c.tokens,
+            c.out,
+            c.inn,
+            p.splits,
+            s.mma_sp_instructions,
+            s.shared_bank_conflicts,
+            start.elapsed()
+        );
+        assert_eq!(p.splits, 2);
+        assert_eq!(s.mma_sp_instructions, expected_mma_sp(&p), "{c:?}");
+        assert_eq!(
+            s.shared_bank_conflicts, 0,
+            "{c:?}: shared-memory bank conflicts"
+        );
+    }
+}

@@ -106,11 +106,14 @@ struct SmemMainLoop {
                 // is past the barrier, so done reading it); it starts a group when
                 // (u + STAGES - 1) % GS == 0, whose metadata slot is the other one
                 // exactly when it lies in the next group.
+                // Where STAGES divides GS every group starts at slot 0, so the slots
+                // are compile-time (u % STAGES); otherwise a running index.
                 const int ahead = u + STAGES - 1;
-                const int wslot = slot == 0 ? STAGES - 1 : slot - 1;
+                const int cur = GS % STAGES == 0 ? u % STAGES : slot;
+                const int wslot = GS % STAGES == 0 ? ahead % STAGES : (slot == 0 ? STAGES - 1 : slot - 1);
                 cp.load(kb + STAGES - 1, wslot, ahead % GS == 0, mslot ^ ((ahead / GS) & 1));
-                mma_stage<T, BF16>(acc, f, slot, mslot, u);
-                slot = slot == STAGES - 1 ? 0 : slot + 1;
+                mma_stage<T, BF16>(acc, f, cur, mslot, u);
+                if (GS % STAGES != 0) slot = slot == STAGES - 1 ? 0 : slot + 1;
             }
             mslot ^= 1;
         }
