@@ -239,3 +239,50 @@ fn staged_tiles_main_loop_sass() {
         }
     }
 }
+
+/// The sweep's tiles (feature `gemm-sweep`, the GPU bundle's): compiled for sm_80/86/
+/// 89/90 without spills and within 255 registers; their main loops printed (the
+/// 64 × 32-warp tile is in the sweep to be measured against the 64 × 64 ones, not held
+/// to the 3 instructions per HMMA.SP of the shipped tiles).
+#[cfg(feature = "gemm-sweep")]
+#[test]
+fn sweep_tiles_compile_without_spills() {
+    if !kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return;
+    }
+    let m = kernels::module("sparse_gemm").expect("sparse_gemm module is embedded");
+    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    let text = sass(m.fatbin);
+    for c in GemmConfig::SWEEP {
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("the sweep is compiled with gemm-sweep");
+            for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
+                let u = usage
+                    .iter()
+                    .find(|u| u.kernel == name && u.arch == arch)
+                    .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
+                assert_eq!(
+                    (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+                    (0, 0, 0),
+                    "{name} spills on {arch}"
+                );
+                assert!(u.registers <= 255);
+                let l = text
+                    .as_deref()
+                    .and_then(|t| sass_loop::function_sass(t, arch, name))
+                    .and_then(sass_loop::main_loop);
+                println!(
+                    "{name}@{arch}: {} registers, 0 spills, {} B dynamic smem; main loop {}",
+                    u.registers,
+                    c.tile().dynamic_shared_bytes(),
+                    l.map_or("-".into(), |l| format!(
+                        "{} HMMA.SP, {:.2} instructions per HMMA.SP",
+                        l.hmma_sp,
+                        l.per_hmma_sp()
+                    ))
+                );
+            }
+        }
+    }
+}
