@@ -23,6 +23,8 @@ use std::process::Command;
 mod hopper;
 #[path = "../ptxsim/tests/common/pipeline_case.rs"]
 mod pipeline_case;
+#[path = "kernel-report/staged.rs"]
+mod staged;
 
 /// Per-SM limits used for occupancy: (registers, threads, CTAs, shared bytes).
 const SM80: (u32, u32, u32, u32) = (65536, 2048, 32, 164 * 1024);
@@ -348,6 +350,12 @@ fn main() -> Result<()> {
             .and_then(|m| sass_text(t, m.fatbin))
     });
     hopper::report(hopper_sass.as_deref());
+    let gemm_sass = tool.as_ref().and_then(|t| {
+        kernels::module("sparse_gemm")
+            .ok()
+            .and_then(|m| sass_text(t, m.fatbin))
+    });
+    staged::report(&seen, gemm_sass.as_deref());
 
     // Every kernel on every architecture (the table above shows sm_80 and sm_90 only):
     // the figures scripts/test.sh puts in the CI log.

@@ -25,6 +25,11 @@ __device__ __forceinline__ void cp_async_16(unsigned dst, const void* src, unsig
                  : "memory");
 }
 
+// 4-byte global → shared copy through L1 (.ca: cp.async.cg takes 16 bytes only).
+__device__ __forceinline__ void cp_async_4(unsigned dst, const void* src) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src) : "memory");
+}
+
 __device__ __forceinline__ void cp_async_commit() {
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
@@ -44,6 +49,24 @@ __device__ __forceinline__ void ldmatrix_x4(unsigned addr, unsigned (&r)[4]) {
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(addr)
                  : "memory");
+}
+
+// 16-byte shared-memory load at a 32-bit shared address (asm volatile with a memory
+// clobber: never moved across the cp.async waits and barriers that guard the data).
+__device__ __forceinline__ uint4 lds_v4(unsigned addr) {
+    uint4 v;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "r"(addr)
+                 : "memory");
+    return v;
+}
+
+// 4-byte shared-memory load at a 32-bit shared address (as lds_v4).
+__device__ __forceinline__ unsigned lds_u32(unsigned addr) {
+    unsigned v;
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
+    return v;
 }
 
 // 16-byte global load through the read-only (non-coherent) path.

@@ -14,8 +14,9 @@ bundle=.device-bundle
 rm -rf "$bundle" && mkdir -p "$bundle/bin"
 py="$(command -v python3)"
 # Test binaries: cargo prints their paths as JSON.
-# --all-features: the sim, learn and cusparselt targets, and require-kernels (no
-# bundle without kernels). sparse24-candle is left out: its `cuda` feature builds
+# --all-features: the sim, learn and cusparselt targets, require-kernels (no
+# bundle without kernels) and gemm-sweep (the staged GEMM tiles' sweep, which
+# gpu-bench's full set, FULL=1, times). sparse24-candle is left out: its `cuda` feature builds
 # candle's CUDA kernels (tens of minutes here), and its GPU test is not bundled yet.
 cargo test --release --workspace --exclude sparse24-candle --all-features --no-run --message-format=json 2>/dev/null \
   | "$py" -c '

@@ -24,7 +24,8 @@
 //! time(baseline) / time(sparse24).
 //!
 //! With `--prefill-tiles`, every prefill case (tokens ≥ 256) also times sparse24 with
-//! each prefill tile configuration (`GemmConfig::PREFILL`, checked against the
+//! each prefill tile configuration (`GemmConfig::PREFILL`; without `--quick` also the
+//! staged tiles' sweep, `GemmConfig::SWEEP`, in builds with `gemm-sweep`; checked against the
 //! reference first like the main column) and adds a table "tile → µs, TFLOP/s, vs
 //! cuBLAS" with the fastest tile of each case marked, so one run shows which tile
 //! `SparseGemmPlan::choose` (or `SPARSE24_PREFILL_TILE`) should take.
@@ -259,8 +260,16 @@ fn layer<T: Element>(
         // each split count the plan accepts for this shape (--decode-splits).
         let mut variants: Vec<(GemmConfig, usize, String)> = Vec::new();
         if args.prefill_tiles && tokens >= LARGE_TILE_MIN_TOKENS {
-            for config in GemmConfig::PREFILL {
-                variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
+            // The prefill tiles (the staged ones included), then in the full set the
+            // staged pipeline's sweep where this build has it (feature `gemm-sweep`),
+            // each where the device's shared memory per CTA holds it.
+            let smem =
+                sparse24::ops::gemm::max_shared_per_block(b.dev.gemm_device().compute_capability);
+            let sweep: &[GemmConfig] = if args.quick { &[] } else { &GemmConfig::SWEEP };
+            for config in GemmConfig::PREFILL.into_iter().chain(sweep.iter().copied()) {
+                if config.kernel(T::DTYPE).is_ok() && config.tile().shared_bytes() <= smem {
+                    variants.push((config, 1, format!("tile {:>10}", config.tile_name())));
+                }
             }
         }
         // The Hopper tiles (sm_90a code: on compute capability 9.0 only), from 64 tokens

@@ -109,7 +109,26 @@ pub const CASES: &[Case] = &[
     case(T256W16, BF16, 20, 260, 768, F32, Relu, None, false, 3),
     case(T256W16, F16, 150, 40, 1040, BF16, Silu, Some(2.0), true, 1),
     case(T256W16, BF16, 65, 270, 64, F16, Relu, None, true, 1),
+    // The shared-memory-staged tiles (one axis per case, not their product): token
+    // tails (130, 37, 150, 20 of a 128/256 tile), row tails (200, 72, 17, 136, 300
+    // rows: partial 16-row tiles and row blocks), `in` ending inside a stage (272, 48)
+    // and spanning 3 metadata groups (528, 768: the two metadata slots alternate),
+    // split-K 2 and 3, f16 and bf16, every output dtype, activation, beta and bias.
+    case(S128, BF16, 130, 200, 272, BF16, Relu, Some(0.5), true, 1),
+    case(S128, F16, 37, 72, 528, F32, Gelu, None, true, 2),
+    case(S128, F16, 150, 17, 48, F16, Silu, Some(-1.0), false, 1),
+    case(S128, BF16, 20, 136, 768, F32, NoAct, None, false, 3),
+    case(S256, F16, 130, 300, 272, F32, GeluErf, Some(-0.5), true, 1),
+    case(S256, BF16, 37, 72, 528, BF16, NoAct, None, false, 2),
+    case(S256, BF16, 150, 17, 48, F16, Gelu, Some(1.0), true, 1),
+    case(S256, F16, 20, 260, 768, F32, Relu, None, false, 3),
+    case(S128W, BF16, 260, 200, 272, F32, Silu, Some(2.0), true, 1),
+    case(S128W, F16, 37, 72, 528, F16, Relu, None, false, 2),
+    case(S128W, F16, 150, 17, 48, BF16, NoAct, Some(0.25), true, 1),
+    case(S128W, BF16, 20, 136, 768, F32, Gelu, None, true, 3),
 ];
+
+use GemmConfig::{PrefillS128x128 as S128, PrefillS128x256 as S128W, PrefillS256x128 as S256};
 
 use GemmConfig::Wgmma256x128 as WG;
 

@@ -3,7 +3,8 @@
 
 use super::config::{
     prefill_tile_override, GemmConfig, DECODE_MAX_TOKENS, LARGE_PREFILL_TILE,
-    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT, WGMMA_MIN_TOKENS,
+    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT, STAGED_PREFILL_CANDIDATES,
+    WGMMA_MIN_TOKENS,
 };
 use crate::error::{Error, Result};
 use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
@@ -151,9 +152,12 @@ impl SparseGemmPlan {
     ///   [`MAX_SPLITS`]
     ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
     ///   split so the reduction stays small next to the weight stream;
-    /// - more tokens: a prefill tile, no split-K: [`LARGE_PREFILL_TILE`] (256 × 64)
-    ///   from [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid has at least one CTA
-    ///   per SM, else [`GemmConfig::Prefill`] (128 × 64). The environment variable
+    /// - more tokens: a prefill tile, no split-K: the first of the staged tiles
+    ///   ([`STAGED_PREFILL_CANDIDATES`]) whose token range has begun, whose shared
+    ///   memory the device allows and whose grid has at least one CTA per SM; else
+    ///   [`LARGE_PREFILL_TILE`] (256 × 64) from [`LARGE_TILE_MIN_TOKENS`] tokens on
+    ///   when its grid has at least one CTA per SM, else [`GemmConfig::Prefill`]
+    ///   (128 × 64). The environment variable
     ///   [`PREFILL_TILE_ENV`](super::PREFILL_TILE_ENV) overrides this choice (an unknown value is an error).
     ///
     /// This plans for the mma.sp kernels only (a compute capability 8.0 device);
@@ -238,16 +242,9 @@ impl SparseGemmPlan {
                     )?
                     .with_resident_ctas(sm_count));
                 }
-                None => {
-                    let large = LARGE_PREFILL_TILE.tile();
-                    let ctas = out.div_ceil(large.rows) * tokens.div_ceil(large.tokens);
-                    if tokens >= LARGE_TILE_MIN_TOKENS && ctas >= sm_count.max(1) {
-                        LARGE_PREFILL_TILE
-                    } else {
-                        GemmConfig::Prefill
-                    }
-                }
+                None => prefill_for(tokens, out, device),
             };
+            check_shared_memory(config, device)?;
             return Ok(
                 SparseGemmPlan::new(config, tokens, out, inn, 1)?.with_resident_ctas(sm_count)
             );
@@ -364,4 +361,60 @@ impl SparseGemmPlan {
     pub(crate) fn partials_offset(&self) -> usize {
         (self.tiles() * 4).div_ceil(WORKSPACE_ALIGN) * WORKSPACE_ALIGN
     }
+}
+
+/// Shared memory one CTA may use on a device of compute capability `cc` (CUDA's
+/// opt-in limit per block): 163 KiB on sm_80/87, 227 KiB on sm_90 and sm_100, 99 KiB
+/// on sm_86/89/120 and on anything not listed (the smallest of the sm_80+ parts).
+pub fn max_shared_per_block(cc: (u32, u32)) -> usize {
+    match cc {
+        (8, 0) | (8, 7) => 163 * 1024,
+        (9, 0) | (10, _) => 227 * 1024,
+        _ => 99 * 1024,
+    }
+}
+
+/// The prefill tile of the heuristic for a device without the Hopper kernel (or below
+/// its token range): the first of [`STAGED_PREFILL_CANDIDATES`] whose token range
+/// starts at or below `tokens`, whose shared memory the device has and whose grid
+/// gives every SM a CTA; else [`LARGE_PREFILL_TILE`] from
+/// [`LARGE_TILE_MIN_TOKENS`] tokens on when its grid fills the SMs; else
+/// [`GemmConfig::Prefill`].
+fn prefill_for(tokens: usize, out: usize, device: GemmDevice) -> GemmConfig {
+    let sms = device.sm_count.max(1);
+    let ctas = |c: GemmConfig| {
+        let t = c.tile();
+        out.div_ceil(t.rows) * tokens.div_ceil(t.tokens)
+    };
+    let smem = max_shared_per_block(device.compute_capability);
+    if let Some(&(c, _)) = STAGED_PREFILL_CANDIDATES
+        .iter()
+        .find(|&&(c, min)| tokens >= min && c.tile().shared_bytes() <= smem && ctas(c) >= sms)
+    {
+        return c;
+    }
+    if tokens >= LARGE_TILE_MIN_TOKENS && ctas(LARGE_PREFILL_TILE) >= sms {
+        LARGE_PREFILL_TILE
+    } else {
+        GemmConfig::Prefill
+    }
+}
+
+/// A tile whose shared memory exceeds what one CTA may use on `device`
+/// ([`max_shared_per_block`]) is `Error::InvalidArgument` (it could not launch).
+fn check_shared_memory(config: GemmConfig, device: GemmDevice) -> Result<()> {
+    let need = config.tile().shared_bytes();
+    let have = max_shared_per_block(device.compute_capability);
+    if need > have {
+        let (major, minor) = device.compute_capability;
+        return Err(Error::InvalidArgument {
+            what: "prefill tile",
+            why: format!(
+                "tile {} needs {need} bytes of shared memory per CTA; compute capability \
+                 {major}.{minor} allows {have}",
+                config.tile_name()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -40,10 +40,42 @@ fn heuristic_picks_prefill_for_many_tokens() {
     assert_eq!(p.grid(), [32, 1, 1]);
     let p = choose(255, 4096, 4096, 132);
     assert_eq!(p.config, GemmConfig::Prefill);
-    // Many tokens: the 256 × 64 tile, token tiles along grid.x.
-    let p = choose(4096, 4096, 4096, 108);
+    // Many tokens: the 256 × 64 tile, token tiles along grid.x, below the staged
+    // tiles' ranges.
+    let p = choose(384, 8192, 4096, 108);
     assert_eq!((p.config, p.splits), (LARGE_PREFILL_TILE, 1));
-    assert_eq!(p.grid(), [64, 16, 1]);
+    assert_eq!(p.grid(), [6, 32, 1]);
+    // The staged tiles (STAGED_PREFILL_CANDIDATES): the largest whose range has begun
+    // and whose grid fills the SMs, within the device's shared memory.
+    let p = choose(4096, 4096, 4096, 108);
+    assert_eq!(
+        (p.config, p.grid()),
+        (GemmConfig::PrefillS128x256, [16, 32, 1])
+    );
+    let p = choose(1024, 4096, 4096, 108);
+    assert_eq!(
+        (p.config, p.grid()),
+        (GemmConfig::PrefillS256x128, [8, 16, 1])
+    );
+    let p = choose(512, 4096, 4096, 108);
+    assert_eq!(
+        (p.config, p.grid()),
+        (GemmConfig::PrefillS128x128, [4, 32, 1])
+    );
+    let ada = GemmDevice {
+        sm_count: 58,
+        compute_capability: (8, 9),
+    };
+    let p = SparseGemmPlan::choose_for_with(4096, 4096, 4096, ada, None).unwrap();
+    assert_eq!(
+        p.config,
+        GemmConfig::PrefillS128x128,
+        "99 KiB per CTA on sm_89"
+    );
+    assert!(matches!(
+        SparseGemmPlan::choose_for_with(4096, 4096, 4096, ada, Some(GemmConfig::PrefillS256x128)),
+        Err(Error::InvalidArgument { .. })
+    ));
     let p = choose(256, 14336, 4096, 132);
     assert_eq!(p.config, GemmConfig::PrefillT256x64);
     assert_eq!(p.grid(), [4, 56, 1]);
@@ -111,7 +143,10 @@ fn tiles_describe_their_shared_memory_and_grid_order() {
             (67584, 67584),
             (67584, 67584),
             (66560, 66560),
-            (66560, 66560)
+            (66560, 66560),
+            (81920, 81920),
+            (114688, 114688),
+            (131072, 131072)
         ]
     );
     let p = SparseGemmPlan::new(GemmConfig::PrefillT256x64, 130, 300, 64, 1).unwrap();

@@ -43,6 +43,31 @@ pub enum GemmConfig {
     /// of `256x64` to hide latency; the lean main loop (one metadata group per
     /// iteration); 65 KiB of dynamic shared memory; token tiles along grid.x.
     PrefillT256x64W16,
+    /// Tile `s128x128`: the shared-memory-staged pipeline (kernels/gemm/smem_*.cuh):
+    /// W's fragment-ordered tiles and X both staged by cp.async 2 stages ahead (3
+    /// slots, k = 64 each), W copied once per CTA and shared by the warps; 2 × 2 warps
+    /// of 64 rows × 64 tokens (128 rows × 128 tokens per CTA, 128 threads); 80 KiB of
+    /// dynamic shared memory, within every architecture's limit (sm_86/89: 99 KiB), two
+    /// CTAs per SM on sm_80 and sm_90.
+    PrefillS128x128,
+    /// Tile `s256x128`: the staged pipeline on 4 × 2 warps of 64 × 64: 256 rows × 128
+    /// tokens, 256 threads, 3 slots; 112 KiB of dynamic shared memory (sm_80 and sm_90
+    /// only).
+    PrefillS256x128,
+    /// Tile `s128x256`: the staged pipeline on 2 × 4 warps of 64 × 64: 128 rows × 256
+    /// tokens, 256 threads, 3 slots; 128 KiB of dynamic shared memory (sm_80 and sm_90
+    /// only).
+    PrefillS128x256,
+    /// Tile `s128x128k4` (feature `gemm-sweep` only): `s128x128` with 4 slots (104 KiB).
+    SweepS128x128K4,
+    /// Tile `s128x128w8` (feature `gemm-sweep` only): 128 × 128 on 2 × 4 warps of 64
+    /// rows × 32 tokens, 3 slots.
+    SweepS128x128W8,
+    /// Tile `s256x128k4` (feature `gemm-sweep` only): `s256x128` with 4 slots (144 KiB).
+    SweepS256x128K4,
+    /// Tile `s128x256k4` (feature `gemm-sweep` only): `s128x256` with 4 slots (168 KiB,
+    /// sm_90 only).
+    SweepS128x256K4,
     /// Tile `wg256x128` (sm_90a only: wgmma.mma_async.sp, kernels/sparse_gemm_sm90.cu):
     /// a producer warpgroup streams X through the bulk tensor copy engine into an
     /// 8-stage ring (k = 64 per stage, 128B swizzle) and two consumer warpgroups, each
@@ -63,6 +88,10 @@ pub enum MainLoop {
     /// `MainLoopLean`: A one stage ahead, X copy hoisted, one metadata group per
     /// iteration.
     Lean,
+    /// `SmemMainLoop` (kernels/gemm/smem_mainloop.cuh, kernel smem_kernel.cuh): W's
+    /// fragment-ordered values and metadata staged through shared memory by cp.async
+    /// with X, the warps' A fragments read from shared memory.
+    SmemStaged,
     /// The warp-specialised Hopper pipeline (kernels/gemm/sm90_kernel.cuh): X by bulk
     /// tensor copies on mbarriers, W two stages ahead in registers, wgmma.sp.
     Wgmma,
@@ -76,14 +105,17 @@ impl MainLoop {
             MainLoop::PrefetchA2 => "s24::gemm::MainLoopPrefetchA<2>",
             MainLoop::Lean => "s24::gemm::MainLoopLean",
             MainLoop::Wgmma => "s24::gemm::SparseGemm90",
+            MainLoop::SmemStaged => "s24::gemm::SmemMainLoop",
         }
     }
 
-    /// Pipeline stages A is prefetched ahead in registers.
+    /// Pipeline stages A is prefetched ahead in registers (0: A is staged in shared
+    /// memory with X).
     pub fn a_prefetch(self) -> usize {
         match self {
             MainLoop::PrefetchA2 | MainLoop::Wgmma => 2,
             MainLoop::Standard | MainLoop::Lean => 1,
+            MainLoop::SmemStaged => 0,
         }
     }
 }
@@ -128,6 +160,9 @@ impl TileShape {
     /// [`HOPPER_EPILOGUE_TOKENS`], plus 1 KiB to align the ring to the 128-byte
     /// swizzle's 1024-byte repeat.
     pub fn shared_bytes(&self) -> usize {
+        if self.main_loop == MainLoop::SmemStaged {
+            return self.staged_shared_bytes();
+        }
         let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
         let dt = |tokens: usize| tokens * (self.rows + 4) * 4;
         if self.persistent() {
@@ -142,6 +177,20 @@ impl TileShape {
     /// The Hopper tiles are.
     pub fn persistent(&self) -> bool {
         self.main_loop == MainLoop::Wgmma
+    }
+
+    /// Shared memory of the staged pipeline (kernels/gemm/smem_tile.cuh `SMEM_BYTES`):
+    /// per slot X (tokens × k of a stage, 2 bytes each) and W values (16-row tiles ×
+    /// steps × 512 bytes), two metadata slots (16-row tiles × 512 bytes), or the
+    /// epilogue's f32 tile of one warp column (tokens / warps\[1\] × (rows + 4)) if
+    /// larger.
+    fn staged_shared_bytes(&self) -> usize {
+        let row_tiles = self.rows / 16;
+        let x = self.tokens * self.steps_per_stage * 32 * 2;
+        let w = row_tiles * self.steps_per_stage * 512;
+        let pipe = self.stages * (x + w) + 2 * row_tiles * 512;
+        let dt = self.tokens / self.warps[1] * (self.rows + 4) * 4;
+        pipe.max(dt)
     }
 
     /// Whether the kernel uses sm_90a-only instructions (wgmma, setmaxnreg): it exists
@@ -177,21 +226,36 @@ pub const HOPPER_EPILOGUE_TOKENS: usize = 32;
 
 impl GemmConfig {
     /// Every mma.sp tile (kernels/sparse_gemm.cu), the decode tile first.
-    pub const ALL: [GemmConfig; 6] = [
+    pub const ALL: [GemmConfig; 9] = [
         GemmConfig::Decode,
         GemmConfig::Prefill,
         GemmConfig::PrefillT128x128,
         GemmConfig::PrefillT128x128A2,
         GemmConfig::PrefillT256x64,
         GemmConfig::PrefillT256x64W16,
+        GemmConfig::PrefillS128x128,
+        GemmConfig::PrefillS256x128,
+        GemmConfig::PrefillS128x256,
     ];
     /// Every prefill tile, the original 128 × 64 one first.
-    pub const PREFILL: [GemmConfig; 5] = [
+    pub const PREFILL: [GemmConfig; 8] = [
         GemmConfig::Prefill,
         GemmConfig::PrefillT128x128,
         GemmConfig::PrefillT128x128A2,
         GemmConfig::PrefillT256x64,
         GemmConfig::PrefillT256x64W16,
+        GemmConfig::PrefillS128x128,
+        GemmConfig::PrefillS256x128,
+        GemmConfig::PrefillS128x256,
+    ];
+    /// The rest of the staged pipeline's sweep (DESIGN.md: few instantiations): its
+    /// kernels are compiled only with the `gemm-sweep` feature (the GPU bundle's), for
+    /// the GPU check to measure them against the three shipped staged tiles.
+    pub const SWEEP: [GemmConfig; 4] = [
+        GemmConfig::SweepS128x128K4,
+        GemmConfig::SweepS128x128W8,
+        GemmConfig::SweepS256x128K4,
+        GemmConfig::SweepS128x256K4,
     ];
     /// The Hopper tiles (sm_90a only, kernels/sparse_gemm_sm90.cu), not in `ALL`
     /// (the mma.sp tiles of kernels/sparse_gemm.cu).
@@ -241,6 +305,28 @@ impl GemmConfig {
             tokens_fast: false,
             min_ctas_per_sm,
         };
+        // The staged pipeline's tiles (kernels/gemm/smem_kernel.cuh): 64 × 64 warp
+        // tiles (CUTLASS's sm_80 choice: per mma.sp m16n8k32 a warp reads 512 / 8
+        // bytes of A and 512 / 4 of B from shared memory, 192 in all, where an SM
+        // serves 128 bytes per clock for one mma.sp per 2 clocks: 75% of the
+        // shared-memory bandwidth; 64 × 32 warps would need 100%), k = 64 per stage,
+        // 3 slots (2 stages in flight) unless the sweep says otherwise, token tiles
+        // along grid.x, 1 CTA per SM in `__launch_bounds__` (a 64 × 64 warp tile takes
+        // ~255 registers, which still lets two 128-thread CTAs share an SM).
+        let staged = |rows, tokens, warps: [usize; 2], stages| TileShape {
+            rows,
+            tokens,
+            threads: warps[0] * warps[1] * 32,
+            producer_threads: 0,
+            warps,
+            steps_per_stage: 2,
+            stages,
+            a_prefetch: 0,
+            main_loop: MainLoop::SmemStaged,
+            dynamic_shared: true,
+            tokens_fast: true,
+            min_ctas_per_sm: 1,
+        };
         match self {
             // 2 CTAs per SM (≤ 128 registers) so split-K's two waves of CTAs are
             // resident; 24 KiB of static shared memory.
@@ -256,6 +342,13 @@ impl GemmConfig {
                 threads: 512,
                 ..big(256, 64, [8, 2], MainLoop::Lean)
             },
+            GemmConfig::PrefillS128x128 => staged(128, 128, [2, 2], 3),
+            GemmConfig::PrefillS256x128 => staged(256, 128, [4, 2], 3),
+            GemmConfig::PrefillS128x256 => staged(128, 256, [2, 4], 3),
+            GemmConfig::SweepS128x128K4 => staged(128, 128, [2, 2], 4),
+            GemmConfig::SweepS128x128W8 => staged(128, 128, [2, 4], 3),
+            GemmConfig::SweepS256x128K4 => staged(256, 128, [4, 2], 4),
+            GemmConfig::SweepS128x256K4 => staged(128, 256, [2, 4], 4),
             // 2 consumer warpgroups × 4 warps along the rows, each warp 2 row tiles
             // (64 rows apart) × all 128 tokens; plus the producer warpgroup.
             GemmConfig::Wgmma256x128 => TileShape {
@@ -285,6 +378,13 @@ impl GemmConfig {
             GemmConfig::PrefillT256x64 => "256x64",
             GemmConfig::PrefillT256x64W16 => "256x64w16",
             GemmConfig::Wgmma256x128 => "wg256x128",
+            GemmConfig::PrefillS128x128 => "s128x128",
+            GemmConfig::PrefillS256x128 => "s256x128",
+            GemmConfig::PrefillS128x256 => "s128x256",
+            GemmConfig::SweepS128x128K4 => "s128x128k4",
+            GemmConfig::SweepS128x128W8 => "s128x128w8",
+            GemmConfig::SweepS256x128K4 => "s256x128k4",
+            GemmConfig::SweepS128x256K4 => "s128x256k4",
         }
     }
 }
