@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! cargo run --release --example prune -- IN.safetensors OUT.safetensors \
-//!     --method magnitude|wanda|sparsegpt|learned [--refit] [--calib calib.safetensors] \
+//!     --method magnitude|wanda|sparsegpt|learned|proximal|sr-ste|step [--refit] [--calib calib.safetensors] \
 //!     [--skip REGEX] [--dtype f32|f16|bf16] [--saturate] [--no-default-skip] [--quiet]
 //! ```
 //! - Methods ([`sparse24::methods`]): `magnitude`, `wanda` (|w|·‖x‖), `sparsegpt`
 //!   (SparseGPT's mask and weight update, the paper's settings), `learned` (the
-//!   MaskLLM-style learner, default settings, on the CPU); `--refit` re-solves the kept
+//!   MaskLLM-style learner, default settings, on the CPU), `proximal` (Kübler et al.'s
+//!   2:4 proximal operator, then its refit), `sr-ste` and `step` (STEP's Adam-aware
+//!   mask learning), each with its defaults; `--refit` re-solves the kept
 //!   weights of any method's mask by least squares on the calibration activations.
-//!   `sparsegpt`, `learned` and `--refit` need the `learn` feature
+//!   Every method but `magnitude`/`wanda`, and `--refit`, needs the `learn` feature
 //!   (`cargo run --release --features learn --example prune -- ...`).
 //! - `--dtype`: write the compressed layers in this element type (the GPU GEMM takes
 //!   f16/bf16); default: each layer's stored type. The statistics compare the written
@@ -63,10 +65,13 @@ pub enum Method {
     Wanda,
     SparseGpt,
     Learned,
+    Proximal,
+    SrSte,
+    Step,
 }
 
 impl Method {
-    const NAMES: &'static str = "magnitude|wanda|sparsegpt|learned";
+    const NAMES: &'static str = "magnitude|wanda|sparsegpt|learned|proximal|sr-ste|step";
 
     fn name(self) -> &'static str {
         match self {
@@ -74,6 +79,9 @@ impl Method {
             Method::Wanda => "wanda",
             Method::SparseGpt => "sparsegpt",
             Method::Learned => "learned",
+            Method::Proximal => "proximal",
+            Method::SrSte => "sr-ste",
+            Method::Step => "step",
         }
     }
 
@@ -83,6 +91,9 @@ impl Method {
             Method::Wanda,
             Method::SparseGpt,
             Method::Learned,
+            Method::Proximal,
+            Method::SrSte,
+            Method::Step,
         ]
         .into_iter()
         .find(|m| m.name() == name)
@@ -90,7 +101,7 @@ impl Method {
 
     /// Whether the method reads activations (not norms alone).
     fn needs_activations(self) -> bool {
-        matches!(self, Method::SparseGpt | Method::Learned)
+        !matches!(self, Method::Magnitude | Method::Wanda)
     }
 }
 
@@ -120,7 +131,7 @@ pub struct Args {
 }
 
 const USAGE: &str = "usage: prune IN.safetensors OUT.safetensors \
-                     --method magnitude|wanda|sparsegpt|learned [--refit] \
+                     --method magnitude|wanda|sparsegpt|learned|proximal|sr-ste|step [--refit] \
                      [--calib calib.safetensors] [--dtype f32|f16|bf16] [--saturate] \
                      [--skip REGEX] [--no-default-skip] [--quiet]";
 

@@ -65,6 +65,10 @@ pub const MODULES: &[ModuleKernels] = &[
         kernels: &[Rule::One("sparsegpt_rows")],
     },
     ModuleKernels {
+        module: "proximal",
+        kernels: &[Rule::One("proximal_groups")],
+    },
+    ModuleKernels {
         module: "learn",
         kernels: &[
             Rule::PerDType("learn_diff"),

@@ -100,6 +100,12 @@ fn methods_are_chosen_and_checked_before_anything_is_read() {
         outs[1].to_str().unwrap(),
         "/tmp/x/m-wanda+refit.safetensors"
     );
+    // Issue 20's methods by their names, with their papers' settings.
+    let a = parse(&["--methods", "proximal,step,sr-ste,step+refit"]).unwrap();
+    let recipes = a.recipes(&cfg).unwrap();
+    let labels: Vec<String> = recipes.iter().map(|r| r.label()).collect();
+    assert_eq!(labels, ["proximal", "step", "sr-ste", "step+refit"]);
+    assert!(recipes.iter().all(|r| r.needs_calibration()));
     for bad in ["obs", "wanda,wanda", "sparsegpt+refit+refit", ""] {
         let a = parse(&["--method", bad]).unwrap();
         assert!(a.recipes(&cfg).is_err(), "{bad:?}");

@@ -694,5 +694,11 @@ fn sparsegpt_and_refit_use_calibration_activations() {
     assert!(!dir.path("bad.safetensors").exists());
     // Without --calib: a usage error.
     assert!(tool::parse_args(&args(&["a", "b", "--method", "sparsegpt"])).is_err());
+    for m in ["proximal", "sr-ste", "step"] {
+        assert!(
+            tool::parse_args(&args(&["a", "b", "--method", m])).is_err(),
+            "{m}"
+        );
+    }
     assert!(tool::parse_args(&args(&["a", "b", "--method", "magnitude", "--refit"])).is_err());
 }

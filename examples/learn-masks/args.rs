@@ -18,11 +18,13 @@ pub const USAGE: &str =
            reported on them (the methods never see them).
   --damping: learn on G + D·mean(diag G)·I (default 0; the table still reports undamped
            errors).
-  --methods (or --method): comma-separated, from magnitude, wanda, sparsegpt, learned, each
+  --methods (or --method): comma-separated, from magnitude, wanda, sparsegpt, learned,
+           proximal, sr-ste, step (each with its paper's settings, see sparse24::methods), each
            optionally +refit (least-squares refit of the kept weights); default
            magnitude,wanda,learned. --out gets the learned masks (or the first method's);
            every other method a sibling file -<method>.
-  --device: auto (default) learns (and runs SparseGPT's row sweep) on the GPU when a CUDA
+  --device: auto (default) learns (and runs SparseGPT's row sweep and the proximal
+            operator) on the GPU when a CUDA
             device is present, else on the CPU.";
 
 /// Where the learner runs.

@@ -1,6 +1,7 @@
 //! Learns 2:4 masks (MaskLLM) for the linear layers of all-MiniLM-L6-v2 on the
 //! committed calibration activations, and compares them with the other methods of
-//! `sparse24::methods` (magnitude, Wanda, SparseGPT, each optionally refit).
+//! `sparse24::methods` (magnitude, Wanda, SparseGPT, proximal, SR-STE, STEP, each
+//! optionally refit).
 //!
 //!   scripts/minilm/fetch-minilm.sh
 //!   cargo run --release --features learn --example learn-masks -- [--methods LIST]

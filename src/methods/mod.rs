@@ -1,5 +1,5 @@
-//! One interface for 2:4 methods: magnitude, Wanda, SparseGPT and the learned
-//! (MaskLLM-style) masks, each optionally followed by a least-squares refit of the
+//! One interface for 2:4 methods: magnitude, Wanda, SparseGPT, the learned
+//! (MaskLLM-style) masks, the proximal method, SR-STE and STEP, each optionally followed by a least-squares refit of the
 //! kept weights.
 //!
 //! Every method takes a layer's weights W [rows, cols] and, where it uses them, the
@@ -25,11 +25,18 @@
 //! ```
 
 mod linalg;
+mod proximal;
+pub mod proximal_group;
 mod refit;
 mod sparsegpt;
+mod srste;
+mod step;
 
+pub use proximal::{proximal, proximal_on, ProximalConfig};
 pub use refit::{refit, RefitConfig};
 pub use sparsegpt::{sparsegpt, sparsegpt_on, SparseGptConfig};
+pub use srste::{srste, srste_gradient, LayerLoss, SrSteConfig};
+pub use step::{step, AutoSwitch, AutoSwitchConfig, StepConfig};
 
 use crate::dtype::{check_finite, Element};
 use crate::error::{Error, Result};
@@ -52,19 +59,38 @@ pub enum Method {
     SparseGpt(SparseGptConfig),
     /// The mask learned by [`MaskLearner`] (MaskLLM-style, on the CPU).
     Learned(LearnConfig),
+    /// The proximal method of Kübler et al. ([`proximal()`]): the 2:4 regulariser's
+    /// proximal operator, an increasing strength, then a refit of the kept weights.
+    Proximal(ProximalConfig),
+    /// SR-STE with Adam ([`srste()`]): the straight-through baseline of STEP.
+    SrSte(SrSteConfig),
+    /// STEP ([`step()`]): Adam's variance estimated, frozen at an automatic switch, then
+    /// used as the preconditioner of mask learning.
+    Step(StepConfig),
 }
 
 impl Method {
     /// Every method's name, as `--method` takes them.
-    pub const NAMES: [&'static str; 4] = ["magnitude", "wanda", "sparsegpt", "learned"];
+    pub const NAMES: [&'static str; 7] = [
+        "magnitude",
+        "wanda",
+        "sparsegpt",
+        "learned",
+        "proximal",
+        "sr-ste",
+        "step",
+    ];
 
-    /// The method's name, as the tools take it (`magnitude`, `wanda`, `sparsegpt`, `learned`).
+    /// The method's name, as the tools take it (one of [`Method::NAMES`]).
     pub fn name(&self) -> &'static str {
         match self {
             Method::Magnitude => "magnitude",
             Method::Wanda => "wanda",
             Method::SparseGpt(_) => "sparsegpt",
             Method::Learned(_) => "learned",
+            Method::Proximal(_) => "proximal",
+            Method::SrSte(_) => "sr-ste",
+            Method::Step(_) => "step",
         }
     }
 
@@ -77,6 +103,9 @@ impl Method {
             "wanda" => Method::Wanda,
             "sparsegpt" => Method::SparseGpt(SparseGptConfig::default()),
             "learned" | "maskllm" => Method::Learned(LearnConfig::default()),
+            "proximal" => Method::Proximal(ProximalConfig::default()),
+            "sr-ste" | "srste" => Method::SrSte(SrSteConfig::default()),
+            "step" => Method::Step(StepConfig::default()),
             _ => {
                 return Err(Error::InvalidArgument {
                     what: "method",
@@ -96,7 +125,10 @@ impl Method {
 
     /// Whether the method changes the kept weights.
     pub fn updates_weights(&self) -> bool {
-        matches!(self, Method::SparseGpt(_))
+        matches!(
+            self,
+            Method::SparseGpt(_) | Method::Proximal(_) | Method::SrSte(_) | Method::Step(_)
+        )
     }
 }
 
@@ -266,7 +298,8 @@ pub fn prune_layer<T: Element>(
 }
 
 /// [`prune_layer`] with the steps that have a device version on `exec`'s device:
-/// SparseGPT's row sweep ([`sparsegpt_on`]); everything else (and the refit) on the CPU.
+/// SparseGPT's row sweep ([`sparsegpt_on`]), the proximal operator ([`proximal_on`]);
+/// everything else (and the refit) on the CPU.
 pub fn prune_layer_on<E: Executor, T: Element>(
     exec: &E,
     recipe: &Recipe,
@@ -329,6 +362,14 @@ fn prune_layer_with<E: Executor, T: Element>(
             })?;
             Pruned::masked(learned.mask, w)?
         }
+        Method::Proximal(cfg) => match exec {
+            Some(e) => {
+                proximal::proximal_on(e, w, rows, cols, need("proximal")?, cfg, &mut on_progress)?
+            }
+            None => proximal::proximal(w, rows, cols, need("proximal")?, cfg, &mut on_progress)?,
+        },
+        Method::SrSte(cfg) => srste::srste(w, rows, cols, need("sr-ste")?, cfg, &mut on_progress)?,
+        Method::Step(cfg) => step::step(w, rows, cols, need("step")?, cfg, &mut on_progress)?,
     };
     match &recipe.refit {
         None => Ok(pruned),

@@ -6,6 +6,8 @@ pub mod gemm;
 #[cfg(feature = "learn")]
 pub mod learn;
 pub mod mask;
+#[cfg(feature = "learn")]
+pub mod proximal;
 pub mod prune;
 pub mod sparsegpt;
 
