@@ -108,6 +108,7 @@ fn staged_sweep_tiles_match_reference() {
             beta: Some(0.5),
             bias: true,
             splits: 2,
+            resident_ctas: 0,
         };
         let exec = SimExecutor::new();
         let start = std::time::Instant::now();
