@@ -23,15 +23,24 @@ pub const LARGE_TILE_MIN_TOKENS: usize = 256;
 pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
 /// The shared-memory-staged prefill tiles (kernels/gemm/smem_*.cuh) as candidates of
 /// the heuristic for devices without the Hopper kernel, each with the token count its
-/// range starts at, largest tile first: the first that fits the device's shared memory
-/// and still gives every SM a CTA is taken. Provisional, not yet measured on a GPU:
-/// the ranges start where a 128-token-wide tile first fills an A100's 108 SMs on the
-/// 4096-row layers (512 tokens: 32 row blocks × 4 token tiles) and double with the
-/// tile, so each takes over only where its grid is still a full wave or more; the
-/// decode issue's token sweep (gpu-bench `--prefill-tiles`) sets the real crossovers.
+/// range starts at, in the order the kernel report's model ranks them: the first that
+/// fits the device's shared memory per CTA and still gives every SM a CTA is taken.
+/// Provisional, not yet measured on a GPU:
+/// - `s256x128` from 1024 tokens: the fewest shared-memory bytes per mma.sp (its
+///   cp.async writes spread over 16 row tiles) and the fewest L2 bytes (67 per mma.sp
+///   against 80 for `s128x256`); 1024 tokens is where its grid first fills an A100's
+///   108 SMs on the 4096-row layers (16 row blocks × 8 token tiles);
+/// - `s128x256` from 2048 tokens: its grid has as many CTAs as `s256x128`'s, so the
+///   order reaches it only where `s256x128` is moved behind it; it ships for the GPU
+///   sweep to place;
+/// - `s128x128` from 512 tokens (32 row blocks × 4 token tiles on 4096 rows), and the
+///   only one within sm_86/89's 99 KiB per CTA.
+///
+/// The decode issue's token sweep (gpu-bench `--prefill-tiles`) sets the real order
+/// and crossovers.
 pub const STAGED_PREFILL_CANDIDATES: [(GemmConfig, usize); 3] = [
-    (GemmConfig::PrefillS128x256, 2048),
     (GemmConfig::PrefillS256x128, 1024),
+    (GemmConfig::PrefillS128x256, 2048),
     (GemmConfig::PrefillS128x128, 512),
 ];
 /// From this many tokens on, [`SparseGemmPlan::choose_for`](super::SparseGemmPlan::choose_for) takes the Hopper kernel on
@@ -42,7 +51,9 @@ pub const WGMMA_MIN_TOKENS: usize = 64;
 /// Environment variable that forces the prefill tile of [`SparseGemmPlan::choose`](super::SparseGemmPlan::choose):
 /// `auto` (or unset / empty) for the heuristic, else a name of
 /// [`GemmConfig::tile_name`]: `64` (alias `128x64`), `128x128`, `128x128a2`, `256x64`,
-/// `256x64w16`, or the Hopper tile `wg256x128` (refused on other architectures).
+/// `256x64w16`, the staged tiles `s128x128`, `s256x128`, `s128x256` (and with the
+/// `gemm-sweep` feature the sweep's), or the Hopper tile `wg256x128` (refused on other
+/// architectures).
 pub const PREFILL_TILE_ENV: &str = "SPARSE24_PREFILL_TILE";
 
 pub use super::tiles::{GemmConfig, MainLoop, TileShape};
