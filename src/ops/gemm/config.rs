@@ -27,9 +27,10 @@ pub const LARGE_PREFILL_TILE: GemmConfig = GemmConfig::PrefillT256x64;
 /// fits the device's shared memory per CTA and still gives every SM a CTA is taken.
 /// Provisional, not yet measured on a GPU:
 /// - `s256x128` from 1024 tokens: the fewest shared-memory bytes per mma.sp (its
-///   cp.async writes spread over 16 row tiles) and the fewest L2 bytes (67 per mma.sp
-///   against 80 for `s128x256`); 1024 tokens is where its grid first fills an A100's
-///   108 SMs on the 4096-row layers (16 row blocks × 8 token tiles);
+///   cp.async writes spread over 16 row tiles) and the fewest L2 bytes (68 per
+///   mma.sp against 82 for `s128x256`, their cp.async traffic); 1024 tokens is where
+///   its grid first fills an A100's 108 SMs on the 4096-row layers (16 row blocks × 8
+///   token tiles);
 /// - `s128x256` from 2048 tokens: its grid has as many CTAs as `s256x128`'s, so the
 ///   order reaches it only where `s256x128` is moved behind it; it ships for the GPU
 ///   sweep to place;
