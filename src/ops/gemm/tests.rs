@@ -328,3 +328,17 @@ fn launch_rejects_bad_arguments() {
         Err(Error::Length { .. })
     ));
 }
+
+/// Without the `gemm-sweep` feature the sweep's tiles have no kernels: asking for one
+/// names the feature, and their names are not prefill tiles.
+#[cfg(not(feature = "gemm-sweep"))]
+#[test]
+fn sweep_tiles_need_their_feature() {
+    for c in GemmConfig::SWEEP {
+        match c.kernel(DType::BF16) {
+            Err(Error::InvalidArgument { why, .. }) => assert!(why.contains("gemm-sweep"), "{why}"),
+            other => panic!("{c:?}: {other:?}"),
+        }
+        assert!(parse_prefill_tile(c.tile_name()).is_err());
+    }
+}
