@@ -12,7 +12,6 @@
 #include "../ptx.cuh"
 #include "smem_copy.cuh"
 #include "tile.cuh"
-#include "w_loader.cuh"
 #include "x_pipeline.cuh"
 
 namespace s24::gemm {
@@ -43,8 +42,8 @@ struct SmemFragments {
 };
 
 struct SmemMainLoop {
-    // Stage kb of u-th place in its metadata group (u compile-time after unrolling):
-    // the warp's MT × NT × KS mma.sp from X/W slot `slot` and metadata slot `mslot`.
+    // The stage at place u of its metadata group (u is a constant once unrolled): the
+    // warp's MT × NT × KS mma.sp from X/W slot `slot` and metadata slot `mslot`.
     template <class T, bool BF16>
     __device__ static __forceinline__ void mma_stage(Acc<T>& acc, const SmemFragments<T>& f,
                                                      int slot, int mslot, int u) {

@@ -45,12 +45,12 @@ fn heuristic_picks_prefill_for_many_tokens() {
     let p = choose(384, 8192, 4096, 108);
     assert_eq!((p.config, p.splits), (LARGE_PREFILL_TILE, 1));
     assert_eq!(p.grid(), [6, 32, 1]);
-    // The staged tiles (STAGED_PREFILL_CANDIDATES): the largest whose range has begun
+    // The staged tiles (STAGED_PREFILL_CANDIDATES): the first whose range has begun
     // and whose grid fills the SMs, within the device's shared memory.
     let p = choose(4096, 4096, 4096, 108);
     assert_eq!(
         (p.config, p.grid()),
-        (GemmConfig::PrefillS128x256, [16, 32, 1])
+        (GemmConfig::PrefillS256x128, [32, 16, 1])
     );
     let p = choose(1024, 4096, 4096, 108);
     assert_eq!(
@@ -327,4 +327,18 @@ fn launch_rejects_bad_arguments() {
         sparse_linear_launches(&split, DType::F16, DType::F16, &small, &e),
         Err(Error::Length { .. })
     ));
+}
+
+/// Without the `gemm-sweep` feature the sweep's tiles have no kernels: asking for one
+/// names the feature, and their names are not prefill tiles.
+#[cfg(not(feature = "gemm-sweep"))]
+#[test]
+fn sweep_tiles_need_their_feature() {
+    for c in GemmConfig::SWEEP {
+        match c.kernel(DType::BF16) {
+            Err(Error::InvalidArgument { why, .. }) => assert!(why.contains("gemm-sweep"), "{why}"),
+            other => panic!("{c:?}: {other:?}"),
+        }
+        assert!(parse_prefill_tile(c.tile_name()).is_err());
+    }
 }

@@ -13,9 +13,9 @@
 //! [`GemmConfig::tile_name`] (and in `ALL`, `PREFILL`); build.rs then compiles its
 //! f16 and bf16 kernels and generates their handles. A tile that needs a new pipeline
 //! or grid walk adds a part in kernels/gemm/ (a main-loop policy, a rasterisation)
-//! and a [`MainLoop`] variant naming it, not a flag. tests/gemm_sim.rs runs every
-//! tile of `ALL` against the CPU reference; tests/gemm_build.rs checks its registers
-//! and spills.
+//! and a [`MainLoop`] variant naming it, not a flag. tests/gemm_sim.rs (and
+//! tests/prefill_sim.rs for the staged tiles) runs every tile of `ALL` against the CPU
+//! reference; tests/gemm_build.rs checks its registers and spills.
 
 /// A tile configuration of the sparse GEMM (kernels/gemm/, instantiated for f16 and
 /// bf16 by build.rs).
