@@ -11,7 +11,7 @@ use gemm_cases::{run_case, Case, CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
-use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
+use sparse24::ops::gemm::{max_shared_per_block, GemmConfig, SparseGemmPlan};
 use sparse24::{Activation, DType};
 
 /// The Hopper kernel's tests: run on compute capability 9.0 only (tests/gpu/main.rs
@@ -175,7 +175,13 @@ fn llm_shapes() -> Result<(), Failed> {
 /// `llm` so that scripts/gpu-check.sh's sanitizer phases (small shapes only) skip it.
 fn prefill_tiles(code: CodeChoice) -> Result<(), Failed> {
     let exec = CudaExecutor::new(code)?;
-    for config in GemmConfig::PREFILL {
+    let limit = max_shared_per_block(exec.gemm_device()?.compute_capability);
+    // Tiles this device cannot hold (the wide staged tiles on a 99 KiB part) are the
+    // plan's typed error, not a case.
+    for config in GemmConfig::PREFILL
+        .into_iter()
+        .filter(|c| c.tile().shared_bytes() <= limit)
+    {
         for &(tokens, out, inn, dtype, out_dtype, act, beta, splits) in &[
             (
                 300,
