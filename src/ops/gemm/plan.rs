@@ -241,6 +241,20 @@ impl SparseGemmPlan {
         SparseGemmPlan::decode(device.decode_tile(tokens), tokens, out, inn, sm_count)
     }
 
+    /// A plan for `config` at the split count that gives about one CTA per SM (the rule
+    /// of the original [`GemmConfig::Decode`] tile and of the Hopper kernel; see
+    /// `splits_to_fill`): what gpu-bench's token sweep times those kernels with.
+    pub fn one_cta_per_sm(
+        config: GemmConfig,
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+    ) -> Result<SparseGemmPlan> {
+        let base = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
+        SparseGemmPlan::new(config, tokens, out, inn, base.splits_to_fill(sm_count))
+    }
+
     /// A plan for one of the latency-hiding decode tiles ([`GemmConfig::DECODE`]) at the
     /// heuristic's split count (what [`SparseGemmPlan::choose_for`] takes for few
     /// tokens; gpu-bench's token sweep times each decode tile this way). Another
