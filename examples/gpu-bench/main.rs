@@ -325,7 +325,9 @@ fn layer<T: Element>(
         }
         // The token sweep: every kernel that runs this shape (sweep.rs).
         if args.token_sweep {
-            for (name, c, s) in sweep::kernels(tokens, out, inn, b.dev.gemm_device()) {
+            for (name, c, s) in
+                sweep::kernels(tokens, out, inn, b.dev.gemm_device(), args.full_sweep)
+            {
                 variants.push((c, s, name));
             }
         }

@@ -67,13 +67,16 @@ pub fn shapes(full: bool) -> Vec<(DType, Shape)> {
 
 /// The kernels the sweep times at one shape besides the plan's choice: (line name,
 /// configuration, split count). Decode tiles at their heuristic's split count (the
-/// original `decode` tile at its plan's, about one CTA per SM), prefill tiles from 16
-/// tokens, the Hopper tile from 16 tokens on 9.0.
+/// original `decode` tile at its plan's, about one CTA per SM) up to 64 tokens; past
+/// the decode range every prefill tile and the Hopper tile on 9.0 (`full`, from 16
+/// tokens), or only the first prefill tile and the Hopper tile (the quick sweep, which
+/// must fit the GPU check's 90-second decode phase).
 pub fn kernels(
     tokens: usize,
     out: usize,
     inn: usize,
     dev: GemmDevice,
+    full: bool,
 ) -> Vec<(String, GemmConfig, usize)> {
     let mut v = Vec::new();
     if tokens <= DECODE_SWEEP_MAX_TOKENS {
@@ -87,8 +90,9 @@ pub fn kernels(
             }
         }
     }
-    if tokens > DECODE_MAX_TOKENS / 2 {
-        for c in GemmConfig::PREFILL {
+    if (full && tokens > DECODE_MAX_TOKENS / 2) || tokens > DECODE_MAX_TOKENS {
+        let n = if full { GemmConfig::PREFILL.len() } else { 1 };
+        for c in GemmConfig::PREFILL.into_iter().take(n) {
             v.push((c.tile_name().to_string(), c, 1));
         }
         if dev.runs_sm90a() {
