@@ -280,7 +280,13 @@ impl SparseGemmPlan {
     /// larger of what fills [`DECODE_WAVES`] waves of resident CTAs (the tile's
     /// `min_ctas_per_sm` per SM) and what lets each CTA hold its whole k range of X
     /// at once (its `stages` metadata groups), at most [`DECODE_MAX_SPLITS`] and one
-    /// 8-step group per split. Provisional until gpu-bench's token sweep has run.
+    /// 8-step group per split. Provisional until gpu-bench's token sweep has run; the
+    /// trade it makes blind: each split adds a partial tile written and read (64 rows ×
+    /// tokens × 4 bytes twice, against 2304 bytes of W per k32 step of the CTA: 11% of
+    /// the traffic for `decode16` at 32-step chunks, 3% for `decode8` at 64), where
+    /// fewer splits instead restage X (a barrier per X piece, the W ring still in
+    /// flight) and, on layers whose row blocks alone about fill the GPU (28672 rows),
+    /// leave a grid of just over one wave (448 CTAs for 396 slots) with a long tail.
     fn decode_splits(&self, sm_count: usize) -> usize {
         let t = self.config.tile();
         let groups = self.steps / META_STEPS_PER_LOAD;
