@@ -312,6 +312,69 @@ fn gemm_instances() -> String {
         }
         h.push('\n');
     }
+    h.push_str(&gemm_decode_instances());
+    h
+}
+
+/// The CUDA instantiation of the latency-hiding decode tiles (`GemmConfig::DECODE`):
+/// kernels/gemm/decode_kernel.cuh from the tile's `TileShape` (`stages` = 8-step stages
+/// of X resident per CTA, `a_prefetch` = W stages in flight), shapes asserted at
+/// compile time.
+fn gemm_decode_instances() -> String {
+    let mut h = String::new();
+    for c in tiles::GemmConfig::DECODE {
+        let t = c.tile();
+        let [wm, wn] = t.warps;
+        let [mt, nt] = t.mma_tiles_per_warp();
+        let consistent = wn == 1
+            && wm * mt * 16 == t.rows
+            && nt * 8 == t.tokens
+            && wm * 32 == t.threads
+            && t.steps_per_stage == 8
+            && t.main_loop == tiles::MainLoop::DecodeRing
+            && t.a_prefetch == t.main_loop.a_prefetch()
+            && !t.dynamic_shared
+            && !t.tokens_fast;
+        if !consistent {
+            fail(&format!(
+                "src/ops/gemm/tiles.rs: decode tile {} is inconsistent: {t:?}",
+                c.tile_name()
+            ));
+        }
+        h.push_str(&format!(
+            "// Decode tile {}: {} rows x {} tokens, {wm} warps of {mt} x {nt} MMA tiles, X of {} \
+             k32 steps resident, W {} stages of 8 steps ahead.\n",
+            c.tile_name(),
+            t.rows,
+            t.tokens,
+            t.stages * 8,
+            t.a_prefetch
+        ));
+        for (elem, suffix) in kernel_table::GEMM_DTYPES {
+            let sym = kernel_table::gemm_symbol(c.tile_name(), suffix);
+            let ty = format!("S24Gemm_{sym}");
+            h.push_str(&format!(
+                "using {ty} = s24::gemm::DecodeGemm<s24::gemm::Tile<{wm}, 1, {mt}, {nt}, 8, {}>, \
+                 s24::{elem}, {}>;\n",
+                t.stages,
+                t.main_loop.cuda_type(),
+            ));
+            h.push_str(&format!(
+                "static_assert({ty}::Tile::BM == {} && {ty}::Tile::BN == {} && {ty}::THREADS == {} \
+                 && {ty}::Tile::SMEM_BYTES == {}, \"{sym}: the kernel's tile differs from \
+                 src/ops/gemm/tiles.rs\");\n",
+                t.rows,
+                t.tokens,
+                t.threads,
+                t.shared_bytes()
+            ));
+            h.push_str(&format!(
+                "S24_SPARSE_GEMM_KERNEL({sym}, {ty}, {})\n",
+                t.min_ctas_per_sm
+            ));
+        }
+        h.push('\n');
+    }
     h
 }
 
@@ -386,7 +449,10 @@ fn declared_kernels() -> Vec<(&'static str, Vec<String>)> {
             .collect()
     };
     let mut out = vec![
-        (kernel_table::SPARSE_GEMM, gemm(&gemm_tiles())),
+        (
+            kernel_table::SPARSE_GEMM,
+            gemm(&[gemm_tiles(), tiles::GemmConfig::DECODE.to_vec()].concat()),
+        ),
         (
             tiles::GemmConfig::WGMMA[0].module(),
             gemm(&tiles::GemmConfig::WGMMA),
@@ -421,7 +487,11 @@ fn handles_rs() -> String {
     ));
     let all = gemm_tiles();
     let sweep_left_out = all.len() < tiles::GemmConfig::ALL.len() + tiles::GemmConfig::SWEEP.len();
-    for c in all.into_iter().chain(tiles::GemmConfig::WGMMA) {
+    for c in all
+        .into_iter()
+        .chain(tiles::GemmConfig::DECODE)
+        .chain(tiles::GemmConfig::WGMMA)
+    {
         for (elem, suffix) in kernel_table::GEMM_DTYPES {
             r.push_str(&format!(
                 "            (GemmConfig::{c:?}, DType::{elem}) => Kernel {{ module: {:?}, name: \

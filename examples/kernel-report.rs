@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "kernel-report/decode.rs"]
+mod decode;
 #[path = "kernel-report/hopper.rs"]
 mod hopper;
 #[path = "../ptxsim/tests/common/pipeline_case.rs"]
@@ -356,6 +358,7 @@ fn main() -> Result<()> {
             .and_then(|m| sass_text(t, m.fatbin))
     });
     staged::report(&seen, gemm_sass.as_deref());
+    decode::report();
 
     // Every kernel on every architecture (the table above shows sm_80 and sm_90 only):
     // the figures scripts/test.sh puts in the CI log.

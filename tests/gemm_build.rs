@@ -99,8 +99,13 @@ fn sass(fatbin: &[u8]) -> Option<String> {
     if !tool.is_file() {
         return None;
     }
-    let path =
-        std::env::temp_dir().join(format!("sparse24-gemm-build-{}.fatbin", std::process::id()));
+    // One file per call: the tests of this file run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "sparse24-gemm-build-{}-{n}.fatbin",
+        std::process::id()
+    ));
     std::fs::write(&path, fatbin).ok()?;
     let out = std::process::Command::new(tool)
         .arg("-sass")
@@ -284,5 +289,80 @@ fn sweep_tiles_compile_without_spills() {
                 );
             }
         }
+    }
+}
+
+/// The latency-hiding decode tiles (`GemmConfig::DECODE`, kernels/gemm/decode_*.cuh):
+/// on every architecture no spills, within the registers of their `min_ctas_per_sm`
+/// CTAs per SM (what their W register ring is sized for), X resident in static shared
+/// memory, and the evict-first W loads in the SASS (LDG with no L1 allocation).
+#[test]
+fn decode_tiles_compile_without_spills_at_their_occupancy() {
+    if !kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return;
+    }
+    let m = kernels::module("sparse_gemm").expect("sparse_gemm module is embedded");
+    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    for c in GemmConfig::DECODE {
+        let tile = c.tile();
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("f16/bf16 kernels exist");
+            assert!(m.ptx.contains(&format!(".entry {name}(")), "{name} missing");
+            assert!(
+                m.ptx.contains("createpolicy.fractional.L2::evict_first"),
+                "no evict-first policy in the PTX"
+            );
+            for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
+                let u = usage
+                    .iter()
+                    .find(|u| u.kernel == name && u.arch == arch)
+                    .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
+                assert_eq!(
+                    (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+                    (0, 0, 0),
+                    "{name} spills on {arch}"
+                );
+                let max_regs = 65536 / (tile.threads * tile.min_ctas_per_sm) / 8 * 8;
+                assert!(
+                    u.registers as usize <= max_regs,
+                    "{name}@{arch}: {} registers > {max_regs}",
+                    u.registers
+                );
+                assert!(!tile.dynamic_shared);
+                assert!(u.shared_bytes as usize >= tile.shared_bytes());
+                assert!(u.shared_bytes <= 48 * 1024);
+                println!(
+                    "{name}@{arch}: {} threads, {} registers (<= {max_regs} for {} CTAs/SM), {} B smem, 0 spills; W in flight {} B per warp",
+                    tile.threads,
+                    u.registers,
+                    tile.min_ctas_per_sm,
+                    u.shared_bytes,
+                    tile.w_bytes_in_flight_per_warp()
+                );
+            }
+        }
+    }
+    let Some(text) = sass(m.fatbin) else {
+        println!("skipped SASS checks: cuobjdump not found");
+        return;
+    };
+    for c in GemmConfig::DECODE {
+        let name = c.kernel(DType::BF16).expect("kernel");
+        let body: String = text
+            .split("Function : ")
+            .find(|f| f.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: no SASS"))
+            .to_string();
+        let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
+        println!(
+            "{name} (first SASS listing): HMMA.SP {}, LDG.E.NA.128 {}, LDSM {}, BAR {}",
+            count("HMMA.SP"),
+            count("LDG.E.NA.128"),
+            count("LDSM"),
+            count("BAR.SYNC")
+        );
+        assert!(count("LDG.E.NA.128") >= 9, "{name}: no no-allocate W loads");
+        assert!(count("HMMA.SP") >= 8, "{name}: no HMMA.SP");
     }
 }

@@ -142,8 +142,8 @@ fn big_decode_shape_on_a_subset_of_ctas() {
     if skip() {
         return;
     }
-    // 4096 × 4096 at 1 token with the heuristic's split-K; only the CTAs of the
-    // first output tile run (all of its splits), so the last-arriver reduction runs.
+    // 4096 × 4096 at 1 token with the heuristic's tile and split-K; only the CTAs of
+    // the first output tile run (all of its splits), so the last-arriver reduction runs.
     let p = SparseGemmPlan::choose(1, 512, 4096, 132).expect("plan");
     assert!(p.splits > 1);
     let ctas: Vec<[u32; 3]> = (0..p.splits as u32).map(|z| [0, 0, z]).collect();
@@ -177,12 +177,14 @@ fn big_decode_shape_on_a_subset_of_ctas() {
     )
     .expect("run");
     let want = sparse24::reference::linear_sparse_f64(&inp.x, 1, &inp.w, &epi).expect("reference");
-    // Only rows 0..128 (the first tile) were computed.
-    let g: Vec<f64> = got[..128].iter().map(|&v| v as f64).collect();
-    let err = sparse24::reference::rel_error(&g, &want[..128]);
+    // Only the rows of the first tile were computed.
+    let rows = p.config.tile().rows;
+    let g: Vec<f64> = got[..rows].iter().map(|&v| v as f64).collect();
+    let err = sparse24::reference::rel_error(&g, &want[..rows]);
     let s = exec.last_stats().expect("counters");
     println!(
-        "decode f16 1x512x4096 splits={} (first tile only): rel err {err:.2e}; mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} sector efficiency={:.2} bank conflicts={}",
+        "{} f16 1x512x4096 splits={} (first tile only): rel err {err:.2e}; mma.sp={} warp-insts/mma.sp={:.1} sectors/req={:.2} sector efficiency={:.2} bank conflicts={}",
+        p.config.name(),
         p.splits,
         s.mma_sp_instructions,
         s.warp_instructions as f64 / s.mma_sp_instructions.max(1) as f64,

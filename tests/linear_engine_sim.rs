@@ -184,7 +184,10 @@ fn layer_on_an_emulated_h100_runs_the_hopper_kernel() {
     assert_eq!(dev.gemm_device().compute_capability, (9, 0));
     let rt = StreamRuntime::new(exec);
     let exec = rt.executor();
-    for (tokens, want) in [(70usize, GemmConfig::Wgmma256x128), (3, GemmConfig::Decode)] {
+    for (tokens, want) in [
+        (70usize, GemmConfig::Wgmma256x128),
+        (3, GemmConfig::Decode8),
+    ] {
         let plan = *dev.launch_for(tokens).unwrap().plan();
         assert_eq!(plan.config, want, "{tokens} tokens");
         let x: Vec<bf16> = random(&mut rng, tokens * inn);

@@ -11,6 +11,8 @@ pub struct Args {
     pub host_only: bool,
     pub prefill_tiles: bool,
     pub decode_splits: bool,
+    pub token_sweep: bool,
+    pub full_sweep: bool,
 }
 
 impl Args {
@@ -37,7 +39,15 @@ pub const USAGE: &str = "usage: gpu-bench [--quick] [--out DIR] [--only TEXT] [-
   --decode-splits
                for every decode case (<= 16 tokens), also time the decode tile with
                each split-K count the shape allows (1, 2, 3, 4, 6, 8, 12, 16), in the
-               same table";
+               same table; the decode tiles decode8 and decode16 at half, one and
+               two times their plan's split count
+  --token-sweep
+               instead of the benchmark set: the five LLM layers (bf16) at 1, 2, 4,
+               8, 16, 32 tokens (and f16 14336x4096 at 1, 16) with every kernel
+               that runs the shape (plan, decode, decode8, decode16, prefill tiles,
+               wg256x128 on sm_90) against cuBLASLt and cuSPARSELt; writes
+               sweep.md, sweep.json, sweep.svg (speed-up against tokens)
+  --full-sweep the token sweep at 1, 2, 4, ..., 512, 2048, 8192 tokens";
 
 /// Reads the process's arguments.
 pub fn parse_args() -> Res<Args> {
@@ -53,6 +63,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Res<Args> {
         host_only: false,
         prefill_tiles: false,
         decode_splits: false,
+        token_sweep: false,
+        full_sweep: false,
     };
     let missing = |flag, what| BenchError::MissingValue { flag, what };
     while let Some(s) = it.next() {
@@ -76,6 +88,11 @@ fn parse(mut it: impl Iterator<Item = String>) -> Res<Args> {
             "--host-only" => a.host_only = true,
             "--prefill-tiles" => a.prefill_tiles = true,
             "--decode-splits" => a.decode_splits = true,
+            "--token-sweep" => a.token_sweep = true,
+            "--full-sweep" => {
+                a.token_sweep = true;
+                a.full_sweep = true;
+            }
             "-h" | "--help" => return Err(BenchError::Help),
             other => return Err(BenchError::UnknownArgument(other.to_string())),
         }

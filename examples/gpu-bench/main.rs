@@ -30,6 +30,11 @@
 //! cuBLAS" with the fastest tile of each case marked, so one run shows which tile
 //! `SparseGemmPlan::choose` (or `SPARSE24_PREFILL_TILE`) should take.
 //!
+//! With `--token-sweep` (`--full-sweep`: every token count from 1 to 8192) the cases
+//! are the five LLM layers over token counts instead, each timed with every kernel that
+//! runs it (sweep.rs): DIR/sweep.md, sweep.json and sweep.svg plot the speed-up over
+//! dense and over cuSPARSELt (its version named) against tokens, one line per kernel.
+//!
 //! Results are written (after every case, so a time cap keeps what finished) to
 //! DIR/bench.json and DIR/bench.md; the compact table is printed last.
 //!
@@ -37,7 +42,8 @@
 //! check, `--host-only`), `device` (device description, raw buffers), `timing` (CUDA
 //! graphs and events), `bench` (one case: sparse24's column and the shared inputs),
 //! `baselines` (cuBLASLt, cuSPARSELt), `memory` (the memory-bound kernels), `report`
-//! (tables, bench.json, bench.md) and `error` (what can fail, typed).
+//! (tables, bench.json, bench.md), `sweep` (the token sweep and its plot) and `error`
+//! (what can fail, typed).
 
 // The parts name each other `super::...`, not `crate::...`: benches/gpu.rs includes
 // this file as a module of its own crate.
@@ -49,6 +55,7 @@ mod device;
 mod error;
 mod memory;
 mod report;
+mod sweep;
 mod timing;
 
 use args::{parse_args, Args};
@@ -151,7 +158,17 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
     let (extra, extra_json) = (&memory.rows, &memory.json);
     write_results(&args.out, &b.dev, &cmd, &rows, &tiles, extra, extra_json)?;
 
-    for (dtype, shape) in shapes(args.quick) {
+    let shape_set = if args.token_sweep {
+        sweep::shapes(args.full_sweep)
+    } else {
+        shapes(args.quick)
+    };
+    let mut points: Vec<sweep::Point> = Vec::new();
+    let lt_version = match cusparselt::library() {
+        Ok(l) => format!("{}.{}.{}", l.version.0, l.version.1, l.version.2),
+        Err(_) => "(not available)".to_string(),
+    };
+    for (dtype, shape) in shape_set {
         let any = shape.tokens.iter().any(|t| {
             let label = format!("{} {} t={t}", shape.label, dtype.name());
             args.selects(&label)
@@ -161,8 +178,8 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
         }
         let t0 = Instant::now();
         let res = match dtype {
-            DType::BF16 => layer::<bf16>(&b, args, &shape, &mut rows, &mut tiles),
-            _ => layer::<f16>(&b, args, &shape, &mut rows, &mut tiles),
+            DType::BF16 => layer::<bf16>(&b, args, &shape, &mut rows, &mut tiles, &mut points),
+            _ => layer::<f16>(&b, args, &shape, &mut rows, &mut tiles, &mut points),
         };
         if let Err(e) = res {
             println!("{} {}: FAILED to set up: {e}", shape.label, dtype.name());
@@ -174,8 +191,14 @@ fn run(args: &Args, ctx: Arc<CudaContext>) -> Res<()> {
             t0.elapsed().as_secs_f64()
         );
         write_results(&args.out, &b.dev, &cmd, &rows, &tiles, extra, extra_json)?;
+        if let (Some(dir), true) = (&args.out, args.token_sweep) {
+            sweep::write(dir, &points, &lt_version)?;
+        }
     }
     let _ = &b.ctx;
+    if args.token_sweep {
+        println!("{}", sweep::markdown(&points, &lt_version));
+    }
     println!("\n{}", markdown(&b.dev, &cmd, &rows, &tiles, extra));
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     let failed = rows.iter().any(|r| matches!(r.ours, Outcome::Failed(_)))
@@ -192,6 +215,7 @@ fn layer<T: Element>(
     shape: &Shape,
     rows: &mut Vec<Row>,
     tiles: &mut Vec<TileRow>,
+    points: &mut Vec<sweep::Point>,
 ) -> Res<()> {
     let s = &b.stream;
     let (out, inn) = (shape.out, shape.inn);
@@ -290,9 +314,56 @@ fn layer<T: Element>(
                     variants.push((GemmConfig::Decode, splits, format!("decode s={splits:>2}")));
                 }
             }
+            // The decode tiles around their heuristic's count (what tunes it).
+            for c in GemmConfig::DECODE {
+                let sms = b.dev.gemm_device().sm_count;
+                if let Ok(p) = SparseGemmPlan::decode(c, tokens, out, inn, sms) {
+                    let mut counts = vec![p.splits.div_ceil(2), p.splits, 2 * p.splits];
+                    counts.dedup();
+                    for s in counts {
+                        if let Ok(q) = SparseGemmPlan::new(c, tokens, out, inn, s) {
+                            variants.push((
+                                c,
+                                q.splits,
+                                format!("{} s={:>2}", c.tile_name(), q.splits),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // The token sweep: every kernel that runs this shape (sweep.rs).
+        if args.token_sweep {
+            for (name, c, s) in
+                sweep::kernels(tokens, out, inn, b.dev.gemm_device(), args.full_sweep)
+            {
+                variants.push((c, s, name));
+            }
+        }
+        if args.token_sweep {
+            points.push(sweep::Point::new(
+                shape.label,
+                T::DTYPE,
+                tokens,
+                "plan",
+                &row.ours,
+                &row.dense,
+                &row.lt_searched,
+            ));
         }
         for (config, splits, name) in variants {
             let o = b.ours(&h, &io, &ours_w, Some((config, splits)));
+            if args.token_sweep {
+                points.push(sweep::Point::new(
+                    shape.label,
+                    T::DTYPE,
+                    tokens,
+                    name.trim(),
+                    &o,
+                    &row.dense,
+                    &row.lt_searched,
+                ));
+            }
             println!(
                 "  {name}: {}{}",
                 cell(&o, f),

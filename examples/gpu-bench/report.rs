@@ -31,7 +31,9 @@ impl TileRow {
     /// The tile's name, with the split count for the decode tile.
     fn tile(&self) -> String {
         match self.config {
-            GemmConfig::Decode => format!("decode s={}", self.splits),
+            c if c == GemmConfig::Decode || GemmConfig::DECODE.contains(&c) => {
+                format!("{} s={}", c.tile_name(), self.splits)
+            }
             c => c.tile_name().to_string(),
         }
     }

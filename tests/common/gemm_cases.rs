@@ -296,3 +296,27 @@ pub fn run_twice<E: Executor>(exec: &E, c: &Case, seed: u64) -> Result<(Vec<u8>,
     let a = outs.pop().unwrap_or_default();
     Ok((a, b))
 }
+
+use GemmConfig::{Decode16 as D16, Decode8 as D8};
+
+/// The latency-hiding decode tiles (kernels/gemm/decode_*.cuh), one axis at a time:
+/// tokens 1..16 (one and two 8-token tiles of `decode8`, tails of both token tiles of
+/// `decode16`), out not a multiple of 16 nor of the 64-row tile, `in` of one step
+/// (padded to a metadata group), of one 8-step group and more; X restaged (k ranges
+/// longer than the X a CTA holds: 64 steps for `decode8`, 32 for `decode16`); split-K
+/// 1, 2, 3, 5 and past one reduction batch (`decode16` loads 8 partials at a time);
+/// both input dtypes, every output dtype, activation, beta and bias.
+pub const DECODE_CASES: &[Case] = &[
+    case(D8, BF16, 1, 40, 272, BF16, NoAct, None, false, 1),
+    case(D8, F16, 8, 130, 48, F16, Relu, Some(-0.5), true, 1),
+    case(D8, BF16, 5, 24, 16, F32, Gelu, None, true, 1),
+    case(D8, F16, 3, 48, 1024, F32, Silu, Some(1.25), false, 4),
+    case(D8, BF16, 13, 100, 768, BF16, GeluErf, Some(0.5), true, 3),
+    case(D8, F16, 7, 72, 2304, F32, NoAct, None, true, 1),
+    case(D16, BF16, 16, 40, 272, F32, Relu, None, true, 1),
+    case(D16, F16, 9, 130, 48, BF16, Silu, Some(2.0), false, 1),
+    case(D16, BF16, 12, 24, 1280, F16, Gelu, None, true, 5),
+    case(D16, F16, 1, 17, 1040, F32, GeluErf, Some(-1.0), true, 1),
+    case(D16, BF16, 16, 64, 768, F32, NoAct, None, false, 2),
+    case(D16, F16, 11, 20, 2560, F32, NoAct, None, true, 10),
+];

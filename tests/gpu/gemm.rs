@@ -7,7 +7,7 @@
 mod gemm_cases;
 
 use super::GpuTest;
-use gemm_cases::{run_case, Case, CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
+use gemm_cases::{run_case, Case, CASES, DECODE_CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
@@ -125,7 +125,7 @@ pub fn tests() -> Vec<(&'static str, GpuTest)> {
 
 fn cases(code: CodeChoice) -> Result<(), Failed> {
     let exec = CudaExecutor::new(code)?;
-    for (i, c) in CASES.iter().enumerate() {
+    for (i, c) in CASES.iter().chain(DECODE_CASES).enumerate() {
         let (err, tol, p) = run_case(&exec, c, 100 + i as u64)?;
         println!(
             "{:?} {:?} t={} {}x{} splits={}: rel err {err:.2e} (≤ {tol:.0e})",
@@ -259,6 +259,20 @@ fn determinism() -> Result<(), Failed> {
     let (a, b) = gemm_cases::run_twice(&exec, &c, 3)?;
     if a != b {
         return Err("split-K result differs between two runs with one workspace".into());
+    }
+    // The decode tiles' batched reduction: 12 and 20 splits (more than one batch of
+    // decode16's 8 partials), real CTA orders.
+    for (config, tokens, splits) in [(GemmConfig::Decode8, 5, 12), (GemmConfig::Decode16, 13, 20)] {
+        let c = Case {
+            config,
+            tokens,
+            splits,
+            ..c
+        };
+        let (a, b) = gemm_cases::run_twice(&exec, &c, 3)?;
+        if a != b {
+            return Err(format!("{config:?}: split-K result differs between two runs").into());
+        }
     }
     Ok(())
 }

@@ -10,6 +10,19 @@ use crate::kernels::Kernel;
 pub const DEFAULT_SM_COUNT: usize = 132;
 /// Decode handles up to this many tokens per CTA; more tokens go to prefill.
 pub const DECODE_MAX_TOKENS: usize = 16;
+/// Up to this many tokens the plan takes the 8-token decode tile
+/// ([`GemmConfig::Decode8`]), above it the 16-token one ([`GemmConfig::Decode16`]), on
+/// every architecture the mma.sp tiles run on (sm_80, sm_86, sm_89, sm_90).
+/// Provisional: the crossover is the one the tile sizes suggest; gpu-bench's token sweep
+/// (`--token-sweep`) measures it per architecture and sets it, and has not run yet.
+pub const DECODE8_MAX_TOKENS: usize = 8;
+/// The decode tiles' grid aims at this many waves of resident CTAs (the tile's
+/// `min_ctas_per_sm` CTAs per SM each), so an SM that finishes a CTA has the next one
+/// streaming W while its neighbours drain. Provisional until the token sweep.
+pub const DECODE_WAVES: usize = 1;
+/// Upper bound on the decode tiles' split-K (their reduction loads one batch of
+/// partials at a time: 16 for `decode8`, 8 for `decode16`).
+pub const DECODE_MAX_SPLITS: usize = 32;
 /// Upper bound on split-K.
 pub const MAX_SPLITS: usize = 16;
 /// Each split reduces at least this many 8-step groups (2 × 256 = 512 of `in`).

@@ -2,9 +2,9 @@
 //! workspace it needs, and the heuristic that picks it.
 
 use super::config::{
-    prefill_tile_override, GemmConfig, DECODE_MAX_TOKENS, LARGE_PREFILL_TILE,
-    LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT, STAGED_PREFILL_CANDIDATES,
-    WGMMA_MIN_TOKENS,
+    prefill_tile_override, GemmConfig, DECODE8_MAX_TOKENS, DECODE_MAX_SPLITS, DECODE_MAX_TOKENS,
+    DECODE_WAVES, LARGE_PREFILL_TILE, LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT,
+    STAGED_PREFILL_CANDIDATES, WGMMA_MIN_TOKENS,
 };
 use crate::error::{Error, Result};
 use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
@@ -37,6 +37,18 @@ impl GemmDevice {
     /// Whether sm_90a machine code runs here (H100, H200, GH200: compute capability 9.0).
     pub fn runs_sm90a(&self) -> bool {
         self.compute_capability == (9, 0)
+    }
+
+    /// The decode tile for 1..=[`DECODE_MAX_TOKENS`] tokens on this device: the 8-token
+    /// tile up to [`DECODE8_MAX_TOKENS`] tokens, else the 16-token one. One threshold
+    /// for every architecture until the token sweep measures each (the function is
+    /// where a per-architecture value goes).
+    pub fn decode_tile(&self, tokens: usize) -> GemmConfig {
+        if tokens <= DECODE8_MAX_TOKENS {
+            GemmConfig::Decode8
+        } else {
+            GemmConfig::Decode16
+        }
     }
 }
 
@@ -146,12 +158,14 @@ impl SparseGemmPlan {
     }
 
     /// The heuristic:
-    /// - up to [`DECODE_MAX_TOKENS`] tokens: [`GemmConfig::Decode`]; split-K so that
-    ///   the grid holds about one CTA per SM (SMs / row blocks, rounded; the split-K
-    ///   sweep in bench/RESULTS.md found it best, ahead of two per SM), with at most
-    ///   [`MAX_SPLITS`]
-    ///   splits and at least [`MIN_GROUPS_PER_SPLIT`] 8-step groups (512 of `in`) per
-    ///   split so the reduction stays small next to the weight stream;
+    /// - up to [`DECODE_MAX_TOKENS`] tokens: a latency-hiding decode tile
+    ///   ([`GemmDevice::decode_tile`]: [`GemmConfig::Decode8`] up to
+    ///   [`DECODE8_MAX_TOKENS`] tokens, else [`GemmConfig::Decode16`]); split-K so
+    ///   that the grid fills [`DECODE_WAVES`] waves of resident CTAs and each CTA
+    ///   holds its k range of X at once, at most [`DECODE_MAX_SPLITS`] (provisional
+    ///   until gpu-bench's token sweep; the original [`GemmConfig::Decode`] tile, one
+    ///   CTA per SM by the split-K sweep in bench/RESULTS.md, stays available through
+    ///   [`SparseGemmPlan::new`]);
     /// - more tokens: a prefill tile, no split-K: the first of the staged tiles
     ///   ([`STAGED_PREFILL_CANDIDATES`]) whose token range has begun, whose shared
     ///   memory the device allows and whose grid has at least one CTA per SM; else
@@ -209,7 +223,8 @@ impl SparseGemmPlan {
     ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
         let sm_count = device.sm_count;
-        if prefill_tile == Some(GemmConfig::Decode) {
+        if prefill_tile.is_some_and(|c| c == GemmConfig::Decode || GemmConfig::DECODE.contains(&c))
+        {
             return Err(Error::InvalidArgument {
                 what: "prefill tile",
                 why: "the decode tile is not a prefill tile".into(),
@@ -249,14 +264,67 @@ impl SparseGemmPlan {
                 SparseGemmPlan::new(config, tokens, out, inn, 1)?.with_resident_ctas(sm_count)
             );
         }
-        let base = SparseGemmPlan::new(GemmConfig::Decode, tokens, out, inn, 1)?;
-        SparseGemmPlan::new(
-            GemmConfig::Decode,
-            tokens,
-            out,
-            inn,
-            base.splits_to_fill(sm_count),
-        )
+        SparseGemmPlan::decode(device.decode_tile(tokens), tokens, out, inn, sm_count)
+    }
+
+    /// A plan for `config` at the split count that gives about one CTA per SM (the rule
+    /// of the original [`GemmConfig::Decode`] tile and of the Hopper kernel; see
+    /// `splits_to_fill`): what gpu-bench's token sweep times those kernels with.
+    pub fn one_cta_per_sm(
+        config: GemmConfig,
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+    ) -> Result<SparseGemmPlan> {
+        let base = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
+        SparseGemmPlan::new(config, tokens, out, inn, base.splits_to_fill(sm_count))
+    }
+
+    /// A plan for one of the latency-hiding decode tiles ([`GemmConfig::DECODE`]) at the
+    /// heuristic's split count (what [`SparseGemmPlan::choose_for`] takes for few
+    /// tokens; gpu-bench's token sweep times each decode tile this way). Another
+    /// configuration is `Error::InvalidArgument`.
+    pub fn decode(
+        config: GemmConfig,
+        tokens: usize,
+        out: usize,
+        inn: usize,
+        sm_count: usize,
+    ) -> Result<SparseGemmPlan> {
+        if !GemmConfig::DECODE.contains(&config) {
+            return Err(Error::InvalidArgument {
+                what: "decode tile",
+                why: format!("{} is not a decode tile", config.tile_name()),
+            });
+        }
+        let base = SparseGemmPlan::new(config, tokens, out, inn, 1)?;
+        SparseGemmPlan::new(config, tokens, out, inn, base.decode_splits(sm_count))
+    }
+
+    /// The split-K count of a latency-hiding decode tile ([`GemmConfig::DECODE`]): the
+    /// larger of what fills [`DECODE_WAVES`] waves of resident CTAs (the tile's
+    /// `min_ctas_per_sm` per SM) and what lets each CTA hold its whole k range of X
+    /// at once (its `stages` metadata groups), at most [`DECODE_MAX_SPLITS`] and one
+    /// 8-step group per split. Provisional until gpu-bench's token sweep has run; the
+    /// trade it makes blind: each split adds a partial tile written and read (64 rows ×
+    /// tokens × 4 bytes twice, against 2304 bytes of W per k32 step of the CTA: 11% of
+    /// the traffic for `decode16` at 32-step chunks, 3% for `decode8` at 64), where
+    /// fewer splits instead restage X (a barrier per X piece, the W ring still in
+    /// flight) and, on layers whose row blocks alone about fill the GPU (28672 rows),
+    /// leave a grid of just over one wave (448 CTAs for 396 slots) with a long tail.
+    fn decode_splits(&self, sm_count: usize) -> usize {
+        let t = self.config.tile();
+        let groups = self.steps / META_STEPS_PER_LOAD;
+        let ctas = self.tiles().max(1);
+        let target = sm_count
+            .max(1)
+            .saturating_mul(t.min_ctas_per_sm * DECODE_WAVES);
+        let fill = (target + ctas / 2) / ctas;
+        let x_fits = groups.div_ceil(t.stages.max(1));
+        fill.max(x_fits)
+            .clamp(1, DECODE_MAX_SPLITS)
+            .min(groups.max(1))
     }
 
     /// The split-K count that gives about one CTA per SM (SMs / output tiles,

@@ -7,29 +7,73 @@ use crate::launch::{Arg, StructArg};
 use crate::layout::FragmentGeometry;
 
 #[test]
-fn heuristic_picks_decode_with_split_k_for_few_tokens() {
-    // 32 row blocks on 132 SMs: 4 splits (the H100 sweep's best).
+fn heuristic_picks_the_decode_tiles_with_split_k_for_few_tokens() {
+    // 4096 x 4096 at 1 token: 64 row blocks of the 8-token tile; 3 waves of 132 SMs
+    // ask for 6 splits (chunks of 3 groups).
     let p = SparseGemmPlan::choose(1, 4096, 4096, 132).unwrap();
-    assert_eq!(p.config, GemmConfig::Decode);
-    assert_eq!(p.grid(), [32, 1, 4]);
-    assert_eq!(p.chunk_steps, 32);
-    // 112 row blocks already about one per SM: no split.
+    assert_eq!(p.config, GemmConfig::Decode8);
+    assert_eq!(p.grid(), [64, 1, 6]);
+    assert_eq!(p.chunk_steps, 24);
+    // 224 row blocks fill the waves with 2 splits; X of 16 groups held 4 groups at a
+    // time by the 16-token tile asks for 4.
     let p = SparseGemmPlan::choose(16, 14336, 4096, 132).unwrap();
     assert_eq!(
         (p.config, p.splits, p.chunk_steps),
-        (GemmConfig::Decode, 1, 128)
+        (GemmConfig::Decode16, 4, 32)
     );
     let p = SparseGemmPlan::choose(8, 4096, 14336, 132).unwrap();
-    assert_eq!((p.splits, p.chunk_steps), (4, 112));
+    assert_eq!(
+        (p.config, p.splits, p.chunk_steps),
+        (GemmConfig::Decode8, 7, 64)
+    );
+    let p = SparseGemmPlan::choose(9, 4096, 14336, 132).unwrap();
+    assert_eq!(
+        (p.config, p.splits, p.chunk_steps),
+        (GemmConfig::Decode16, 14, 32)
+    );
     let p = SparseGemmPlan::choose(1, 8192, 28672, 132).unwrap();
-    assert_eq!(p.splits, 2);
-    // Enough CTAs already: no split.
-    let p = SparseGemmPlan::choose(16, 28672 * 2, 8192, 132).unwrap();
-    assert_eq!(p.splits, 1);
-    assert_eq!(p.workspace_bytes(), 0);
-    // Short K: at most one split per two groups.
+    assert_eq!((p.splits, p.chunk_steps), (14, 64));
+    // Past DECODE_MAX_SPLITS of X-sized chunks: the CTAs restage X.
+    let p = SparseGemmPlan::choose(16, 64, 65536, 132).unwrap();
+    assert_eq!(p.splits, DECODE_MAX_SPLITS);
+    assert!(p.chunk_steps > p.config.tile().stages * 8);
+    // Short K: one split per group at most.
     let p = SparseGemmPlan::choose(1, 64, 16, 132).unwrap();
     assert_eq!((p.splits, p.steps, p.chunk_steps), (1, 8, 8));
+    assert_eq!(p.workspace_bytes(), 0);
+    // The same tiles on every architecture of the mma.sp kernels.
+    for cc in [(8, 0), (8, 6), (8, 9), (9, 0), (10, 0)] {
+        let d = GemmDevice {
+            sm_count: 132,
+            compute_capability: cc,
+        };
+        for (tokens, want) in [
+            (1, GemmConfig::Decode8),
+            (DECODE8_MAX_TOKENS, GemmConfig::Decode8),
+            (DECODE8_MAX_TOKENS + 1, GemmConfig::Decode16),
+            (DECODE_MAX_TOKENS, GemmConfig::Decode16),
+        ] {
+            let p = SparseGemmPlan::choose_for_with(tokens, 4096, 4096, d, None).unwrap();
+            assert_eq!(p.config, want, "{cc:?} {tokens}");
+        }
+    }
+}
+
+#[test]
+fn decode_splits_stay_within_bounds_on_any_shape() {
+    for out in [1usize, 17, 64, 4096, 100_000] {
+        for inn in [16usize, 272, 4096, 28672, 200_000] {
+            for sms in [1usize, 108, 132] {
+                for tokens in [1usize, 8, 9, 16] {
+                    let p = SparseGemmPlan::choose(tokens, out, inn, sms).unwrap();
+                    let groups = p.steps / 8;
+                    assert!(p.splits >= 1 && p.splits <= DECODE_MAX_SPLITS.min(groups));
+                    assert!(p.chunk_steps * p.splits >= p.steps);
+                    assert!(p.chunk_steps * (p.splits - 1) < p.steps);
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -88,12 +132,18 @@ fn heuristic_picks_prefill_for_many_tokens() {
         let p = SparseGemmPlan::choose_with(300, 4096, 4096, 132, Some(c)).unwrap();
         assert_eq!(p.config, c);
         let p = SparseGemmPlan::choose_with(16, 4096, 4096, 132, Some(c)).unwrap();
-        assert_eq!(p.config, GemmConfig::Decode);
+        assert_eq!(p.config, GemmConfig::Decode16);
     }
-    assert!(matches!(
-        SparseGemmPlan::choose_with(300, 64, 64, 132, Some(GemmConfig::Decode)),
-        Err(Error::InvalidArgument { .. })
-    ));
+    for d in [
+        GemmConfig::Decode,
+        GemmConfig::Decode8,
+        GemmConfig::Decode16,
+    ] {
+        assert!(matches!(
+            SparseGemmPlan::choose_with(300, 64, 64, 132, Some(d)),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
 }
 
 #[test]

@@ -25,6 +25,17 @@ pub enum GemmConfig {
     /// k = 256 per stage, 3 stages; split-K over grid.z so that 1..16 tokens still
     /// fill the GPU.
     Decode,
+    /// Tile `decode8`: the latency-hiding decode tile for 1..8 tokens (sm_80 code,
+    /// kernels/gemm/decode_*.cuh): 4 warps × one 16-row tile = 64 rows × 8 tokens per
+    /// CTA; X of up to 64 k32 steps staged once per CTA (not a per-stage ring), W
+    /// streamed with an evict-first hint through a ring of three 8-step register
+    /// stages per warp (two in flight while one is computed), 3 CTAs per SM; fine
+    /// split-K reduced by the last CTA with every partial load issued before the
+    /// fixed-order adds.
+    Decode8,
+    /// Tile `decode16`: the `decode8` design for 9..16 tokens (64 rows × 16 tokens per
+    /// CTA, X of up to 32 k32 steps resident per CTA).
+    Decode16,
     /// Tile `64` (alias `128x64`): 4 × 2 warps, each 32 rows × 32 tokens: 128 rows ×
     /// 64 tokens per CTA, k = 64 per stage, 4 stages; normally no split-K.
     Prefill,
@@ -95,6 +106,10 @@ pub enum MainLoop {
     /// The warp-specialised Hopper pipeline (kernels/gemm/sm90_kernel.cuh): X by bulk
     /// tensor copies on mbarriers, W two stages ahead in registers, wgmma.sp.
     Wgmma,
+    /// `MainLoopDecode<2>` (kernels/gemm/decode_mainloop.cuh): X resident per CTA
+    /// (`stages` 8-step stages, restaged only when the CTA's k range is longer), W
+    /// two 8-step stages ahead in a ring of three register stages, evict-first loads.
+    DecodeRing,
 }
 
 impl MainLoop {
@@ -106,6 +121,7 @@ impl MainLoop {
             MainLoop::Lean => "s24::gemm::MainLoopLean",
             MainLoop::Wgmma => "s24::gemm::SparseGemm90",
             MainLoop::SmemStaged => "s24::gemm::SmemMainLoop",
+            MainLoop::DecodeRing => "s24::gemm::MainLoopDecode<2>",
         }
     }
 
@@ -113,7 +129,7 @@ impl MainLoop {
     /// memory with X).
     pub fn a_prefetch(self) -> usize {
         match self {
-            MainLoop::PrefetchA2 | MainLoop::Wgmma => 2,
+            MainLoop::PrefetchA2 | MainLoop::Wgmma | MainLoop::DecodeRing => 2,
             MainLoop::Standard | MainLoop::Lean => 1,
             MainLoop::SmemStaged => 0,
         }
@@ -208,6 +224,23 @@ impl TileShape {
         }
     }
 
+    /// Bytes of W (values and metadata, fragment order) each warp has requested and
+    /// not yet consumed while it computes a stage: `a_prefetch` stages of
+    /// `steps_per_stage` k32 steps of its `MT` row tiles, each step 32 lanes × 16 bytes
+    /// of values plus an eighth of a 512-byte metadata load. What Little's law asks of
+    /// a memory-bound kernel (the kernel report's decode section).
+    pub fn w_bytes_in_flight_per_warp(&self) -> usize {
+        const VALUE_BYTES_PER_STEP: usize = 32 * 16;
+        const META_BYTES_PER_STEP: usize = 32 * 16 / 8;
+        let [mt, _] = self.mma_tiles_per_warp();
+        self.a_prefetch * self.steps_per_stage * mt * (VALUE_BYTES_PER_STEP + META_BYTES_PER_STEP)
+    }
+
+    /// Warps per CTA.
+    pub fn warps_per_cta(&self) -> usize {
+        self.threads / 32
+    }
+
     /// 16-row MMA tiles (`MT`) and 8-token MMA tiles (`NT`) per warp (for a Hopper
     /// tile: per consumer warp, whose row tiles lie 64 rows apart).
     pub fn mma_tiles_per_warp(&self) -> [usize; 2] {
@@ -237,6 +270,10 @@ impl GemmConfig {
         GemmConfig::PrefillS256x128,
         GemmConfig::PrefillS128x256,
     ];
+    /// The latency-hiding decode tiles (kernels/gemm/decode_*.cuh, also in
+    /// kernels/sparse_gemm.cu), not in `ALL` (whose tiles share kernels/gemm/kernel.cuh):
+    /// 8 tokens first.
+    pub const DECODE: [GemmConfig; 2] = [GemmConfig::Decode8, GemmConfig::Decode16];
     /// Every prefill tile, the original 128 × 64 one first.
     pub const PREFILL: [GemmConfig; 8] = [
         GemmConfig::Prefill,
@@ -331,6 +368,25 @@ impl GemmConfig {
             // 2 CTAs per SM (≤ 128 registers) so split-K's two waves of CTAs are
             // resident; 24 KiB of static shared memory.
             GemmConfig::Decode => small(128, 16, [8, 1], 8, 3, 2),
+            // 128 threads, 3 CTAs per SM (at most 168 registers: the W ring holds 3 ×
+            // 36), `stages` 8-step stages of X resident per CTA (32 KiB static).
+            GemmConfig::Decode8 | GemmConfig::Decode16 => {
+                let tokens = if self == GemmConfig::Decode8 { 8 } else { 16 };
+                TileShape {
+                    rows: 64,
+                    tokens,
+                    threads: 128,
+                    producer_threads: 0,
+                    warps: [4, 1],
+                    steps_per_stage: 8,
+                    stages: 64 / tokens,
+                    a_prefetch: MainLoop::DecodeRing.a_prefetch(),
+                    main_loop: MainLoop::DecodeRing,
+                    dynamic_shared: false,
+                    tokens_fast: false,
+                    min_ctas_per_sm: 3,
+                }
+            }
             // 1 CTA per SM (asking for 2 spills on sm_80); 33 KiB of static shared
             // memory.
             GemmConfig::Prefill => small(128, 64, [4, 2], 2, 4, 1),
@@ -372,6 +428,8 @@ impl GemmConfig {
     pub fn tile_name(self) -> &'static str {
         match self {
             GemmConfig::Decode => "decode",
+            GemmConfig::Decode8 => "decode8",
+            GemmConfig::Decode16 => "decode16",
             GemmConfig::Prefill => "64",
             GemmConfig::PrefillT128x128 => "128x128",
             GemmConfig::PrefillT128x128A2 => "128x128a2",
