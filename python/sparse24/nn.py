@@ -111,7 +111,11 @@ class Linear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._cslt is not None:
             return self._forward_cusparselt(x)
-        return torch.ops.sparse24.linear(x, self._handle, self.out_features)
+        if torch.compiler.is_compiling() or (x.requires_grad and torch.is_grad_enabled()):
+            return torch.ops.sparse24.linear(x, self._handle, self.out_features)
+        # Eager inference: the op's own computation without torch.library's dispatch
+        # (tens of microseconds of Python per call, as much as a decode kernel).
+        return ops.run(self.layer, x, self.out_features)
 
     def extra_repr(self) -> str:
         return (

@@ -47,9 +47,8 @@ def _layer(handle: int) -> Layer:
     return layer
 
 
-@torch.library.custom_op("sparse24::linear", mutates_args=())
-def linear(x: torch.Tensor, handle: int, out_features: int) -> torch.Tensor:
-    layer = _layer(handle)
+def run(layer: Layer, x: torch.Tensor, out_features: int) -> torch.Tensor:
+    """The op's computation, for eager calls that need no dispatch (see nn.Linear)."""
     y = torch.empty((*x.shape[:-1], out_features), dtype=x.dtype, device=x.device)
     if x.device.type == "cuda":
         # The stream of x's device (torch's current stream there), as a CUstream.
@@ -57,6 +56,11 @@ def linear(x: torch.Tensor, handle: int, out_features: int) -> torch.Tensor:
     else:
         layer.forward_cpu(x, y)
     return y
+
+
+@torch.library.custom_op("sparse24::linear", mutates_args=())
+def linear(x: torch.Tensor, handle: int, out_features: int) -> torch.Tensor:
+    return run(_layer(handle), x, out_features)
 
 
 @linear.register_fake

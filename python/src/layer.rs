@@ -412,8 +412,11 @@ impl Layer {
             // SAFETY: both held by the caller for the call, GIL held; y is its own
             // fresh allocation (no overlap with x).
             let xs = unsafe { xv.host::<T>()? };
-            let out = l.forward_cpu(xs, tokens)?;
-            unsafe { yv.host_mut::<T>()? }.copy_from_slice(&out);
+            let ys = unsafe { yv.host_mut::<T>()? };
+            // An empty batch has nothing to compute (sparse24 refuses 0 tokens).
+            if tokens > 0 {
+                ys.copy_from_slice(&l.forward_cpu(xs, tokens)?);
+            }
             Ok(())
         })().map_err(to_py))
     }

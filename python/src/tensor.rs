@@ -3,7 +3,9 @@
 //! wrong tensor is an error (never a read out of bounds). Nothing is copied: CPU
 //! tensors become slices over torch's storage, CUDA tensors raw device addresses.
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use sparse24::error::{Error, Result};
 use sparse24::{bf16, f16, DType, Element};
 
@@ -93,24 +95,25 @@ fn bad(name: &'static str, why: String) -> Error {
 }
 
 impl TensorView {
-    /// Reads the attributes of `t`, which must be a `torch.Tensor`.
-    pub fn read(name: &'static str, t: &Bound<'_, PyAny>) -> PyResult<TensorView> {
-        let is_tensor = t
-            .hasattr("data_ptr")
-            .and_then(|a| Ok(a && t.hasattr("stride")? && t.hasattr("device")?))?;
-        if !is_tensor {
-            let ty = t.get_type().name()?.to_string();
-            return Err(crate::to_py(bad(
-                name,
-                format!("expected a torch.Tensor, got {ty}"),
-            )));
-        }
-        let dtype_name: String = t.getattr("dtype")?.str()?.extract()?;
-        let shape: Vec<i64> = t.getattr("shape")?.extract()?;
-        let strides: Vec<i64> = t.call_method0("stride")?.extract()?;
-        let dev = t.getattr("device")?;
-        let kind: String = dev.getattr("type")?.extract()?;
-        let index: Option<i64> = dev.getattr("index")?.extract()?;
+    /// Reads the attributes of `t`, which must be a `torch.Tensor` (anything without
+    /// them is refused by name). Attribute names are interned: this runs on every
+    /// forward.
+    pub fn read<'py>(name: &'static str, t: &Bound<'py, PyAny>) -> PyResult<TensorView> {
+        let py = t.py();
+        let not_a_tensor = || {
+            let ty = t
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_string(), |n| n.to_string());
+            crate::to_py(bad(name, format!("expected a torch.Tensor, got {ty}")))
+        };
+        let attr = |n: &Bound<'py, PyString>| t.getattr(n).map_err(|_| not_a_tensor());
+        let dtype_name: String = attr(intern!(py, "dtype"))?.str()?.extract()?;
+        let shape: Vec<i64> = attr(intern!(py, "shape"))?.extract()?;
+        let strides: Vec<i64> = attr(intern!(py, "stride"))?.call0()?.extract()?;
+        let dev = attr(intern!(py, "device"))?;
+        let kind: String = dev.getattr(intern!(py, "type"))?.extract()?;
+        let index: Option<i64> = dev.getattr(intern!(py, "index"))?.extract()?;
         let device = match (kind.as_str(), index) {
             ("cpu", _) => Device::Cpu,
             ("cuda", Some(i)) if i >= 0 => Device::Cuda(i as usize),
@@ -118,7 +121,7 @@ impl TensorView {
             _ => Device::Other(kind),
         };
         // Meta tensors have no storage: their data_ptr is 0 and never read.
-        let ptr: usize = t.call_method0("data_ptr")?.extract()?;
+        let ptr: usize = attr(intern!(py, "data_ptr"))?.call0()?.extract()?;
         Ok(TensorView {
             name,
             scalar: Scalar::from_torch(&dtype_name),
@@ -202,6 +205,9 @@ impl TensorView {
     /// Checks the layout is dense row-major (sizes of 1 may have any stride): the
     /// bindings never copy a tensor to make it contiguous.
     pub fn contiguous(&self) -> Result<&Self> {
+        if self.shape.contains(&0) {
+            return Ok(self); // no element: any strides
+        }
         let mut expect: i64 = 1;
         for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
             if d != 1 && s != expect {

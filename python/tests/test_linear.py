@@ -55,3 +55,10 @@ def test_inference_only():
         y.sum().backward()
     with torch.no_grad():
         assert not lin(x).requires_grad
+
+
+def test_empty_batch():
+    lin = sparse24.Linear.from_dense(rand((32, 64), torch.float32, 10))
+    y = lin(torch.empty(0, 64))
+    assert y.shape == (0, 32)
+    assert torch.ops.sparse24.linear(torch.empty(3, 0, 64), lin._handle, 32).shape == (3, 0, 32)
