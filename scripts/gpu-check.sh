@@ -91,6 +91,7 @@ phase quickstart 30 "$bin/quickstart"
 phase crosscheck 40 "$bin/crosscheck"
 phase wgmma-probes 30 "$bin/wgmma-probes"
 phase hopper-roofline 30 "$bin/hopper-roofline"
+phase python 60 scripts/python/gpu-python-check.sh "$bin" "$out"
 if [[ "${FULL:-0}" == 1 ]]; then
   phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else

@@ -14,6 +14,7 @@ the op raises.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from typing import Dict
@@ -47,12 +48,24 @@ def _layer(handle: int) -> Layer:
     return layer
 
 
+@functools.lru_cache(maxsize=None)
+def _several_gpus() -> bool:
+    return torch.cuda.device_count() > 1
+
+
 def run(layer: Layer, x: torch.Tensor, out_features: int) -> torch.Tensor:
     """The op's computation, for eager calls that need no dispatch (see nn.Linear)."""
     y = torch.empty((*x.shape[:-1], out_features), dtype=x.dtype, device=x.device)
     if x.device.type == "cuda":
         # The stream of x's device (torch's current stream there), as a CUstream.
-        layer.forward_cuda(x, y, torch.cuda.current_stream(x.device).cuda_stream)
+        stream = torch.cuda.current_stream(x.device).cuda_stream
+        if _several_gpus() and x.device.index != torch.cuda.current_device():
+            # sparse24 makes x's device's context current on this thread; torch's
+            # device guard puts torch's own back afterwards.
+            with torch.cuda.device(x.device):
+                layer.forward_cuda(x, y, stream)
+        else:
+            layer.forward_cuda(x, y, stream)
     else:
         layer.forward_cpu(x, y)
     return y

@@ -17,7 +17,7 @@ use layer::{by_dtype, Layer};
 use tensor::TensorView;
 
 create_exception!(
-    _sparse24,
+    sparse24,
     Sparse24Error,
     PyValueError,
     "An error from sparse24 (bad input, or a GPU call that cannot run), with its message."
