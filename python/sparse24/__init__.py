@@ -11,7 +11,7 @@ message.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import torch
 

@@ -100,3 +100,16 @@ def test_learn_mask_beats_or_matches_its_prior():
     norms = x.norm(dim=0)
     prior = sparse24.prune(w, method="wanda", act_norms=norms) != 0
     assert loss(mask) <= loss(prior) * (1 + 1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of SparseSemiStructuredTensor")
+def test_from_a_semi_structured_tensor_object():
+    from torch.sparse import SparseSemiStructuredTensorCUTLASS
+
+    pruned = sparse24.prune(rand((32, 64), torch.bfloat16, 15))
+    packed, meta = cutlass.sparse_semi_structured_from_dense_cutlass(pruned)
+    t = SparseSemiStructuredTensorCUTLASS(pruned.shape, packed, meta, None, None, None, None)
+    layer = sparse24.from_torch_semi_structured(t, bias=torch.zeros(32, dtype=torch.bfloat16), activation="relu")
+    lin = sparse24.Linear(layer)
+    assert torch.equal(lin.dense_weight(), pruned)
+    assert lin.activation == "relu" and lin.bias is not None
