@@ -28,3 +28,10 @@ def test_build_requirements_pin_the_projects_nvcc():
 def test_exception_is_public():
     assert sparse24.Sparse24Error.__module__ == "sparse24"
     assert issubclass(sparse24.Sparse24Error, ValueError)
+
+
+def test_the_wheel_carries_the_kernels():
+    # Built with require-kernels: the GPU path can only be missing a device, never
+    # its kernels.
+    reason = sparse24.cuda_unavailable_reason() or ""
+    assert "were not compiled" not in reason
