@@ -112,6 +112,7 @@ fn split_k_is_bit_identical_across_runs_and_cta_orders() {
             beta: None,
             bias: true,
             splits,
+            resident_ctas: 0,
         };
         let p = plan(&c);
         assert_eq!(p.splits, splits);
@@ -161,6 +162,7 @@ fn split_counts_agree_within_tolerance() {
         beta: None,
         bias: false,
         splits: 1,
+        resident_ctas: 0,
     };
     let inp = inputs::<bf16>(&base, 11);
     let epi = Epilogue::default();
