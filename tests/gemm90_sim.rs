@@ -286,3 +286,37 @@ fn ss_tile_is_forced_only() {
     assert!(GemmLaunch::new(&p, dt, dt, &w, &epi).is_ok());
     assert!(GemmConfig::Wgmma256x128Ss.tile().shared_bytes() <= 227 * 1024);
 }
+
+/// W's second, row-major copy exists only for a plan that reads it: the default path's
+/// device memory is unchanged.
+#[cfg(feature = "hopper-ss")]
+#[test]
+fn row_major_values_are_uploaded_for_ss_tiles_only() {
+    use sparse24::launch::Executor;
+    use sparse24::ops::gemm::DeviceSparse24;
+    let c = gemm_cases::WGMMA_SS_CASES[0];
+    let w = gemm_cases::inputs::<sparse24::bf16>(&c, 7).w;
+    let exec = SimExecutor::new();
+    for config in [GemmConfig::Wgmma256x128, GemmConfig::PrefillS128x128] {
+        let d = DeviceSparse24::upload_for(&exec, &w, config).unwrap();
+        assert!(d.row_values().is_none(), "{config:?}");
+    }
+    let d = DeviceSparse24::upload_for(&exec, &w, GemmConfig::Wgmma256x128Ss).unwrap();
+    let rv = d.row_values().expect("row-major values");
+    let bytes = exec.download_bytes(rv).unwrap();
+    let want: Vec<u8> = w.values().iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(bytes, want);
+}
+
+/// Without the `hopper-ss` feature the SS tile has no kernel: forcing it is a typed
+/// error naming the feature, and its name is not a prefill tile.
+#[cfg(not(feature = "hopper-ss"))]
+#[test]
+fn ss_tile_needs_its_feature() {
+    use sparse24::ops::gemm::parse_prefill_tile;
+    let e = GemmConfig::Wgmma256x128Ss
+        .handle(sparse24::DType::BF16)
+        .unwrap_err();
+    assert!(e.to_string().contains("hopper-ss"), "{e}");
+    assert!(parse_prefill_tile("wg256x128ss").is_err());
+}
