@@ -244,6 +244,20 @@ fn run(mut cmd: Command, stem: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// The compile-time check that kernel type `ty` (symbol `sym`) has the shape the host
+/// launches `t` with: rows, tokens, threads and shared memory.
+fn tile_assert(ty: &str, sym: &str, t: &tiles::TileShape) -> String {
+    format!(
+        "static_assert({ty}::Tile::BM == {} && {ty}::Tile::BN == {} && {ty}::THREADS == {} \
+         && {ty}::Tile::SMEM_BYTES == {}, \"{sym}: the kernel's tile differs from \
+         src/ops/gemm/tiles.rs\");\n",
+        t.rows,
+        t.tokens,
+        t.threads,
+        t.shared_bytes()
+    )
+}
+
 /// The CUDA instantiation of every tile × input dtype of the sparse GEMM, included by
 /// kernels/sparse_gemm.cu: each tile's parts (kernels/gemm/) from its `TileShape`,
 /// with the shapes the host launches with asserted at compile time.
@@ -306,15 +320,7 @@ fn gemm_instances() -> String {
                 },
             ));
             }
-            h.push_str(&format!(
-                "static_assert({ty}::Tile::BM == {} && {ty}::Tile::BN == {} && {ty}::THREADS == {} \
-                 && {ty}::Tile::SMEM_BYTES == {}, \"{sym}: the kernel's tile differs from \
-                 src/ops/gemm/tiles.rs\");\n",
-                t.rows,
-                t.tokens,
-                t.threads,
-                t.shared_bytes()
-            ));
+            h.push_str(&tile_assert(&ty, &sym, &t));
             h.push_str(&format!(
                 "S24_SPARSE_GEMM_KERNEL({sym}, {ty}, {})\n",
                 t.min_ctas_per_sm
@@ -369,15 +375,7 @@ fn gemm_decode_instances() -> String {
                 t.stages,
                 t.main_loop.cuda_type(),
             ));
-            h.push_str(&format!(
-                "static_assert({ty}::Tile::BM == {} && {ty}::Tile::BN == {} && {ty}::THREADS == {} \
-                 && {ty}::Tile::SMEM_BYTES == {}, \"{sym}: the kernel's tile differs from \
-                 src/ops/gemm/tiles.rs\");\n",
-                t.rows,
-                t.tokens,
-                t.threads,
-                t.shared_bytes()
-            ));
+            h.push_str(&tile_assert(&ty, &sym, &t));
             h.push_str(&format!(
                 "S24_SPARSE_GEMM_KERNEL({sym}, {ty}, {})\n",
                 t.min_ctas_per_sm
@@ -429,15 +427,7 @@ fn gemm90_instances() -> String {
                  s24::{elem}>;\n",
                 t.tokens, t.stages, t.a_prefetch, t.w_by_bulk_copy()
             ));
-            h.push_str(&format!(
-                "static_assert({ty}::Tile::BM == {} && {ty}::Tile::BN == {} && {ty}::THREADS == {} \
-                 && {ty}::Tile::SMEM_BYTES == {}, \"{sym}: the kernel's tile differs from \
-                 src/ops/gemm/tiles.rs\");\n",
-                t.rows,
-                t.tokens,
-                t.threads,
-                t.shared_bytes()
-            ));
+            h.push_str(&tile_assert(&ty, &sym, &t));
             h.push_str(&format!("S24_SPARSE_GEMM90_KERNEL({sym}, {ty})\n"));
         }
         h.push('\n');
