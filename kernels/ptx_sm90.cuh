@@ -288,4 +288,13 @@ __device__ __forceinline__ void wgmma_sp_ss_m64n256k32(float (&d)[128], uint64_t
 #undef S24_WGMMA_D64
 #undef S24_WGMMA_D128
 
+// Shared-memory matrix descriptor of a K-major operand in the 64-byte swizzle (the SS
+// GEMM's compressed W: rows of 64 bytes, 8-row groups 512 bytes apart (SBO), the tile
+// 512-byte aligned (base offset 0); LBO unused by swizzled K-major layouts). `addr`:
+// the shared address of the operand's first element.
+__device__ __forceinline__ uint64_t desc_kmajor_sw64(uint32_t addr) {
+    return static_cast<uint64_t>((addr >> 4) & 0x3FFF) | (static_cast<uint64_t>(1) << 16) |
+           (static_cast<uint64_t>(512 >> 4) << 32) | (static_cast<uint64_t>(2) << 62);
+}
+
 }  // namespace s24::sm90

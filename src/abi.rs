@@ -322,11 +322,12 @@ param_struct! {
 
 param_struct! {
     /// The Hopper sparse GEMM's parameters (kernels/sparse_gemm_sm90.cu, as
-    /// `const __grid_constant__ Gemm90Params`): the tensor map of X first (the bulk
-    /// copies read it in the parameter space, 64-byte aligned), then the same
+    /// `const __grid_constant__ Gemm90Params`): the tensor maps first (the bulk
+    /// copies read them in the parameter space, 64-byte aligned), then the same
     /// [`GemmParams`] as the sm_80 kernel.
     pub struct Gemm90Params {
         x_map: TensorMapBytes => CType::AlignedBytes { align: 64 }, "CUtensorMap of X [tokens, in]: box k 64 × tile tokens, 128B swizzle",
+        w_map: TensorMapBytes => CType::AlignedBytes { align: 64 }, "the SS form's CUtensorMap of W's row-major values [out, in/2]: box 32 values × tile rows, 64B swizzle; zeros for the RS form",
         g: GemmParams => CType::Plain("GemmParams"), "everything else, as for the sm_80 kernel",
         band: u32 => CType::Plain("unsigned"), "token tiles per band of the persistent tile walk",
         tail: [u8; 20] => CType::AlignedBytes { align: 1 }, "padding to the 64-byte alignment",

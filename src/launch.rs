@@ -43,6 +43,10 @@ pub enum Arg {
 /// to its own; the emulator gets its bytes. One variant per struct keeps `Arg` `Copy`.
 /// A struct holding a tensor map carries its description ([`TensorMapDesc`], plain
 /// values): the executor encodes it at launch, the driver's way or the emulator's.
+// Large by design (two tensor-map descriptions): a launch stays `Copy` and a call's
+// arguments are built without a heap allocation (GemmLaunch::bind), which boxing the
+// Hopper variant would give up.
+#[allow(clippy::large_enum_variant)]
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum StructArg {
     /// kernels/sparse_gemm.cu's `sgemm_*` kernels.
@@ -54,6 +58,9 @@ pub enum StructArg {
         params: GemmParams,
         /// The tensor map of X, encoded at launch.
         x_map: TensorMapDesc,
+        /// The SS form's tensor map of W's row-major values, encoded at launch
+        /// (`None`: the RS form, whose parameter holds zeros there).
+        w_map: Option<TensorMapDesc>,
         /// Token tiles per band of the persistent kernel's tile walk
         /// ([`SparseGemmPlan::band`](crate::ops::gemm::SparseGemmPlan::band)).
         band: u32,
@@ -71,9 +78,14 @@ impl StructArg {
             StructArg::Gemm90 {
                 params,
                 x_map,
+                w_map,
                 band,
             } => EncodedStruct::Gemm90(Gemm90Params {
                 x_map: encode(&x_map)?,
+                w_map: match w_map {
+                    Some(m) => encode(&m)?,
+                    None => TensorMapBytes([0; 128]),
+                },
                 g: params,
                 band,
                 tail: [0; 20],
@@ -83,6 +95,9 @@ impl StructArg {
 }
 
 /// A parameter struct as the kernel receives it (tensor maps encoded).
+// Large by design: the kernel's parameter struct by value (its two 128-byte tensor
+// maps), encoded per launch without a heap allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum EncodedStruct {
     /// The mma.sp GEMM's parameters.

@@ -32,12 +32,18 @@ fn expected_wgmma(p: &SparseGemmPlan) -> u64 {
 }
 
 /// Bytes the bulk copy engine moves: one box (k 64 × 128 tokens of 2 bytes, out-of-
-/// bounds parts zero-filled but still counted) per stage of every CTA.
+/// bounds parts zero-filled but still counted) per stage of every CTA, and in the SS
+/// form one W box (the tile's rows × 32 compressed values of 2 bytes) beside it.
 fn expected_bulk_bytes(p: &SparseGemmPlan) -> u64 {
     let t = p.config.tile();
     let ctas = p.out.div_ceil(t.rows) * p.tokens.div_ceil(t.tokens);
     let stages = p.steps / t.steps_per_stage;
-    (ctas * stages * t.tokens * t.steps_per_stage * 32 * 2) as u64
+    let w = if t.w_by_bulk_copy() {
+        t.rows * t.steps_per_stage * 16 * 2
+    } else {
+        0
+    };
+    (ctas * stages * (t.tokens * t.steps_per_stage * 32 * 2 + w)) as u64
 }
 
 #[test]
@@ -189,4 +195,128 @@ fn wgmma_split_k_is_deterministic_and_resets_its_counters() {
     let exec = SimExecutor::new();
     let (a, b) = gemm_cases::run_twice(&exec, &c, 9).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a, b, "split-K output differs between two runs");
+}
+
+/// The SS form (feature `hopper-ss`) against the f64 reference, with the same counters:
+/// one wgmma.sp m64n128k32 (now both operands from shared memory) per 64-row block and
+/// k32 step, X and W boxes per stage; strict checks on, as for every ptxsim run.
+#[cfg(feature = "hopper-ss")]
+#[test]
+fn wgmma_ss_kernel_matches_reference() {
+    use gemm_cases::WGMMA_SS_CASES;
+    if skip() {
+        return;
+    }
+    for (i, c) in WGMMA_SS_CASES.iter().enumerate() {
+        let exec = SimExecutor::new();
+        let t0 = std::time::Instant::now();
+        let (err, tol, p) = run_case(&exec, c, 500 + i as u64).unwrap_or_else(|e| panic!("{e}"));
+        let s = exec.last_stats().expect("ptxsim counters");
+        let [ctas, ..] = p.launch_grid();
+        println!(
+            "{c:?}: {} units on {ctas} CTAs: rel err {err:.2e} (bound {tol:.0e}); wgmma.sp \
+             m64n128k32={} bulk bytes={} warp-insts/wgmma.sp={:.1} in {:.1?}",
+            p.units(),
+            s.wgmma_sp[15],
+            s.bulk_bytes,
+            s.warp_instructions as f64 / s.wgmma_sp[15].max(1) as f64,
+            t0.elapsed()
+        );
+        assert_eq!(s.wgmma_sp[15], expected_wgmma(&p), "{c:?}");
+        assert_eq!(
+            s.wgmma_instructions(),
+            s.wgmma_sp[15],
+            "{c:?}: other wgmma shapes"
+        );
+        assert_eq!(s.bulk_bytes, expected_bulk_bytes(&p), "{c:?}");
+        if c.resident_ctas > 0 {
+            assert!((ctas as usize) < p.units(), "{c:?}: one unit per CTA");
+        }
+    }
+}
+
+/// The SS tile is reachable only by name, on compute capability 9.0, and never by the
+/// heuristic; a launch without W's row-major values is a typed error.
+#[cfg(feature = "hopper-ss")]
+#[test]
+fn ss_tile_is_forced_only() {
+    use sparse24::layout::FragmentGeometry;
+    use sparse24::ops::gemm::{parse_prefill_tile, DeviceEpilogue, GemmLaunch, GemmWeights};
+    let h100 = GemmDevice {
+        sm_count: 132,
+        compute_capability: (9, 0),
+    };
+    assert_eq!(
+        parse_prefill_tile("wg256x128ss").unwrap(),
+        Some(GemmConfig::Wgmma256x128Ss)
+    );
+    for tokens in [1, 64, 2048, 8192] {
+        let p = SparseGemmPlan::choose_for_with(tokens, 4096, 4096, h100, None).unwrap();
+        assert_ne!(p.config, GemmConfig::Wgmma256x128Ss, "{tokens}");
+    }
+    let ss = Some(GemmConfig::Wgmma256x128Ss);
+    let p = SparseGemmPlan::choose_for_with(2048, 4096, 4096, h100, ss).unwrap();
+    assert_eq!(p.config, GemmConfig::Wgmma256x128Ss);
+    let sm100 = GemmDevice {
+        compute_capability: (10, 0),
+        ..h100
+    };
+    assert!(SparseGemmPlan::choose_for_with(2048, 4096, 4096, sm100, ss).is_err());
+    let mut w = GemmWeights {
+        values: 0x1000,
+        meta: 0x2000,
+        geometry: FragmentGeometry::new(4096, 4096),
+        row_values: None,
+    };
+    let epi = DeviceEpilogue::default();
+    let dt = sparse24::DType::BF16;
+    assert!(matches!(
+        GemmLaunch::new(&p, dt, dt, &w, &epi),
+        Err(sparse24::Error::InvalidArgument {
+            what: "weights",
+            ..
+        })
+    ));
+    w.row_values = Some(0x3008);
+    assert!(matches!(
+        GemmLaunch::new(&p, dt, dt, &w, &epi),
+        Err(sparse24::Error::Misaligned { .. })
+    ));
+    w.row_values = Some(0x3000);
+    assert!(GemmLaunch::new(&p, dt, dt, &w, &epi).is_ok());
+    assert!(GemmConfig::Wgmma256x128Ss.tile().shared_bytes() <= 227 * 1024);
+}
+
+/// W's second, row-major copy exists only for a plan that reads it: the default path's
+/// device memory is unchanged.
+#[cfg(feature = "hopper-ss")]
+#[test]
+fn row_major_values_are_uploaded_for_ss_tiles_only() {
+    use sparse24::launch::Executor;
+    use sparse24::ops::gemm::DeviceSparse24;
+    let c = gemm_cases::WGMMA_SS_CASES[0];
+    let w = gemm_cases::inputs::<sparse24::bf16>(&c, 7).w;
+    let exec = SimExecutor::new();
+    for config in [GemmConfig::Wgmma256x128, GemmConfig::PrefillS128x128] {
+        let d = DeviceSparse24::upload_for(&exec, &w, config).unwrap();
+        assert!(d.row_values().is_none(), "{config:?}");
+    }
+    let d = DeviceSparse24::upload_for(&exec, &w, GemmConfig::Wgmma256x128Ss).unwrap();
+    let rv = d.row_values().expect("row-major values");
+    let bytes = exec.download_bytes(rv).unwrap();
+    let want: Vec<u8> = w.values().iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(bytes, want);
+}
+
+/// Without the `hopper-ss` feature the SS tile has no kernel: forcing it is a typed
+/// error naming the feature, and its name is not a prefill tile.
+#[cfg(not(feature = "hopper-ss"))]
+#[test]
+fn ss_tile_needs_its_feature() {
+    use sparse24::ops::gemm::parse_prefill_tile;
+    let e = GemmConfig::Wgmma256x128Ss
+        .handle(sparse24::DType::BF16)
+        .unwrap_err();
+    assert!(e.to_string().contains("hopper-ss"), "{e}");
+    assert!(parse_prefill_tile("wg256x128ss").is_err());
 }

@@ -99,11 +99,12 @@ fn sass(fatbin: &[u8]) -> Option<String> {
     if !tool.is_file() {
         return None;
     }
-    // One file per call: the tests of this file run in parallel.
+    // One file per call: the tests run in parallel threads of one process, and a
+    // shared name let one test disassemble the other's fatbin.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
-        "sparse24-gemm-build-{}-{n}.fatbin",
+        "sparse24-gemm-build-{}-{call}.fatbin",
         std::process::id()
     ));
     std::fs::write(&path, fatbin).ok()?;
@@ -129,7 +130,7 @@ fn hopper_gemm_is_sm90a_only_without_spills_and_uses_hgmma_sp() {
     }
     let m = kernels::module("sparse_gemm_sm90").expect("sparse_gemm_sm90 module is embedded");
     let usage = kernels::parse_ptxas_report(m.ptxas_report);
-    for c in GemmConfig::WGMMA {
+    for c in hopper_tiles() {
         let tile = c.tile();
         for d in [DType::F16, DType::BF16] {
             let name = c.kernel(d).expect("f16/bf16 kernels exist");
@@ -164,7 +165,7 @@ fn hopper_gemm_is_sm90a_only_without_spills_and_uses_hgmma_sp() {
         println!("skipped SASS checks: cuobjdump not found");
         return;
     };
-    for c in GemmConfig::WGMMA {
+    for c in hopper_tiles() {
         for d in [DType::F16, DType::BF16] {
             let name = c.kernel(d).expect("kernel");
             let body: String = text
@@ -444,4 +445,13 @@ fn sm90_decode_tile_is_sm90_only_without_spills_and_uses_bulk_copies() {
             assert_eq!(count("HGMMA"), 0, "{name}: wgmma in the sm_90 decode tile");
         }
     }
+}
+
+/// The Hopper tiles this build compiled: the RS tiles, and with the `hopper-ss` feature
+/// the SS form's (the same checks: sm_90a only, no spills, HGMMA.SP in SASS).
+fn hopper_tiles() -> Vec<GemmConfig> {
+    let ss = GemmConfig::WGMMA_SS
+        .into_iter()
+        .filter(|c| c.kernel(DType::BF16).is_ok());
+    GemmConfig::WGMMA.into_iter().chain(ss).collect()
 }

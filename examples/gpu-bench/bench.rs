@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sparse24::cuda::CudaExecutor;
 use sparse24::launch::{Executor, Launch};
 use sparse24::ops::gemm::{
-    sparse_linear_launches, DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmBuffers, GemmConfig,
+    DeviceEpilogue, DeviceSlice, DeviceSparse24, GemmBuffers, GemmConfig, GemmLaunch, GemmWeights,
     SparseGemmPlan,
 };
 use sparse24::{DType, Element, Error};
@@ -203,13 +203,21 @@ impl Bench {
                     y: dptr(s, &io.y[i]),
                     workspace,
                 };
-                Ok(sparse_linear_launches(
+                // The Hopper SS tile also reads W's row-major values (uploaded only
+                // with the `hopper-ss` feature).
+                let weights = GemmWeights {
+                    row_values: ws_[i].row_values().map(|b| self.exec.ptr(b)),
+                    ..bufs.weights()
+                };
+                let l = GemmLaunch::new(
                     &plan,
                     T::DTYPE,
                     T::DTYPE,
-                    &bufs,
+                    &weights,
                     &DeviceEpilogue::default(),
-                )?)
+                )?
+                .bind(bufs.x, bufs.y, None, bufs.workspace)?;
+                Ok(vec![l.to_vec()])
             })
             .collect::<Res<_>>()?;
         self.poison(io)?;

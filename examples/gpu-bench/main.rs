@@ -225,10 +225,18 @@ fn layer<T: Element>(
     // Weight copies: enough that the weights alone exceed 3× L2 (X/Y rotate too).
     let wc = copies_for(dense_bytes * 9 / 16, b.dev.l2);
     let wd: Vec<CudaSlice<u8>> = (0..wc).map(|_| upload(s, &w_pruned)).collect::<Res<_>>()?;
-    // sparse24's fragment-ordered weights, converted and uploaded once per layer.
+    // sparse24's fragment-ordered weights, converted and uploaded once per layer; with
+    // the `hopper-ss` feature on a Hopper GPU also row-major, for the SS tile's rows.
+    let with_rows = cfg!(feature = "hopper-ss") && b.dev.gemm_device().runs_sm90a();
     let ours_w: Res<Vec<DeviceSparse24<CudaExecutor, T>>> = if sparse24::kernels::compiled() {
         (0..wc)
-            .map(|_| Ok(DeviceSparse24::upload(&b.exec, &sparse)?))
+            .map(|_| {
+                Ok(if with_rows {
+                    DeviceSparse24::upload_for(&b.exec, &sparse, GemmConfig::Wgmma256x128Ss)?
+                } else {
+                    DeviceSparse24::upload(&b.exec, &sparse)?
+                })
+            })
             .collect()
     } else {
         Err(Error::KernelsNotCompiled.into())
@@ -305,6 +313,12 @@ fn layer<T: Element>(
         {
             for config in GemmConfig::WGMMA {
                 variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
+            }
+            // The SS form, where compiled (feature `hopper-ss`): RS against SS.
+            for config in GemmConfig::WGMMA_SS {
+                if config.kernel(T::DTYPE).is_ok() {
+                    variants.push((config, 1, format!("tile {:>9}", config.tile_name())));
+                }
             }
         }
         if args.decode_splits && tokens <= DECODE_MAX_TOKENS {

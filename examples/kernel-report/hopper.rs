@@ -93,8 +93,15 @@ fn stage_model(t: &TileShape) -> StageModel {
     let macs = (t.rows * t.tokens * t.steps_per_stage * 32) as f64;
     let stage_bytes = t.tokens * t.steps_per_stage * 32 * 2;
     let hgmma_per_stage = (t.rows / 64) * t.steps_per_stage;
-    let smem = (hgmma_per_stage * t.tokens * 32 * 2 + stage_bytes) as f64;
-    let w_bytes = (t.rows * t.steps_per_stage * 16) as f64 * 1.125;
+    let mut smem = (hgmma_per_stage * t.tokens * 32 * 2 + stage_bytes) as f64;
+    let mut w_bytes = (t.rows * t.steps_per_stage * 16) as f64 * 1.125;
+    if t.w_by_bulk_copy() {
+        // The SS form: each wgmma.sp also reads its 64 rows × 16 compressed values
+        // from shared memory, the bulk copy writes the W slot, and only the metadata
+        // (2 bits per kept value) goes through L1.
+        smem += (hgmma_per_stage * 64 * 16 * 2 + t.w_stage_bytes()) as f64;
+        w_bytes = (t.rows * t.steps_per_stage * 16) as f64 * 0.25;
+    }
     StageModel {
         macs,
         smem_per_mac: smem / macs,
@@ -198,10 +205,15 @@ pub fn report(sass: Option<&str>) {
         "| tile | warpgroups (producer + consumers) | stages in flight | smem/stage | regs producer/consumer (SASS setmaxnreg) | HGMMA.SP per stage | SASS instr per HGMMA.SP (main loop) |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for c in GemmConfig::WGMMA {
+    // The RS tiles, and the SS form's where compiled (feature `hopper-ss`).
+    let ss = GemmConfig::WGMMA_SS
+        .into_iter()
+        .filter(|c| c.kernel(DType::BF16).is_ok());
+    let mut notes = Vec::new();
+    for c in GemmConfig::WGMMA.into_iter().chain(ss) {
         let t = c.tile();
         let consumers = (t.threads - t.producer_threads) / 128;
-        let stage_bytes = t.tokens * t.steps_per_stage * 32 * 2;
+        let stage_bytes = t.tokens * t.steps_per_stage * 32 * 2 + t.w_stage_bytes();
         let hgmma_per_stage = (t.rows / 64) * t.steps_per_stage;
         let name = c.kernel(DType::BF16).unwrap_or("?");
         let body = sass.and_then(|s| {
@@ -248,16 +260,20 @@ pub fn report(sass: Option<&str>) {
         let flops = 2.0 * (tokens * out * inn) as f64;
         let l2_tbps = |tflops: f64| l2_bytes / (flops / (tflops * 1e12)) / 1e12;
         let model = stage_model(&t).model_tflops();
-        println!();
-        println!(
-            "- {}: shared memory {smem_per_mac:.4} B per multiply-add (wgmma B reads + bulk writes), \
+        let what = if t.w_by_bulk_copy() {
+            "wgmma A and B reads + bulk writes of X and W"
+        } else {
+            "wgmma B reads + bulk writes"
+        };
+        notes.push(format!(
+            "- {}: shared memory {smem_per_mac:.4} B per multiply-add ({what}), \
              {l1_per_mac:.4} B with W's stream through L1; caps at {SMEM_BYTES_PER_CLK} B/clk/SM: \
              {:.0} TFLOP/s (smem only), {:.0} TFLOP/s (smem + W through L1)",
             c.tile_name(),
             cap(smem_per_mac),
             cap(l1_per_mac)
-        );
-        println!(
+        ));
+        notes.push(format!(
             "- model at 2048 tokens × 4096 × 4096: min(wgmma.sp peak {WGMMA_SP_PEAK_TFLOPS}, \
              L1/smem cap) = {model:.0} TFLOP/s dense-equivalent = {:.2}–{:.2}× cuBLAS dense \
              ({}–{} TFLOP/s measured); the L2→SM stream it needs: {:.1} TB/s; DRAM floor \
@@ -270,13 +286,18 @@ pub fn report(sass: Option<&str>) {
             (out * inn) as f64 * 1.125 / 1e6 + (tokens * inn * 2) as f64 / 1e6,
             ((out * inn) as f64 * 1.125 + (tokens * inn * 2) as f64) / HBM_BYTES_PER_S * 1e6,
             flops / (model * 1e12) * 1e6,
-        );
-        println!(
+        ));
+        notes.push(format!(
             "- issue: each consumer warp issues the loop's instructions per stage; two consumer \
              warps share each of the 4 schedulers, so the loop costs 2 × (instr per stage) issue \
              cycles per {:.0} tensor cycles at the peak rate",
             macs / (WGMMA_SP_PEAK_TFLOPS * 1e12 / 2.0 / SMS / CLOCK_HZ)
-        );
+        ));
+    }
+    // The notes after the whole table (its rows stay one markdown table).
+    println!();
+    for n in notes {
+        println!("{n}");
     }
     let model = GemmConfig::WGMMA.first().map_or(WGMMA_SP_PEAK_TFLOPS, |c| {
         stage_model(&c.tile()).model_tflops()

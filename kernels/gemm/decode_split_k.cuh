@@ -1,10 +1,11 @@
 // The decode tiles' split-K reduction, deterministic and without a serial chain of L2
 // round trips: every CTA writes its f32 partial tile to the workspace and bumps the
-// tile's arrival counter after a fence (as split_k.cuh); the last CTA to arrive issues
-// the loads of a batch of BATCH partials (all of them when splits ≤ BATCH) before it
-// adds them, in split order 0..splits-1, starting from zero, so the bits do not depend
-// on which CTA arrives last. It resets the counter for the next call.
+// tile's arrival counter after a fence (split_k.cuh's `arrive`); the last CTA to
+// arrive issues the loads of a batch of BATCH partials (all of them when splits ≤
+// BATCH) before it adds them, in split order 0..splits-1, starting from zero, so the
+// bits do not depend on which CTA arrives last. It resets the counter for the next call.
 #pragma once
+#include "split_k.cuh"
 #include "sparse24_abi.cuh"
 #include "tile.cuh"
 
@@ -21,22 +22,8 @@ struct DecodeSplitK {
                                                   const bool (&mt_ok)[T::MT],
                                                   const bool (&nt_ok)[T::NT]) {
         constexpr int MT = T::MT, NT = T::NT, ACC4 = T::ACC4, THREADS = T::THREADS;
-        __shared__ unsigned s_last;
+        if (!SplitK<T>::arrive(p, tid, acc, mt_ok, nt_ok)) return false;
         const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
-        float4* part = p.ws + (static_cast<size_t>(tile) * p.splits + blockIdx.z) * ACC4 * THREADS;
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j)
-                if (mt_ok[i] && nt_ok[j])
-                    part[(i * NT + j) * THREADS + tid] =
-                        make_float4(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3]);
-        __threadfence();
-        __syncthreads();
-        if (tid == 0) s_last = atomicAdd(&p.counters[tile], 1u) == p.splits - 1;
-        __syncthreads();
-        if (!s_last) return false;
-        __threadfence();
         zero<T>(acc);
         const float4* all = p.ws + static_cast<size_t>(tile) * p.splits * ACC4 * THREADS + tid;
 #pragma unroll 1
@@ -63,7 +50,7 @@ struct DecodeSplitK {
                             acc[i][j][3] += v[b][i][j].w;
                         }
         }
-        if (tid == 0) atomicExch(&p.counters[tile], 0u);
+        SplitK<T>::reset(p, tid);
         return true;
     }
 };

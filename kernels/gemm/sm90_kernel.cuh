@@ -9,6 +9,9 @@
 //                    MB × 2 wgmma.sp (A from registers, B = the X slot), keeping one
 //                    stage's group in flight; then the epilogue through shared
 //                    memory (as the sm_80 kernel: coalesced Y, C, bias).
+//   the SS form      (Tile90 W_SMEM, feature `hopper-ss`): the producer also copies
+//                    W's compressed values into a W slot per stage and the consumers
+//                    read A from there (sm90_w_ring.cuh); only metadata in registers.
 //
 // D = W · Xᵀ: W is the sparse A operand, Xᵀ the K-major B operand; D is written
 // transposed so Y stays [tokens, out]. Persistent: about one CTA per SM walks the
@@ -22,6 +25,7 @@
 #include "epilogue.cuh"
 #include "sm90_schedule.cuh"
 #include "sm90_tile.cuh"
+#include "sm90_w_ring.cuh"
 #include "sm90_w_stream.cuh"
 #include "sm90_x_ring.cuh"
 #include "sparse24_abi.cuh"
@@ -43,7 +47,8 @@ struct SparseGemm90 {
         const unsigned base = sm90::smem_u32(dyn_smem);
         unsigned char* smem = dyn_smem + (((base + 1023) & ~1023u) - base);
         const XRing<T> ring{smem, full, empty};
-        float* dt = reinterpret_cast<float*>(smem + T::X_BYTES);
+        const WRing<T> wring{smem + T::X_BYTES};
+        float* dt = reinterpret_cast<float*>(smem + T::X_BYTES + T::W_BYTES);
         const TileWalk<T::BM, T::BN, T::KS> walk(p, pp.band);
         const int wg = threadIdx.x / 128;
 
@@ -53,8 +58,15 @@ struct SparseGemm90 {
         // Persistent: each CTA walks its units, producer and consumers in the same order.
         if (wg == 0) {
             sm90::setmaxnreg_dec<T::PRODUCER_REGS>();
-            if (threadIdx.x == 0)
-                walk.each([&](const Unit& c) { ring.produce(&pp.x_map, c.it0, c.nst, c.s_begin * 32, c.n0); });
+            if (threadIdx.x == 0) {
+                if constexpr (T::W_SMEM) {
+                    walk.each([&](const Unit& c) {
+                        wring.produce(ring, &pp.x_map, &pp.w_map, c.it0, c.nst, c.s_begin * 32, c.n0, c.m0);
+                    });
+                } else {
+                    walk.each([&](const Unit& c) { ring.produce(&pp.x_map, c.it0, c.nst, c.s_begin * 32, c.n0); });
+                }
+            }
             return;
         }
         sm90::setmaxnreg_inc<T::CONSUMER_REGS>();
@@ -64,7 +76,11 @@ struct SparseGemm90 {
         const int w = (threadIdx.x / 32) & 3;
         walk.each([&](const Unit& c) {
             float acc[MB][ND];
-            mainloop(p, ring, acc, c, cw, w, lane);
+            if constexpr (T::W_SMEM) {
+                SsMainLoop<T, E>::run(p, ring, wring, acc, c, cw, w, lane);
+            } else {
+                mainloop(p, ring, acc, c, cw, w, lane);
+            }
             if (p.splits > 1 && !reduce_splits(p, acc, c, ctid)) return;
             store(p, dt, acc, ctid, cw, w, lane, c.m0, c.n0);
         });

@@ -10,11 +10,12 @@ namespace s24::gemm {
 
 template <class T>
 struct SplitK {
-    // Returns whether this CTA holds the tile's full sum in acc (it arrived last);
-    // the others are done. Only the tiles this warp computed (rows and tokens in
-    // range) go through the workspace: at 1..8 tokens that halves the partial traffic.
-    __device__ static __forceinline__ bool reduce(const GemmParams& p, int tid,
-                                                  Acc<T>& acc,
+    // Every CTA: its partial into the workspace, then its arrival on the tile's counter
+    // after a fence. Returns whether it arrived last (and then must sum the partials,
+    // after zeroing acc, and reset the counter). Only the tiles this warp computed
+    // (rows and tokens in range) go through the workspace: at 1..8 tokens that halves
+    // the partial traffic. Shared by the decode tiles' batched sum (decode_split_k.cuh).
+    __device__ static __forceinline__ bool arrive(const GemmParams& p, int tid, const Acc<T>& acc,
                                                   const bool (&mt_ok)[T::MT],
                                                   const bool (&nt_ok)[T::NT]) {
         constexpr int MT = T::MT, NT = T::NT, ACC4 = T::ACC4, THREADS = T::THREADS;
@@ -37,6 +38,23 @@ struct SplitK {
         __syncthreads();
         if (!s_last) return false;
         __threadfence();
+        return true;
+    }
+
+    // The last CTA, after its sum: the counter back to 0 for the next call.
+    __device__ static __forceinline__ void reset(const GemmParams& p, int tid) {
+        if (tid == 0) atomicExch(&p.counters[blockIdx.y * gridDim.x + blockIdx.x], 0u);
+    }
+
+    // Returns whether this CTA holds the tile's full sum in acc (it arrived last);
+    // the others are done.
+    __device__ static __forceinline__ bool reduce(const GemmParams& p, int tid,
+                                                  Acc<T>& acc,
+                                                  const bool (&mt_ok)[T::MT],
+                                                  const bool (&nt_ok)[T::NT]) {
+        constexpr int MT = T::MT, NT = T::NT, ACC4 = T::ACC4, THREADS = T::THREADS;
+        if (!arrive(p, tid, acc, mt_ok, nt_ok)) return false;
+        const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
         zero<T>(acc);
         const float4* all = p.ws + static_cast<size_t>(tile) * p.splits * ACC4 * THREADS;
 #pragma unroll 1
@@ -53,7 +71,7 @@ struct SplitK {
                     acc[i][j][3] += v.w;
                 }
         }
-        if (tid == 0) atomicExch(&p.counters[tile], 0u);
+        reset(p, tid);
         return true;
     }
 };

@@ -202,6 +202,7 @@ impl<E: Executor, T: Element> DeviceLinear<E, T> {
             values: exec.ptr(weight.values()),
             meta: exec.ptr(weight.meta()),
             geometry: weight.geometry(),
+            row_values: weight.row_values().map(|b| exec.ptr(b)),
         };
         let out = weight.rows();
         let epilogue_dev = DeviceEpilogue {

@@ -4,7 +4,11 @@
 //! The regulariser of a group z is r(z) = Σ_{i<j<k} |z_i·z_j·z_k|, the sum of the
 //! magnitudes of its four triple products: zero exactly when at most two entries are
 //! nonzero, so it vanishes on 2:4-sparse weights and nowhere else. Its proximal
-//! operator at strength s ≥ 0 is `argmin_z ½‖z − v‖² + s·r(z)`.
+//! operator at strength s ≥ 0 is `argmin_z ½‖z − v‖² + s·r(z)`. (The paper's full
+//! text was not at hand when this was written: the regulariser follows its published
+//! description, a penalty that vanishes exactly on 2:4 groups with an efficiently
+//! solvable per-group proximal operator; check its form against the paper's section 3
+//! before quoting numbers as the paper's.)
 //!
 //! Why the computation below finds it: r depends on the magnitudes only and the
 //! quadratic rewards matching signs, so the minimiser keeps each sign of v and lies in

@@ -337,3 +337,21 @@ pub const DECODE90_CASES: &[Case] = &[
     case(D90, BF16, 5, 72, 2304, BF16, Silu, Some(0.5), false, 1),
     case(D90, F16, 16, 100, 768, F32, NoAct, None, true, 3),
 ];
+
+/// The Hopper kernel's SS form (feature `hopper-ss`: W's values through the bulk copy
+/// engine, A from shared memory), one axis at a time as for the RS form: token, row
+/// and `in` tails (one and two row blocks, `in` ending inside a stage and inside a
+/// metadata group), both input dtypes, split-K 2, and a persistent case on fewer CTAs
+/// than units (2 row blocks × 3 token tiles on 2 CTAs: the ring's W slots and phases
+/// run on across units).
+pub const WGMMA_SS_CASES: &[Case] = &[
+    case(WG_SS, BF16, 63, 40, 272, BF16, NoAct, None, false, 1),
+    case(WG_SS, F16, 129, 300, 96, F32, Relu, Some(0.5), true, 1),
+    case(WG_SS, BF16, 70, 72, 1040, F16, Gelu, None, true, 2),
+    Case {
+        resident_ctas: 2,
+        ..case(WG_SS, F16, 260, 300, 48, F32, Silu, Some(-0.5), false, 1)
+    },
+];
+
+use GemmConfig::Wgmma256x128Ss as WG_SS;

@@ -48,7 +48,17 @@ fn hopper_decode16c_cases() -> Result<(), Failed> {
 /// tests/common/gemm_cases.rs's WGMMA_CASES from the fatbin's sm_90a code.
 fn hopper_cases() -> Result<(), Failed> {
     let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
-    for (i, c) in WGMMA_CASES.iter().chain(WGMMA_PERSISTENT_CASES).enumerate() {
+    // The SS form (feature hopper-ss, the GPU bundle's) beside the RS kernel.
+    #[cfg(feature = "hopper-ss")]
+    let ss = gemm_cases::WGMMA_SS_CASES;
+    #[cfg(not(feature = "hopper-ss"))]
+    let ss: &[Case] = &[];
+    for (i, c) in WGMMA_CASES
+        .iter()
+        .chain(WGMMA_PERSISTENT_CASES)
+        .chain(ss)
+        .enumerate()
+    {
         let (err, tol, p) = run_case(&exec, c, 300 + i as u64)?;
         println!(
             "{:?} {:?} t={} {}x{} splits={} grid={:?}: rel err {err:.2e} (≤ {tol:.0e})",

@@ -62,6 +62,7 @@ impl GemmBuffers {
             values: self.w_values,
             meta: self.w_meta,
             geometry: self.w_geometry,
+            row_values: None,
         }
     }
 }
@@ -99,10 +100,13 @@ pub fn sparse_linear_launches(
     Ok(vec![l.to_vec()])
 }
 
-/// A 2:4 weight resident on an executor's device in fragment order (uploaded once).
+/// A 2:4 weight resident on an executor's device in fragment order (uploaded once),
+/// and, only when uploaded for a Hopper SS tile ([`DeviceSparse24::upload_for`]), its
+/// values a second time row-major: every other kernel keeps one copy of W.
 pub struct DeviceSparse24<E: Executor, T> {
     values: E::Buffer,
     meta: E::Buffer,
+    row_values: Option<E::Buffer>,
     geometry: FragmentGeometry,
     _t: PhantomData<T>,
 }
@@ -120,6 +124,7 @@ impl<E: Executor, T: Element> DeviceSparse24<E, T> {
         Ok(DeviceSparse24 {
             values: exec.upload(&f.values)?,
             meta: exec.upload(&f.meta)?,
+            row_values: None,
             geometry: f.geometry,
             _t: PhantomData,
         })
@@ -140,9 +145,25 @@ impl<E: Executor, T: Element> DeviceSparse24<E, T> {
         DeviceSparse24 {
             values,
             meta,
+            row_values: None,
             geometry,
             _t: PhantomData,
         }
+    }
+    /// [`DeviceSparse24::upload`], plus W's row-major values
+    /// ([`Sparse24::values`]) when `config` reads them (the Hopper SS tiles,
+    /// [`TileShape::w_by_bulk_copy`](super::TileShape::w_by_bulk_copy)): a second copy
+    /// of the values (half of W's dense bytes) only for those tiles.
+    pub fn upload_for(exec: &E, w: &Sparse24<T>, config: super::GemmConfig) -> Result<Self> {
+        let mut d = Self::upload(exec, w)?;
+        if config.tile().w_by_bulk_copy() {
+            d.row_values = Some(exec.upload(w.values())?);
+        }
+        Ok(d)
+    }
+    /// W's row-major values, when uploaded ([`DeviceSparse24::upload_for`]).
+    pub fn row_values(&self) -> Option<&E::Buffer> {
+        self.row_values.as_ref()
     }
     /// Rows of W (output features).
     pub fn rows(&self) -> usize {
@@ -184,6 +205,7 @@ pub fn sparse_linear_with_workspace<E: Executor, T: Element>(
         values: exec.ptr(&w.values),
         meta: exec.ptr(&w.meta),
         geometry: w.geometry,
+        row_values: w.row_values.as_ref().map(|b| exec.ptr(b)),
     };
     let l = GemmLaunch::new(plan, T::DTYPE, out_dtype, &weights, epi)?;
     exec.launch(&l.bind(exec.ptr(x), exec.ptr(y), epi.c, workspace)?)
@@ -232,7 +254,7 @@ pub fn sparse_linear_with_plan_on<E: Executor, T: Element>(
     let x_len = crate::shape::tokens_by("X", "in", plan.tokens, plan.inn)?;
     let y_len = crate::shape::tokens_by("Y", "out", plan.tokens, plan.out)?;
     check_len("X", x_len, x.len())?;
-    let dw = DeviceSparse24::upload(exec, w)?;
+    let dw = DeviceSparse24::upload_for(exec, w, plan.config)?;
     let xb = exec.upload(x)?;
     let yb = exec.alloc_zeroed(y_len * out_dtype.size())?;
     let cb = match epi.c {

@@ -572,6 +572,7 @@ mod decode_sm90_tests {
             values: 0x1000,
             meta: 0x2000,
             geometry: FragmentGeometry::new(64, 4096),
+            row_values: None,
         };
         let e = GemmLaunch::new(&p, DType::BF16, DType::F32, &w, &DeviceEpilogue::default());
         assert!(e.is_err());

@@ -29,6 +29,11 @@ pub struct GemmWeights {
     pub meta: u64,
     /// The fragment geometry of W (checked against the plan's shape).
     pub geometry: FragmentGeometry,
+    /// W's compressed values row-major (`[out, in/2]`, [`crate::Sparse24::values`]'s
+    /// order), 16-byte aligned: read only by the Hopper SS tiles
+    /// ([`TileShape::w_by_bulk_copy`](super::TileShape::w_by_bulk_copy)), which refuse a
+    /// launch without them; `None` elsewhere (no second copy of W on the device).
+    pub row_values: Option<u64>,
 }
 
 /// One sparse GEMM call with its constant part validated: built once per (layer,
@@ -51,6 +56,9 @@ pub struct GemmLaunch {
     /// The Hopper kernels' tensor map of X with its address 0 (set per call); `None`
     /// for the mma.sp kernels, which load X themselves.
     x_map: Option<TensorMapDesc>,
+    /// The SS tiles' tensor map of W's row-major values (complete: W does not change
+    /// per call); `None` for every other kernel.
+    w_map: Option<TensorMapDesc>,
 }
 
 impl GemmLaunch {
@@ -159,6 +167,31 @@ impl GemmLaunch {
                 TensorMapSwizzle::B128,
             )
         });
+        // The SS tiles read W's row-major values [out, in/2] through the bulk copy
+        // engine too: boxes of the tile's rows × one stage's 32 compressed values (64
+        // bytes: the 64B swizzle's row, what their A descriptors read), out-of-bounds
+        // rows and columns as zeros; the row pitch (`in` bytes) is a multiple of 16.
+        let w_map = if t.w_by_bulk_copy() {
+            let rv = weights.row_values.ok_or_else(|| Error::InvalidArgument {
+                what: "weights",
+                why: format!(
+                    "tile {} reads W's row-major values; upload the weight with \
+                     DeviceSparse24::upload_for (or set GemmWeights::row_values)",
+                    plan.config.tile_name()
+                ),
+            })?;
+            check_aligned("W row-major values", rv, 16)?;
+            Some(TensorMapDesc::matrix(
+                dtype,
+                rv,
+                [plan.out as u64, (plan.inn / 2) as u64],
+                (plan.inn / 2 * dtype.size()) as u64,
+                [t.rows as u32, (t.steps_per_stage * 16) as u32],
+                TensorMapSwizzle::B64,
+            ))
+        } else {
+            None
+        };
         let template = Launch {
             module: kernel.module,
             kernel: kernel.name,
@@ -183,6 +216,7 @@ impl GemmLaunch {
             template,
             params,
             x_map,
+            w_map,
         })
     }
 
@@ -267,6 +301,7 @@ impl GemmLaunch {
             Some(map) => StructArg::Gemm90 {
                 params,
                 x_map: TensorMapDesc { address: x, ..map },
+                w_map: self.w_map,
                 band: self.plan.band(),
             },
             None => StructArg::Gemm(params),
@@ -292,6 +327,7 @@ mod tests {
             values: 0x1000,
             meta: 0x2000,
             geometry: FragmentGeometry::new(plan.out, plan.inn),
+            row_values: None,
         }
     }
 

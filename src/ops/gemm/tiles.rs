@@ -97,6 +97,14 @@ pub enum GemmConfig {
     /// dependent launch (`griddepcontrol`); 104 KiB of dynamic shared memory, 2 CTAs
     /// per SM.
     Decode16Sm90,
+    /// Tile `wg256x128ss` (feature `hopper-ss` only; sm_90a): `wg256x128` in the SS
+    /// form, to measure against it: W's compressed values (row-major, `[out, in/2]`)
+    /// come through the bulk tensor copy engine too, a 256-row × 32-value box (64B
+    /// swizzle) beside each X box of a 6-stage ring, and the wgmma.sp read A from
+    /// shared memory; only W's metadata is streamed into registers. Needs the weight's
+    /// row-major values on the device ([`GemmWeights::row_values`](crate::ops::gemm::GemmWeights::row_values)).
+    /// Never picked by the heuristic: forced by name.
+    Wgmma256x128Ss,
 }
 
 /// The main-loop policy of a tile (kernels/gemm/mainloop.cuh).
@@ -124,6 +132,12 @@ pub enum MainLoop {
     /// `DecodeRing`, W by 1-D bulk copies into an `a_prefetch`-slot shared-memory ring
     /// of 8-step stages on mbarriers, split-K across a thread-block cluster.
     DecodeBulk,
+
+    /// The Hopper pipeline in the SS form (feature `hopper-ss`): W's compressed values
+    /// also by bulk tensor copies, into a W slot beside each X slot
+    /// (kernels/gemm/sm90_w_ring.cuh), A read from shared memory; W's metadata two
+    /// stages ahead in registers.
+    WgmmaSs,
 }
 
 impl MainLoop {
@@ -133,7 +147,7 @@ impl MainLoop {
             MainLoop::Standard => "s24::gemm::MainLoopStandard",
             MainLoop::PrefetchA2 => "s24::gemm::MainLoopPrefetchA<2>",
             MainLoop::Lean => "s24::gemm::MainLoopLean",
-            MainLoop::Wgmma => "s24::gemm::SparseGemm90",
+            MainLoop::Wgmma | MainLoop::WgmmaSs => "s24::gemm::SparseGemm90",
             MainLoop::SmemStaged => "s24::gemm::SmemMainLoop",
             MainLoop::DecodeRing => "s24::gemm::MainLoopDecode<2>",
             MainLoop::DecodeBulk => "s24::gemm::DecodeGemm90",
@@ -144,7 +158,7 @@ impl MainLoop {
     /// memory with X).
     pub fn a_prefetch(self) -> usize {
         match self {
-            MainLoop::PrefetchA2 | MainLoop::Wgmma | MainLoop::DecodeRing => 2,
+            MainLoop::PrefetchA2 | MainLoop::Wgmma | MainLoop::WgmmaSs | MainLoop::DecodeRing => 2,
             MainLoop::DecodeBulk => DECODE_BULK_SLOTS,
             MainLoop::Standard | MainLoop::Lean => 1,
             MainLoop::SmemStaged => 0,
@@ -190,7 +204,8 @@ impl TileShape {
     /// bf16/f16) and the f32 epilogue tile (tokens × (rows + 4)), which reuses it; the
     /// persistent Hopper tiles hold both, the epilogue in chunks of
     /// [`HOPPER_EPILOGUE_TOKENS`], plus 1 KiB to align the ring to the 128-byte
-    /// swizzle's 1024-byte repeat.
+    /// swizzle's 1024-byte repeat; the SS form adds a W slot per stage (rows × the
+    /// stage's compressed values, half its k).
     /// The bulk-copy decode tile adds its W ring ([`TileShape::w_ring_bytes`]).
     pub fn shared_bytes(&self) -> usize {
         if self.main_loop == MainLoop::SmemStaged {
@@ -199,7 +214,7 @@ impl TileShape {
         let x = self.stages * self.tokens * self.steps_per_stage * 32 * 2;
         let dt = |tokens: usize| tokens * (self.rows + 4) * 4;
         if self.persistent() {
-            x + dt(HOPPER_EPILOGUE_TOKENS) + 1024
+            x + self.w_stage_bytes() * self.stages + dt(HOPPER_EPILOGUE_TOKENS) + 1024
         } else {
             x.max(dt(self.tokens)) + self.w_ring_bytes()
         }
@@ -233,7 +248,24 @@ impl TileShape {
     /// and splits ([`SparseGemmPlan::launch_grid`](super::SparseGemmPlan::launch_grid)).
     /// The Hopper tiles are.
     pub fn persistent(&self) -> bool {
-        self.main_loop == MainLoop::Wgmma
+        matches!(self.main_loop, MainLoop::Wgmma | MainLoop::WgmmaSs)
+    }
+
+    /// Whether W's compressed values reach the kernel through the bulk tensor copy
+    /// engine (the SS form), which reads them row-major (`[out, in/2]`) instead of in
+    /// fragment order.
+    pub fn w_by_bulk_copy(&self) -> bool {
+        self.main_loop == MainLoop::WgmmaSs
+    }
+
+    /// Bytes of one stage's W slot in shared memory (the SS form; 0 otherwise): the
+    /// tile's rows × the stage's compressed values (k / 2) of 2 bytes.
+    pub fn w_stage_bytes(&self) -> usize {
+        if self.w_by_bulk_copy() {
+            self.rows * self.steps_per_stage * 16 * 2
+        } else {
+            0
+        }
     }
 
     /// Shared memory of the staged pipeline (kernels/gemm/smem_tile.cuh `SMEM_BYTES`):
@@ -253,7 +285,7 @@ impl TileShape {
     /// Whether the kernel uses sm_90a-only instructions (wgmma, setmaxnreg): it exists
     /// as sm_90a machine code only and runs on compute capability 9.0 alone.
     pub fn sm90a_only(&self) -> bool {
-        self.main_loop == MainLoop::Wgmma
+        self.persistent()
     }
 
     /// Dynamic shared memory to launch with (0 for static-memory kernels).
@@ -349,6 +381,9 @@ impl GemmConfig {
     /// The sm_90 decode tiles (kernels/sparse_decode_sm90.cu, compute capability 9.x
     /// only), in none of the lists above.
     pub const DECODE_SM90: [GemmConfig; 1] = [GemmConfig::Decode16Sm90];
+    /// The Hopper tiles in the SS form, compiled only with the `hopper-ss` feature (the
+    /// GPU bundle's) for the measurement RS against SS; never picked by the heuristic.
+    pub const WGMMA_SS: [GemmConfig; 1] = [GemmConfig::Wgmma256x128Ss];
 
     /// The kernel module (`kernels/<module>.cu`) of the tile's kernels.
     pub fn module(self) -> &'static str {
@@ -483,6 +518,14 @@ impl GemmConfig {
                 stages: 8,
                 ..big(256, 128, [8, 1], MainLoop::Wgmma)
             },
+            // The same warps; 6 stages of X and W (32 KiB each) fit beside the
+            // epilogue buffer (226 KiB of the 227).
+            GemmConfig::Wgmma256x128Ss => TileShape {
+                threads: 384,
+                producer_threads: 128,
+                stages: 6,
+                ..big(256, 128, [8, 1], MainLoop::WgmmaSs)
+            },
         }
     }
 
@@ -507,6 +550,7 @@ impl GemmConfig {
             GemmConfig::PrefillT256x64 => "256x64",
             GemmConfig::PrefillT256x64W16 => "256x64w16",
             GemmConfig::Wgmma256x128 => "wg256x128",
+            GemmConfig::Wgmma256x128Ss => "wg256x128ss",
             GemmConfig::PrefillS128x128 => "s128x128",
             GemmConfig::PrefillS256x128 => "s256x128",
             GemmConfig::PrefillS128x256 => "s128x256",
