@@ -1,7 +1,9 @@
-// PTX wrappers of the Hopper-only instructions (sm_90a) the warp-specialised sparse GEMM
-// uses: mbarriers, bulk tensor copies (TMA), wgmma(.sp), setmaxnreg, named barriers.
-// Included only by kernels whose file is marked `// sparse24-arch: sm_90a` (build.rs
-// compiles those for sm_90a alone): nothing here may reach an sm_80 build.
+// PTX wrappers of the Hopper instructions the sm_90 kernels use: mbarriers, bulk
+// copies (1-D and tensor), clusters and distributed shared memory, programmatic
+// dependent launch (all sm_90 baseline), and wgmma(.sp), setmaxnreg (sm_90a only).
+// Included only by kernels whose file is marked `// sparse24-arch: sm_90a` or
+// `// sparse24-arch: sm_90` (build.rs compiles those for that architecture alone):
+// nothing here may reach an sm_80 build.
 #pragma once
 #include <cstdint>
 
@@ -63,6 +65,63 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, uint64_t
         "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(c0), "r"(c1)
         : "memory");
 }
+
+// One contiguous run of `bytes` (a multiple of 16, both addresses 16-byte aligned)
+// from global memory into this CTA's shared memory by the bulk copy engine,
+// completing `bytes` transaction bytes on `bar`, with the L2 cache policy `pol`.
+__device__ __forceinline__ void bulk_copy_g2s(void* dst, const void* src, unsigned bytes, uint64_t* bar,
+                                              unsigned long long pol) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], "
+        "%4;" ::"r"(smem_u32(dst)),
+        "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
+        : "memory");
+}
+
+// ---------------------------------------------------------------- clusters
+
+// This CTA's rank in its thread-block cluster.
+__device__ __forceinline__ unsigned cluster_ctarank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+
+// Every thread of every CTA of the cluster: the shared-memory writes before it are
+// visible cluster-wide to the reads after it.
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+
+// The shared::cluster address of the same offset as the shared::cta address `a` in the
+// CTA of rank `rank`.
+__device__ __forceinline__ uint32_t mapa_shared(uint32_t a, unsigned rank) {
+    uint32_t d;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(rank));
+    return d;
+}
+
+// 16 bytes of another CTA's shared memory (distributed shared memory).
+__device__ __forceinline__ float4 ld_shared_cluster_f4(uint32_t a) {
+    float4 v;
+    asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "r"(a)
+                 : "memory");
+    return v;
+}
+
+// ---------------------------------------------------------------- programmatic dependent launch
+
+// Lets the next kernel of the stream start its prologue now (only where it was
+// launched with programmatic stream serialization; a no-op otherwise).
+__device__ __forceinline__ void griddep_launch_dependents() {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+// Waits until the grids this one depends on have completed and their memory is
+// visible (returns at once where the launch was fully serialized).
+__device__ __forceinline__ void griddep_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 
 // ---------------------------------------------------------------- registers and barriers
 

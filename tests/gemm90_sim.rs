@@ -163,8 +163,8 @@ fn plans_pick_the_hopper_kernel_on_sm90_only() {
             assert!(!pick(tokens, cc).tile().sm90a_only(), "{cc:?} {tokens}");
         }
     }
-    // Decode stays on the mma.sp decode tiles on Hopper too.
-    assert_eq!(pick(8, (9, 0)), GemmConfig::Decode8);
+    // Decode takes the sm_90 bulk-copy decode tile (mma.sp) on Hopper.
+    assert_eq!(pick(8, (9, 0)), GemmConfig::Decode16Sm90);
     // Forcing it elsewhere is a typed error.
     assert!(SparseGemmPlan::choose_for_with(
         2048,

@@ -368,6 +368,85 @@ fn decode_tiles_compile_without_spills_at_their_occupancy() {
     }
 }
 
+/// The sm_90 decode tile (kernels/sparse_decode_sm90.cu): sm_90 machine code only (its
+/// PTX is compute_90, what ptxsim runs; never built for sm_80/86/89), within the
+/// register budget of its CTAs per SM, no spills, and the SASS the design promises:
+/// 1-D bulk copies (UBLKCP) completing on mbarriers (SYNCS), the cluster barrier, and
+/// mma.sp (HMMA.SP, no wgmma needed).
+#[test]
+fn sm90_decode_tile_is_sm90_only_without_spills_and_uses_bulk_copies() {
+    if !kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return;
+    }
+    let module = GemmConfig::DECODE_SM90[0].module();
+    let m = kernels::module(module).expect("the sm_90 decode module is embedded");
+    assert!(
+        m.ptx.contains(".target sm_90\n") || m.ptx.contains(".target sm_90\r\n"),
+        "{module}: its PTX is not compute_90"
+    );
+    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    for c in GemmConfig::DECODE_SM90 {
+        let tile = c.tile();
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("f16/bf16 kernels exist");
+            let archs: Vec<&str> = usage
+                .iter()
+                .filter(|u| u.kernel == name)
+                .map(|u| u.arch.as_str())
+                .collect();
+            assert_eq!(archs, ["sm_90"], "{name}: compiled for {archs:?}");
+            let u = usage.iter().find(|u| u.kernel == name).expect("report");
+            assert_eq!(
+                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+                (0, 0, 0),
+                "{name} spills"
+            );
+            let max_regs = 65536 / tile.threads / tile.min_ctas_per_sm / 8 * 8;
+            assert!(
+                u.registers as usize <= max_regs,
+                "{name}: {} registers",
+                u.registers
+            );
+            println!(
+                "{name}@sm_90: {} threads, {} registers, {} B dynamic smem ({} B W ring), 0 spills",
+                tile.threads,
+                u.registers,
+                tile.dynamic_shared_bytes(),
+                tile.w_ring_bytes()
+            );
+        }
+    }
+    let Some(text) = sass(m.fatbin) else {
+        println!("skipped SASS checks: cuobjdump not found");
+        return;
+    };
+    for c in GemmConfig::DECODE_SM90 {
+        for d in [DType::F16, DType::BF16] {
+            let name = c.kernel(d).expect("kernel");
+            let body: String = text
+                .split("Function : ")
+                .find(|f| f.starts_with(name))
+                .unwrap_or_else(|| panic!("{name}: no SASS"))
+                .to_string();
+            let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
+            println!(
+                "{name}: UBLKCP {}, SYNCS {}, UCGABAR {}, HMMA.SP {}, HGMMA {}",
+                count("UBLKCP"),
+                count("SYNCS"),
+                count("UCGABAR"),
+                count("HMMA.SP"),
+                count("HGMMA")
+            );
+            assert!(count("UBLKCP") >= 1, "{name}: no 1-D bulk copy");
+            assert!(count("SYNCS") >= 1, "{name}: no mbarrier");
+            assert!(count("UCGABAR") >= 1, "{name}: no cluster barrier");
+            assert!(count("HMMA.SP") >= 1, "{name}: no mma.sp");
+            assert_eq!(count("HGMMA"), 0, "{name}: wgmma in the sm_90 decode tile");
+        }
+    }
+}
+
 /// The Hopper tiles this build compiled: the RS tiles, and with the `hopper-ss` feature
 /// the SS form's (the same checks: sm_90a only, no spills, HGMMA.SP in SASS).
 fn hopper_tiles() -> Vec<GemmConfig> {

@@ -171,7 +171,7 @@ fn views_at_odd_offsets_match_aligned_buffers() {
 
 /// A layer on an emulated H100 (compute capability 9.0): from 64 tokens on its plan is
 /// the Hopper kernel (wgmma.sp, split-K where its tiles do not fill the SMs), below it
-/// the mma.sp decode tile; both with the whole epilogue against the f64 reference, X
+/// the sm_90 bulk-copy decode tile (split-K across a thread-block cluster); both with the whole epilogue against the f64 reference, X
 /// at an odd offset (staged to the 16-byte alignment the bulk tensor copy needs) too.
 #[test]
 fn layer_on_an_emulated_h100_runs_the_hopper_kernel() {
@@ -186,7 +186,7 @@ fn layer_on_an_emulated_h100_runs_the_hopper_kernel() {
     let exec = rt.executor();
     for (tokens, want) in [
         (70usize, GemmConfig::Wgmma256x128),
-        (3, GemmConfig::Decode8),
+        (3, GemmConfig::Decode16Sm90),
     ] {
         let plan = *dev.launch_for(tokens).unwrap().plan();
         assert_eq!(plan.config, want, "{tokens} tokens");

@@ -328,8 +328,12 @@ fn layer<T: Element>(
                     variants.push((GemmConfig::Decode, splits, format!("decode s={splits:>2}")));
                 }
             }
-            // The decode tiles around their heuristic's count (what tunes it).
-            for c in GemmConfig::DECODE {
+            // The decode tiles around their heuristic's count (what tunes it); the
+            // bulk-copy tile on compute capability 9.x only (its splits clamp at the
+            // cluster size).
+            let sm90 = b.dev.gemm_device().runs_sm90();
+            let decode90 = GemmConfig::DECODE_SM90.into_iter().filter(|_| sm90);
+            for c in GemmConfig::DECODE.into_iter().chain(decode90) {
                 let sms = b.dev.gemm_device().sm_count;
                 if let Ok(p) = SparseGemmPlan::decode(c, tokens, out, inn, sms) {
                     let mut counts = vec![p.splits.div_ceil(2), p.splits, 2 * p.splits];

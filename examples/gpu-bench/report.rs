@@ -31,7 +31,10 @@ impl TileRow {
     /// The tile's name, with the split count for the decode tile.
     fn tile(&self) -> String {
         match self.config {
-            c if c == GemmConfig::Decode || GemmConfig::DECODE.contains(&c) => {
+            c if c == GemmConfig::Decode
+                || GemmConfig::DECODE.contains(&c)
+                || GemmConfig::DECODE_SM90.contains(&c) =>
+            {
                 format!("{} s={}", c.tile_name(), self.splits)
             }
             c => c.tile_name().to_string(),

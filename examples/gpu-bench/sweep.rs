@@ -89,6 +89,14 @@ pub fn kernels(
                 v.push((c.tile_name().to_string(), c, p.splits));
             }
         }
+        // The bulk-copy decode tile (sm_90 code: compute capability 9.x only).
+        if dev.runs_sm90() {
+            for c in GemmConfig::DECODE_SM90 {
+                if let Ok(p) = SparseGemmPlan::decode(c, tokens, out, inn, dev.sm_count) {
+                    v.push((c.tile_name().to_string(), c, p.splits));
+                }
+            }
+        }
     }
     if (full && tokens > DECODE_MAX_TOKENS / 2) || tokens > DECODE_MAX_TOKENS {
         let n = if full { GemmConfig::PREFILL.len() } else { 1 };

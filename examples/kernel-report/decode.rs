@@ -50,10 +50,16 @@ pub fn report() {
         println!("sparse_gemm is not embedded");
         return;
     };
-    let usage = kernels::parse_ptxas_report(m.ptxas_report);
+    let mut usage = kernels::parse_ptxas_report(m.ptxas_report);
+    // The sm_90 decode tile's module (sm_90 machine code only).
+    if let Ok(m90) = kernels::module(GemmConfig::DECODE_SM90[0].module()) {
+        usage.extend(kernels::parse_ptxas_report(m90.ptxas_report));
+    }
     println!("| tile | arch | regs | smem B | CTAs/SM | warps/SM | W stages ahead × steps | in flight per warp | per SM | × Little |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let configs = std::iter::once(GemmConfig::Decode).chain(GemmConfig::DECODE);
+    let configs = std::iter::once(GemmConfig::Decode)
+        .chain(GemmConfig::DECODE)
+        .chain(GemmConfig::DECODE_SM90);
     let mut occ = Vec::new();
     for c in configs {
         let t = c.tile();
@@ -128,7 +134,11 @@ pub fn report() {
     println!(
         "\nW in flight per warp = W stages requested ahead of the MMAs × 8 k32 steps × \
          (512 B of values + 64 B of metadata) per 16-row tile. X is staged once per CTA \
-         (decode8: up to 64 steps, decode16: 32) and is not counted. Unmeasured: the \
+         (decode8: up to 64 steps, decode16 and decode16c: 32) and is not counted. \
+         decode16c (sm_90 only) keeps its W stages in a shared-memory ring filled by the \
+         bulk copy engine: its \"stages ahead\" are the ring's slots, all in flight \
+         while a stage is computed (read into registers, the slot refilled at once). \
+         Unmeasured: the \
          loaded latency and whether these bytes reach the bandwidth are for the GPU \
          check (gpu-bench --token-sweep)."
     );

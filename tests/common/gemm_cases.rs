@@ -321,6 +321,23 @@ pub const DECODE_CASES: &[Case] = &[
     case(D16, F16, 11, 20, 2560, F32, NoAct, None, true, 10),
 ];
 
+use GemmConfig::Decode16Sm90 as D90;
+
+/// The sm_90 bulk-copy decode tile (`decode16c`), one axis at a time: tokens 1, 8, 11,
+/// 16 (token tails of the 16-token tile), out not a multiple of 16 nor of the 64-row
+/// tile, `in` ending inside an 8-step metadata group (272, 48, 1040), a k range of 9
+/// groups in one CTA (the 4-slot W ring wrapping twice, X restaged twice), cluster
+/// split counts 1, 2, 3 and 4 (uneven chunks: 1040 in 2), both input dtypes, every output dtype, activation, beta
+/// and bias.
+pub const DECODE90_CASES: &[Case] = &[
+    case(D90, BF16, 1, 40, 272, BF16, NoAct, None, false, 1),
+    case(D90, F16, 8, 130, 48, F16, Relu, Some(-0.5), true, 1),
+    case(D90, BF16, 16, 24, 2048, F32, Gelu, None, true, 4),
+    case(D90, F16, 11, 17, 1040, F32, GeluErf, Some(-1.0), true, 2),
+    case(D90, BF16, 5, 72, 2304, BF16, Silu, Some(0.5), false, 1),
+    case(D90, F16, 16, 100, 768, F32, NoAct, None, true, 3),
+];
+
 /// The Hopper kernel's SS form (feature `hopper-ss`: W's values through the bulk copy
 /// engine, A from shared memory), one axis at a time as for the RS form: token, row
 /// and `in` tails (one and two row blocks, `in` ending inside a stage and inside a

@@ -7,7 +7,9 @@
 mod gemm_cases;
 
 use super::GpuTest;
-use gemm_cases::{run_case, Case, CASES, DECODE_CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
+use gemm_cases::{
+    run_case, Case, CASES, DECODE90_CASES, DECODE_CASES, WGMMA_CASES, WGMMA_PERSISTENT_CASES,
+};
 use libtest_mimic::Failed;
 use sparse24::cuda::{CodeChoice, CudaExecutor};
 use sparse24::launch::Executor;
@@ -20,7 +22,27 @@ pub fn hopper_tests() -> Vec<(&'static str, GpuTest)> {
     vec![
         ("hopper_gemm_cases", hopper_cases),
         ("hopper_gemm_llm_shapes", hopper_llm_shapes),
+        ("hopper_decode16c_cases", hopper_decode16c_cases),
     ]
+}
+
+/// tests/common/gemm_cases.rs's DECODE90_CASES (the sm_90 bulk-copy decode tile,
+/// split-K across a thread-block cluster) from the fatbin's sm_90 code, each run twice
+/// (the two relative errors equal to the bit: a proxy for identical outputs).
+fn hopper_decode16c_cases() -> Result<(), Failed> {
+    let exec = CudaExecutor::new(CodeChoice::Fatbin)?;
+    for (i, c) in DECODE90_CASES.iter().enumerate() {
+        let (err, tol, p) = run_case(&exec, c, 900 + i as u64)?;
+        let (err2, _, _) = run_case(&exec, c, 900 + i as u64)?;
+        if err.to_bits() != err2.to_bits() {
+            return Err(format!("{c:?}: two runs differ ({err:e} vs {err2:e})").into());
+        }
+        println!(
+            "{:?} {:?} t={} {}x{} splits={} (cluster): rel err {err:.2e} (≤ {tol:.0e})",
+            p.config, c.dtype, c.tokens, c.out, c.inn, p.splits
+        );
+    }
+    Ok(())
 }
 
 /// tests/common/gemm_cases.rs's WGMMA_CASES from the fatbin's sm_90a code.

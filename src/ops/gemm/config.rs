@@ -12,7 +12,8 @@ pub const DEFAULT_SM_COUNT: usize = 132;
 pub const DECODE_MAX_TOKENS: usize = 16;
 /// Up to this many tokens the plan takes the 8-token decode tile
 /// ([`GemmConfig::Decode8`]), above it the 16-token one ([`GemmConfig::Decode16`]), on
-/// every architecture the mma.sp tiles run on (sm_80, sm_86, sm_89, sm_90).
+/// sm_80, sm_86, sm_89 and sm_100+; compute capability 9.x takes the bulk-copy tile
+/// ([`GemmConfig::Decode16Sm90`]) for every decode token count instead.
 /// Provisional: the crossover is the one the tile sizes suggest; gpu-bench's token sweep
 /// (`--token-sweep`) measures it per architecture and sets it, and has not run yet.
 pub const DECODE8_MAX_TOKENS: usize = 8;

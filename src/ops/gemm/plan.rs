@@ -6,6 +6,7 @@ use super::config::{
     DECODE_WAVES, LARGE_PREFILL_TILE, LARGE_TILE_MIN_TOKENS, MAX_SPLITS, MIN_GROUPS_PER_SPLIT,
     STAGED_PREFILL_CANDIDATES, WGMMA_MIN_TOKENS,
 };
+use super::tiles::MAX_CLUSTER_SPLITS;
 use crate::error::{Error, Result};
 use crate::layout::{FragmentGeometry, META_STEPS_PER_LOAD, TILE_ROWS};
 use crate::shape::check_shape;
@@ -39,12 +40,21 @@ impl GemmDevice {
         self.compute_capability == (9, 0)
     }
 
-    /// The decode tile for 1..=[`DECODE_MAX_TOKENS`] tokens on this device: the 8-token
-    /// tile up to [`DECODE8_MAX_TOKENS`] tokens, else the 16-token one. One threshold
-    /// for every architecture until the token sweep measures each (the function is
-    /// where a per-architecture value goes).
+    /// Whether sm_90 machine code (no `a` instructions: the bulk-copy decode tile) runs
+    /// here: compute capability 9.x.
+    pub fn runs_sm90(&self) -> bool {
+        self.compute_capability.0 == 9
+    }
+
+    /// The decode tile for 1..=[`DECODE_MAX_TOKENS`] tokens on this device: on compute
+    /// capability 9.x the bulk-copy tile [`GemmConfig::Decode16Sm90`] (`decode16c`);
+    /// elsewhere the 8-token tile up to [`DECODE8_MAX_TOKENS`] tokens, else the
+    /// 16-token one. Provisional until the token sweep measures each architecture
+    /// (the function is where a per-architecture value goes).
     pub fn decode_tile(&self, tokens: usize) -> GemmConfig {
-        if tokens <= DECODE8_MAX_TOKENS {
+        if self.runs_sm90() {
+            GemmConfig::Decode16Sm90
+        } else if tokens <= DECODE8_MAX_TOKENS {
             GemmConfig::Decode8
         } else {
             GemmConfig::Decode16
@@ -121,7 +131,12 @@ impl SparseGemmPlan {
         }
         let steps = FragmentGeometry::new(out, inn).steps;
         let groups = steps / META_STEPS_PER_LOAD;
-        let want = splits.clamp(1, groups);
+        let most = if tile.cluster_split_k() {
+            MAX_CLUSTER_SPLITS
+        } else {
+            usize::MAX
+        };
+        let want = splits.clamp(1, groups).min(most);
         let chunk_groups = groups.div_ceil(want);
         Ok(SparseGemmPlan {
             config,
@@ -223,8 +238,11 @@ impl SparseGemmPlan {
     ) -> Result<SparseGemmPlan> {
         check_gemm_shape(tokens, out, inn)?;
         let sm_count = device.sm_count;
-        if prefill_tile.is_some_and(|c| c == GemmConfig::Decode || GemmConfig::DECODE.contains(&c))
-        {
+        if prefill_tile.is_some_and(|c| {
+            c == GemmConfig::Decode
+                || GemmConfig::DECODE.contains(&c)
+                || GemmConfig::DECODE_SM90.contains(&c)
+        }) {
             return Err(Error::InvalidArgument {
                 what: "prefill tile",
                 why: "the decode tile is not a prefill tile".into(),
@@ -281,10 +299,11 @@ impl SparseGemmPlan {
         SparseGemmPlan::new(config, tokens, out, inn, base.splits_to_fill(sm_count))
     }
 
-    /// A plan for one of the latency-hiding decode tiles ([`GemmConfig::DECODE`]) at the
-    /// heuristic's split count (what [`SparseGemmPlan::choose_for`] takes for few
-    /// tokens; gpu-bench's token sweep times each decode tile this way). Another
-    /// configuration is `Error::InvalidArgument`.
+    /// A plan for one of the latency-hiding decode tiles ([`GemmConfig::DECODE`] and
+    /// [`GemmConfig::DECODE_SM90`]) at the heuristic's split count (what
+    /// [`SparseGemmPlan::choose_for`] takes for few tokens; gpu-bench's token sweep
+    /// times each decode tile this way). Another configuration is
+    /// `Error::InvalidArgument`.
     pub fn decode(
         config: GemmConfig,
         tokens: usize,
@@ -292,7 +311,7 @@ impl SparseGemmPlan {
         inn: usize,
         sm_count: usize,
     ) -> Result<SparseGemmPlan> {
-        if !GemmConfig::DECODE.contains(&config) {
+        if !GemmConfig::DECODE.contains(&config) && !GemmConfig::DECODE_SM90.contains(&config) {
             return Err(Error::InvalidArgument {
                 what: "decode tile",
                 why: format!("{} is not a decode tile", config.tile_name()),
@@ -322,9 +341,12 @@ impl SparseGemmPlan {
             .saturating_mul(t.min_ctas_per_sm * DECODE_WAVES);
         let fill = (target + ctas / 2) / ctas;
         let x_fits = groups.div_ceil(t.stages.max(1));
-        fill.max(x_fits)
-            .clamp(1, DECODE_MAX_SPLITS)
-            .min(groups.max(1))
+        let most = if t.cluster_split_k() {
+            MAX_CLUSTER_SPLITS
+        } else {
+            DECODE_MAX_SPLITS
+        };
+        fill.max(x_fits).clamp(1, most).min(groups.max(1))
     }
 
     /// The split-K count that gives about one CTA per SM (SMs / output tiles,
@@ -418,8 +440,9 @@ impl SparseGemmPlan {
     /// arrival counter per output tile, padded to 256 bytes, then
     /// `tiles × splits × rows × tokens` f32 partials of the CTA tile. It must be
     /// zero-filled once when allocated; the kernel leaves the counters at zero.
+    /// A tile that reduces across a thread-block cluster needs none.
     pub fn workspace_bytes(&self) -> usize {
-        if self.splits <= 1 {
+        if self.splits <= 1 || self.config.tile().cluster_split_k() {
             return 0;
         }
         let t = self.config.tile();
@@ -485,4 +508,73 @@ fn check_shared_memory(config: GemmConfig, device: GemmDevice) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod decode_sm90_tests {
+    use super::*;
+
+    fn device(cc: (u32, u32)) -> GemmDevice {
+        GemmDevice {
+            sm_count: 132,
+            compute_capability: cc,
+        }
+    }
+
+    /// The bulk-copy decode tile is sm_90 code: picked for 1..=16 tokens on compute
+    /// capability 9.x, never on 8.x (nor 10.x, where it was not measured).
+    #[test]
+    fn the_sm90_decode_tile_is_picked_on_compute_capability_9_only() {
+        for tokens in [1, 5, 8, 9, 16] {
+            for (out, inn) in [(4096, 4096), (14336, 4096), (40, 272)] {
+                let p = SparseGemmPlan::choose_for_with(tokens, out, inn, device((9, 0)), None)
+                    .unwrap();
+                assert_eq!(p.config, GemmConfig::Decode16Sm90, "{tokens} {out} {inn}");
+                assert!(p.splits <= MAX_CLUSTER_SPLITS);
+                assert_eq!(p.workspace_bytes(), 0);
+                for cc in [(8, 0), (8, 6), (8, 9), (10, 0), (12, 0)] {
+                    let q = SparseGemmPlan::choose_for_with(tokens, out, inn, device(cc), None)
+                        .unwrap();
+                    assert!(
+                        GemmConfig::DECODE.contains(&q.config),
+                        "{cc:?}: {:?}",
+                        q.config
+                    );
+                }
+            }
+        }
+        assert!(
+            SparseGemmPlan::choose_for_with(17, 4096, 4096, device((9, 0)), None)
+                .is_ok_and(|p| p.config != GemmConfig::Decode16Sm90)
+        );
+        // Not a prefill tile.
+        assert!(SparseGemmPlan::choose_for_with(
+            100,
+            64,
+            64,
+            device((9, 0)),
+            Some(GemmConfig::Decode16Sm90)
+        )
+        .is_err());
+    }
+
+    /// A hand-built plan with more splits than a portable cluster is refused at launch
+    /// description (plans are plain data).
+    #[test]
+    fn a_cluster_tile_plan_beyond_the_cluster_size_is_refused() {
+        use crate::dtype::DType;
+        use crate::ops::gemm::{DeviceEpilogue, GemmLaunch, GemmWeights};
+        let mut p = SparseGemmPlan::new(GemmConfig::Decode16Sm90, 4, 64, 4096, 16).unwrap();
+        assert_eq!(p.splits, MAX_CLUSTER_SPLITS);
+        p.splits = 16;
+        p.chunk_steps = 8;
+        let w = GemmWeights {
+            values: 0x1000,
+            meta: 0x2000,
+            geometry: FragmentGeometry::new(64, 4096),
+            row_values: None,
+        };
+        let e = GemmLaunch::new(&p, DType::BF16, DType::F32, &w, &DeviceEpilogue::default());
+        assert!(e.is_err());
+    }
 }

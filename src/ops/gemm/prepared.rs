@@ -103,6 +103,18 @@ impl GemmLaunch {
                 ),
             });
         }
+        if plan.config.tile().cluster_split_k() && plan.splits > super::tiles::MAX_CLUSTER_SPLITS {
+            return Err(Error::InvalidArgument {
+                what: "plan",
+                why: format!(
+                    "tile {} reduces split-K across a thread-block cluster of at most {} CTAs; \
+                     the plan has {} splits",
+                    plan.config.tile_name(),
+                    super::tiles::MAX_CLUSTER_SPLITS,
+                    plan.splits
+                ),
+            });
+        }
         check_aligned("W values", weights.values, 16)?;
         check_aligned("W metadata", weights.meta, 16)?;
         let c_len = if epi.beta != 0.0 {
@@ -186,7 +198,12 @@ impl GemmLaunch {
             grid: plan.launch_grid(),
             block: [t.threads as u32, 1, 1],
             dynamic_shared_bytes: t.dynamic_shared_bytes() as u32,
-            cluster: crate::launch::NO_CLUSTER,
+            // Split-K across a thread-block cluster: the splits along z form one cluster.
+            cluster: if t.cluster_split_k() && plan.splits > 1 {
+                [1, 1, plan.splits as u32]
+            } else {
+                crate::launch::NO_CLUSTER
+            },
             args: (),
         };
         Ok(GemmLaunch {
@@ -237,7 +254,7 @@ impl GemmLaunch {
         check_aligned("X", x, 16)?;
         check_aligned("Y", y, self.out_dtype.size())?;
         let plan = &self.plan;
-        let (ws, counters) = if plan.splits > 1 {
+        let (ws, counters) = if self.workspace_bytes > 0 {
             let need = self.workspace_bytes;
             let w = workspace.ok_or_else(|| Error::InvalidArgument {
                 what: "workspace",

@@ -41,8 +41,17 @@ fn heuristic_picks_the_decode_tiles_with_split_k_for_few_tokens() {
     let p = SparseGemmPlan::choose(1, 64, 16, 132).unwrap();
     assert_eq!((p.splits, p.steps, p.chunk_steps), (1, 8, 8));
     assert_eq!(p.workspace_bytes(), 0);
-    // The same tiles on every architecture of the mma.sp kernels.
-    for cc in [(8, 0), (8, 6), (8, 9), (9, 0), (10, 0)] {
+    // The same tiles on every architecture of the mma.sp kernels but 9.x, which takes
+    // the sm_90 bulk-copy decode tile for every decode token count.
+    for tokens in [1, DECODE8_MAX_TOKENS, DECODE_MAX_TOKENS] {
+        let d = GemmDevice {
+            sm_count: 132,
+            compute_capability: (9, 0),
+        };
+        let p = SparseGemmPlan::choose_for_with(tokens, 4096, 4096, d, None).unwrap();
+        assert_eq!(p.config, GemmConfig::Decode16Sm90, "{tokens}");
+    }
+    for cc in [(8, 0), (8, 6), (8, 9), (10, 0)] {
         let d = GemmDevice {
             sm_count: 132,
             compute_capability: cc,

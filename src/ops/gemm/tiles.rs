@@ -87,6 +87,16 @@ pub enum GemmConfig {
     /// persistent (about one CTA per SM walking the tiles in bands), 162 KiB of dynamic
     /// shared memory (the ring and a 32-token epilogue buffer).
     Wgmma256x128,
+    /// Tile `decode16c` (sm_90 only: kernels/sparse_decode_sm90.cu, compute
+    /// capability 9.x): the `decode16` tile (4 warps × one 16-row tile = 64 rows × 16
+    /// tokens, mma.sp, X of up to 32 k32 steps resident per CTA) with W streamed by the
+    /// bulk copy engine (1-D `cp.async.bulk` of the fragment-ordered row tiles) into a
+    /// 4-slot shared-memory ring on mbarriers (4 × 18 KiB in flight per CTA), split-K
+    /// over a thread-block cluster of up to [`MAX_CLUSTER_SPLITS`] CTAs reduced through
+    /// distributed shared memory in rank order (no workspace), and programmatic
+    /// dependent launch (`griddepcontrol`); 104 KiB of dynamic shared memory, 2 CTAs
+    /// per SM.
+    Decode16Sm90,
     /// Tile `wg256x128ss` (feature `hopper-ss` only; sm_90a): `wg256x128` in the SS
     /// form, to measure against it: W's compressed values (row-major, `[out, in/2]`)
     /// come through the bulk tensor copy engine too, a 256-row × 32-value box (64B
@@ -118,6 +128,10 @@ pub enum MainLoop {
     /// (`stages` 8-step stages, restaged only when the CTA's k range is longer), W
     /// two 8-step stages ahead in a ring of three register stages, evict-first loads.
     DecodeRing,
+    /// `DecodeGemm90` (kernels/gemm/decode90_kernel.cuh): X resident per CTA as
+    /// `DecodeRing`, W by 1-D bulk copies into an `a_prefetch`-slot shared-memory ring
+    /// of 8-step stages on mbarriers, split-K across a thread-block cluster.
+    DecodeBulk,
 
     /// The Hopper pipeline in the SS form (feature `hopper-ss`): W's compressed values
     /// also by bulk tensor copies, into a W slot beside each X slot
@@ -136,6 +150,7 @@ impl MainLoop {
             MainLoop::Wgmma | MainLoop::WgmmaSs => "s24::gemm::SparseGemm90",
             MainLoop::SmemStaged => "s24::gemm::SmemMainLoop",
             MainLoop::DecodeRing => "s24::gemm::MainLoopDecode<2>",
+            MainLoop::DecodeBulk => "s24::gemm::DecodeGemm90",
         }
     }
 
@@ -144,6 +159,7 @@ impl MainLoop {
     pub fn a_prefetch(self) -> usize {
         match self {
             MainLoop::PrefetchA2 | MainLoop::Wgmma | MainLoop::WgmmaSs | MainLoop::DecodeRing => 2,
+            MainLoop::DecodeBulk => DECODE_BULK_SLOTS,
             MainLoop::Standard | MainLoop::Lean => 1,
             MainLoop::SmemStaged => 0,
         }
@@ -190,6 +206,7 @@ impl TileShape {
     /// [`HOPPER_EPILOGUE_TOKENS`], plus 1 KiB to align the ring to the 128-byte
     /// swizzle's 1024-byte repeat; the SS form adds a W slot per stage (rows × the
     /// stage's compressed values, half its k).
+    /// The bulk-copy decode tile adds its W ring ([`TileShape::w_ring_bytes`]).
     pub fn shared_bytes(&self) -> usize {
         if self.main_loop == MainLoop::SmemStaged {
             return self.staged_shared_bytes();
@@ -199,8 +216,32 @@ impl TileShape {
         if self.persistent() {
             x + self.w_stage_bytes() * self.stages + dt(HOPPER_EPILOGUE_TOKENS) + 1024
         } else {
-            x.max(dt(self.tokens))
+            x.max(dt(self.tokens)) + self.w_ring_bytes()
         }
+    }
+
+    /// Shared memory of the bulk-copy decode tile's W ring (kernels/gemm/decode90_w_ring.cuh
+    /// `BYTES + BAR_BYTES`): `a_prefetch` slots of one 8-step stage of every row tile
+    /// (8 × 512 bytes of values and 512 of metadata each), plus a full and an empty
+    /// mbarrier per slot; 0 for the other tiles.
+    pub fn w_ring_bytes(&self) -> usize {
+        if self.main_loop != MainLoop::DecodeBulk {
+            return 0;
+        }
+        let stage = self.rows / 16 * (self.steps_per_stage * 512 + 512);
+        self.a_prefetch * (stage + 2 * 8)
+    }
+
+    /// Whether split-K is reduced across a thread-block cluster (the splits along z
+    /// form one cluster of at most [`MAX_CLUSTER_SPLITS`] CTAs; no workspace).
+    pub fn cluster_split_k(&self) -> bool {
+        self.main_loop == MainLoop::DecodeBulk
+    }
+
+    /// Whether the kernel is sm_90 code (no `a` instructions: kernels/sparse_decode_sm90.cu,
+    /// compiled for sm_90 with compute_90 PTX): it runs on compute capability 9.x.
+    pub fn sm90_only(&self) -> bool {
+        self.main_loop == MainLoop::DecodeBulk
     }
 
     /// Whether the kernel is persistent: about one CTA per SM walking the output tiles
@@ -289,6 +330,14 @@ impl TileShape {
 /// f32 tile would not fit beside the ring.
 pub const HOPPER_EPILOGUE_TOKENS: usize = 32;
 
+/// Slots of the bulk-copy decode tile's W ring (8-step stages in flight per CTA;
+/// kernels/gemm/decode90_w_ring.cuh `SLOTS`).
+pub const DECODE_BULK_SLOTS: usize = 4;
+
+/// The most splits of a tile whose split-K is reduced across a thread-block cluster:
+/// the portable cluster size (kernels/gemm/decode90_split_k.cuh `kMaxClusterSplits`).
+pub const MAX_CLUSTER_SPLITS: usize = 8;
+
 impl GemmConfig {
     /// Every mma.sp tile (kernels/sparse_gemm.cu), the decode tile first.
     pub const ALL: [GemmConfig; 9] = [
@@ -329,6 +378,9 @@ impl GemmConfig {
     /// The Hopper tiles (sm_90a only, kernels/sparse_gemm_sm90.cu), not in `ALL`
     /// (the mma.sp tiles of kernels/sparse_gemm.cu).
     pub const WGMMA: [GemmConfig; 1] = [GemmConfig::Wgmma256x128];
+    /// The sm_90 decode tiles (kernels/sparse_decode_sm90.cu, compute capability 9.x
+    /// only), in none of the lists above.
+    pub const DECODE_SM90: [GemmConfig; 1] = [GemmConfig::Decode16Sm90];
     /// The Hopper tiles in the SS form, compiled only with the `hopper-ss` feature (the
     /// GPU bundle's) for the measurement RS against SS; never picked by the heuristic.
     pub const WGMMA_SS: [GemmConfig; 1] = [GemmConfig::Wgmma256x128Ss];
@@ -337,6 +389,8 @@ impl GemmConfig {
     pub fn module(self) -> &'static str {
         if self.tile().sm90a_only() {
             "sparse_gemm_sm90"
+        } else if self.tile().sm90_only() {
+            "sparse_decode_sm90"
         } else {
             "sparse_gemm"
         }
@@ -440,6 +494,22 @@ impl GemmConfig {
             GemmConfig::SweepS128x128W8 => staged(128, 128, [2, 4], 3),
             GemmConfig::SweepS256x128K4 => staged(256, 128, [4, 2], 4),
             GemmConfig::SweepS128x256K4 => staged(128, 256, [2, 4], 4),
+            // The decode16 tile's warps and X; 2 CTAs per SM (104 KiB of shared memory
+            // each: 32 KiB of X, the 72 KiB W ring).
+            GemmConfig::Decode16Sm90 => TileShape {
+                rows: 64,
+                tokens: 16,
+                threads: 128,
+                producer_threads: 0,
+                warps: [4, 1],
+                steps_per_stage: 8,
+                stages: 4,
+                a_prefetch: MainLoop::DecodeBulk.a_prefetch(),
+                main_loop: MainLoop::DecodeBulk,
+                dynamic_shared: true,
+                tokens_fast: false,
+                min_ctas_per_sm: 2,
+            },
             // 2 consumer warpgroups × 4 warps along the rows, each warp 2 row tiles
             // (64 rows apart) × all 128 tokens; plus the producer warpgroup.
             GemmConfig::Wgmma256x128 => TileShape {
@@ -473,6 +543,7 @@ impl GemmConfig {
             GemmConfig::Decode => "decode",
             GemmConfig::Decode8 => "decode8",
             GemmConfig::Decode16 => "decode16",
+            GemmConfig::Decode16Sm90 => "decode16c",
             GemmConfig::Prefill => "64",
             GemmConfig::PrefillT128x128 => "128x128",
             GemmConfig::PrefillT128x128A2 => "128x128a2",
