@@ -4,7 +4,7 @@
 #[path = "common/sass_loop.rs"]
 mod sass_loop;
 
-use sparse24::kernels;
+use sparse24::kernels::{self, ResourceUsage};
 use sparse24::ops::gemm::{GemmConfig, MainLoop};
 use sparse24::DType;
 
@@ -29,15 +29,7 @@ fn sparse_gemm_compiles_for_every_arch_without_spills() {
             "{name} missing from the PTX"
         );
         for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
-            let u = usage
-                .iter()
-                .find(|u| u.kernel == **name && u.arch == arch)
-                .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
-            assert_eq!(
-                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
-                (0, 0, 0),
-                "{name} spills on {arch}"
-            );
+            let u = spill_free(&usage, name, arch);
             // 128 threads (the 4-warp staged tile) or 256 per CTA: at most 255
             // registers; 512 (the 16-warp tile): at most 128, so that one CTA fits the
             // 64 K registers of an SM.
@@ -86,6 +78,29 @@ fn sparse_gemm_compiles_for_every_arch_without_spills() {
             );
         }
     }
+}
+
+/// The ptxas report of kernel `name` on `arch`, which must not spill (no spill stores or
+/// loads, no stack).
+fn spill_free<'a>(usage: &'a [ResourceUsage], name: &str, arch: &str) -> &'a ResourceUsage {
+    let u = usage
+        .iter()
+        .find(|u| u.kernel == name && u.arch == arch)
+        .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
+    assert_eq!(
+        (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
+        (0, 0, 0),
+        "{name} spills on {arch}"
+    );
+    u
+}
+
+/// The first SASS listing of kernel `name` in cuobjdump's output (whichever
+/// architecture comes first).
+fn first_listing<'a>(text: &'a str, name: &str) -> &'a str {
+    text.split("Function : ")
+        .find(|f| f.starts_with(name))
+        .unwrap_or_else(|| panic!("{name}: no SASS"))
 }
 
 /// The SASS of a fatbin (the pinned toolchain's cuobjdump), or None where it is
@@ -140,12 +155,7 @@ fn hopper_gemm_is_sm90a_only_without_spills_and_uses_hgmma_sp() {
                 .map(|u| u.arch.as_str())
                 .collect();
             assert_eq!(archs, ["sm_90a"], "{name}: compiled for {archs:?}");
-            let u = usage.iter().find(|u| u.kernel == name).expect("report");
-            assert_eq!(
-                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
-                (0, 0, 0),
-                "{name} spills"
-            );
+            let u = spill_free(&usage, name, archs[0]);
             let max_regs = 65536 / tile.threads / 8 * 8;
             assert!(
                 u.registers as usize <= max_regs,
@@ -168,11 +178,7 @@ fn hopper_gemm_is_sm90a_only_without_spills_and_uses_hgmma_sp() {
     for c in hopper_tiles() {
         for d in [DType::F16, DType::BF16] {
             let name = c.kernel(d).expect("kernel");
-            let body: String = text
-                .split("Function : ")
-                .find(|f| f.starts_with(name))
-                .unwrap_or_else(|| panic!("{name}: no SASS"))
-                .to_string();
+            let body = first_listing(&text, name);
             let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
             println!(
                 "{name}: HGMMA.SP {}, USETMAXREG {}, UTMALDG {}, SYNCS {}",
@@ -264,15 +270,7 @@ fn sweep_tiles_compile_without_spills() {
         for d in [DType::F16, DType::BF16] {
             let name = c.kernel(d).expect("the sweep is compiled with gemm-sweep");
             for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
-                let u = usage
-                    .iter()
-                    .find(|u| u.kernel == name && u.arch == arch)
-                    .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
-                assert_eq!(
-                    (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
-                    (0, 0, 0),
-                    "{name} spills on {arch}"
-                );
+                let u = spill_free(&usage, name, arch);
                 assert!(u.registers <= 255);
                 let l = text
                     .as_deref()
@@ -315,15 +313,7 @@ fn decode_tiles_compile_without_spills_at_their_occupancy() {
                 "no evict-first policy in the PTX"
             );
             for arch in ["sm_80", "sm_86", "sm_89", "sm_90"] {
-                let u = usage
-                    .iter()
-                    .find(|u| u.kernel == name && u.arch == arch)
-                    .unwrap_or_else(|| panic!("{name}: no ptxas report for {arch}"));
-                assert_eq!(
-                    (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
-                    (0, 0, 0),
-                    "{name} spills on {arch}"
-                );
+                let u = spill_free(&usage, name, arch);
                 let max_regs = 65536 / (tile.threads * tile.min_ctas_per_sm) / 8 * 8;
                 assert!(
                     u.registers as usize <= max_regs,
@@ -350,11 +340,7 @@ fn decode_tiles_compile_without_spills_at_their_occupancy() {
     };
     for c in GemmConfig::DECODE {
         let name = c.kernel(DType::BF16).expect("kernel");
-        let body: String = text
-            .split("Function : ")
-            .find(|f| f.starts_with(name))
-            .unwrap_or_else(|| panic!("{name}: no SASS"))
-            .to_string();
+        let body = first_listing(&text, name);
         let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
         println!(
             "{name} (first SASS listing): HMMA.SP {}, LDG.E.NA.128 {}, LDSM {}, BAR {}",
@@ -396,12 +382,7 @@ fn sm90_decode_tile_is_sm90_only_without_spills_and_uses_bulk_copies() {
                 .map(|u| u.arch.as_str())
                 .collect();
             assert_eq!(archs, ["sm_90"], "{name}: compiled for {archs:?}");
-            let u = usage.iter().find(|u| u.kernel == name).expect("report");
-            assert_eq!(
-                (u.spill_store_bytes, u.spill_load_bytes, u.stack_bytes),
-                (0, 0, 0),
-                "{name} spills"
-            );
+            let u = spill_free(&usage, name, archs[0]);
             let max_regs = 65536 / tile.threads / tile.min_ctas_per_sm / 8 * 8;
             assert!(
                 u.registers as usize <= max_regs,
@@ -424,11 +405,7 @@ fn sm90_decode_tile_is_sm90_only_without_spills_and_uses_bulk_copies() {
     for c in GemmConfig::DECODE_SM90 {
         for d in [DType::F16, DType::BF16] {
             let name = c.kernel(d).expect("kernel");
-            let body: String = text
-                .split("Function : ")
-                .find(|f| f.starts_with(name))
-                .unwrap_or_else(|| panic!("{name}: no SASS"))
-                .to_string();
+            let body = first_listing(&text, name);
             let count = |op: &str| body.lines().filter(|l| l.contains(op)).count();
             println!(
                 "{name}: UBLKCP {}, SYNCS {}, UCGABAR {}, HMMA.SP {}, HGMMA {}",
