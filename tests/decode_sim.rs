@@ -12,23 +12,11 @@ use gemm_cases::{inputs, plan, run_case, run_twice, tolerance, Case, DECODE_CASE
 use sparse24::ops::gemm::{sparse_linear_with_plan_on, GemmConfig, SparseGemmPlan};
 use sparse24::reference::{linear_sparse_f64, rel_error};
 use sparse24::sim::SimExecutor;
-use sparse24::{bf16, kernels, Activation, DType, Epilogue};
+use sparse24::{bf16, Activation, DType, Epilogue};
 
-fn skip() -> bool {
-    if !kernels::compiled() {
-        println!("skipped: built without nvcc (no kernels embedded)");
-        return true;
-    }
-    false
-}
+use gemm_cases::kernels_missing as skip;
 
-/// One mma.sp per (16-row tile, 8-token tile, k32 step) of every CTA's whole tile.
-fn expected_mma_sp(p: &SparseGemmPlan) -> u64 {
-    let t = p.config.tile();
-    let row_blocks = p.out.div_ceil(t.rows);
-    let token_blocks = p.tokens.div_ceil(t.tokens);
-    (row_blocks * (t.rows / 16) * token_blocks * (t.tokens / 8) * p.steps) as u64
-}
+use gemm_cases::decode_mma_sp as expected_mma_sp;
 
 fn run_config(config: GemmConfig) {
     if skip() {

@@ -9,17 +9,11 @@
 mod gemm_cases;
 
 use gemm_cases::{run_case, WGMMA_CASES, WGMMA_PERSISTENT_CASES};
-use sparse24::kernels;
+
 use sparse24::ops::gemm::{GemmConfig, GemmDevice, SparseGemmPlan};
 use sparse24::sim::SimExecutor;
 
-fn skip() -> bool {
-    if !kernels::compiled() {
-        println!("skipped: built without nvcc (no kernels embedded)");
-        return true;
-    }
-    false
-}
+use gemm_cases::kernels_missing as skip;
 
 /// wgmma.sp the plan must issue: every CTA's consumer warpgroups run one per 64-row
 /// block per k32 step, in range or not (rows past the end compute row tile 0 and are

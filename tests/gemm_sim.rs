@@ -9,15 +9,9 @@ mod gemm_cases;
 use gemm_cases::{plan, run_case, run_twice, Case, CASES};
 use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
 use sparse24::sim::SimExecutor;
-use sparse24::{kernels, Activation, DType};
+use sparse24::{Activation, DType};
 
-fn skip() -> bool {
-    if !kernels::compiled() {
-        println!("skipped: built without nvcc (no kernels embedded)");
-        return true;
-    }
-    false
-}
+use gemm_cases::kernels_missing as skip;
 
 /// Fraction of the bytes moved in the 32-byte sectors touched (1.0 = every sector full).
 fn sector_efficiency(s: &ptxsim::LaunchStats) -> f64 {

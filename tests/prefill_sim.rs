@@ -11,17 +11,11 @@
 mod gemm_cases;
 
 use gemm_cases::{run_case, CASES};
-use sparse24::kernels;
+
 use sparse24::ops::gemm::{GemmConfig, SparseGemmPlan};
 use sparse24::sim::SimExecutor;
 
-fn skip() -> bool {
-    if !kernels::compiled() {
-        println!("skipped: built without nvcc (no kernels embedded)");
-        return true;
-    }
-    false
-}
+use gemm_cases::kernels_missing as skip;
 
 /// mma.sp the plan owes: every warp runs MT × NT per k32 step on its whole tile, in
 /// range or not: CTAs × tile × steps.

@@ -8,6 +8,25 @@ use sparse24::ops::gemm::{sparse_linear_with_plan_on, GemmConfig, SparseGemmPlan
 use sparse24::reference::{linear_sparse_f64, rel_error};
 use sparse24::{prune, Activation, DType, Element, Epilogue, Sparse24};
 
+/// Whether the kernels are missing (a build without nvcc): the sim tests then say
+/// "skipped" and return.
+pub fn kernels_missing() -> bool {
+    if !sparse24::kernels::compiled() {
+        println!("skipped: built without nvcc (no kernels embedded)");
+        return true;
+    }
+    false
+}
+
+/// mma.sp a decode plan owes: one per (16-row tile, 8-token tile, k32 step) of every
+/// CTA's whole tile.
+pub fn decode_mma_sp(p: &SparseGemmPlan) -> u64 {
+    let t = p.config.tile();
+    let row_blocks = p.out.div_ceil(t.rows);
+    let token_blocks = p.tokens.div_ceil(t.tokens);
+    (row_blocks * (t.rows / 16) * token_blocks * (t.tokens / 8) * p.steps) as u64
+}
+
 /// One GEMM test: configuration, shape, dtypes, epilogue.
 #[derive(Clone, Copy, Debug)]
 pub struct Case {
