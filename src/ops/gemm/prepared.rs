@@ -59,6 +59,9 @@ pub struct GemmLaunch {
     /// The SS tiles' tensor map of W's row-major values (complete: W does not change
     /// per call); `None` for every other kernel.
     w_map: Option<TensorMapDesc>,
+    /// The persistent kernels' band ([`SparseGemmPlan::band`]), computed once here
+    /// instead of per call.
+    band: u32,
 }
 
 impl GemmLaunch {
@@ -216,6 +219,7 @@ impl GemmLaunch {
             template,
             params,
             x_map,
+            band: plan.band(),
             w_map,
         })
     }
@@ -302,7 +306,7 @@ impl GemmLaunch {
                 params,
                 x_map: TensorMapDesc { address: x, ..map },
                 w_map: self.w_map,
-                band: self.plan.band(),
+                band: self.band,
             },
             None => StructArg::Gemm(params),
         };
