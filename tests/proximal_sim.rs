@@ -1,6 +1,7 @@
 //! The 2:4 proximal operator on the device (kernels/proximal.cu) on ptxsim, against
 //! the CPU version (`methods::proximal_group::prox_groups`): the same bits on random
-//! groups (zeros, ties, equal magnitudes, every strength regime), and the whole
+//! groups (zeros, ties, equal magnitudes, every strength regime, every support case of
+//! the operator), and the whole
 //! proximal method through `proximal_on` equal to `proximal` on a small layer.
 
 #[path = "common/learn_cases.rs"]
@@ -9,7 +10,7 @@ mod learn_cases;
 use learn_cases::synthetic;
 use rand::{Rng, SeedableRng};
 use sparse24::learn::Calibration;
-use sparse24::methods::proximal_group::prox_groups;
+use sparse24::methods::proximal_group::{prox_group_report, prox_groups, Face};
 use sparse24::methods::{proximal, proximal_on, ProximalConfig};
 use sparse24::sim::SimExecutor;
 
@@ -49,6 +50,32 @@ fn device_operator_matches_the_cpu_bit_for_bit() {
         );
         assert_eq!(differ, 0, "strength {s}");
     }
+    // Every support case, the four-nonzero smaller-root one included (rare: found by
+    // scanning random groups on the CPU), in one launch at one strength.
+    let s = 0.4;
+    let mut cases: Vec<f64> = Vec::new();
+    let mut faces = std::collections::BTreeMap::new();
+    while faces.get(&Face::FourSmallerRoot).copied().unwrap_or(0) < 8 {
+        let scale = rng.gen_range(0.2..2.5);
+        let v: [f64; 4] = std::array::from_fn(|_| scale * rng.gen_range(-1.0..1.0));
+        let face = prox_group_report(v, s).1.face;
+        let n = faces.entry(face).or_insert(0u32);
+        if *n < 64 {
+            *n += 1;
+            cases.extend_from_slice(&v);
+        }
+    }
+    println!("faces in the mixed launch: {faces:?}");
+    assert_eq!(faces.len(), 4, "{faces:?}");
+    let dev = sparse24::ops::proximal::prox_groups_on(&exec, &cases, s).unwrap();
+    let mut cpu = cases.clone();
+    prox_groups(&mut cpu, s);
+    let differ = dev
+        .iter()
+        .zip(&cpu)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(differ, 0, "mixed launch");
     assert!(sparse24::ops::proximal::prox_groups_on(&exec, &w[..6], 1.0).is_err());
     assert!(sparse24::ops::proximal::prox_groups_on(&exec, &w, f64::NAN).is_err());
 }

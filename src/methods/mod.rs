@@ -25,6 +25,7 @@
 //! ```
 
 mod linalg;
+pub mod prox_roots;
 mod proximal;
 pub mod proximal_group;
 mod refit;

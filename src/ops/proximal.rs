@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::launch::{Arg, Executor, Launch};
-use crate::methods::proximal_group::{MAX_SWEEPS, SWEEP_TOLERANCE};
+use crate::methods::proximal_group::{
+    BISECTION_STEPS, ISOLATION_DEPTH, ISOLATION_VISITS, STRENGTH_LIMIT,
+};
 use crate::ops::{check_aligned, launch_1d, THREADS};
 use crate::pattern::GROUP;
 
@@ -34,8 +36,10 @@ pub fn proximal_groups_launch(groups: usize, w: u64, s: f64) -> Result<Launch> {
             Arg::Ptr(w),
             Arg::U64(groups as u64),
             Arg::U64(s.to_bits()),
-            Arg::U64(SWEEP_TOLERANCE.to_bits()),
-            Arg::U32(MAX_SWEEPS),
+            Arg::U64(STRENGTH_LIMIT.to_bits()),
+            Arg::U32(BISECTION_STEPS),
+            Arg::U32(ISOLATION_DEPTH),
+            Arg::U32(ISOLATION_VISITS),
         ],
     ))
 }
