@@ -14,6 +14,14 @@ use sparse24::methods::proximal_group::{prox_group_report, prox_groups, Face};
 use sparse24::methods::{proximal, proximal_on, ProximalConfig};
 use sparse24::sim::SimExecutor;
 
+/// How many values of `a` and `b` differ in their bits.
+fn bits_differ(a: &[f64], b: &[f64]) -> usize {
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count()
+}
+
 #[test]
 fn device_operator_matches_the_cpu_bit_for_bit() {
     if !sparse24::kernels::compiled() {
@@ -35,11 +43,7 @@ fn device_operator_matches_the_cpu_bit_for_bit() {
         let dev = sparse24::ops::proximal::prox_groups_on(&exec, &w, s).unwrap();
         let mut cpu = w.clone();
         prox_groups(&mut cpu, s);
-        let differ = dev
-            .iter()
-            .zip(&cpu)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count();
+        let differ = bits_differ(&dev, &cpu);
         let two = cpu
             .chunks(4)
             .filter(|g| g.iter().filter(|v| **v != 0.0).count() <= 2)
@@ -70,12 +74,7 @@ fn device_operator_matches_the_cpu_bit_for_bit() {
     let dev = sparse24::ops::proximal::prox_groups_on(&exec, &cases, s).unwrap();
     let mut cpu = cases.clone();
     prox_groups(&mut cpu, s);
-    let differ = dev
-        .iter()
-        .zip(&cpu)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
-    assert_eq!(differ, 0, "mixed launch");
+    assert_eq!(bits_differ(&dev, &cpu), 0, "mixed launch");
     assert!(sparse24::ops::proximal::prox_groups_on(&exec, &w[..6], 1.0).is_err());
     assert!(sparse24::ops::proximal::prox_groups_on(&exec, &w, f64::NAN).is_err());
 }
