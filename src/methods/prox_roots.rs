@@ -70,7 +70,7 @@ pub(crate) fn roots_of_convex_or_concave(
     }
 }
 
-/// How [`isolate`] ended.
+/// How the cell-by-cell isolation of the roots ended.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Isolation {
     /// Cells examined.

@@ -36,8 +36,9 @@
 //!   smallest a_i (order), so there are two cases. All larger roots: Σ√(x² + κ_i) + 2x
 //!   − 4 = 0, increasing in x, one zero by bisection. The smallest on the smaller
 //!   root: P(x) − Q(x) = 0 with P = Σ_{i≠l}√(x² + κ_i) + 2x − 4 and Q = √(x² + κ_l)
-//!   both increasing, every zero isolated by [`isolate`] (x ∈ [1, s(Σa − 2a_l)], a
-//!   strong-regularisation regime; rare, but it is the minimum on some groups).
+//!   both increasing, every zero isolated cell by cell (`prox_roots::isolate`; x ∈ [1,
+//!   s(Σa − 2a_l)], a strong-regularisation regime; rare, but it is the minimum on
+//!   some groups).
 //!
 //! Every candidate is a feasible point; the operator returns the one with the least
 //! objective (the two largest kept on ties). Checked against a brute-force grid search
@@ -60,7 +61,7 @@ pub const BISECTION_STEPS: u32 = 64;
 /// midpoint is taken as a root (within 2^−49 of the interval's width).
 pub const ISOLATION_DEPTH: u32 = 48;
 
-/// Cells [`isolate`] may examine per group before giving up (never reached in the
+/// Cells the isolation may examine per group before giving up (never reached in the
 /// tests; the report says so when it is).
 pub const ISOLATION_VISITS: u32 = 20_000;
 
