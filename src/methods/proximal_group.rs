@@ -60,6 +60,8 @@ pub const BISECTION_STEPS: u32 = 64;
 /// Halvings of the four-nonzero, smaller-root interval before a still-open cell's
 /// midpoint is taken as a root (within 2^−49 of the interval's width).
 pub const ISOLATION_DEPTH: u32 = 48;
+// A cell's index converts to f64 exactly (on the device too) only below 2^53.
+const _: () = assert!(ISOLATION_DEPTH < 53);
 
 /// Cells the isolation may examine per group before giving up (never reached in the
 /// tests; the report says so when it is).
