@@ -4,8 +4,10 @@
 //! The layer's local squared loss ½·tr((W − W₀)·G·(W − W₀)ᵀ) (G = XᵀX of the
 //! calibration tokens, W₀ the dense weights) is minimised jointly with λ·Σ r(group),
 //! the 2:4 regulariser of [`prox_group`], by proximal gradient steps from W₀:
-//! `W ← prox_{ηλ r}(W − η·(W − W₀)·G)` with the step η = 1 / (largest eigenvalue of G)
-//! (the loss's Lipschitz constant, by power iteration). The strength λ grows
+//! `W ← prox_{ηλ r}(Y − η·(Y − W₀)·G)` with the step η = 1 / (largest eigenvalue of G)
+//! (the loss's Lipschitz constant, by power iteration), where Y is the current W
+//! extrapolated along its last step by Nesterov's momentum k/(k + 3) (accelerated
+//! proximal gradient; [`ProximalConfig::momentum`] off gives Y = W). The strength λ grows
 //! geometrically every step, so the weights drift from the dense optimum toward a 2:4
 //! point that still fits the calibration tokens; once every group has at most two
 //! nonzeros (or the step budget is spent, then the two largest magnitudes of each
@@ -16,8 +18,8 @@
 //! refit of the kept weights are the paper's. The paper refits by masked gradient
 //! steps; here the kept weights go straight to the least-squares optimum those steps
 //! converge to ([`refit`](super::refit), with its 1% damping). The schedule's
-//! numbers (start, growth, budget) are this project's, chosen so a MiniLM layer
-//! reaches 2:4 within the budget; they are not from the paper. The strength is stated
+//! numbers (start, growth, budget) and the momentum are this project's, chosen so a
+//! MiniLM layer reaches 2:4 within the budget; they are not from the paper. The strength is stated
 //! relative to the weights' RMS σ (the operator's effect depends on s·σ only).
 //! `_on` runs the per-group operator on the device (kernels/proximal.cu).
 
@@ -49,6 +51,11 @@ pub struct ProximalConfig {
     pub strength_growth: f64,
     /// Proximal-gradient steps at most (stops earlier once every group is 2:4).
     pub max_steps: usize,
+    /// Nesterov's extrapolation (accelerated proximal gradient, as FISTA): each step
+    /// starts from x_k + k/(k + 3)·(x_k − x_{k−1}) instead of x_k. This project's
+    /// choice, measured on MiniLM (docs/methods-minilm.md): 10–18% lower held-out
+    /// error on block 3 than plain steps at the same schedule.
+    pub momentum: bool,
     /// The refit of the kept weights once the mask is fixed (the paper's last phase;
     /// `None` keeps the weights the proximal steps reached).
     pub refit: Option<RefitConfig>,
@@ -62,6 +69,7 @@ impl Default for ProximalConfig {
             strength_start: 1e-3,
             strength_growth: 1.05,
             max_steps: 300,
+            momentum: true,
             refit: Some(RefitConfig::default()),
             precision: Precision::F32,
         }
@@ -205,13 +213,27 @@ fn run<P: GroupProx, T: Element>(
     let mut cur = w0.clone();
     let mut strength = cfg.strength_start / sigma;
     let mut steps = 0;
+    let mut prev = cur.clone();
     while steps < cfg.max_steps && dense_groups(&cur) > 0 {
-        let d: Vec<f64> = cur.iter().zip(&w0).map(|(a, b)| a - b).collect();
+        // The gradient step from the extrapolated point y = x_k + β_k(x_k − x_{k−1})
+        // (β_k = k/(k + 3)), or from x_k itself without momentum.
+        let beta = if cfg.momentum {
+            steps as f64 / (steps as f64 + 3.0)
+        } else {
+            0.0
+        };
+        let mut next: Vec<f64> = cur
+            .iter()
+            .zip(&prev)
+            .map(|(c, p)| c + beta * (c - p))
+            .collect();
+        let d: Vec<f64> = next.iter().zip(&w0).map(|(a, b)| a - b).collect();
         let (_, dg) = calib.quadratic_and_product(&d, rows, cfg.precision, true);
-        for (c, g) in cur.iter_mut().zip(&dg) {
+        for (c, g) in next.iter_mut().zip(&dg) {
             *c -= eta * g;
         }
-        prox.apply(&mut cur, strength)?;
+        prox.apply(&mut next, strength)?;
+        prev = std::mem::replace(&mut cur, next);
         strength *= cfg.strength_growth;
         steps += 1;
         on_progress(&MethodProgress {
