@@ -9,6 +9,7 @@ mod args;
 #[path = "../examples/learn-masks/output.rs"]
 mod output;
 
+use sparse24::methods::{Method, ProximalConfig};
 use sparse24::{prune, Sparse24};
 
 fn parse(v: &[&str]) -> Result<args::Args, String> {
@@ -27,6 +28,9 @@ fn bad_settings_are_refused_before_anything_is_read() {
         (&["--eval-every", "0"][..], "eval_every"),
         (&["--damping", "-0.5"][..], "damping"),
         (&["--damping", "inf"][..], "damping"),
+        (&["--proximal-growth", "1"][..], "strength_growth"),
+        (&["--proximal-growth", "NaN"][..], "strength_growth"),
+        (&["--proximal-steps", "0"][..], "max_steps"),
     ] {
         let a = parse(argv).unwrap();
         let e = a.config().unwrap_err();
@@ -105,6 +109,25 @@ fn methods_are_chosen_and_checked_before_anything_is_read() {
     let recipes = a.recipes(&cfg).unwrap();
     let labels: Vec<String> = recipes.iter().map(|r| r.label()).collect();
     assert_eq!(labels, ["proximal", "step", "sr-ste", "step+refit"]);
+    assert!(matches!(recipes[0].method, Method::Proximal(p) if p == ProximalConfig::default()));
+    // The proximal schedule from the command line.
+    let a = parse(&[
+        "--methods",
+        "proximal+refit",
+        "--proximal-growth",
+        "1.02",
+        "--proximal-steps",
+        "900",
+    ])
+    .unwrap();
+    let want = ProximalConfig {
+        strength_growth: 1.02,
+        max_steps: 900,
+        ..Default::default()
+    };
+    let got = a.recipes(&cfg).unwrap();
+    assert!(matches!(got[0].method, Method::Proximal(p) if p == want));
+    assert_eq!(got[0].label(), "proximal+refit");
     assert!(recipes.iter().all(|r| r.needs_calibration()));
     for bad in ["obs", "wanda,wanda", "sparsegpt+refit+refit", ""] {
         let a = parse(&["--method", bad]).unwrap();
